@@ -1,0 +1,377 @@
+//! The command line, as data. Only this module knows clap; `cmd::*` turns
+//! these structs into the engines' own configuration types once.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Parses `std::env::args_os`, exiting with status 2 on a usage error (0 for
+/// `--help`/`--version`).
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Per-package directories for make-driven embedded builds.
+///
+/// ppd fills each package's private `per-package/<pkg>/{host,target}` trees
+/// from its dependencies, assembles the final trees, rewrites per-package
+/// paths in text files and RPATHs, and audits the result, in one process per
+/// step instead of thousands of rsync, grep, file, sed, readelf and patchelf
+/// processes.
+///
+/// Exit status: 0 success; 1 problems found that the command was asked to
+/// fail on (conflicts with --conflicts=error, RPATH findings, overwrites with
+/// --overwrites=error); 2 usage or I/O error.
+#[derive(Parser, Debug)]
+#[command(name = "ppd", version, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts, before or after the command name.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Print one line of statistics on stderr when done.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Use N threads [default: tokens from make's jobserver if reachable,
+    /// else the number of cores; env: PPD_JOBS].
+    #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
+    pub jobs: Option<usize>,
+
+    /// Print the plan instead of changing anything.
+    #[arg(short = 'n', long, global = true)]
+    pub dry_run: bool,
+
+    /// Progress bar: auto shows one only on a terminal and never under make.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, global = true)]
+    pub progress: ProgressArg,
+}
+
+/// When to draw a progress bar.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressArg {
+    /// On a terminal, not under make (MAKELEVEL unset).
+    Auto,
+    /// Whenever stderr is a terminal.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fill a package's per-package host and target trees from its dependencies.
+    #[command(after_help = PREPARE_EXAMPLE)]
+    Prepare(PrepareArgs),
+    /// Merge every package's per-package tree into a final tree (copy or hard links).
+    #[command(after_help = FINALIZE_EXAMPLE)]
+    Finalize(FinalizeArgs),
+    /// Copy one tree into another, like `rsync -auH --exclude=...`.
+    #[command(after_help = COPY_TREE_EXAMPLE)]
+    CopyTree(CopyTreeArgs),
+    /// Rewrite other packages' per-package paths in text files.
+    #[command(after_help = FIXUP_EXAMPLE)]
+    FixupPaths(FixupPathsArgs),
+    /// Check host executables' RPATHs (Buildroot-compatible), or audit any tree.
+    #[command(after_help = CHECK_RPATH_EXAMPLE)]
+    CheckRpath(CheckRpathArgs),
+    /// Rewrite RPATHs of a host, staging or target tree like Buildroot's fix-rpath.
+    #[command(after_help = FIX_RPATH_EXAMPLE)]
+    FixRpath(FixRpathArgs),
+    /// List the files a package installed itself and report overwrites.
+    #[command(after_help = FILE_LIST_EXAMPLE)]
+    FileList(FileListArgs),
+}
+
+/// What to do when two sources provide one path differently.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictArg {
+    /// Report on stderr and let the last source win.
+    Warn,
+    /// Report, let the last source win, and exit with status 1.
+    Error,
+    /// Let the last source win silently.
+    Ignore,
+}
+
+const PREPARE_EXAMPLE: &str = "\
+Example:
+  ppd prepare --per-package-dir output/per-package --pkg libfoo host-pkgconf toolchain zlib
+
+  merges per-package/{host-pkgconf,toolchain,zlib}/host/ into per-package/libfoo/host/ and
+  the target/ trees likewise, as hard links, in that order (the last one wins a path).";
+
+/// `ppd prepare`.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("dest").required(true).multiple(true)
+    .args(["pkg", "host_dir", "target_dir"])))]
+pub struct PrepareArgs {
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// The package being prepared: destinations are DIR/NAME/host and DIR/NAME/target.
+    #[arg(long, value_name = "NAME")]
+    pub pkg: Option<String>,
+
+    /// Host destination (instead of, or overriding, the one --pkg implies).
+    #[arg(long, value_name = "H")]
+    pub host_dir: Option<PathBuf>,
+
+    /// Target destination (instead of, or overriding, the one --pkg implies).
+    #[arg(long, value_name = "T")]
+    pub target_dir: Option<PathBuf>,
+
+    /// What to do when dependencies provide one path as different files.
+    #[arg(long, value_enum, default_value_t = ConflictArg::Warn)]
+    pub conflicts: ConflictArg,
+
+    /// Skip dependencies whose per-package tree does not exist.
+    #[arg(long)]
+    pub allow_missing: bool,
+
+    /// Then rewrite other packages' per-package paths in the host tree's text
+    /// files to DIR/NAME (needs --pkg).
+    #[arg(long, requires = "pkg")]
+    pub fixup_paths: bool,
+
+    /// Write no manifest and do no stale-entry cleanup (plain rsync-loop behaviour).
+    #[arg(long)]
+    pub no_manifest: bool,
+
+    /// The dependencies, merged in the order given.
+    #[arg(value_name = "DEP")]
+    pub deps: Vec<String>,
+}
+
+/// Which tree of each package.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeArg {
+    /// `DIR/PKG/host`.
+    Host,
+    /// `DIR/PKG/target`.
+    Target,
+}
+
+/// How final trees get their files.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeModeArg {
+    /// New inodes with the winner's content and metadata.
+    Copy,
+    /// Hard links to the packages' inodes.
+    Hardlink,
+}
+
+const FINALIZE_EXAMPLE: &str = "\
+Example:
+  ppd finalize --per-package-dir output/per-package --tree target --dest output/target \\
+      busybox libfoo toolchain zlib";
+
+/// `ppd finalize`.
+#[derive(Args, Debug)]
+pub struct FinalizeArgs {
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// Which tree of each package to merge.
+    #[arg(long, value_enum)]
+    pub tree: TreeArg,
+
+    /// The final tree to fill.
+    #[arg(long, value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// Copy (default, protects the per-package trees) or hard-link.
+    #[arg(long, value_enum, default_value_t = MergeModeArg::Copy)]
+    pub mode: MergeModeArg,
+
+    /// What to do when packages provide one path with different content.
+    #[arg(long, value_enum, default_value_t = ConflictArg::Warn)]
+    pub conflicts: ConflictArg,
+
+    /// Also write the overwrite report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Print statistics as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The packages, merged in the order given (the last one wins a path).
+    #[arg(value_name = "PKG")]
+    pub pkgs: Vec<String>,
+}
+
+const COPY_TREE_EXAMPLE: &str = "\
+Example:
+  ppd copy-tree --exclude=/THIS_IS_NOT_YOUR_ROOT_FILESYSTEM output/target output/build/rootfs-ext2/target";
+
+/// `ppd copy-tree`.
+#[derive(Args, Debug)]
+pub struct CopyTreeArgs {
+    /// Skip paths matching PATTERN (rsync --exclude syntax: a leading `/`
+    /// anchors at SRC, a trailing `/` matches only directories, `*`, `?`, `[...]`).
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+
+    /// Print statistics as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The tree to copy.
+    pub src: PathBuf,
+
+    /// Where to copy it.
+    pub dest: PathBuf,
+}
+
+const FIXUP_EXAMPLE: &str = "\
+Example:
+  ppd fixup-paths --per-package-dir output/per-package --new-root output/per-package/libfoo \\
+      output/per-package/libfoo/host";
+
+/// `ppd fixup-paths`.
+#[derive(Args, Debug)]
+pub struct FixupPathsArgs {
+    /// The per-package directory root whose `DIR/<pkg>/` prefixes are rewritten.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// What `DIR/<pkg>` becomes.
+    #[arg(long, value_name = "ROOT")]
+    pub new_root: PathBuf,
+
+    /// Also rewrite absolute symlink targets that point into another package's directory.
+    #[arg(long)]
+    pub symlinks: bool,
+
+    /// The trees to scan.
+    #[arg(value_name = "TREE", required = true)]
+    pub trees: Vec<PathBuf>,
+}
+
+const CHECK_RPATH_EXAMPLE: &str = "\
+Examples:
+  ppd check-rpath --host-dir output/per-package/host-foo/host \\
+      --per-package-dir output/per-package host-foo
+  ppd check-rpath --audit --root output/target output/target";
+
+/// `ppd check-rpath`.
+#[derive(Args, Debug)]
+pub struct CheckRpathArgs {
+    /// Audit any tree or file against the full rule set instead of the
+    /// Buildroot-compatible host check.
+    #[arg(long)]
+    pub audit: bool,
+
+    /// Host directory to check (compatible mode).
+    #[arg(long, value_name = "H", env = "HOST_DIR", required_unless_present = "audit")]
+    pub host_dir: Option<PathBuf>,
+
+    /// Per-package directory root (compatible mode).
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: Option<PathBuf>,
+
+    /// The root DT_NEEDED and absolute RPATH entries resolve in (audit mode).
+    #[arg(long, value_name = "R", requires = "audit")]
+    pub root: Option<PathBuf>,
+
+    /// Print findings as JSON (audit mode).
+    #[arg(long, requires = "audit")]
+    pub json: bool,
+
+    /// The package name (compatible mode), or the files and trees to audit.
+    #[arg(value_name = "PKG|PATH", required = true)]
+    pub args: Vec<OsString>,
+}
+
+/// The kind of tree fix-rpath works on.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RpathTreeArg {
+    /// HOST_DIR: $ORIGIN-relative RPATHs.
+    Host,
+    /// STAGING_DIR: root-relative RPATHs without standard lib dirs.
+    Staging,
+    /// TARGET_DIR: root-relative RPATHs without standard lib dirs.
+    Target,
+}
+
+const FIX_RPATH_EXAMPLE: &str = "\
+Example:
+  HOST_DIR=output/host STAGING_DIR=output/host/x86_64-linux-gnu/sysroot \\
+  PER_PACKAGE_DIR=output/per-package ppd fix-rpath host";
+
+/// `ppd fix-rpath`.
+#[derive(Args, Debug)]
+pub struct FixRpathArgs {
+    /// Which tree to fix.
+    #[arg(value_enum)]
+    pub tree: RpathTreeArg,
+
+    /// The host directory.
+    #[arg(long, value_name = "DIR", env = "HOST_DIR")]
+    pub host_dir: Option<PathBuf>,
+
+    /// The staging directory.
+    #[arg(long, value_name = "DIR", env = "STAGING_DIR")]
+    pub staging_dir: Option<PathBuf>,
+
+    /// The target directory.
+    #[arg(long, value_name = "DIR", env = "TARGET_DIR")]
+    pub target_dir: Option<PathBuf>,
+
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: Option<PathBuf>,
+
+    /// An external toolchain directory to leave alone (host tree).
+    #[arg(long, value_name = "DIR", env = "TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR")]
+    pub toolchain_dir: Option<PathBuf>,
+}
+
+const FILE_LIST_EXAMPLE: &str = "\
+Example (at the end of install):
+  ppd file-list --per-package-dir output/per-package --pkg libfoo \\
+      --staging-subdir x86_64-linux-gnu/sysroot --out-dir output/build/libfoo-1.0";
+
+/// `ppd file-list`.
+#[derive(Args, Debug)]
+pub struct FileListArgs {
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// The package whose own files are listed.
+    #[arg(long, value_name = "NAME")]
+    pub pkg: String,
+
+    /// Staging, relative to the host tree (excluded from the host list).
+    #[arg(long, value_name = "SUBDIR")]
+    pub staging_subdir: Option<PathBuf>,
+
+    /// Where to write .files-list.txt, .files-list-staging.txt and
+    /// .files-list-host.txt [default: print the target list on stdout].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+
+    /// What to do about files of dependencies that were replaced or edited.
+    #[arg(long, value_enum, default_value_t = ConflictArg::Warn)]
+    pub overwrites: ConflictArg,
+}

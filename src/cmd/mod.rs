@@ -1,0 +1,63 @@
+//! Command handlers: each turns its clap arguments into the engine's own
+//! configuration, runs the engine, and prints what the user asked for.
+//! Nothing below this module sees a clap type.
+
+use std::io::IsTerminal;
+
+use crate::cli::{Cli, Command, GlobalArgs, ProgressArg};
+use crate::exit::Status;
+use crate::jobs::{Jobserver, Threads};
+
+mod check_rpath;
+mod copy_tree;
+mod file_list;
+mod finalize;
+mod fix_rpath;
+mod fixup_paths;
+mod prepare;
+
+/// What every command gets besides its own arguments.
+pub struct Context {
+    /// Print a stats line when done.
+    pub verbose: bool,
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+    /// Draw a progress bar.
+    pub progress: bool,
+    /// The thread budget (holds jobserver tokens until dropped).
+    pub threads: Threads,
+}
+
+impl Context {
+    fn new(g: &GlobalArgs, js: &Jobserver) -> Context {
+        let tty = std::io::stderr().is_terminal();
+        let progress = match g.progress {
+            ProgressArg::Never => false,
+            ProgressArg::Always => tty,
+            ProgressArg::Auto => {
+                tty && std::env::var_os("MAKELEVEL").is_none()
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        };
+        Context {
+            verbose: g.verbose,
+            dry_run: g.dry_run,
+            progress,
+            threads: Threads::decide(g.jobs, js),
+        }
+    }
+}
+
+/// Runs the command named on the command line.
+pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
+    let ctx = Context::new(&cli.global, &js);
+    match &cli.command {
+        Command::Prepare(a) => prepare::run(a, &ctx),
+        Command::Finalize(a) => finalize::run(a, &ctx),
+        Command::CopyTree(a) => copy_tree::run(a, &ctx),
+        Command::FixupPaths(a) => fixup_paths::run(a, &ctx),
+        Command::CheckRpath(a) => check_rpath::run(a, &ctx),
+        Command::FixRpath(a) => fix_rpath::run(a, &ctx),
+        Command::FileList(a) => file_list::run(a, &ctx),
+    }
+}

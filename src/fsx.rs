@@ -1,0 +1,597 @@
+//! Directory-fd-relative filesystem primitives with errors that name the
+//! operation and the path.
+//!
+//! Invariants every caller relies on:
+//! - below a root opened by the user's path, every directory is entered
+//!   with `openat(O_DIRECTORY | O_NOFOLLOW)`, so a symlink planted in a tree
+//!   being written can never redirect a write outside it;
+//! - files are never modified in place: [`DirFd::replace_file`] writes a
+//!   sibling temporary file and renames it over the original, which leaves
+//!   every other hard link to the old inode untouched;
+//! - every error carries the operation and the full path(s), and formats as
+//!   `<operation> <path>: <reason>`.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{self, AtFlags, OFlag};
+use nix::sys::stat::{self, FileStat, Mode, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
+
+/// A failed filesystem operation: what was being done, on which path(s), and why.
+#[derive(Debug)]
+pub struct FsError {
+    op: &'static str,
+    path: PathBuf,
+    other: Option<PathBuf>,
+    errno: Errno,
+}
+
+impl FsError {
+    /// Builds an error for `op` on `path`.
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, errno: Errno) -> FsError {
+        FsError {
+            op,
+            path: path.into(),
+            other: None,
+            errno,
+        }
+    }
+
+    /// Builds an error for a two-path operation such as a link or rename.
+    pub fn two(
+        op: &'static str,
+        from: impl Into<PathBuf>,
+        to: impl Into<PathBuf>,
+        errno: Errno,
+    ) -> FsError {
+        FsError {
+            op,
+            path: from.into(),
+            other: Some(to.into()),
+            errno,
+        }
+    }
+
+    /// Returns the underlying errno.
+    pub fn errno(&self) -> Errno {
+        self.errno
+    }
+
+    /// Returns the (first) path involved.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.other {
+            None => write!(f, "{} {}", self.op, self.path.display())?,
+            Some(o) => write!(f, "{} {} to {}", self.op, self.path.display(), o.display())?,
+        }
+        write!(f, ": {}", self.errno.desc())
+    }
+}
+
+impl std::error::Error for FsError {}
+
+/// Result type of this module.
+pub type Result<T> = std::result::Result<T, FsError>;
+
+/// Converts a byte name or path to a C string (names never contain NUL).
+pub fn cstr(bytes: &[u8]) -> CString {
+    CString::new(bytes).expect("BUG: file names cannot contain NUL")
+}
+
+/// Joins a relative byte path onto a base path for messages and absolute calls.
+pub fn join(base: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(OsStr::from_bytes(rel))
+    }
+}
+
+/// The kind of a directory entry, as far as ppd cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// A device, fifo or socket: hard-linked like a file.
+    Other,
+}
+
+impl Kind {
+    /// Returns the kind of an `st_mode`.
+    pub fn from_mode(mode: u32) -> Kind {
+        match mode & libc_s_ifmt() {
+            0o100000 => Kind::File,
+            0o040000 => Kind::Dir,
+            0o120000 => Kind::Symlink,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Returns the kind as one word, for messages and manifests.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::Other => "special file",
+        }
+    }
+}
+
+const fn libc_s_ifmt() -> u32 {
+    0o170000
+}
+
+/// Identity of an inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileKey {
+    /// Returns the key of a stat result.
+    pub fn of(st: &FileStat) -> FileKey {
+        FileKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// A modification time with nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Mtime {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: i64,
+}
+
+impl Mtime {
+    /// Returns the mtime of a stat result.
+    pub fn of(st: &FileStat) -> Mtime {
+        Mtime {
+            sec: st.st_mtime,
+            nsec: st.st_mtime_nsec,
+        }
+    }
+
+    fn spec(self) -> TimeSpec {
+        TimeSpec::new(self.sec, self.nsec)
+    }
+}
+
+/// Returns true if and only if this process runs as root, so ownership can be kept.
+pub fn is_root() -> bool {
+    Uid::effective().is_root()
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Returns a fresh temporary name for a sibling of the file being replaced.
+pub fn temp_name() -> Vec<u8> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(".ppd-tmp.{}.{}", std::process::id(), n).into_bytes()
+}
+
+/// An open directory plus the path it was reached by (for messages only).
+#[derive(Debug)]
+pub struct DirFd {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl AsFd for DirFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC)
+    .union(OFlag::O_NOFOLLOW);
+
+impl DirFd {
+    /// Opens a directory named by the user. Symlinks in this path are
+    /// followed, as rsync and cp do for their arguments; nothing below it is.
+    pub fn open(path: &Path) -> Result<DirFd> {
+        let flags = DIR_FLAGS.difference(OFlag::O_NOFOLLOW);
+        let fd = fcntl::openat(fcntl::AT_FDCWD, path, flags, Mode::empty())
+            .map_err(|e| FsError::new("opening directory", path, e))?;
+        Ok(DirFd {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates a user-named directory and its parents (`mkdir -p`), then opens it.
+    pub fn create_all(path: &Path) -> Result<DirFd> {
+        match DirFd::open(path) {
+            Ok(d) => Ok(d),
+            Err(e) if e.errno() == Errno::ENOENT => {
+                std::fs::create_dir_all(path).map_err(|io| {
+                    FsError::new(
+                        "creating directory",
+                        path,
+                        Errno::from_raw(io.raw_os_error().unwrap_or(0)),
+                    )
+                })?;
+                DirFd::open(path)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Returns the path this directory was reached by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the full path of a child, for messages.
+    pub fn child_path(&self, name: &[u8]) -> PathBuf {
+        join(&self.path, name)
+    }
+
+    /// Opens a child directory without following a symlink.
+    pub fn open_child(&self, name: &[u8]) -> Result<DirFd> {
+        let fd = fcntl::openat(self.fd.as_fd(), name, DIR_FLAGS, Mode::empty())
+            .map_err(|e| FsError::new("opening directory", self.child_path(name), e))?;
+        Ok(DirFd {
+            fd,
+            path: self.child_path(name),
+        })
+    }
+
+    /// Opens a directory below this one, one component at a time, never
+    /// following a symlink. `rel` uses `/` separators; empty means self.
+    pub fn open_beneath(&self, rel: &[u8]) -> Result<DirFd> {
+        let mut cur = self.try_clone()?;
+        for comp in rel.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+            if comp == b".." {
+                return Err(FsError::new(
+                    "opening directory",
+                    self.child_path(rel),
+                    Errno::EXDEV,
+                ));
+            }
+            cur = cur.open_child(comp)?;
+        }
+        Ok(cur)
+    }
+
+    /// Duplicates the descriptor.
+    pub fn try_clone(&self) -> Result<DirFd> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| FsError::new("duplicating descriptor of", &self.path, errno_of(&e)))?;
+        Ok(DirFd {
+            fd,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Creates a child directory. Returns false if something already exists there.
+    pub fn mkdir(&self, name: &[u8], mode: u32) -> Result<bool> {
+        match stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
+            Ok(()) => Ok(true),
+            Err(Errno::EEXIST) => Ok(false),
+            Err(e) => Err(FsError::new(
+                "creating directory",
+                self.child_path(name),
+                e,
+            )),
+        }
+    }
+
+    /// `fstatat(AT_SYMLINK_NOFOLLOW)` on a child; `Ok(None)` if it does not exist.
+    pub fn stat(&self, name: &[u8]) -> Result<Option<FileStat>> {
+        match stat::fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::new("inspecting", self.child_path(name), e)),
+        }
+    }
+
+    /// `fstat` on the directory itself.
+    pub fn stat_self(&self) -> Result<FileStat> {
+        stat::fstat(self.fd.as_fd()).map_err(|e| FsError::new("inspecting", &self.path, e))
+    }
+
+    /// Hard-links `src` (an absolute or cwd-relative path, never followed if
+    /// it is a symlink) to the child `name`. Returns the raw errno so callers
+    /// can treat EEXIST, EXDEV and EMLINK as the normal cases they are.
+    pub fn link_from(&self, src: &CStr, name: &[u8]) -> std::result::Result<(), Errno> {
+        unistd::linkat(
+            fcntl::AT_FDCWD,
+            src,
+            self.fd.as_fd(),
+            name,
+            AtFlags::empty(),
+        )
+    }
+
+    /// Hard-links a child of `src_dir` into this directory.
+    pub fn link_at(
+        &self,
+        src_dir: &DirFd,
+        src_name: &[u8],
+        name: &[u8],
+    ) -> std::result::Result<(), Errno> {
+        unistd::linkat(
+            src_dir.fd.as_fd(),
+            src_name,
+            self.fd.as_fd(),
+            name,
+            AtFlags::empty(),
+        )
+    }
+
+    /// Creates a symlink child; raw errno for the caller.
+    pub fn symlink(&self, target: &[u8], name: &[u8]) -> std::result::Result<(), Errno> {
+        unistd::symlinkat(target, self.fd.as_fd(), name)
+    }
+
+    /// Reads a child symlink's target.
+    pub fn readlink(&self, name: &[u8]) -> Result<Vec<u8>> {
+        fcntl::readlinkat(self.fd.as_fd(), name)
+            .map(|t| t.into_encoded_bytes())
+            .map_err(|e| FsError::new("reading symlink", self.child_path(name), e))
+    }
+
+    /// Renames a child over another child of the same directory.
+    pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<()> {
+        fcntl::renameat(self.fd.as_fd(), from, self.fd.as_fd(), to).map_err(|e| {
+            FsError::two("renaming", self.child_path(from), self.child_path(to), e)
+        })
+    }
+
+    /// Removes a child file, symlink or (with `dir`) empty directory.
+    pub fn unlink(&self, name: &[u8], dir: bool) -> Result<()> {
+        let flag = if dir {
+            UnlinkatFlags::RemoveDir
+        } else {
+            UnlinkatFlags::NoRemoveDir
+        };
+        unistd::unlinkat(self.fd.as_fd(), name, flag)
+            .map_err(|e| FsError::new("removing", self.child_path(name), e))
+    }
+
+    /// Removes a child and everything below it, never following symlinks.
+    pub fn remove_tree(&self, name: &[u8]) -> Result<()> {
+        match self.stat(name)? {
+            None => Ok(()),
+            Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                let sub = self.open_child(name)?;
+                for (child, _) in sub.list()? {
+                    sub.remove_tree(&child)?;
+                }
+                self.unlink(name, true)
+            }
+            Some(_) => self.unlink(name, false),
+        }
+    }
+
+    /// Lists the children (name, d_type-derived kind if known), unsorted.
+    pub fn list(&self) -> Result<Vec<(Vec<u8>, Option<Kind>)>> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| FsError::new("reading directory", &self.path, errno_of(&e)))?;
+        let mut dir = nix::dir::Dir::from_fd(fd)
+            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        let mut out = Vec::new();
+        for ent in dir.iter() {
+            let ent = ent.map_err(|e| FsError::new("reading directory", &self.path, e))?;
+            let name = ent.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            out.push((name.to_vec(), ent.file_type().map(kind_of_type)));
+        }
+        // The duplicated fd shares the offset: rewind for the next reader.
+        let _ = nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet);
+        Ok(out)
+    }
+
+    /// Sets mode, owner (when root) and mtime of a child without following
+    /// symlinks (mode is skipped for symlinks, which have none on Linux).
+    pub fn set_meta(&self, name: &[u8], meta: &Meta) -> Result<()> {
+        let path = || self.child_path(name);
+        if is_root() {
+            unistd::fchownat(
+                self.fd.as_fd(),
+                name,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| FsError::new("changing owner of", path(), e))?;
+        }
+        if meta.kind != Kind::Symlink {
+            stat::fchmodat(
+                self.fd.as_fd(),
+                name,
+                Mode::from_bits_truncate(meta.mode & 0o7777),
+                stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| FsError::new("changing mode of", path(), e))?;
+        }
+        let omit = TimeSpec::UTIME_OMIT;
+        stat::utimensat(
+            self.fd.as_fd(),
+            name,
+            &omit,
+            &meta.mtime.spec(),
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|e| FsError::new("setting times of", path(), e))
+    }
+
+    /// Sets mode, owner (when root) and mtime of this directory itself.
+    pub fn set_own_meta(&self, meta: &Meta) -> Result<()> {
+        if is_root() {
+            unistd::fchown(
+                self.fd.as_fd(),
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+            )
+            .map_err(|e| FsError::new("changing owner of", &self.path, e))?;
+        }
+        stat::fchmod(self.fd.as_fd(), Mode::from_bits_truncate(meta.mode & 0o7777))
+            .map_err(|e| FsError::new("changing mode of", &self.path, e))?;
+        stat::futimens(self.fd.as_fd(), &TimeSpec::UTIME_OMIT, &meta.mtime.spec())
+            .map_err(|e| FsError::new("setting times of", &self.path, e))
+    }
+
+    /// Creates a new file child exclusively (never through a symlink), mode 0600.
+    pub fn create_exclusive(&self, name: &[u8]) -> Result<std::fs::File> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(self.fd.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
+            .map_err(|e| FsError::new("creating", self.child_path(name), e))?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// Opens a child regular file for reading, never through a symlink.
+    pub fn open_file(&self, name: &[u8]) -> Result<std::fs::File> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(self.fd.as_fd(), name, flags, Mode::empty())
+            .map_err(|e| FsError::new("opening", self.child_path(name), e))?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// Atomically replaces the child `name` with a new file holding `data`,
+    /// with the metadata `meta` (mode, owner when root, mtime). The old inode
+    /// is never written: other hard links to it keep the old content.
+    pub fn replace_file(&self, name: &[u8], data: &[u8], meta: &Meta) -> Result<()> {
+        let tmp = temp_name();
+        let result = (|| {
+            let mut f = self.create_exclusive(&tmp)?;
+            std::io::Write::write_all(&mut f, data).map_err(|e| {
+                FsError::new("writing", self.child_path(&tmp), errno_of(&e))
+            })?;
+            drop(f);
+            self.set_meta(&tmp, meta)?;
+            self.rename(&tmp, name)
+        })();
+        if result.is_err() {
+            let _ = self.unlink(&tmp, false);
+        }
+        result
+    }
+}
+
+/// Metadata ppd preserves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Entry kind.
+    pub kind: Kind,
+    /// Permission bits (and type bits, ignored).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Modification time.
+    pub mtime: Mtime,
+}
+
+impl Meta {
+    /// Returns the preserved metadata of a stat result.
+    pub fn of(st: &FileStat) -> Meta {
+        Meta {
+            kind: Kind::from_mode(st.st_mode),
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mtime: Mtime::of(st),
+        }
+    }
+}
+
+fn kind_of_type(t: nix::dir::Type) -> Kind {
+    use nix::dir::Type;
+    match t {
+        Type::File => Kind::File,
+        Type::Directory => Kind::Dir,
+        Type::Symlink => Kind::Symlink,
+        _ => Kind::Other,
+    }
+}
+
+/// Returns the errno of an `io::Error` (EIO if it has none).
+pub fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio()))
+}
+
+const fn libc_eio() -> i32 {
+    5
+}
+
+/// Returns a path's bytes.
+pub fn bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_operation_and_path() {
+        let e = FsError::new("creating directory", "/x/y", Errno::EACCES);
+        assert_eq!(e.to_string(), "creating directory /x/y: Permission denied");
+        let e = FsError::two("hard-linking", "/a", "/b", Errno::EXDEV);
+        assert_eq!(e.to_string(), "hard-linking /a to /b: Cross-device link");
+    }
+
+    #[test]
+    fn open_beneath_refuses_symlinks_and_dotdot() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/", t.path().join("a/l")).unwrap();
+        let root = DirFd::open(t.path()).unwrap();
+        assert!(root.open_beneath(b"a/b").is_ok());
+        let e = root.open_beneath(b"a/l").unwrap_err().errno();
+        assert!(e == Errno::ENOTDIR || e == Errno::ELOOP, "{e}");
+        assert!(root.open_beneath(b"a/../a").is_err());
+    }
+
+    #[test]
+    fn replace_file_breaks_hard_links() {
+        let t = tempfile::tempdir().unwrap();
+        let a = t.path().join("a");
+        std::fs::write(&a, b"old").unwrap();
+        std::fs::hard_link(&a, t.path().join("b")).unwrap();
+        let d = DirFd::open(t.path()).unwrap();
+        let st = d.stat(b"a").unwrap().unwrap();
+        d.replace_file(b"a", b"new", &Meta::of(&st)).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"new");
+        assert_eq!(std::fs::read(t.path().join("b")).unwrap(), b"old");
+        let st2 = d.stat(b"a").unwrap().unwrap();
+        assert_ne!(st.st_ino, st2.st_ino);
+        assert_eq!((st.st_mtime, st.st_mtime_nsec), (st2.st_mtime, st2.st_mtime_nsec));
+        assert_eq!(st.st_mode, st2.st_mode);
+    }
+}

@@ -1,0 +1,131 @@
+//! How many threads a command may use.
+//!
+//! Order of precedence: `-j N` (or `PPD_JOBS`), then the GNU make jobserver
+//! named in `MAKEFLAGS`, then the core count. With a jobserver, ppd owns the
+//! implicit token of the recipe that runs it and takes whatever extra tokens
+//! are free *right now*, never blocking and never more than the core count
+//! minus one. Tokens go back to make when the [`Threads`] value is dropped.
+//! When make runs with `-j` but its jobserver cannot be reached (GNU make
+//! 4.3 hides the pipe from recipes not marked `+`), ppd uses one thread: the
+//! user asked make for N jobs and this recipe is one of them.
+
+use std::num::NonZeroUsize;
+
+/// The jobserver client found in the environment, if any.
+pub struct Jobserver {
+    client: Option<jobserver::Client>,
+    /// True if MAKEFLAGS asked for parallel jobs, reachable or not.
+    make_parallel: bool,
+}
+
+impl Jobserver {
+    /// Reads MAKEFLAGS. Call this first thing in `main`, before any file is
+    /// opened, so that inherited descriptor numbers are still the pipe's.
+    #[allow(unsafe_code)]
+    pub fn from_env() -> Jobserver {
+        let make_parallel = std::env::var_os("MAKEFLAGS").is_some_and(|f| {
+            let f = f.to_string_lossy();
+            f.contains("jobserver-auth=") || f.contains("jobserver-fds=")
+        });
+        // SAFETY: called at the start of `main`, before any descriptor is
+        // opened or closed, as the crate requires; `check_pipe` rejects fds
+        // that are not pipes or fifos.
+        let client = unsafe { jobserver::Client::from_env_ext(true) }.client.ok();
+        Jobserver {
+            client,
+            make_parallel,
+        }
+    }
+
+    /// A jobserver that is not there, for library callers and tests.
+    pub fn none() -> Jobserver {
+        Jobserver {
+            client: None,
+            make_parallel: false,
+        }
+    }
+}
+
+/// A thread budget, holding any jobserver tokens it was granted.
+pub struct Threads {
+    count: usize,
+    _tokens: Vec<jobserver::Acquired>,
+}
+
+impl Threads {
+    /// Returns the number of threads to use, at least 1.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Decides the thread budget from `-j`, the jobserver and the core count.
+    pub fn decide(explicit: Option<usize>, js: &Jobserver) -> Threads {
+        let cores = std::thread::available_parallelism()
+            .map(NonZeroUsize::get)
+            .unwrap_or(1);
+        if let Some(n) = explicit.or_else(env_jobs) {
+            return Threads {
+                count: n.max(1),
+                _tokens: Vec::new(),
+            };
+        }
+        if let Some(client) = &js.client {
+            let mut tokens = Vec::new();
+            while tokens.len() + 1 < cores {
+                match client.try_acquire() {
+                    Ok(Some(t)) => tokens.push(t),
+                    _ => break,
+                }
+            }
+            return Threads {
+                count: tokens.len() + 1,
+                _tokens: tokens,
+            };
+        }
+        let count = if js.make_parallel { 1 } else { cores };
+        Threads {
+            count,
+            _tokens: Vec::new(),
+        }
+    }
+
+    /// Builds a local rayon pool of this size.
+    pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.count)
+            .thread_name(|i| format!("ppd-{i}"))
+            .build()
+            .map_err(|e| anyhow::anyhow!("starting {} worker threads: {e}", self.count))
+    }
+}
+
+fn env_jobs() -> Option<usize> {
+    std::env::var("PPD_JOBS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_jobs_win() {
+        let t = Threads::decide(Some(3), &Jobserver::none());
+        assert_eq!(t.count(), 3);
+        let t = Threads::decide(Some(0), &Jobserver::none());
+        assert_eq!(t.count(), 1);
+    }
+
+    #[test]
+    fn unreachable_jobserver_means_one_thread() {
+        let js = Jobserver {
+            client: None,
+            make_parallel: true,
+        };
+        if std::env::var_os("PPD_JOBS").is_none() {
+            assert_eq!(Threads::decide(None, &js).count(), 1);
+        }
+    }
+}

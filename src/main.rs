@@ -1,0 +1,21 @@
+//! The `ppd` binary: parse the command line, run it, map the outcome to an
+//! exit status. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // The jobserver's pipe descriptors must be claimed before any file is
+    // opened, or a descriptor number could be reused and misread as a pipe.
+    let jobserver = ppd::jobs::Jobserver::from_env();
+    let cli = ppd::cli::parse();
+    match ppd::run(cli, jobserver) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            if ppd::exit::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("ppd: {err:#}");
+            ppd::exit::Status::Error.into()
+        }
+    }
+}
