@@ -1,0 +1,145 @@
+//! Helpers shared by the integration tests: run the real `ppd` binary and
+//! inspect trees down to inode numbers, link counts, modes and nanosecond
+//! mtimes.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Returns a `Command` for the ppd binary under test, with make's variables
+/// removed so tests do not depend on how they were started.
+pub fn ppd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ppd"));
+    for v in ["MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PER_PACKAGE_DIR", "PPD_JOBS", "HOST_DIR",
+        "STAGING_DIR", "TARGET_DIR"]
+    {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Runs a command and returns its output, printing everything on failure to spawn.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"))
+}
+
+/// Runs a command and asserts it exits 0, showing stdout/stderr otherwise.
+pub fn ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Returns true if `tool` is on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null 2>&1"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// One entry of a tree snapshot: everything rsync -a preserves, plus identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snap {
+    /// "f", "d", "l" or "o".
+    pub kind: &'static str,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner and group.
+    pub uid: u32,
+    pub gid: u32,
+    /// mtime in seconds and nanoseconds (directories included).
+    pub mtime: (i64, i64),
+    /// Inode identity.
+    pub dev: u64,
+    pub ino: u64,
+    /// Link count.
+    pub nlink: u64,
+    /// Symlink target bytes.
+    pub target: Option<Vec<u8>>,
+    /// File size.
+    pub size: u64,
+}
+
+/// Walks `root` without following symlinks; keys are `/`-joined relative byte paths
+/// ("" is the root itself).
+pub fn snapshot(root: &Path) -> BTreeMap<Vec<u8>, Snap> {
+    let mut out = BTreeMap::new();
+    walk(root, Vec::new(), &mut out);
+    out
+}
+
+fn walk(path: &Path, rel: Vec<u8>, out: &mut BTreeMap<Vec<u8>, Snap>) {
+    let md = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("lstat {path:?}: {e}"));
+    let ft = md.file_type();
+    let kind = if ft.is_dir() {
+        "d"
+    } else if ft.is_symlink() {
+        "l"
+    } else if ft.is_file() {
+        "f"
+    } else {
+        "o"
+    };
+    let target = ft
+        .is_symlink()
+        .then(|| std::fs::read_link(path).unwrap().as_os_str().as_bytes().to_vec());
+    out.insert(
+        rel.clone(),
+        Snap {
+            kind,
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime: (md.mtime(), md.mtime_nsec()),
+            dev: md.dev(),
+            ino: md.ino(),
+            nlink: md.nlink(),
+            target,
+            size: md.size(),
+        },
+    );
+    if ft.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let mut r = rel.clone();
+            if !r.is_empty() {
+                r.push(b'/');
+            }
+            r.extend_from_slice(n.as_bytes());
+            walk(&path.join(&n), r, out);
+        }
+    }
+}
+
+/// Joins a relative byte path onto a root.
+pub fn at(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(OsStr::from_bytes(rel))
+    }
+}
+
+/// Sets a path's mtime (not following symlinks) to the given seconds and nanoseconds.
+pub fn set_mtime(p: &Path, sec: i64, nsec: u32) {
+    let t = filetime::FileTime::from_unix_time(sec, nsec);
+    filetime::set_symlink_file_times(p, t, t).unwrap_or_else(|e| panic!("utimes {p:?}: {e}"));
+}
