@@ -22,6 +22,7 @@ pub mod cmd;
 pub mod exit;
 pub mod fsx;
 pub mod jobs;
+pub mod textfix;
 
 /// Runs one parsed command line.
 pub fn run(cli: cli::Cli, jobserver: jobs::Jobserver) -> anyhow::Result<exit::Status> {

@@ -1,10 +1,75 @@
-//! `ppd fixup-paths`: placeholder until the engine lands.
+//! `ppd fixup-paths`: turns the arguments into a [`FixupConfig`], runs
+//! [`textfix::fixup_trees`] on the thread budget, and prints the dry-run
+//! plan (stdout, sorted), the stats line (`-v`, stderr) or one
+//! `ppd: <operation> <path>: <reason>` line per error (exit status 2).
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Instant;
 
 use super::Context;
 use crate::cli::FixupPathsArgs;
 use crate::exit::Status;
+use crate::textfix::{self, FixupConfig, RewrittenKind};
 
 /// Runs the command.
-pub fn run(_args: &FixupPathsArgs, _ctx: &Context) -> anyhow::Result<Status> {
-    anyhow::bail!("fixup-paths: not available in this build")
+pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
+    let start = Instant::now();
+    let cfg = FixupConfig {
+        per_package_dir: args.per_package_dir.clone(),
+        new_root: args.new_root.clone(),
+        symlinks: args.symlinks,
+        dry_run: ctx.dry_run,
+    };
+    let pool = ctx.threads.pool()?;
+    let report = match textfix::fixup_trees(&cfg, &args.trees, &pool) {
+        Ok(r) => r,
+        Err(e) => {
+            // Every error on its own line, so none is hidden behind the first.
+            for line in e.lines() {
+                eprintln!("ppd: {line}");
+            }
+            return Ok(Status::Error);
+        }
+    };
+    if ctx.dry_run {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for r in &report.rewritten {
+            out.write_all(r.path().as_os_str().as_bytes())?;
+            if let Some(t) = &r.new_target {
+                out.write_all(b" -> ")?;
+                out.write_all(t)?;
+            }
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
+    if ctx.verbose {
+        let files = report
+            .rewritten
+            .iter()
+            .filter(|r| r.kind == RewrittenKind::File)
+            .count();
+        let links = report.rewritten.len() - files;
+        let verb = if ctx.dry_run {
+            "to rewrite"
+        } else {
+            "rewritten"
+        };
+        let links = if args.symlinks {
+            format!(
+                ", {} symlinks scanned, {links} symlinks {verb}",
+                report.symlinks_scanned
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "ppd: fixup-paths: {} files scanned, {files} {verb}, {} bytes read{links}, {:.3} s",
+            report.files_scanned,
+            report.bytes_read,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Status::Success)
 }
