@@ -394,10 +394,18 @@ impl DirFd {
 
     /// Lists the children (name, d_type-derived kind if known), unsorted.
     pub fn list(&self) -> Result<Vec<(Vec<u8>, Option<Kind>)>> {
-        let fd = self
-            .fd
-            .try_clone()
-            .map_err(|e| FsError::new("reading directory", &self.path, errno_of(&e)))?;
+        Ok(self
+            .entries()?
+            .into_iter()
+            .map(|e| (e.name, e.kind))
+            .collect())
+    }
+
+    /// Lists the children with their `d_type` kind (if the filesystem reports
+    /// one) and `d_ino`, unsorted, without `stat`ing anything.
+    pub fn entries(&self) -> Result<Vec<RawEntry>> {
+        let fd = fcntl::openat(self.fd.as_fd(), ".", DIR_FLAGS, Mode::empty())
+            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
         let mut dir = nix::dir::Dir::from_fd(fd)
             .map_err(|e| FsError::new("reading directory", &self.path, e))?;
         let mut out = Vec::new();
@@ -407,10 +415,12 @@ impl DirFd {
             if name == b"." || name == b".." {
                 continue;
             }
-            out.push((name.to_vec(), ent.file_type().map(kind_of_type)));
+            out.push(RawEntry {
+                name: name.to_vec(),
+                kind: ent.file_type().map(kind_of_type),
+                ino: ent.ino(),
+            });
         }
-        // The duplicated fd shares the offset: rewind for the next reader.
-        let _ = nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet);
         Ok(out)
     }
 
@@ -500,6 +510,17 @@ impl DirFd {
         }
         result
     }
+}
+
+/// A directory entry as `getdents` reports it.
+#[derive(Clone, Debug)]
+pub struct RawEntry {
+    /// The file name.
+    pub name: Vec<u8>,
+    /// The type from `d_type`, if the filesystem reports one.
+    pub kind: Option<Kind>,
+    /// `d_ino`.
+    pub ino: u64,
 }
 
 /// Metadata ppd preserves.

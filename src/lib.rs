@@ -22,6 +22,11 @@ pub mod cmd;
 pub mod exit;
 pub mod fsx;
 pub mod jobs;
+pub mod lock;
+pub mod manifest;
+pub mod merge;
+pub mod prepare;
+pub mod scan;
 pub mod textfix;
 
 /// Runs one parsed command line.

@@ -1,10 +1,152 @@
-//! `ppd prepare`: placeholder until the engine lands.
+//! `ppd prepare`: arguments to [`crate::prepare::PrepareConfig`], then
+//! conflict messages, the dry-run plan and the `-v` stats line.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
 
 use super::Context;
-use crate::cli::PrepareArgs;
+use crate::cli::{ConflictArg, PrepareArgs};
 use crate::exit::Status;
+use crate::merge::DestClash;
+use crate::prepare::{self, PrepareConfig, TreeJob};
 
-/// Runs the command.
-pub fn run(_args: &PrepareArgs, _ctx: &Context) -> anyhow::Result<Status> {
-    anyhow::bail!("prepare: not available in this build")
+/// Runs `ppd prepare`.
+pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
+    let start = Instant::now();
+    let cfg = config(args, ctx)?;
+    let pool = ctx.threads.pool()?;
+    let results = prepare::prepare(&cfg, &pool)?;
+    let mut status = Status::Success;
+    let mut stderr = std::io::stderr().lock();
+    for r in &results {
+        for w in &r.warnings {
+            writeln!(stderr, "ppd: warning: {w}")?;
+        }
+        for m in &r.missing {
+            writeln!(
+                stderr,
+                "ppd: warning: skipping missing dependency {m} ({})",
+                cfg.per_package_dir.join(m).display()
+            )?;
+        }
+        let clashes = r.applied.clashes.iter().map(|c| clash_line(r, c, &cfg));
+        let lines: Vec<String> = r
+            .conflicts
+            .iter()
+            .map(|c| prepare::conflict_line(&r.dest, c))
+            .chain(clashes)
+            .collect();
+        if !lines.is_empty() && args.conflicts != ConflictArg::Ignore {
+            for l in &lines {
+                writeln!(stderr, "ppd: {l}")?;
+            }
+            if args.conflicts == ConflictArg::Error {
+                status = Status::Findings;
+            }
+        }
+    }
+    drop(stderr);
+    if ctx.dry_run {
+        let mut out = std::io::stdout().lock();
+        for r in &results {
+            out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
+        }
+    }
+    if ctx.verbose {
+        eprintln!("{}", stats_line(&cfg, &results, start, ctx));
+    }
+    Ok(status)
+}
+
+fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
+    let dir = &args.per_package_dir;
+    if dir.as_os_str().is_empty() {
+        bail!("--per-package-dir is empty");
+    }
+    let pkg_dir = args.pkg.as_ref().map(|p| dir.join(p));
+    let host = args
+        .host_dir
+        .clone()
+        .or_else(|| pkg_dir.as_ref().map(|d| d.join("host")));
+    let target = args
+        .target_dir
+        .clone()
+        .or_else(|| pkg_dir.as_ref().map(|d| d.join("target")));
+    let mut trees = Vec::new();
+    if let Some(dest) = host {
+        trees.push(TreeJob { kind: "host", dest });
+    }
+    if let Some(dest) = target {
+        trees.push(TreeJob {
+            kind: "target",
+            dest,
+        });
+    }
+    for d in &args.deps {
+        if d.is_empty() || d.contains('/') || d == "." || d == ".." {
+            bail!("bad dependency name {d:?}: must be one path component");
+        }
+    }
+    if args.fixup_paths {
+        bail!("--fixup-paths: not available in this build");
+    }
+    Ok(PrepareConfig {
+        per_package_dir: dir.clone(),
+        trees,
+        deps: args.deps.clone(),
+        allow_missing: args.allow_missing,
+        manifest: !args.no_manifest,
+        dry_run: ctx.dry_run,
+    })
+}
+
+fn clash_line(r: &prepare::TreeResult, c: &DestClash, _cfg: &PrepareConfig) -> String {
+    let _ = r;
+    format!(
+        "conflict: {} is a {} in the destination where a dependency provides a {}; {}",
+        crate::fsx::join(&r.dest, &c.path).display(),
+        c.found.word(),
+        c.wanted.word(),
+        if c.replaced { "replaced" } else { "kept" }
+    )
+}
+
+fn stats_line(
+    cfg: &PrepareConfig,
+    results: &[prepare::TreeResult],
+    start: Instant,
+    ctx: &Context,
+) -> String {
+    let mut s = crate::merge::Stats::default();
+    let mut removed = 0;
+    let mut kept = 0;
+    for r in results {
+        let a = &r.applied.stats;
+        s.linked += a.linked;
+        s.copied += a.copied;
+        s.fallbacks += a.fallbacks;
+        s.symlinks += a.symlinks;
+        s.dirs_created += a.dirs_created;
+        s.replaced += a.replaced;
+        s.skipped += a.skipped;
+        removed += r.removed;
+        kept += r.applied.kept_own.len();
+    }
+    format!(
+        "ppd prepare: {} dependencies, {} linked, {} dirs created, {} symlinks, {} replaced, \
+         {} skipped, {} removed, {} kept as own, {} fallbacks, {} threads, {:.3} s",
+        cfg.deps.len(),
+        s.linked,
+        s.dirs_created,
+        s.symlinks,
+        s.replaced,
+        s.skipped,
+        removed,
+        kept,
+        s.fallbacks,
+        ctx.threads.count(),
+        start.elapsed().as_secs_f64()
+    )
 }

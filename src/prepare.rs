@@ -1,0 +1,395 @@
+//! `ppd prepare`: fill a package's per-package trees from its dependencies.
+//!
+//! For each destination tree (host first, then target, as Buildroot does),
+//! the dependencies' trees are scanned in parallel, merged into one plan
+//! (last dependency wins, [`crate::merge::plan`]), and applied as hard links
+//! under an advisory lock beside the tree. With manifests on (the default),
+//! the run also: removes entries a listed dependency placed earlier but no
+//! longer provides (only while they still are the inode placed); replaces
+//! entries a dependency changed; leaves alone anything the package
+//! installed or edited itself; and records what it placed for the next run,
+//! for `file-list`, and for the conflict check of packages built on this one.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::fsx::{self, DirFd, FileKey, Kind};
+use crate::manifest::{self, Loaded, Manifest, Record};
+use crate::merge::{self, plan, Applied, ApplyOptions, FileMode, Plan, Source};
+use crate::scan::{self, ScanOptions};
+
+/// One tree to prepare.
+#[derive(Clone, Debug)]
+pub struct TreeJob {
+    /// `host` or `target`: the subdirectory of each dependency to merge.
+    pub kind: &'static str,
+    /// The destination.
+    pub dest: PathBuf,
+}
+
+/// What to prepare.
+#[derive(Clone, Debug)]
+pub struct PrepareConfig {
+    /// The per-package directory root.
+    pub per_package_dir: PathBuf,
+    /// Destinations, in order.
+    pub trees: Vec<TreeJob>,
+    /// Dependencies, in merge order.
+    pub deps: Vec<String>,
+    /// Skip missing dependency trees instead of failing.
+    pub allow_missing: bool,
+    /// Read and write manifests.
+    pub manifest: bool,
+    /// Only compute and describe the plan.
+    pub dry_run: bool,
+}
+
+/// A conflict with package names instead of indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedConflict {
+    /// Path relative to the destination.
+    pub path: Vec<u8>,
+    /// `(package, what it provides)`, in merge order.
+    pub providers: Vec<(String, Kind)>,
+    /// The package that wins.
+    pub winner: String,
+}
+
+/// The outcome for one tree.
+#[derive(Debug)]
+pub struct TreeResult {
+    /// The destination.
+    pub dest: PathBuf,
+    /// Dependencies actually merged.
+    pub merged: usize,
+    /// Dependencies skipped because their tree was missing.
+    pub missing: Vec<String>,
+    /// What apply did.
+    pub applied: Applied,
+    /// Conflicts between dependencies, sorted by path.
+    pub conflicts: Vec<NamedConflict>,
+    /// Stale entries removed.
+    pub removed: u64,
+    /// Warnings (damaged manifest...).
+    pub warnings: Vec<String>,
+    /// The plan, as text, with `dry_run`.
+    pub plan_text: Option<Vec<u8>>,
+    /// Number of entries in the plan.
+    pub planned: usize,
+}
+
+/// Prepares every tree of `cfg`.
+pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<TreeResult>> {
+    cfg.trees
+        .iter()
+        .map(|job| prepare_tree(cfg, job, pool))
+        .collect()
+}
+
+fn dep_tree(cfg: &PrepareConfig, dep: &str, kind: &str) -> PathBuf {
+    cfg.per_package_dir.join(dep).join(kind)
+}
+
+/// Scans the dependencies' trees in parallel; returns sources and missing names.
+pub fn scan_sources(
+    roots: &[(String, PathBuf)],
+    allow_missing: bool,
+    opts: ScanOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<Source>, Vec<String>)> {
+    use rayon::prelude::*;
+    let scanned: Vec<Result<Option<Source>>> = pool.install(|| {
+        roots
+            .par_iter()
+            .map(|(label, root)| match scan::scan(root, opts) {
+                Ok(tree) => Ok(Some(Source {
+                    label: label.clone(),
+                    tree,
+                })),
+                Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
+                    if allow_missing {
+                        Ok(None)
+                    } else {
+                        Err(anyhow::Error::new(e)
+                            .context(format!("missing dependency tree of package {label}")))
+                    }
+                }
+                Err(e) => Err(e.into()),
+            })
+            .collect()
+    });
+    let mut sources = Vec::new();
+    let mut missing = Vec::new();
+    for (s, (label, _)) in scanned.into_iter().zip(roots) {
+        match s? {
+            Some(src) => sources.push(src),
+            None => missing.push(label.clone()),
+        }
+    }
+    Ok((sources, missing))
+}
+
+fn prepare_tree(
+    cfg: &PrepareConfig,
+    job: &TreeJob,
+    pool: &rayon::ThreadPool,
+) -> Result<TreeResult> {
+    let roots: Vec<(String, PathBuf)> = cfg
+        .deps
+        .iter()
+        .map(|d| (d.clone(), dep_tree(cfg, d, job.kind)))
+        .collect();
+    let (sources, missing) = scan_sources(&roots, cfg.allow_missing, ScanOptions::default(), pool)?;
+    let plan = merge::build(&sources);
+    let conflicts = name_conflicts(&sources, &plan, cfg);
+    let mut result = TreeResult {
+        dest: job.dest.clone(),
+        merged: sources.len(),
+        missing,
+        applied: Applied::default(),
+        conflicts,
+        removed: 0,
+        warnings: Vec::new(),
+        plan_text: None,
+        planned: plan.leaf_count(),
+    };
+    if cfg.dry_run {
+        result.plan_text = Some(describe(&sources, &plan, &job.dest));
+        return Ok(result);
+    }
+    let _lock = crate::lock::lock(&job.dest)?;
+    let mpath = manifest::path_for(&job.dest);
+    let old = if cfg.manifest {
+        match manifest::load(&mpath) {
+            Loaded::Good(m) => Some(m),
+            Loaded::Missing => None,
+            Loaded::Damaged(why) => {
+                result.warnings.push(format!(
+                    "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
+                    mpath.display()
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut new = old.clone().unwrap_or_default();
+    if let Some(old) = &old {
+        result.removed = remove_stale(cfg, &job.dest, &sources, &plan, old, &mut new)?;
+    }
+    let opts = ApplyOptions {
+        mode: FileMode::Link,
+        record: cfg.manifest,
+    };
+    result.applied = merge::apply(&sources, &plan, &job.dest, opts, old.as_ref(), pool)?;
+    if cfg.manifest {
+        for p in &result.applied.placed {
+            let e = plan::entry(&sources, p.r);
+            let path = merge::apply::leaf_path(&plan.dirs[p.dir as usize], &e.name);
+            new.records.insert(
+                path,
+                Record {
+                    provider: sources[p.r.src as usize].label.clone(),
+                    kind: p.meta.kind,
+                    key: p.key,
+                    size: p.size,
+                    mode: p.meta.mode & 0o7777,
+                    mtime: p.meta.mtime,
+                    rewritten: false,
+                },
+            );
+        }
+        for own in &result.applied.kept_own {
+            new.records.remove(own);
+        }
+        manifest::save(&mpath, &new)?;
+    }
+    Ok(result)
+}
+
+/// Removes entries that a dependency of this run placed before but no
+/// longer provides, while they still are exactly what was placed.
+fn remove_stale(
+    cfg: &PrepareConfig,
+    dest: &Path,
+    sources: &[Source],
+    plan: &Plan,
+    old: &Manifest,
+    new: &mut Manifest,
+) -> Result<u64> {
+    let deps: HashSet<&str> = cfg.deps.iter().map(String::as_str).collect();
+    let mut provided: HashSet<Vec<u8>> = HashSet::new();
+    for d in &plan.dirs {
+        provided.insert(d.rel.to_vec());
+        for &r in &d.leaves {
+            provided.insert(merge::apply::leaf_path(d, &plan::entry(sources, r).name));
+        }
+    }
+    let root = match DirFd::open(dest) {
+        Ok(r) => r,
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut removed = 0;
+    for (path, rec) in &old.records {
+        if !deps.contains(rec.provider.as_str()) || provided.contains(path) {
+            continue;
+        }
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b""[..], &path[..]),
+        };
+        let dir = match root.open_beneath(parent) {
+            Ok(d) => d,
+            Err(_) => {
+                new.records.remove(path);
+                continue;
+            }
+        };
+        if let Some(st) = dir.stat(name)? {
+            if FileKey::of(&st) == rec.key && Kind::from_mode(st.st_mode) != Kind::Dir {
+                dir.unlink(name, false)?;
+                removed += 1;
+            }
+        }
+        new.records.remove(path);
+    }
+    Ok(removed)
+}
+
+/// Names the conflicts, dropping those whose providers all trace back to
+/// the same installing package through their manifests (a file one
+/// dependency got from another and rewrote with the path fixup is still
+/// that other package's file).
+fn name_conflicts(sources: &[Source], plan: &Plan, cfg: &PrepareConfig) -> Vec<NamedConflict> {
+    let mut origins = Origins::new(cfg);
+    plan.conflicts
+        .iter()
+        .filter(|c| {
+            if c.providers.iter().any(|(_, k)| *k == Kind::Dir) {
+                return true;
+            }
+            let mut seen: Option<String> = None;
+            for &(src, _) in &c.providers {
+                let s = &sources[src as usize];
+                let o = origins.origin(&s.label, s.tree.root.as_path(), &c.path);
+                match &seen {
+                    None => seen = Some(o),
+                    Some(prev) if *prev == o => {}
+                    Some(_) => return true,
+                }
+            }
+            false
+        })
+        .map(|c| NamedConflict {
+            path: c.path.clone(),
+            providers: c
+                .providers
+                .iter()
+                .map(|&(s, k)| (sources[s as usize].label.clone(), k))
+                .collect(),
+            winner: sources[c.winner as usize].label.clone(),
+        })
+        .collect()
+}
+
+/// Follows manifests from a package's tree to the package that installed a path.
+struct Origins<'a> {
+    cfg: &'a PrepareConfig,
+    cache: HashMap<PathBuf, Option<Manifest>>,
+}
+
+impl<'a> Origins<'a> {
+    fn new(cfg: &'a PrepareConfig) -> Origins<'a> {
+        Origins {
+            cfg,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
+        let mut pkg = pkg.to_owned();
+        let mut tree = tree.to_path_buf();
+        let kind = tree
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for _ in 0..64 {
+            let m = self.cache.entry(tree.clone()).or_insert_with(|| {
+                match manifest::load(&manifest::path_for(&tree)) {
+                    Loaded::Good(m) => Some(m),
+                    _ => None,
+                }
+            });
+            let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
+                return pkg;
+            };
+            let current = std::fs::symlink_metadata(fsx::join(&tree, path)).ok();
+            let untouched = current.is_some_and(|md| {
+                use std::os::unix::fs::MetadataExt;
+                FileKey {
+                    dev: md.dev(),
+                    ino: md.ino(),
+                } == rec.key
+            });
+            if !untouched {
+                return pkg;
+            }
+            pkg = rec.provider.clone();
+            tree = self.cfg.per_package_dir.join(&pkg).join(&kind);
+        }
+        pkg
+    }
+}
+
+/// Renders the plan for `--dry-run`: one line per operation, sorted.
+pub fn describe(sources: &[Source], plan: &Plan, dest: &Path) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    for d in &plan.dirs {
+        let _ = writeln!(out, "mkdir {}", fsx::join(dest, &d.rel).display());
+        for &r in &d.leaves {
+            let e = plan::entry(sources, r);
+            let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
+            let src = &sources[r.src as usize];
+            if e.kind == Kind::Symlink {
+                let t = e.target.as_deref().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "symlink {} -> {} ({})",
+                    to.display(),
+                    String::from_utf8_lossy(t),
+                    src.label
+                );
+            } else {
+                let from = src.tree.path_of(r.dir as usize, &e.name);
+                let _ = writeln!(
+                    out,
+                    "link {} -> {} ({})",
+                    to.display(),
+                    from.display(),
+                    src.label
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Formats one conflict line (without the `ppd: ` prefix).
+pub fn conflict_line(dest: &Path, c: &NamedConflict) -> String {
+    let who: Vec<String> = c
+        .providers
+        .iter()
+        .map(|(p, k)| format!("{p} ({})", k.word()))
+        .collect();
+    format!(
+        "conflict: {} is provided differently by {}; {} wins",
+        fsx::join(dest, &c.path).display(),
+        who.join(", "),
+        c.winner
+    )
+}

@@ -1,0 +1,162 @@
+//! Reading a source tree into memory, cheaply.
+//!
+//! A tree is read depth-first with `openat(O_NOFOLLOW)` and `getdents`, in
+//! pre-order, so parents always come before their children. Entry types and
+//! inode numbers come from the directory entries themselves: a regular file
+//! is never `stat`ed unless the caller asks for file metadata (copy mode,
+//! manifests) or the filesystem does not report `d_type`. Directories are
+//! `fstat`ed once (their mode, owner and mtime are merged), and symlinks
+//! are read and `lstat`ed (their target and mtime are recreated).
+
+use std::path::{Path, PathBuf};
+
+use crate::fsx::{self, DirFd, FsError, Kind, Meta};
+
+/// One non-root entry of a scanned directory.
+#[derive(Debug, Clone)]
+pub struct SrcEntry {
+    /// The file name.
+    pub name: Box<[u8]>,
+    /// Its type.
+    pub kind: Kind,
+    /// Its inode number (from `d_ino`, or `st_ino` when stat'ed).
+    pub ino: u64,
+    /// For a directory: the index of its own [`SrcDir`] in the tree.
+    pub child: u32,
+    /// For a symlink: the target text.
+    pub target: Option<Box<[u8]>>,
+    /// Metadata, when known (symlinks always; files when asked).
+    pub meta: Option<Meta>,
+    /// Size in bytes, when metadata is known.
+    pub size: u64,
+    /// Link count, when metadata is known.
+    pub nlink: u64,
+}
+
+/// One scanned directory.
+#[derive(Debug, Clone)]
+pub struct SrcDir {
+    /// Path relative to the tree root (`/`-separated, empty for the root).
+    pub rel: Box<[u8]>,
+    /// The directory's own metadata.
+    pub meta: Meta,
+    /// Its entries, in `getdents` order.
+    pub entries: Vec<SrcEntry>,
+}
+
+/// A whole scanned tree.
+#[derive(Debug, Clone)]
+pub struct SrcTree {
+    /// The root as given.
+    pub root: PathBuf,
+    /// `st_dev` of the root; inode identity is `(dev, ino)`.
+    pub dev: u64,
+    /// Directories in pre-order; index 0 is the root.
+    pub dirs: Vec<SrcDir>,
+}
+
+/// What to read besides names and types.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScanOptions {
+    /// `lstat` every regular and special file too.
+    pub stat_files: bool,
+}
+
+impl SrcTree {
+    /// Returns the number of non-directory entries.
+    pub fn leaf_count(&self) -> usize {
+        self.dirs
+            .iter()
+            .map(|d| d.entries.iter().filter(|e| e.kind != Kind::Dir).count())
+            .sum()
+    }
+
+    /// Returns the absolute path of an entry.
+    pub fn path_of(&self, dir: usize, name: &[u8]) -> PathBuf {
+        fsx::join(&fsx::join(&self.root, &self.dirs[dir].rel), name)
+    }
+}
+
+/// Reads the tree at `root` (which must be a directory; a symlink to one is
+/// followed, as rsync follows `SRC/`).
+pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
+    let top = DirFd::open(root)?;
+    let st = top.stat_self()?;
+    let mut tree = SrcTree {
+        root: root.to_path_buf(),
+        dev: st.st_dev,
+        dirs: Vec::new(),
+    };
+    let mut stack: Vec<(DirFd, Box<[u8]>, usize)> = vec![(top, Box::from(&b""[..]), 0)];
+    tree.dirs.push(SrcDir {
+        rel: Box::from(&b""[..]),
+        meta: Meta::of(&st),
+        entries: Vec::new(),
+    });
+    while let Some((dir, rel, idx)) = stack.pop() {
+        let mut entries = Vec::new();
+        for raw in dir.entries()? {
+            let kind = raw.kind;
+            let mut ent = SrcEntry {
+                name: raw.name.into_boxed_slice(),
+                kind: kind.unwrap_or(Kind::Other),
+                ino: raw.ino,
+                child: 0,
+                target: None,
+                meta: None,
+                size: 0,
+                nlink: 0,
+            };
+            let need_stat = match kind {
+                None => true,
+                Some(Kind::Symlink) => true,
+                Some(Kind::Dir) => false,
+                Some(_) => opts.stat_files,
+            };
+            if need_stat {
+                let st = dir.stat(&ent.name)?.ok_or_else(|| {
+                    FsError::new(
+                        "inspecting",
+                        dir.child_path(&ent.name),
+                        nix::errno::Errno::ENOENT,
+                    )
+                })?;
+                let meta = Meta::of(&st);
+                ent.kind = meta.kind;
+                ent.ino = st.st_ino;
+                ent.size = st.st_size as u64;
+                ent.nlink = st.st_nlink;
+                ent.meta = Some(meta);
+            }
+            if ent.kind == Kind::Symlink {
+                ent.target = Some(dir.readlink(&ent.name)?.into_boxed_slice());
+            }
+            entries.push(ent);
+        }
+        for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
+            let sub = dir.open_child(&ent.name)?;
+            let sst = sub.stat_self()?;
+            let child_rel = child_rel(&rel, &ent.name);
+            ent.child = tree.dirs.len() as u32;
+            tree.dirs.push(SrcDir {
+                rel: child_rel.clone(),
+                meta: Meta::of(&sst),
+                entries: Vec::new(),
+            });
+            stack.push((sub, child_rel, ent.child as usize));
+        }
+        tree.dirs[idx].entries = entries;
+    }
+    Ok(tree)
+}
+
+/// Returns `rel/name` (or `name` at the root).
+pub fn child_rel(rel: &[u8], name: &[u8]) -> Box<[u8]> {
+    let mut v = Vec::with_capacity(rel.len() + 1 + name.len());
+    if !rel.is_empty() {
+        v.extend_from_slice(rel);
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    v.into_boxed_slice()
+}
