@@ -44,6 +44,8 @@ pub struct PrepareConfig {
     pub manifest: bool,
     /// Only compute and describe the plan.
     pub dry_run: bool,
+    /// Rewrite other packages' per-package paths in the host tree afterwards.
+    pub fixup: Option<crate::textfix::FixupConfig>,
 }
 
 /// A conflict with package names instead of indices.
@@ -78,6 +80,8 @@ pub struct TreeResult {
     pub plan_text: Option<Vec<u8>>,
     /// Number of entries in the plan.
     pub planned: usize,
+    /// The path fixup's report (host tree with `fixup`).
+    pub fixup: Option<crate::textfix::FixupReport>,
 }
 
 /// Prepares every tree of `cfg`.
@@ -154,6 +158,7 @@ fn prepare_tree(
         warnings: Vec::new(),
         plan_text: None,
         planned: plan.leaf_count(),
+        fixup: None,
     };
     if cfg.dry_run {
         result.plan_text = Some(describe(&sources, &plan, &job.dest));
@@ -205,9 +210,48 @@ fn prepare_tree(
         for own in &result.applied.kept_own {
             new.records.remove(own);
         }
+    }
+    if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
+        let report = crate::textfix::fixup_trees(fx, std::slice::from_ref(&job.dest), pool)?;
+        if cfg.manifest {
+            note_rewrites(&job.dest, &report, &mut new)?;
+        }
+        result.fixup = Some(report);
+    }
+    if cfg.manifest {
         manifest::save(&mpath, &new)?;
     }
     Ok(result)
+}
+
+/// Records the path fixup's new inodes: a rewritten file still belongs to
+/// the dependency that provided it.
+fn note_rewrites(
+    dest: &Path,
+    report: &crate::textfix::FixupReport,
+    m: &mut Manifest,
+) -> Result<()> {
+    for rw in &report.rewritten {
+        let Some(rec) = m.records.get_mut(&rw.rel) else {
+            continue;
+        };
+        let path = fsx::join(dest, &rw.rel);
+        let md = std::fs::symlink_metadata(&path)
+            .map_err(|e| fsx::FsError::new("inspecting", &path, fsx::errno_of(&e)))?;
+        use std::os::unix::fs::MetadataExt;
+        rec.key = FileKey {
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        rec.size = md.size();
+        rec.mode = md.mode() & 0o7777;
+        rec.mtime = fsx::Mtime {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec(),
+        };
+        rec.rewritten = true;
+    }
+    Ok(())
 }
 
 /// Removes entries that a dependency of this run placed before but no

@@ -89,9 +89,15 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
             bail!("bad dependency name {d:?}: must be one path component");
         }
     }
-    if args.fixup_paths {
-        bail!("--fixup-paths: not available in this build");
-    }
+    let fixup = match (&args.pkg, args.fixup_paths) {
+        (Some(pkg), true) => Some(crate::textfix::FixupConfig {
+            per_package_dir: dir.clone(),
+            new_root: dir.join(pkg),
+            symlinks: false,
+            dry_run: ctx.dry_run,
+        }),
+        _ => None,
+    };
     Ok(PrepareConfig {
         per_package_dir: dir.clone(),
         trees,
@@ -99,6 +105,7 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         allow_missing: args.allow_missing,
         manifest: !args.no_manifest,
         dry_run: ctx.dry_run,
+        fixup,
     })
 }
 
@@ -134,9 +141,14 @@ fn stats_line(
         removed += r.removed;
         kept += r.applied.kept_own.len();
     }
+    let rewritten: usize = results
+        .iter()
+        .filter_map(|r| r.fixup.as_ref())
+        .map(|f| f.rewritten.len())
+        .sum();
     format!(
         "ppd prepare: {} dependencies, {} linked, {} dirs created, {} symlinks, {} replaced, \
-         {} skipped, {} removed, {} kept as own, {} fallbacks, {} threads, {:.3} s",
+         {} skipped, {} removed, {} kept as own, {} fallbacks, {} paths fixed, {} threads, {:.3} s",
         cfg.deps.len(),
         s.linked,
         s.dirs_created,
@@ -146,6 +158,7 @@ fn stats_line(
         removed,
         kept,
         s.fallbacks,
+        rewritten,
         ctx.threads.count(),
         start.elapsed().as_secs_f64()
     )
