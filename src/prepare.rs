@@ -309,7 +309,7 @@ fn remove_stale(
 /// dependency got from another and rewrote with the path fixup is still
 /// that other package's file).
 fn name_conflicts(sources: &[Source], plan: &Plan, cfg: &PrepareConfig) -> Vec<NamedConflict> {
-    let mut origins = Origins::new(cfg);
+    let mut origins = Origins::new(&cfg.per_package_dir);
     plan.conflicts
         .iter()
         .filter(|c| {
@@ -340,21 +340,25 @@ fn name_conflicts(sources: &[Source], plan: &Plan, cfg: &PrepareConfig) -> Vec<N
         .collect()
 }
 
-/// Follows manifests from a package's tree to the package that installed a path.
-struct Origins<'a> {
-    cfg: &'a PrepareConfig,
+/// Follows manifests from a package's tree to the package that installed a
+/// path: while the package's manifest says a dependency placed the path and
+/// the entry is still what was placed, the owner is that dependency's owner.
+pub struct Origins<'a> {
+    per_package_dir: &'a Path,
     cache: HashMap<PathBuf, Option<Manifest>>,
 }
 
 impl<'a> Origins<'a> {
-    fn new(cfg: &'a PrepareConfig) -> Origins<'a> {
+    /// Starts with an empty manifest cache.
+    pub fn new(per_package_dir: &'a Path) -> Origins<'a> {
         Origins {
-            cfg,
+            per_package_dir,
             cache: HashMap::new(),
         }
     }
 
-    fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
+    /// Returns the package that installed `path` as found in `pkg`'s `tree`.
+    pub fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
         let mut pkg = pkg.to_owned();
         let mut tree = tree.to_path_buf();
         let kind = tree
@@ -383,7 +387,7 @@ impl<'a> Origins<'a> {
                 return pkg;
             }
             pkg = rec.provider.clone();
-            tree = self.cfg.per_package_dir.join(&pkg).join(&kind);
+            tree = self.per_package_dir.join(&pkg).join(&kind);
         }
         pkg
     }
