@@ -19,7 +19,9 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod copytree;
 pub mod exit;
+pub mod finalize;
 pub mod fsx;
 pub mod jobs;
 pub mod lock;

@@ -147,7 +147,7 @@ fn prepare_tree(
         .collect();
     let (sources, missing) = scan_sources(&roots, cfg.allow_missing, ScanOptions::default(), pool)?;
     let plan = merge::build(&sources);
-    let conflicts = name_conflicts(&sources, &plan, cfg);
+    let conflicts = name_conflicts(&sources, &plan, &cfg.per_package_dir);
     let mut result = TreeResult {
         dest: job.dest.clone(),
         merged: sources.len(),
@@ -308,8 +308,12 @@ fn remove_stale(
 /// the same installing package through their manifests (a file one
 /// dependency got from another and rewrote with the path fixup is still
 /// that other package's file).
-fn name_conflicts(sources: &[Source], plan: &Plan, cfg: &PrepareConfig) -> Vec<NamedConflict> {
-    let mut origins = Origins::new(&cfg.per_package_dir);
+pub fn name_conflicts(
+    sources: &[Source],
+    plan: &Plan,
+    per_package_dir: &Path,
+) -> Vec<NamedConflict> {
+    let mut origins = Origins::new(per_package_dir);
     plan.conflicts
         .iter()
         .filter(|c| {

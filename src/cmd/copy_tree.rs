@@ -1,10 +1,67 @@
-//! `ppd copy-tree`: placeholder until the engine lands.
+//! `ppd copy-tree`: arguments to [`crate::copytree::CopyTreeConfig`], then
+//! clash messages, the dry-run plan, the `-v` stats line and `--json` stats.
 
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::finalize::{clash_line, stats_words, with_progress};
 use super::Context;
 use crate::cli::CopyTreeArgs;
+use crate::copytree::{self, CopyTreeConfig, Pattern};
 use crate::exit::Status;
 
-/// Runs the command.
-pub fn run(_args: &CopyTreeArgs, _ctx: &Context) -> anyhow::Result<Status> {
-    anyhow::bail!("copy-tree: not available in this build")
+/// Runs `ppd copy-tree`.
+pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
+    let start = Instant::now();
+    if args.src.as_os_str().is_empty() || args.dest.as_os_str().is_empty() {
+        bail!("SRC and DEST must not be empty");
+    }
+    let cfg = CopyTreeConfig {
+        src: args.src.clone(),
+        dest: args.dest.clone(),
+        excludes: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
+        dry_run: ctx.dry_run,
+    };
+    let pool = ctx.threads.pool()?;
+    let r = with_progress(ctx.progress, "copy-tree", |p| {
+        copytree::copy_tree(&cfg, &pool, p)
+    })?;
+    {
+        let mut stderr = std::io::stderr().lock();
+        for c in &r.applied.clashes {
+            writeln!(stderr, "ppd: {}", clash_line(&cfg.dest, c))?;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if ctx.dry_run {
+        out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if args.json {
+        let doc = serde_json::json!({
+            "command": "copy-tree",
+            "src": cfg.src.display().to_string(),
+            "dest": cfg.dest.display().to_string(),
+            "entries": r.planned,
+            "dirs": r.dirs,
+            "excluded": r.excluded,
+            "stats": r.applied.stats,
+            "threads": ctx.threads.count(),
+            "seconds": secs,
+        });
+        writeln!(out, "{doc}")?;
+    }
+    drop(out);
+    if ctx.verbose {
+        eprintln!(
+            "ppd copy-tree: {} entries, {} excluded, {}, {} threads, {secs:.3} s",
+            r.planned,
+            r.excluded,
+            stats_words(&r.applied.stats),
+            ctx.threads.count(),
+        );
+    }
+    Ok(Status::Success)
 }

@@ -18,11 +18,22 @@
 //! filesystem can) and counted as a fallback. Replacements are made under a
 //! temporary name and renamed into place, so a killed run never leaves a
 //! half-written file under a real name.
+//!
+//! In copy mode every file gets a new inode with the source's content, mode,
+//! owner (as root) and mtime; holes stay holes (`SEEK_DATA`/`SEEK_HOLE`).
+//! An inode that the plan places under several names (a hard-link group) is
+//! copied once, under its first name in plan order, and the other names are
+//! linked to that copy in a third, sequential step after every copy exists;
+//! directories gaining such links get their metadata after that step. An
+//! existing file that already matches the source (type, size, mtime, mode,
+//! owner as root, and not the source inode itself) is left alone, like
+//! rsync's quick check, so a re-run after no change only `stat`s.
 
+use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
-use std::io::Write as _;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 use nix::errno::Errno;
@@ -98,6 +109,11 @@ pub struct Placed {
 pub enum FileMode {
     /// Hard links to the source inodes.
     Link,
+    /// New inodes with the sources' content and metadata.
+    Copy {
+        /// Leave alone a destination file newer than its source (`rsync -u`).
+        keep_newer: bool,
+    },
 }
 
 /// What [`apply`] should do besides placing entries.
@@ -138,23 +154,46 @@ pub fn apply(
     guard: Option<&Manifest>,
     pool: &rayon::ThreadPool,
 ) -> Result<Applied> {
+    apply_with(sources, plan, dest, opts, guard, pool, None)
+}
+
+/// [`apply`], adding the number of entries placed so far to `progress`
+/// (for a progress bar drawn by another thread).
+pub fn apply_with(
+    sources: &[Source],
+    plan: &Plan,
+    dest: &std::path::Path,
+    opts: ApplyOptions,
+    guard: Option<&Manifest>,
+    pool: &rayon::ThreadPool,
+    progress: Option<&AtomicU64>,
+) -> Result<Applied> {
+    let existed = std::fs::symlink_metadata(dest).is_ok();
     let root = DirFd::create_all(dest)?;
     let mut out = Applied::default();
-    make_dirs(sources, plan, &root, &mut out)?;
+    let mut fresh = make_dirs(sources, plan, &root, &mut out)?;
+    fresh[0] = !existed;
+    let groups = match opts.mode {
+        FileMode::Link => Groups::default(),
+        FileMode::Copy { .. } => Groups::of(sources, plan),
+    };
 
     let chunks = chunk(plan, pool.current_num_threads());
     let stop = AtomicBool::new(false);
+    let task = Task {
+        sources,
+        plan,
+        opts,
+        guard,
+        fresh: &fresh,
+        groups: &groups,
+        progress,
+    };
     let results: Vec<Result<Applied>> = pool.install(|| {
         use rayon::prelude::*;
         chunks
             .par_iter()
             .map(|range| {
-                let task = Task {
-                    sources,
-                    plan,
-                    opts,
-                    guard,
-                };
                 let r = task.fill_chunk(&root, range.clone(), &stop);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
@@ -169,6 +208,9 @@ pub fn apply(
         out.clashes.extend(a.clashes);
         out.placed.extend(a.placed);
         out.kept_own.extend(a.kept_own);
+    }
+    if !groups.links.is_empty() {
+        task.link_groups(&root, &mut out)?;
     }
     out.clashes.sort_by(|a, b| a.path.cmp(&b.path));
     out.kept_own.sort();
@@ -199,7 +241,15 @@ fn chunk(plan: &Plan, threads: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-fn make_dirs(sources: &[Source], plan: &Plan, root: &DirFd, out: &mut Applied) -> Result<()> {
+/// Creates the plan's directories; returns, per plan directory, whether it
+/// was created by this run (so it holds nothing yet and needs no lookups).
+fn make_dirs(
+    sources: &[Source],
+    plan: &Plan,
+    root: &DirFd,
+    out: &mut Applied,
+) -> Result<Vec<bool>> {
+    let mut fresh = vec![false; plan.dirs.len()];
     let mut stack: Vec<(u32, DirFd)> = vec![(0, root.try_clone()?)];
     for (i, d) in plan.dirs.iter().enumerate().skip(1) {
         while stack.last().is_some_and(|(idx, _)| *idx != d.parent) {
@@ -210,6 +260,7 @@ fn make_dirs(sources: &[Source], plan: &Plan, root: &DirFd, out: &mut Applied) -
         let mode = (dir_meta(sources, d).mode & 0o7777) | 0o700;
         if parent.mkdir(name, mode)? {
             out.stats.dirs_created += 1;
+            fresh[i] = true;
         } else {
             let st = parent.stat(name)?;
             let found = st.map_or(Kind::Dir, |st| Kind::from_mode(st.st_mode));
@@ -220,6 +271,7 @@ fn make_dirs(sources: &[Source], plan: &Plan, root: &DirFd, out: &mut Applied) -
                 parent.unlink(name, false)?;
                 parent.mkdir(name, mode)?;
                 out.stats.dirs_created += 1;
+                fresh[i] = true;
                 out.clashes.push(DestClash {
                     path: d.rel.to_vec(),
                     found,
@@ -235,7 +287,54 @@ fn make_dirs(sources: &[Source], plan: &Plan, root: &DirFd, out: &mut Applied) -
             stack.push((i as u32, fd));
         }
     }
-    Ok(())
+    Ok(fresh)
+}
+
+/// Hard-link groups of a copy: names placing an inode already placed
+/// earlier in plan order, each with the `(dir, leaf)` of that first name.
+#[derive(Default)]
+struct Groups {
+    /// `(dir, leaf)` of a later name -> `(dir, leaf)` of the first name.
+    links: Vec<((u32, u32), (u32, u32))>,
+    /// The later names, skipped by the parallel pass.
+    later: HashSet<(u32, u32)>,
+    /// Directories holding later names: their metadata is set last.
+    late_dirs: HashSet<u32>,
+}
+
+impl Groups {
+    fn of(sources: &[Source], plan: &Plan) -> Groups {
+        let mut first: HashMap<FileKey, (u32, u32)> = HashMap::new();
+        let mut g = Groups::default();
+        for (d, pd) in plan.dirs.iter().enumerate() {
+            for (l, &r) in pd.leaves.iter().enumerate() {
+                let e = entry(sources, r);
+                if e.kind == Kind::Symlink || e.kind == Kind::Dir {
+                    continue;
+                }
+                // A known link count of 1 cannot be part of a group.
+                if e.meta.is_some() && e.nlink == 1 {
+                    continue;
+                }
+                let key = FileKey {
+                    dev: sources[r.src as usize].tree.dev,
+                    ino: e.ino,
+                };
+                let me = (d as u32, l as u32);
+                match first.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(me);
+                    }
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        g.links.push((me, *o.get()));
+                        g.later.insert(me);
+                        g.late_dirs.insert(d as u32);
+                    }
+                }
+            }
+        }
+        g
+    }
 }
 
 /// Opens plan directories one after another, reusing open ancestors.
@@ -272,6 +371,10 @@ struct Task<'a> {
     plan: &'a Plan,
     opts: ApplyOptions,
     guard: Option<&'a Manifest>,
+    /// Per plan directory: created by this run.
+    fresh: &'a [bool],
+    groups: &'a Groups,
+    progress: Option<&'a AtomicU64>,
 }
 
 impl Task<'_> {
@@ -312,17 +415,26 @@ impl Task<'_> {
             }
             let d = &plan.dirs[i];
             let dir = cur.open(i as u32)?;
-            for &r in &d.leaves {
+            let late = self.groups.late_dirs.contains(&(i as u32));
+            for (l, &r) in d.leaves.iter().enumerate() {
+                if late && self.groups.later.contains(&(i as u32, l as u32)) {
+                    continue;
+                }
                 let e = entry(sources, r);
                 src_path(sources, r, e, &mut buf);
                 let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
-                self.place(dir, src, r, e, &mut out)
+                self.place(dir, self.fresh[i], src, r, e, &mut out)
                     .with_context(|| format!("placing {}", dir.child_path(&e.name).display()))?;
                 if opts.record {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
                 }
             }
-            set_dir_meta(dir, &dir_meta(sources, d))?;
+            if !late {
+                set_dir_meta(dir, &dir_meta(sources, d))?;
+            }
+            if let Some(p) = self.progress {
+                p.fetch_add(d.leaves.len() as u64 + 1, Ordering::Relaxed);
+            }
         }
         Ok(out)
     }
@@ -346,6 +458,7 @@ impl Task<'_> {
     fn place(
         &self,
         dir: &DirFd,
+        fresh: bool,
         src: &CStr,
         r: EntryRef,
         e: &SrcEntry,
@@ -356,7 +469,9 @@ impl Task<'_> {
         if e.kind == Kind::Symlink {
             return self.place_symlink(dir, r, e, out);
         }
-        let FileMode::Link = self.opts.mode;
+        if let FileMode::Copy { keep_newer } = self.opts.mode {
+            return self.place_copy(dir, fresh, src, r, e, keep_newer, out);
+        }
         let want = FileKey {
             dev: sources[r.src as usize].tree.dev,
             ino: e.ino,
@@ -438,27 +553,321 @@ fn os_path(c: &CStr) -> PathBuf {
 }
 
 /// Copies the file at `src` to the new child `tmp` of `dir`, with the
-/// source's mode, owner (as root) and mtime. `std::io::copy` between files
-/// uses copy_file_range, so reflink-capable filesystems share extents and
-/// holes stay holes where the kernel supports it.
-pub fn copy_file(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<()> {
-    let src_path = os_path(src);
-    let mut input = std::fs::File::open(&src_path)
-        .map_err(|e| FsError::new("opening", &src_path, fsx::errno_of(&e)))?;
-    let st = nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", &src_path, e))?;
-    let mut output = dir.create_exclusive(tmp)?;
-    let result = std::io::copy(&mut input, &mut output)
-        .and_then(|_| output.flush())
-        .map_err(|e| FsError::two("copying", &src_path, dir.child_path(tmp), fsx::errno_of(&e)));
+/// source's mode, owner (as root) and mtime. Data moves with
+/// copy_file_range, in the kernel (and as a reflink on XFS and btrfs); a
+/// file with fewer allocated blocks than its size is copied extent by
+/// extent (`SEEK_DATA`/`SEEK_HOLE`), so holes stay holes. The source is
+/// opened with `O_NOFOLLOW`; the copy's metadata is set through its own
+/// descriptor. Returns the source's metadata as copied.
+pub fn copy_file(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> {
+    use nix::fcntl::OFlag;
+    let input = nix::fcntl::open(
+        src,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(std::fs::File::from)
+    .map_err(|e| FsError::new("opening", os_path(src), e))?;
+    let st =
+        nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", os_path(src), e))?;
+    let meta = Meta::of(&st);
+    let output = dir.create_exclusive(tmp)?;
+    let result = copy_data(&input, &output, &st)
+        .map_err(|e| FsError::two("copying", os_path(src), dir.child_path(tmp), e))
+        .and_then(|()| {
+            set_fd_meta(&output, &meta).map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
+        });
     drop(output);
-    if let Err(e) = result.map_err(anyhow::Error::from).and_then(|_| {
-        dir.set_meta(tmp, &Meta::of(&st))?;
-        Ok(())
-    }) {
+    if let Err(e) = result {
         let _ = dir.unlink(tmp, false);
-        return Err(e);
+        return Err(e.into());
+    }
+    Ok(meta)
+}
+
+/// Copies all data of `input` (described by `st`) to the empty `output`.
+fn copy_data(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    st: &nix::sys::stat::FileStat,
+) -> Result<(), Errno> {
+    use nix::unistd::{lseek, Whence};
+    let size = st.st_size;
+    if size == 0 {
+        return Ok(());
+    }
+    if st.st_blocks.saturating_mul(512) >= size {
+        return copy_range(input, output, 0, size);
+    }
+    let mut off = 0;
+    while off < size {
+        let data = match lseek(input, off, Whence::SeekData) {
+            Ok(d) => d,
+            Err(Errno::ENXIO) => break,
+            Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return copy_range(input, output, off, size),
+            Err(e) => return Err(e),
+        };
+        let hole = lseek(input, data, Whence::SeekHole)?.min(size);
+        copy_range(input, output, data, hole)?;
+        off = hole;
+    }
+    // A trailing hole: the size comes from truncation, not from data.
+    nix::unistd::ftruncate(output, size)
+}
+
+/// Copies bytes `[start, end)` to the same offsets of `output`.
+fn copy_range(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    start: i64,
+    end: i64,
+) -> Result<(), Errno> {
+    let (mut oi, mut oo) = (start, start);
+    while oi < end {
+        let want = (end - oi).min(1 << 30) as usize;
+        match nix::fcntl::copy_file_range(input, Some(&mut oi), output, Some(&mut oo), want) {
+            Ok(0) => break, // the source shrank under us
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(Errno::EXDEV | Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::EINVAL) => {
+                return copy_rw(input, output, oi, end);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
+}
+
+/// The portable fallback of [`copy_range`]: `pread` and `pwrite`.
+fn copy_rw(
+    input: &std::fs::File,
+    output: &std::fs::File,
+    mut off: i64,
+    end: i64,
+) -> Result<(), Errno> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 256 * 1024];
+    while off < end {
+        let want = ((end - off) as usize).min(buf.len());
+        let n = match input.read_at(&mut buf[..want], off as u64) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fsx::errno_of(&e)),
+        };
+        output
+            .write_all_at(&buf[..n], off as u64)
+            .map_err(|e| fsx::errno_of(&e))?;
+        off += n as i64;
+    }
+    Ok(())
+}
+
+/// Sets owner (as root), mode and mtime through an open descriptor. Owner
+/// first: `chown` clears set-id bits that the mode then restores.
+fn set_fd_meta(fd: &impl AsFd, meta: &Meta) -> Result<(), (&'static str, Errno)> {
+    use nix::sys::stat::Mode;
+    use nix::sys::time::TimeSpec;
+    use nix::unistd::{Gid, Uid};
+    if fsx::is_root() {
+        nix::unistd::fchown(
+            fd,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| ("changing owner of", e))?;
+    }
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(meta.mode & 0o7777))
+        .map_err(|e| ("changing mode of", e))?;
+    let mtime = TimeSpec::new(meta.mtime.sec, meta.mtime.nsec);
+    nix::sys::stat::futimens(fd, &TimeSpec::UTIME_OMIT, &mtime).map_err(|e| ("setting times of", e))
+}
+
+/// Recreates the device, fifo or socket at `src` as the new child `tmp`.
+fn copy_special(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> {
+    use nix::sys::stat::{Mode, SFlag};
+    let st = nix::sys::stat::lstat(src).map_err(|e| FsError::new("inspecting", os_path(src), e))?;
+    let meta = Meta::of(&st);
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    nix::sys::stat::mknodat(
+        dir,
+        tmp,
+        kind,
+        Mode::from_bits_truncate(st.st_mode & 0o777),
+        st.st_rdev,
+    )
+    .map_err(|e| FsError::new("creating", dir.child_path(tmp), e))?;
+    if let Err(e) = dir.set_meta(tmp, &meta) {
+        let _ = dir.unlink(tmp, false);
+        return Err(e.into());
+    }
+    Ok(meta)
+}
+
+/// Returns true if the destination entry `st` already is a copy of a
+/// source with metadata `m` and identity `key`: the quick check of rsync
+/// (type, size, mtime) plus mode and owner, which `-a` also keeps. The
+/// source inode itself (left by a hard-link merge) is never a copy.
+fn is_copy_of(st: &nix::sys::stat::FileStat, m: &Meta, size: u64, key: FileKey) -> bool {
+    Kind::from_mode(st.st_mode) == m.kind
+        && st.st_size as u64 == size
+        && Mtime::of(st) == m.mtime
+        && st.st_mode & 0o7777 == m.mode & 0o7777
+        && (!fsx::is_root() || (st.st_uid, st.st_gid) == (m.uid, m.gid))
+        && FileKey::of(st) != key
+}
+
+impl Task<'_> {
+    /// Places one file or special file in copy mode.
+    #[allow(clippy::too_many_arguments)]
+    fn place_copy(
+        &self,
+        dir: &DirFd,
+        fresh: bool,
+        src: &CStr,
+        r: EntryRef,
+        e: &SrcEntry,
+        keep_newer: bool,
+        out: &mut Applied,
+    ) -> Result<()> {
+        let name: &[u8] = &e.name;
+        // In a directory this run created there is nothing to compare with.
+        let existing = if fresh { None } else { dir.stat(name)? };
+        if let Some(st) = existing {
+            let found = Kind::from_mode(st.st_mode);
+            if found == Kind::Dir {
+                out.clashes
+                    .push(clash(self.sources, r, e, Kind::Dir, false));
+                return Ok(());
+            }
+            let (m, size) = match e.meta {
+                Some(m) => (m, e.size),
+                None => {
+                    let s = nix::sys::stat::lstat(src)
+                        .map_err(|err| FsError::new("inspecting", os_path(src), err))?;
+                    (Meta::of(&s), s.st_size as u64)
+                }
+            };
+            let key = FileKey {
+                dev: self.sources[r.src as usize].tree.dev,
+                ino: e.ino,
+            };
+            if is_copy_of(&st, &m, size, key)
+                || (keep_newer
+                    && found == Kind::File
+                    && m.kind == Kind::File
+                    && Mtime::of(&st) > m.mtime)
+            {
+                out.stats.skipped += 1;
+                return Ok(());
+            }
+            if !self.may_replace(r, e, &st) {
+                self.own(r, e, out);
+                return Ok(());
+            }
+            let tmp = fsx::temp_name();
+            copy_any(dir, src, e.kind, &tmp)?;
+            if let Err(err) = dir.rename(&tmp, name) {
+                let _ = dir.unlink(&tmp, false);
+                return Err(err.into());
+            }
+            out.stats.copied += 1;
+            out.stats.replaced += 1;
+            return Ok(());
+        }
+        let tmp = fsx::temp_name();
+        copy_any(dir, src, e.kind, &tmp)?;
+        if let Err(err) = dir.rename(&tmp, name) {
+            let _ = dir.unlink(&tmp, false);
+            return Err(err.into());
+        }
+        out.stats.copied += 1;
+        Ok(())
+    }
+
+    /// Links the later names of each hard-link group to the copy made
+    /// under the first name, then sets the metadata of the directories
+    /// that gained them. Runs after every copy exists; sequential, since
+    /// groups are few.
+    fn link_groups(&self, root: &DirFd, out: &mut Applied) -> Result<()> {
+        let mut dirs: HashMap<u32, DirFd> = HashMap::new();
+        let open = |d: u32, dirs: &mut HashMap<u32, DirFd>| -> Result<()> {
+            if let std::collections::hash_map::Entry::Vacant(v) = dirs.entry(d) {
+                v.insert(root.open_beneath(&self.plan.dirs[d as usize].rel)?);
+            }
+            Ok(())
+        };
+        let mut buf = Vec::with_capacity(256);
+        for &((d, l), (fd, fl)) in &self.groups.links {
+            open(d, &mut dirs)?;
+            open(fd, &mut dirs)?;
+            let r = self.plan.dirs[d as usize].leaves[l as usize];
+            let e = entry(self.sources, r);
+            let fr = self.plan.dirs[fd as usize].leaves[fl as usize];
+            let first_name: &[u8] = &entry(self.sources, fr).name;
+            let (dir, first_dir) = (&dirs[&d], &dirs[&fd]);
+            let name: &[u8] = &e.name;
+            let placed = first_dir.stat(first_name)?;
+            let usable = placed
+                .as_ref()
+                .is_some_and(|s| !matches!(Kind::from_mode(s.st_mode), Kind::Dir | Kind::Symlink));
+            if !usable {
+                // The first name was kept as something else: copy this one.
+                src_path(self.sources, r, e, &mut buf);
+                let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
+                self.place(dir, false, src, r, e, out)?;
+                continue;
+            }
+            let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));
+            let tmp = fsx::temp_name();
+            match dir.stat(name)? {
+                Some(st) if FileKey::of(&st) == want => {
+                    out.stats.skipped += 1;
+                    continue;
+                }
+                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                    out.clashes
+                        .push(clash(self.sources, r, e, Kind::Dir, false));
+                    continue;
+                }
+                Some(_) => {
+                    link_within(first_dir, first_name, dir, &tmp)?;
+                    dir.rename(&tmp, name)?;
+                    out.stats.replaced += 1;
+                }
+                None => link_within(first_dir, first_name, dir, name)?,
+            }
+            out.stats.linked += 1;
+        }
+        for &d in &self.groups.late_dirs {
+            open(d, &mut dirs)?;
+            set_dir_meta(
+                &dirs[&d],
+                &dir_meta(self.sources, &self.plan.dirs[d as usize]),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates a new file or special file `tmp` in `dir` as a copy of `src`.
+fn copy_any(dir: &DirFd, src: &CStr, kind: Kind, tmp: &[u8]) -> Result<Meta> {
+    match kind {
+        Kind::Other => copy_special(dir, src, tmp),
+        _ => copy_file(dir, src, tmp),
+    }
+}
+
+fn link_within(from_dir: &DirFd, from: &[u8], dir: &DirFd, name: &[u8]) -> Result<()> {
+    dir.link_at(from_dir, from, name).map_err(|errno| {
+        FsError::two(
+            "hard-linking",
+            from_dir.child_path(from),
+            dir.child_path(name),
+            errno,
+        )
+        .into()
+    })
 }
 
 impl Task<'_> {

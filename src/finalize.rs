@@ -1,0 +1,241 @@
+//! `ppd finalize`: build a final tree (`output/host`, `output/target`) from
+//! every package's per-package tree in one parallel pass.
+//!
+//! The packages' trees are scanned in parallel without `stat`ing files (the
+//! plan needs only names, types and inode numbers), merged in the order
+//! given (the last package wins a path), and applied to the destination
+//! under the same advisory lock `prepare` uses: as new inodes (copy mode,
+//! the default, so strip, hooks and post-build scripts cannot reach the
+//! per-package trees) or as hard links. Only the winning files are
+//! `stat`ed, during the apply, so a re-run after no change costs one scan of
+//! the sources plus one `stat` per destination entry. Nothing in the
+//! destination that no package provides is removed.
+//!
+//! The overwrite report lists every path that several packages provide with
+//! different content. The same inode reached through dependencies is not
+//! one; neither is a file a package got from a dependency and rewrote (the
+//! path fixup), traced through the manifests, nor two separately installed
+//! files with the same bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Result;
+
+use crate::fsx::{self, Kind};
+use crate::merge::{self, plan, Applied, ApplyOptions, FileMode, Plan, Source};
+use crate::prepare::{self, NamedConflict};
+use crate::scan::ScanOptions;
+
+/// How files reach the final tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeMode {
+    /// New inodes (the default): the per-package trees stay untouched
+    /// whatever is done to the final tree.
+    Copy,
+    /// Hard links to the per-package inodes (saves space and time, but an
+    /// in-place edit of the final tree reaches the package's tree).
+    Hardlink,
+}
+
+/// What to finalize.
+#[derive(Clone, Debug)]
+pub struct FinalizeConfig {
+    /// The per-package directory root.
+    pub per_package_dir: PathBuf,
+    /// `host` or `target`: the subdirectory of each package to merge.
+    pub tree: &'static str,
+    /// The final tree.
+    pub dest: PathBuf,
+    /// Copy or hard-link.
+    pub mode: MergeMode,
+    /// Packages, in merge order.
+    pub pkgs: Vec<String>,
+    /// Only compute and describe the plan.
+    pub dry_run: bool,
+}
+
+/// Work done so far, for a progress bar drawn by another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Entries to place (0 until the plan is known).
+    pub total: AtomicU64,
+    /// Entries placed.
+    pub done: AtomicU64,
+}
+
+/// The outcome of one finalize.
+#[derive(Debug)]
+pub struct FinalizeResult {
+    /// What apply did.
+    pub applied: Applied,
+    /// Paths provided differently by several packages, sorted by path.
+    pub conflicts: Vec<NamedConflict>,
+    /// Entries (files, symlinks) in the merged tree.
+    pub planned: usize,
+    /// Directories in the merged tree.
+    pub dirs: usize,
+    /// The plan, as text, with `dry_run`.
+    pub plan_text: Option<Vec<u8>>,
+}
+
+/// Merges every package's tree of `cfg` into the destination.
+pub fn finalize(
+    cfg: &FinalizeConfig,
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+) -> Result<FinalizeResult> {
+    let roots: Vec<(String, PathBuf)> = cfg
+        .pkgs
+        .iter()
+        .map(|p| (p.clone(), cfg.per_package_dir.join(p).join(cfg.tree)))
+        .collect();
+    let (sources, _) = prepare::scan_sources(&roots, false, ScanOptions::default(), pool)?;
+    let plan = merge::build(&sources);
+    let conflicts = overwrites(&sources, &plan, &cfg.per_package_dir);
+    let planned = plan.leaf_count();
+    let mut result = FinalizeResult {
+        applied: Applied::default(),
+        conflicts,
+        planned,
+        dirs: plan.dirs.len(),
+        plan_text: None,
+    };
+    if cfg.dry_run {
+        result.plan_text = Some(describe(&sources, &plan, &cfg.dest, cfg.mode));
+        return Ok(result);
+    }
+    progress
+        .total
+        .store((planned + plan.dirs.len()) as u64, Ordering::Relaxed);
+    let _lock = crate::lock::lock(&cfg.dest)?;
+    let opts = ApplyOptions {
+        mode: match cfg.mode {
+            MergeMode::Copy => FileMode::Copy { keep_newer: false },
+            MergeMode::Hardlink => FileMode::Link,
+        },
+        record: false,
+    };
+    result.applied = merge::apply::apply_with(
+        &sources,
+        &plan,
+        &cfg.dest,
+        opts,
+        None,
+        pool,
+        Some(&progress.done),
+    )?;
+    Ok(result)
+}
+
+/// Names the plan's conflicts ([`prepare::name_conflicts`], which follows
+/// the manifests) and drops those whose providers are all regular files
+/// with identical bytes: two packages installing the same file is not an
+/// overwrite.
+pub fn overwrites(sources: &[Source], plan: &Plan, per_package_dir: &Path) -> Vec<NamedConflict> {
+    prepare::name_conflicts(sources, plan, per_package_dir)
+        .into_iter()
+        .filter(|c| !same_bytes(sources, c))
+        .collect()
+}
+
+fn same_bytes(sources: &[Source], c: &NamedConflict) -> bool {
+    if c.providers.iter().any(|(_, k)| *k != Kind::File) {
+        return false;
+    }
+    let mut first: Option<Vec<u8>> = None;
+    for (label, _) in &c.providers {
+        let Some(src) = sources.iter().rev().find(|s| &s.label == label) else {
+            return false;
+        };
+        let Ok(data) = std::fs::read(fsx::join(&src.tree.root, &c.path)) else {
+            return false;
+        };
+        match &first {
+            None => first = Some(data),
+            Some(f) if *f == data => {}
+            Some(_) => return false,
+        }
+    }
+    true
+}
+
+/// Renders the plan for `--dry-run`: one line per directory and entry, in
+/// plan order.
+pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, mode: MergeMode) -> Vec<u8> {
+    use std::io::Write;
+    let verb = match mode {
+        MergeMode::Copy => "copy",
+        MergeMode::Hardlink => "link",
+    };
+    let mut out = Vec::new();
+    for d in &plan.dirs {
+        let _ = writeln!(out, "mkdir {}", fsx::join(dest, &d.rel).display());
+        for &r in &d.leaves {
+            let e = plan::entry(sources, r);
+            let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
+            let src = &sources[r.src as usize];
+            if e.kind == Kind::Symlink {
+                let t = e.target.as_deref().unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "symlink {} -> {} ({})",
+                    to.display(),
+                    String::from_utf8_lossy(t),
+                    src.label
+                );
+            } else {
+                let from = src.tree.path_of(r.dir as usize, &e.name);
+                let _ = writeln!(
+                    out,
+                    "{verb} {} -> {} ({})",
+                    to.display(),
+                    from.display(),
+                    src.label
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The `--report` document: every overwrite, with all packages involved.
+#[derive(Debug, serde::Serialize)]
+pub struct Report<'a> {
+    /// The final tree.
+    pub dest: String,
+    /// `host` or `target`.
+    pub tree: &'a str,
+    /// The overwrites, sorted by path.
+    pub overwrites: Vec<ReportEntry>,
+}
+
+/// One overwritten path.
+#[derive(Debug, serde::Serialize)]
+pub struct ReportEntry {
+    /// Path relative to the final tree.
+    pub path: String,
+    /// Every package providing it, in merge order.
+    pub packages: Vec<String>,
+    /// What each provides (`file`, `directory`, `symlink`, `special file`).
+    pub kinds: Vec<&'static str>,
+    /// The package whose version is in the final tree.
+    pub winner: String,
+}
+
+/// Builds the `--report` document.
+pub fn report<'a>(cfg: &'a FinalizeConfig, conflicts: &[NamedConflict]) -> Report<'a> {
+    Report {
+        dest: cfg.dest.display().to_string(),
+        tree: cfg.tree,
+        overwrites: conflicts
+            .iter()
+            .map(|c| ReportEntry {
+                path: String::from_utf8_lossy(&c.path).into_owned(),
+                packages: c.providers.iter().map(|(p, _)| p.clone()).collect(),
+                kinds: c.providers.iter().map(|(_, k)| k.word()).collect(),
+                winner: c.winner.clone(),
+            })
+            .collect(),
+    }
+}
