@@ -20,7 +20,9 @@
 pub mod cli;
 pub mod cmd;
 pub mod copytree;
+pub mod elf;
 pub mod exit;
+pub mod filelist;
 pub mod finalize;
 pub mod fsx;
 pub mod jobs;
@@ -28,6 +30,7 @@ pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod prepare;
+pub mod rpath;
 pub mod scan;
 pub mod textfix;
 

@@ -1,10 +1,77 @@
-//! `ppd file-list`: placeholder until the engine lands.
+//! `ppd file-list`: arguments to [`crate::filelist::FileListConfig`], then
+//! the list files, overwrite messages and the `-v` stats line.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
 
 use super::Context;
-use crate::cli::FileListArgs;
+use crate::cli::{ConflictArg, FileListArgs};
 use crate::exit::Status;
+use crate::filelist::{self, FileListConfig};
 
-/// Runs the command.
-pub fn run(_args: &FileListArgs, _ctx: &Context) -> anyhow::Result<Status> {
-    anyhow::bail!("file-list: not available in this build")
+/// Runs `ppd file-list`.
+pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
+    let start = Instant::now();
+    let cfg = FileListConfig {
+        per_package_dir: args.per_package_dir.clone(),
+        pkg: args.pkg.clone(),
+        staging_subdir: args.staging_subdir.clone(),
+    };
+    let pool = ctx.threads.pool()?;
+    let report = filelist::file_lists(&cfg, &pool)?;
+    let mut status = Status::Success;
+    {
+        let mut err = std::io::stderr().lock();
+        for w in &report.warnings {
+            writeln!(err, "ppd: warning: {w}")?;
+        }
+        if args.overwrites != ConflictArg::Ignore {
+            for o in &report.overwrites {
+                writeln!(err, "ppd: {}", filelist::overwrite_line(&args.pkg, o))?;
+            }
+            if args.overwrites == ConflictArg::Error && !report.overwrites.is_empty() {
+                status = Status::Findings;
+            }
+        }
+    }
+    let lists = [
+        (".files-list.txt", &report.lists.target),
+        (".files-list-staging.txt", &report.lists.staging),
+        (".files-list-host.txt", &report.lists.host),
+    ];
+    match &args.out_dir {
+        Some(dir) if !ctx.dry_run => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+            for (name, data) in lists {
+                let path = dir.join(name);
+                std::fs::write(&path, data)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        _ => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&report.lists.target)?;
+        }
+    }
+    if ctx.verbose {
+        eprintln!(
+            "ppd file-list: {} entries walked, {} target, {} staging, {} host files of {}, \
+             {} overwrites, {:.3} s",
+            report.lists.walked,
+            count(&report.lists.target),
+            count(&report.lists.staging),
+            count(&report.lists.host),
+            args.pkg,
+            report.overwrites.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(status)
+}
+
+fn count(list: &[u8]) -> usize {
+    list.iter().filter(|&&b| b == b'\n').count()
 }

@@ -1,0 +1,315 @@
+//! Manifests: `ppd file-list` against Buildroot's find/sort/comm method,
+//! overwrite detection, and re-preparation after a dependency changed.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const STAGING: &str = "x86_64-buildroot-linux-gnu/sysroot";
+
+fn write(p: &Path, data: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+fn prepare(root: &Path, pkg: &str, deps: &[&str]) -> std::process::Output {
+    ok(ppd()
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(root.join("per-package"))
+        .args(["--pkg", pkg])
+        .args(deps))
+}
+
+/// Buildroot's pkg_size_before/after for one tree, exactly as pkg-generic.mk runs it.
+fn find_sorted(dir: &Path, out: &Path) {
+    let script = format!(
+        "cd '{}' && LC_ALL=C find . -not -path './{STAGING}/*' \\( -type f -o -type l \\) \
+         -printf '%T@:%i:%#m:%y:%s,%p\\n' | LC_ALL=C sort > '{}'",
+        dir.display(),
+        out.display()
+    );
+    let st = Command::new("bash").arg("-c").arg(script).status().unwrap();
+    assert!(st.success());
+}
+
+fn comm_list(pkg: &str, before: &Path, after: &Path) -> Vec<u8> {
+    let script = format!(
+        "LC_ALL=C comm -13 '{}' '{}' | sed -r -e 's/^[^,]+/{pkg}/'",
+        before.display(),
+        after.display()
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap()
+        .stdout
+}
+
+fn base(root: &Path) {
+    let pp = root.join("per-package");
+    write(&pp.join("toolchain/host/bin/gcc"), "gcc");
+    write(
+        &pp.join(format!("toolchain/host/{STAGING}/usr/include/stdio.h")),
+        "stdio",
+    );
+    write(
+        &pp.join(format!("toolchain/host/{STAGING}/usr/lib/libc.so.6")),
+        "libc",
+    );
+    std::os::unix::fs::symlink(
+        "libc.so.6",
+        pp.join(format!("toolchain/host/{STAGING}/usr/lib/libc.so")),
+    )
+    .unwrap();
+    write(&pp.join("toolchain/target/lib/libc.so.6"), "libc");
+    write(&pp.join("zlib/host/bin/zlib-tool"), "z");
+    write(
+        &pp.join(format!("zlib/host/{STAGING}/usr/include/zlib.h")),
+        "zlib.h",
+    );
+    write(
+        &pp.join(format!("zlib/host/{STAGING}/usr/lib/libz.so.1")),
+        "libz",
+    );
+    write(&pp.join("zlib/target/usr/lib/libz.so.1"), "libz");
+    write(&pp.join("zlib/target/etc/zlib.conf"), "conf");
+}
+
+#[test]
+fn file_lists_are_byte_identical_to_find_sort_comm() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    let me = r.join("per-package/libfoo");
+    let trees = [
+        ("", me.join("target")),
+        ("-staging", me.join("host").join(STAGING)),
+        ("-host", me.join("host")),
+    ];
+    let work = r.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    for (sfx, dir) in &trees {
+        find_sorted(dir, &work.join(format!("before{sfx}")));
+    }
+    // The install step: new files, a replaced dependency file, a symlink,
+    // a renamed own file, a file with an odd name.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&me.join("target/usr/lib/libfoo.so.1"), "foo");
+    std::os::unix::fs::symlink("libfoo.so.1", me.join("target/usr/lib/libfoo.so")).unwrap();
+    write(&me.join("target/usr/bin/foo tool"), "x");
+    std::fs::rename(
+        me.join("target/usr/bin/foo tool"),
+        me.join("target/usr/bin/foo-tool"),
+    )
+    .unwrap();
+    std::fs::remove_file(me.join("target/etc/zlib.conf")).unwrap();
+    write(&me.join("target/etc/zlib.conf"), "mine");
+    write(&me.join(format!("host/{STAGING}/usr/include/foo.h")), "h");
+    write(
+        &me.join(format!("host/{STAGING}/usr/lib/pkgconfig/foo.pc")),
+        "pc",
+    );
+    write(&me.join("host/bin/foo-config"), "cfg");
+    for (sfx, dir) in &trees {
+        find_sorted(dir, &work.join(format!("after{sfx}")));
+    }
+    let mut cmd = ppd();
+    cmd.args([
+        "file-list",
+        "--pkg",
+        "libfoo",
+        "--staging-subdir",
+        STAGING,
+        "--out-dir",
+    ])
+    .arg(&work)
+    .arg("--per-package-dir")
+    .arg(r.join("per-package"));
+    let out = ok(&mut cmd);
+    for (sfx, _) in &trees {
+        let want = comm_list(
+            "libfoo",
+            &work.join(format!("before{sfx}")),
+            &work.join(format!("after{sfx}")),
+        );
+        let got = std::fs::read(work.join(format!(".files-list{sfx}.txt"))).unwrap();
+        assert!(!want.is_empty(), "tree {sfx} lists nothing");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "list {sfx}"
+        );
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: overwrite: libfoo replaced {} installed by zlib\n",
+            me.join("target/etc/zlib.conf").display()
+        )
+    );
+}
+
+#[test]
+fn in_place_edits_name_the_owner_through_the_chain() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    // libbar gets zlib's files; libfoo gets them through libbar.
+    prepare(r, "libbar", &["toolchain", "zlib"]);
+    prepare(r, "libfoo", &["libbar"]);
+    let shared = r.join("per-package/libfoo/target/etc/zlib.conf");
+    let orig = r.join("per-package/zlib/target/etc/zlib.conf");
+    assert_eq!(
+        shared.metadata().unwrap().ino(),
+        orig.metadata().unwrap().ino()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // `echo >>` through the shared hard link: zlib's own file changes too.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&shared)
+        .unwrap()
+        .write_all(b"more")
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&orig).unwrap(), "confmore");
+    let mut cmd = ppd();
+    cmd.args([
+        "file-list",
+        "--pkg",
+        "libfoo",
+        "--overwrites=error",
+        "--per-package-dir",
+    ])
+    .arg(r.join("per-package"));
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: overwrite: libfoo edited {} in place; it is zlib's file, shared through a hard \
+             link, so zlib's own tree changed too\n",
+            shared.display()
+        )
+    );
+}
+
+fn tree_of(root: &Path) -> Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, u64)> {
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            let ino = if v.kind == "f" { v.ino } else { 0 };
+            (k, v.kind, v.target, ino)
+        })
+        .collect()
+}
+
+#[test]
+fn a_rebuilt_dependency_converges_on_reconfigure() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let pp = r.join("per-package");
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    // libfoo installs its own files, one of them replacing a zlib file.
+    write(&pp.join("libfoo/target/usr/lib/libfoo.so"), "foo");
+    std::fs::remove_file(pp.join("libfoo/target/usr/lib/libz.so.1")).unwrap();
+    write(
+        &pp.join("libfoo/target/usr/lib/libz.so.1"),
+        "libfoo's own libz",
+    );
+    // zlib-rebuild: it drops a file, changes one (new inode), adds one.
+    std::fs::remove_file(pp.join("zlib/target/etc/zlib.conf")).unwrap();
+    std::fs::remove_file(pp.join("zlib/host/bin/zlib-tool")).unwrap();
+    write(&pp.join("zlib/host/bin/zlib-tool2"), "z2");
+    let old_hdr = pp.join(format!("zlib/host/{STAGING}/usr/include/zlib.h"));
+    std::fs::remove_file(&old_hdr).unwrap();
+    write(&old_hdr, "zlib.h v2");
+    // libfoo-reconfigure.
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    // What a clean build gives, plus libfoo's own files.
+    prepare(r, "clean", &["toolchain", "zlib"]);
+    write(&pp.join("clean/target/usr/lib/libfoo.so"), "foo");
+    let me = tree_of(&pp.join("libfoo/host"));
+    assert_eq!(me, tree_of(&pp.join("clean/host")));
+    assert!(
+        !pp.join("libfoo/target/etc/zlib.conf").exists(),
+        "stale file removed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pp.join(format!("libfoo/host/{STAGING}/usr/include/zlib.h")))
+            .unwrap(),
+        "zlib.h v2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pp.join("libfoo/target/usr/lib/libz.so.1")).unwrap(),
+        "libfoo's own libz",
+        "the package's own files are never touched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pp.join("libfoo/target/usr/lib/libfoo.so")).unwrap(),
+        "foo"
+    );
+}
+
+#[test]
+fn entries_from_other_steps_dependencies_are_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    // Download step: only toolchain; configure step: only zlib.
+    prepare(r, "libfoo", &["toolchain"]);
+    prepare(r, "libfoo", &["zlib"]);
+    let pp = r.join("per-package");
+    assert!(pp.join("libfoo/host/bin/gcc").exists());
+    assert!(pp.join("libfoo/host/bin/zlib-tool").exists());
+}
+
+#[test]
+fn damaged_or_missing_manifests_degrade_to_a_plain_merge() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    let m = r.join("per-package/libfoo/.host.ppd-manifest");
+    let data = std::fs::read(&m).unwrap();
+    std::fs::write(&m, &data[..data.len() / 2]).unwrap();
+    let pp = r.join("per-package");
+    std::fs::remove_file(pp.join("zlib/host/bin/zlib-tool")).unwrap();
+    let out = ok(ppd()
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .args(["--pkg", "libfoo", "toolchain", "zlib"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "ppd: warning: damaged manifest {} (truncated",
+            m.display()
+        )),
+        "{err}"
+    );
+    // Without a trustworthy record nothing is removed (rsync behaviour)...
+    assert!(pp.join("libfoo/host/bin/zlib-tool").exists());
+    // ...and the manifest is whole again for the next run.
+    let out = ok(ppd()
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .args(["--pkg", "libfoo", "toolchain", "zlib"]));
+    assert!(out.stderr.is_empty());
+    std::fs::remove_file(&m).unwrap();
+    let out = ok(ppd()
+        .args(["file-list", "--pkg", "libfoo", "--per-package-dir"])
+        .arg(&pp));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("ppd: warning: no manifest {}", m.display())));
+}
