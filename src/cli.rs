@@ -297,6 +297,19 @@ pub struct CheckRpathArgs {
     #[arg(long, requires = "audit")]
     pub json: bool,
 
+    /// The kind of tree audited: host trees resolve on `/` and need
+    /// --host-dir; the default is an installed system rooted at R (audit mode).
+    #[arg(long, value_enum, requires = "audit")]
+    pub tree: Option<RpathTreeArg>,
+
+    /// Another build location no RPATH may point into (audit mode, repeatable).
+    #[arg(long, value_name = "DIR", requires = "audit")]
+    pub build_dir: Vec<PathBuf>,
+
+    /// Leave out findings of this rule, e.g. R12 (audit mode, repeatable).
+    #[arg(long, value_name = "RULE", requires = "audit")]
+    pub ignore: Vec<String>,
+
     /// The package name (compatible mode), or the files and trees to audit.
     #[arg(value_name = "PKG|PATH", required = true)]
     pub args: Vec<OsString>,
@@ -344,6 +357,11 @@ pub struct FixRpathArgs {
     /// An external toolchain directory to leave alone (host tree).
     #[arg(long, value_name = "DIR", env = "TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR")]
     pub toolchain_dir: Option<PathBuf>,
+
+    /// Keep entries that hold none of the needed libraries (what the
+    /// patchelf patch's code does, as opposed to its description).
+    #[arg(long)]
+    pub keep_unused: bool,
 }
 
 const FILE_LIST_EXAMPLE: &str = "\

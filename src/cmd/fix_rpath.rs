@@ -1,10 +1,68 @@
-//! `ppd fix-rpath`: placeholder until the engine lands.
+//! `ppd fix-rpath host|staging|target`: Buildroot's fix-rpath, in-process.
+//! Like the script, it fails only when the tree cannot be worked on at all;
+//! files that cannot be rewritten are reported and the status stays 0.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use super::Context;
-use crate::cli::FixRpathArgs;
+use crate::cli::{FixRpathArgs, RpathTreeArg};
 use crate::exit::Status;
+use crate::fsx;
+use crate::rpath::fix::{self, FixConfig, FixKind};
 
 /// Runs the command.
-pub fn run(_args: &FixRpathArgs, _ctx: &Context) -> anyhow::Result<Status> {
-    anyhow::bail!("fix-rpath: not available in this build")
+pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
+    let need = |v: &Option<PathBuf>, name: &str| {
+        v.clone()
+            .ok_or_else(|| anyhow::anyhow!("fix-rpath: {name} is not set"))
+    };
+    let (kind, root) = match args.tree {
+        RpathTreeArg::Host => (FixKind::Host, need(&args.host_dir, "HOST_DIR")?),
+        RpathTreeArg::Staging => (FixKind::Staging, need(&args.staging_dir, "STAGING_DIR")?),
+        RpathTreeArg::Target => (FixKind::Target, need(&args.target_dir, "TARGET_DIR")?),
+    };
+    let cfg = FixConfig {
+        kind,
+        prune: fix::default_prunes(
+            kind,
+            &root,
+            args.staging_dir.as_deref(),
+            args.toolchain_dir.as_deref(),
+        ),
+        root,
+        host_dir: args.host_dir.clone(),
+        per_package_dir: args.per_package_dir.clone(),
+        keep_unused: args.keep_unused,
+    };
+    let start = Instant::now();
+    let pool = ctx.threads.pool()?;
+    let (plan, root) = fix::plan(&cfg, &pool)?;
+    if ctx.dry_run {
+        std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;
+    }
+    let (done, failures) = fix::apply(&plan, &root, &pool, ctx.dry_run);
+    for (rel, why) in plan.failures.iter().chain(&failures) {
+        eprintln!(
+            "ppd: fixing RPATH of {}: {why}",
+            fsx::join(&cfg.root, rel).display()
+        );
+    }
+    if ctx.verbose {
+        eprintln!(
+            "ppd fix-rpath: {} files, {} ELF, {} {}, {} failed, {} ms",
+            plan.files,
+            plan.elf_files,
+            done,
+            if ctx.dry_run {
+                "to rewrite"
+            } else {
+                "rewritten"
+            },
+            plan.failures.len() + failures.len(),
+            start.elapsed().as_millis()
+        );
+    }
+    Ok(Status::Success)
 }
