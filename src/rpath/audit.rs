@@ -157,6 +157,10 @@ impl AuditReport {
     }
 }
 
+/// One file to audit: (walk base, path below it, canonical location in the
+/// resolution root, path as shown).
+type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, String);
+
 /// Per-run facts every file's rules need.
 struct Env {
     kind: TreeKind,
@@ -173,7 +177,7 @@ struct Env {
 /// Runs the audit on `pool`'s threads.
 pub fn audit(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<AuditReport> {
     let env = Env::new(cfg)?;
-    let mut jobs: Vec<(Arc<DirFd>, Vec<u8>, Vec<u8>, String)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for p in &cfg.paths {
         collect(&env, p, &mut jobs)?;
     }
@@ -284,11 +288,7 @@ fn canonical(p: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Adds the regular files of one user-given path to `jobs` as (walk base,
 /// path below it, canonical location in the resolution root, shown path).
-fn collect(
-    env: &Env,
-    p: &Path,
-    jobs: &mut Vec<(Arc<DirFd>, Vec<u8>, Vec<u8>, String)>,
-) -> anyhow::Result<()> {
+fn collect(env: &Env, p: &Path, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
     let abs = canonical(p)?;
     let loc = if env.root_abs.is_empty() {
         abs[1..].to_vec()

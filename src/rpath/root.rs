@@ -49,10 +49,13 @@ pub enum LibLookup {
     Elf(LibHeader),
 }
 
+/// A resolution result: canonical root-relative path and kind, if any.
+type Resolved = Option<(Vec<u8>, Kind)>;
+
 /// A directory tree in which paths are resolved chroot-style.
 pub struct Root {
     dir: DirFd,
-    resolved: Mutex<HashMap<Vec<u8>, Option<(Vec<u8>, Kind)>>>,
+    resolved: Mutex<HashMap<Vec<u8>, Resolved>>,
     libs: Mutex<HashMap<Vec<u8>, LibLookup>>,
 }
 
