@@ -165,6 +165,12 @@ fn prepare_tree(
         return Ok(result);
     }
     let _lock = crate::lock::lock(&job.dest)?;
+    if sources.is_empty() {
+        // Nothing to merge: like the rsync loop's `mkdir -p`, just make sure
+        // the tree exists.
+        DirFd::create_all(&job.dest)?;
+        return Ok(result);
+    }
     let mpath = manifest::path_for(&job.dest);
     let old = if cfg.manifest {
         match manifest::load(&mpath) {

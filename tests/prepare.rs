@@ -333,6 +333,15 @@ fn a_missing_dependency_is_an_error_naming_package_and_path() {
 }
 
 #[test]
+fn no_dependencies_just_creates_the_trees() {
+    let t = tempfile::tempdir().unwrap();
+    let out = prepare(t.path(), "host-skeleton", &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t.path().join("per-package/host-skeleton/host").is_dir());
+    assert!(t.path().join("per-package/host-skeleton/target").is_dir());
+}
+
+#[test]
 fn bad_usage_exits_2() {
     let out = run(ppd().args(["prepare", "--per-package-dir", "/nonexistent"]));
     assert_eq!(out.status.code(), Some(2));
