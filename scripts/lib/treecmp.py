@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Compare two merged trees entry by entry, as the benchmarks' parity check.
+
+Usage: treecmp.py [--copy] A B
+
+Without --copy (hard-link merges): every non-directory must be the very same
+inode in A and B (so the same source file won), symlinks must have the same
+target text, directories the same mode, owner and mtime (ns).
+With --copy (finalize): inodes differ by design; files must instead agree on
+content, mode, owner and mtime, and the hard-link groups must be the same
+partition of names.  Symlink mtimes are compared in both modes.
+Prints "same" or the first differences; exit 0 when equal, 1 otherwise.
+"""
+
+import filecmp
+import os
+import stat
+import sys
+
+
+def scan(root):
+    out = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            for e in it:
+                r = os.path.join(rel, e.name) if rel else e.name
+                st = e.stat(follow_symlinks=False)
+                out[r] = st
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(r)
+    return out
+
+
+def main():
+    args = sys.argv[1:]
+    copy = "--copy" in args
+    args = [a for a in args if a != "--copy"]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    a_root, b_root = args
+    a, b = scan(a_root), scan(b_root)
+    diffs = []
+    for rel in sorted(set(a) | set(b)):
+        if rel not in a or rel not in b:
+            diffs.append(f"{rel}: only in {'A' if rel in a else 'B'}")
+            continue
+        x, y = a[rel], b[rel]
+        if stat.S_IFMT(x.st_mode) != stat.S_IFMT(y.st_mode):
+            diffs.append(f"{rel}: type differs")
+            continue
+        what = []
+        if stat.S_ISLNK(x.st_mode):
+            if os.readlink(os.path.join(a_root, rel)) != os.readlink(os.path.join(b_root, rel)):
+                what.append("symlink target")
+            if x.st_mtime_ns != y.st_mtime_ns:
+                what.append("symlink mtime")
+        elif stat.S_ISDIR(x.st_mode) or copy:
+            if x.st_mode != y.st_mode:
+                what.append(f"mode {x.st_mode:o} vs {y.st_mode:o}")
+            if (x.st_uid, x.st_gid) != (y.st_uid, y.st_gid):
+                what.append("owner")
+            if x.st_mtime_ns != y.st_mtime_ns:
+                what.append("mtime")
+            if copy and stat.S_ISREG(x.st_mode):
+                if x.st_size != y.st_size or not filecmp.cmp(
+                        os.path.join(a_root, rel), os.path.join(b_root, rel), shallow=False):
+                    what.append("content")
+        elif (x.st_dev, x.st_ino) != (y.st_dev, y.st_ino):
+            what.append("inode")
+        if what:
+            diffs.append(f"{rel}: {', '.join(what)}")
+    if copy:
+        # The same partition into hard-link groups (names sharing an inode).
+        def groups(t):
+            g = {}
+            for rel, st in t.items():
+                if not stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+                    g.setdefault(st.st_ino, []).append(rel)
+            return sorted(sorted(v) for v in g.values() if len(v) > 1)
+        if groups(a) != groups(b):
+            diffs.append("hard-link groups differ")
+    if diffs:
+        print(f"{len(diffs)} differences between {a_root} and {b_root}:")
+        for d in diffs[:10]:
+            print("  " + d)
+        return 1
+    print(f"same ({len(a)} entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
