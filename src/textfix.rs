@@ -27,20 +27,22 @@
 //!   the content (see there); the report is sorted by tree, then path, so it
 //!   does not depend on the thread count.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use memchr::memmem;
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
-use nix::sys::stat::{self, Mode};
+use nix::sys::stat::{self, FileStat, Mode};
 use rayon::prelude::*;
 
-use crate::fsx::{self, DirFd, FsError, Kind, Meta};
+use crate::fsx::{self, DirFd, FsError, Kind, Meta, Mtime, RawEntry};
 
 /// What to rewrite, into what, and how.
 #[derive(Clone, Debug)]
@@ -89,8 +91,13 @@ impl Rewritten {
 /// What a fixup did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FixupReport {
-    /// Regular files opened and read.
+    /// Regular files (names) examined.
     pub files_scanned: u64,
+    /// Of those, the ones opened and read: a hard-linked inode met again
+    /// under another name is not read again (with several threads, two may
+    /// meet a new inode at once and both read it, so this count can vary
+    /// slightly between runs; what is rewritten does not).
+    pub files_read: u64,
     /// Symlinks whose target was read (only with `symlinks`).
     pub symlinks_scanned: u64,
     /// Bytes read from files.
@@ -301,27 +308,56 @@ pub fn classify(data: &[u8]) -> Class {
 /// The first read of a file: enough for a whole typical `.pc` or `.la`
 /// file, and for an ELF file to show a NUL (its header has several) so it
 /// is rejected without reading further.
-const FIRST_READ: u64 = 16 * 1024;
+const FIRST_READ: usize = 16 * 1024;
+
+/// The largest single read request: Linux returns at most about 2 GiB per
+/// read, and a short read must mean end of file (see [`fill`]).
+const MAX_READ: usize = 1 << 30;
+
+/// Reads into `buf[len..]` until it is full or the file ends; returns the
+/// new length and whether the end was reached. A short read of a regular
+/// file means end of file on Linux, which saves the extra read returning 0.
+fn fill(f: &File, buf: &mut [u8], mut len: usize) -> std::io::Result<(usize, bool)> {
+    while len < buf.len() {
+        let want = (buf.len() - len).min(MAX_READ);
+        match (&*f).read(&mut buf[len..len + want]) {
+            Ok(0) => return Ok((len, true)),
+            Ok(n) => {
+                len += n;
+                if n < want {
+                    return Ok((len, true));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((len, false))
+}
 
 /// Reads a whole file unless it turns out to contain a NUL byte.
 /// Returns the content (or `None` for binary) and the number of bytes read.
 fn read_unless_binary(f: &File, size: u64) -> std::io::Result<(Option<Vec<u8>>, u64)> {
-    let mut buf = Vec::with_capacity(size.min(FIRST_READ) as usize + 1);
-    let mut r = f;
-    r.take(FIRST_READ).read_to_end(&mut buf)?;
-    if memchr::memchr(0, &buf).is_some() {
-        return Ok((None, buf.len() as u64));
-    }
-    if buf.len() as u64 == FIRST_READ {
-        let start = buf.len();
-        buf.reserve((size.saturating_sub(FIRST_READ)) as usize + 1);
-        r.read_to_end(&mut buf)?;
-        if memchr::memchr(0, &buf[start..]).is_some() {
-            return Ok((None, buf.len() as u64));
+    // One byte more than the file's size, so that a file read whole ends
+    // in a short read instead of needing another read to see the end.
+    let size = usize::try_from(size).unwrap_or(usize::MAX - 1);
+    let mut buf = vec![0; size.min(FIRST_READ) + 1];
+    let (mut len, mut eof) = fill(f, &mut buf, 0)?;
+    let mut checked = 0;
+    loop {
+        if memchr::memchr(0, &buf[checked..len]).is_some() {
+            return Ok((None, len as u64));
         }
+        if eof {
+            buf.truncate(len);
+            return Ok((Some(buf), len as u64));
+        }
+        checked = len;
+        // Text so far: read the rest (the file may have grown since fstat).
+        let target = (size + 1).max(buf.len() * 2);
+        buf.resize(target, 0);
+        (len, eof) = fill(f, &mut buf, len)?;
     }
-    let n = buf.len() as u64;
-    Ok((Some(buf), n))
 }
 
 /// One planned change.
@@ -332,7 +368,7 @@ struct Planned {
 }
 
 enum Change {
-    File { data: Vec<u8>, meta: Meta },
+    File { data: Arc<Vec<u8>>, meta: Meta },
     Symlink { target: Vec<u8>, meta: Meta },
 }
 
@@ -340,6 +376,7 @@ enum Change {
 #[derive(Default)]
 struct Scanned {
     files: u64,
+    files_read: u64,
     symlinks: u64,
     bytes: u64,
     plan: Vec<Planned>,
@@ -349,6 +386,7 @@ struct Scanned {
 impl Scanned {
     fn merge(mut self, mut other: Scanned) -> Scanned {
         self.files += other.files;
+        self.files_read += other.files_read;
         self.symlinks += other.symlinks;
         self.bytes += other.bytes;
         if self.plan.len() < other.plan.len() {
@@ -370,6 +408,78 @@ impl Scanned {
 struct Scanner<'a> {
     pattern: &'a Pattern,
     symlinks: bool,
+    memo: Memo,
+}
+
+/// What reading an inode decided, shared by all its names.
+#[derive(Clone)]
+enum Outcome {
+    /// Nothing to rewrite: binary, not text, no match, or already right.
+    Keep,
+    /// The new content.
+    Rewrite(Arc<Vec<u8>>),
+}
+
+/// One inode already read during this run, with what identifies its
+/// content as unchanged since.
+struct Seen {
+    dev: u64,
+    size: i64,
+    mtime: Mtime,
+    outcome: Outcome,
+}
+
+/// Inodes read during this run, keyed by inode number. Hard-link farms
+/// (every per-package tree links its dependencies' files) show one inode
+/// under many names; each is read once and its outcome reused. The
+/// directory entry's `d_ino` only decides whether a name is worth an
+/// `fstatat`; reuse needs the same device, inode, size and mtime.
+struct Memo {
+    shards: Vec<Mutex<HashMap<u64, Vec<Seen>>>>,
+}
+
+const MEMO_SHARDS: usize = 64;
+
+impl Memo {
+    fn new() -> Memo {
+        Memo {
+            shards: (0..MEMO_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<Seen>>> {
+        // A poisoned shard only means another thread panicked mid-insert;
+        // the map itself is still consistent.
+        self.shards[(ino % MEMO_SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn knows_ino(&self, ino: u64) -> bool {
+        self.shard(ino).contains_key(&ino)
+    }
+
+    fn get(&self, st: &FileStat) -> Option<Outcome> {
+        let shard = self.shard(st.st_ino);
+        shard.get(&st.st_ino)?.iter().find_map(|s| {
+            (s.dev == st.st_dev && s.size == st.st_size && s.mtime == Mtime::of(st))
+                .then(|| s.outcome.clone())
+        })
+    }
+
+    fn insert(&self, st: &FileStat, outcome: Outcome) {
+        self.shard(st.st_ino)
+            .entry(st.st_ino)
+            .or_default()
+            .push(Seen {
+                dev: st.st_dev,
+                size: st.st_size,
+                mtime: Mtime::of(st),
+                outcome,
+            });
+    }
 }
 
 fn child_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
@@ -384,29 +494,28 @@ fn child_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
 
 impl Scanner<'_> {
     fn scan_dir(&self, tree: usize, dir: &DirFd, rel: &[u8]) -> Scanned {
-        let entries = match dir.list() {
+        let entries = match dir.entries() {
             Ok(e) => e,
             Err(e) => return Scanned::error(e),
         };
         entries
             .into_par_iter()
-            .map(|(name, kind)| self.scan_entry(tree, dir, rel, &name, kind))
+            .map(|e| self.scan_entry(tree, dir, rel, &e))
             .reduce(Scanned::default, Scanned::merge)
     }
 
-    fn scan_entry(
-        &self,
-        tree: usize,
-        dir: &DirFd,
-        dir_rel: &[u8],
-        name: &[u8],
-        kind: Option<Kind>,
-    ) -> Scanned {
-        let kind = match kind {
+    fn scan_entry(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], e: &RawEntry) -> Scanned {
+        let name = &e.name[..];
+        let mut st = None;
+        let kind = match e.kind {
             Some(k) => k,
             // No d_type from this filesystem: ask, without following.
             None => match dir.stat(name) {
-                Ok(Some(st)) => Kind::from_mode(st.st_mode),
+                Ok(Some(s)) => {
+                    let k = Kind::from_mode(s.st_mode);
+                    st = Some(s);
+                    k
+                }
                 Ok(None) => return Scanned::default(),
                 Err(e) => return Scanned::error(e),
             },
@@ -416,7 +525,34 @@ impl Scanner<'_> {
                 Ok(sub) => self.scan_dir(tree, &sub, &child_rel(dir_rel, name)),
                 Err(e) => Scanned::error(e),
             },
-            Kind::File => self.scan_file(tree, dir, dir_rel, name),
+            Kind::File => {
+                if st.is_none() && self.memo.knows_ino(e.ino) {
+                    st = match dir.stat(name) {
+                        Ok(Some(s)) => Some(s),
+                        Ok(None) => return Scanned::default(),
+                        Err(e) => return Scanned::error(e),
+                    };
+                }
+                if let Some(outcome) = st.as_ref().and_then(|s| self.memo.get(s)) {
+                    let st = st.expect("a memo hit comes from a stat");
+                    let mut out = Scanned {
+                        files: 1,
+                        ..Scanned::default()
+                    };
+                    if let Outcome::Rewrite(data) = outcome {
+                        out.plan.push(Planned {
+                            tree,
+                            rel: child_rel(dir_rel, name),
+                            change: Change::File {
+                                data,
+                                meta: Meta::of(&st),
+                            },
+                        });
+                    }
+                    return out;
+                }
+                self.scan_file(tree, dir, dir_rel, name)
+            }
             Kind::Symlink if self.symlinks => self.scan_symlink(tree, dir, dir_rel, name),
             // Devices, fifos and sockets are skipped, as grep -r does.
             Kind::Symlink | Kind::Other => Scanned::default(),
@@ -425,14 +561,7 @@ impl Scanner<'_> {
 
     fn scan_file(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], name: &[u8]) -> Scanned {
         let path = || dir.child_path(name);
-        // O_NOFOLLOW: a symlink swapped in since listing fails with ELOOP;
-        // O_NONBLOCK: a fifo swapped in cannot block the open.
-        let flags = OFlag::O_RDONLY
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC
-            | OFlag::O_NONBLOCK
-            | OFlag::O_NOCTTY;
-        let fd = match fcntl::openat(dir, name, flags, Mode::empty()) {
+        let fd = match open_for_reading(dir, name) {
             Ok(fd) => fd,
             Err(Errno::ELOOP | Errno::ENOENT) => return Scanned::default(),
             Err(e) => return Scanned::error(FsError::new("opening", path(), e)),
@@ -449,19 +578,25 @@ impl Scanner<'_> {
             Ok(r) => r,
             Err(e) => return Scanned::error(FsError::new("reading", path(), fsx::errno_of(&e))),
         };
+        drop(file);
         let mut out = Scanned {
             files: 1,
+            files_read: 1,
             bytes,
             ..Scanned::default()
         };
         // Cheapest test first: most files do not contain DIR/ at all.
-        let Some(data) = data else { return out };
-        let Some(new) = self.pattern.rewrite(&data) else {
+        let new = data.as_deref().and_then(|d| {
+            self.pattern
+                .rewrite(d)
+                .filter(|_| classify(d) == Class::Text)
+        });
+        let Some(new) = new else {
+            self.memo.insert(&st, Outcome::Keep);
             return out;
         };
-        if classify(&data) != Class::Text {
-            return out;
-        }
+        let new = Arc::new(new);
+        self.memo.insert(&st, Outcome::Rewrite(Arc::clone(&new)));
         out.plan.push(Planned {
             tree,
             rel: child_rel(dir_rel, name),
@@ -502,6 +637,23 @@ impl Scanner<'_> {
             },
         });
         out
+    }
+}
+
+/// Opens a child for reading, never through a symlink (`O_NOFOLLOW`: a
+/// symlink swapped in since listing fails with ELOOP) and never blocking on
+/// a fifo swapped in (`O_NONBLOCK`). `O_NOATIME` spares the inode write
+/// that reading a freshly linked file costs under relatime; the kernel
+/// only allows it to the file's owner (and root), so fall back without.
+fn open_for_reading(dir: &DirFd, name: &[u8]) -> Result<OwnedFd, Errno> {
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOCTTY;
+    match fcntl::openat(dir, name, flags | OFlag::O_NOATIME, Mode::empty()) {
+        Err(Errno::EPERM) => fcntl::openat(dir, name, flags, Mode::empty()),
+        r => r,
     }
 }
 
@@ -574,6 +726,7 @@ pub fn fixup_trees(
     let scanner = Scanner {
         pattern: &pattern,
         symlinks: cfg.symlinks,
+        memo: Memo::new(),
     };
     let mut roots = Vec::with_capacity(trees.len());
     let mut errors = Vec::new();
@@ -653,6 +806,7 @@ pub fn fixup_trees(
         .collect();
     Ok(FixupReport {
         files_scanned: scanned.files,
+        files_read: scanned.files_read,
         symlinks_scanned: scanned.symlinks,
         bytes_read: scanned.bytes,
         rewritten,
@@ -738,6 +892,42 @@ mod tests {
         assert!(p.rewrite_target(b"../o/pp/z/host").is_none());
         assert!(p.rewrite_target(b"/elsewhere/o/pp/z/host").is_none());
         assert!(p.rewrite_target(b"/o/pp/z").is_none());
+    }
+
+    #[test]
+    fn reads_whole_text_and_stops_early_on_binary() {
+        let t = tempfile::tempdir().unwrap();
+        let check = |data: &[u8], size_hint: u64| {
+            let p = t.path().join("f");
+            std::fs::write(&p, data).unwrap();
+            let f = File::open(&p).unwrap();
+            read_unless_binary(&f, size_hint).unwrap()
+        };
+        for n in [
+            0,
+            1,
+            FIRST_READ - 1,
+            FIRST_READ,
+            FIRST_READ + 1,
+            3 * FIRST_READ + 5,
+        ] {
+            let text = vec![b'a'; n];
+            assert_eq!(
+                check(&text, n as u64),
+                (Some(text.clone()), n as u64),
+                "{n}"
+            );
+            // A stale (smaller or larger) size from fstat changes nothing.
+            assert_eq!(check(&text, 1).0, Some(text.clone()), "{n}");
+            assert_eq!(check(&text, 10 * n as u64 + 3).0, Some(text.clone()), "{n}");
+        }
+        let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
+        elf.resize(1 << 20, b'x');
+        assert_eq!(check(&elf, elf.len() as u64), (None, FIRST_READ as u64 + 1));
+        let mut late = vec![b'a'; 100_000];
+        late.push(0);
+        late.extend_from_slice(b"tail");
+        assert_eq!(check(&late, late.len() as u64), (None, late.len() as u64));
     }
 
     #[test]

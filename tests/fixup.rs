@@ -737,8 +737,9 @@ fn verbose_stats_and_thread_count_independence() {
             }
         })
         .sum();
-    let prefix =
-        format!("ppd: fixup-paths: 300 files scanned, 100 rewritten, {bytes} bytes read, ");
+    let prefix = format!(
+        "ppd: fixup-paths: 300 files scanned (300 read), 100 rewritten, {bytes} bytes read, "
+    );
     assert!(
         err.starts_with(&prefix) && err.ends_with(" s\n") && err.lines().count() == 1,
         "{err}"
@@ -757,4 +758,69 @@ fn verbose_stats_and_thread_count_independence() {
     assert!(String::from_utf8(out.stderr)
         .unwrap()
         .contains(", 0 rewritten, "));
+}
+
+#[test]
+fn an_inode_linked_into_several_trees_is_read_once() {
+    let t = tempfile::tempdir().unwrap();
+    let dep = t.path().join("zlib/host/lib/pkgconfig/zlib.pc");
+    let content = format!("prefix={DIR}/zlib/host\n");
+    write(&dep, &content);
+    set_mtime(&dep, 1_300_000_000, 7);
+    let clean = t.path().join("zlib/host/lib/libz.so.1");
+    write(&clean, elf_with_path("/nowhere"));
+    let mut trees = Vec::new();
+    for pkg in ["a", "b", "c"] {
+        let host = t.path().join(pkg).join("host");
+        for (rel, from) in [
+            ("lib/pkgconfig/zlib.pc", &dep),
+            ("lib/pkgconfig/copy.pc", &dep),
+            ("lib/libz.so.1", &clean),
+        ] {
+            std::fs::create_dir_all(host.join(rel).parent().unwrap()).unwrap();
+            std::fs::hard_link(from, host.join(rel)).unwrap();
+        }
+        trees.push(host);
+    }
+    let dep_before = std::fs::metadata(&dep).unwrap();
+    let out = ok(ppd()
+        // One thread: two threads may meet a new inode at the same time
+        // and both read it, which only changes the count.
+        .args([
+            "-v",
+            "-j1",
+            "fixup-paths",
+            "--per-package-dir",
+            DIR,
+            "--new-root",
+            ROOT,
+        ])
+        .args(&trees));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("ppd: fixup-paths: 9 files scanned (2 read), 6 rewritten, "),
+        "{err}"
+    );
+    let mut inodes = std::collections::BTreeSet::new();
+    for host in &trees {
+        for rel in ["lib/pkgconfig/zlib.pc", "lib/pkgconfig/copy.pc"] {
+            let p = host.join(rel);
+            assert_eq!(read(&p), format!("prefix={ROOT}/host\n").as_bytes());
+            let md = std::fs::metadata(&p).unwrap();
+            assert_eq!(
+                (md.mtime(), md.mtime_nsec(), md.nlink()),
+                (1_300_000_000, 7, 1)
+            );
+            inodes.insert(md.ino());
+        }
+        assert_eq!(ino(&host.join("lib/libz.so.1")), ino(&clean));
+    }
+    // Every name got its own new inode, as with sed -i; the dependency's
+    // inode kept its content and lost exactly those six links.
+    assert_eq!(inodes.len(), 6);
+    assert!(!inodes.contains(&dep_before.ino()));
+    let dep_after = std::fs::metadata(&dep).unwrap();
+    assert_eq!(dep_after.ino(), dep_before.ino());
+    assert_eq!(dep_after.nlink(), dep_before.nlink() - 6);
+    assert_eq!(read(&dep), content.as_bytes());
 }
