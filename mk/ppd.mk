@@ -1,0 +1,164 @@
+################################################################################
+#
+# ppd.mk -- make functions that run ppd for per-package directory builds
+#
+# Include this file from a Buildroot-style tree (one where HOST_DIR, TARGET_DIR
+# and STAGING_DIR switch to $(PER_PACKAGE_DIR)/<pkg>/{host,target} inside a
+# package's recipes through a target-specific PKG) and call the functions
+# below from recipes. Each one expands to recipe lines that start with '+':
+# GNU make then hands its jobserver to ppd (make 4.3 passes the pipe only to
+# such lines), and ppd sizes its thread pool from the free tokens. The other
+# side of '+' is that these lines also run under 'make -n'; ppd is then given
+# --dry-run, so it prints its plan and changes nothing.
+#
+# Functions ($(call) them in a recipe; they read HOST_DIR, TARGET_DIR,
+# STAGING_DIR and PER_PACKAGE_DIR when the recipe runs):
+#   ppd-prepare           fill the running package's trees from dependencies
+#   ppd-fixup-paths       rewrite per-package paths in the host tree's text files
+#   ppd-finalize          merge packages' trees into a final tree
+#   ppd-host-finalize     Buildroot's host-finalize: merge, fix-rpath, fixup
+#   ppd-target-finalize   Buildroot's target-finalize merge and fix-rpath
+#   ppd-fix-rpath         rewrite RPATHs of the host, staging or target tree
+#   ppd-check-rpath       check host executables' RPATHs
+#   ppd_check_host_rpath  the same, as a GLOBAL_INSTRUMENTATION_HOOKS hook
+#   ppd-file-list         write a package's .files-list*.txt
+#
+# Variables:
+#   PPD            the ppd binary (default: ppd from PATH)
+#   PPD_OPTS       options added to every call, e.g. -v for a stats line
+#   PPD_PREPARE_OPTS, PPD_FINALIZE_OPTS
+#                  options for ppd prepare and ppd finalize only, e.g.
+#                  --conflicts ignore
+#   PPD_LAUNCHER   a command prefix for every call, e.g. a timing wrapper
+#   Q              '@' to keep the commands quiet, as in Buildroot
+#
+################################################################################
+
+PPD ?= ppd
+PPD_MK_INCLUDED := y
+PPD_OPTS ?=
+PPD_PREPARE_OPTS ?=
+PPD_FINALIZE_OPTS ?=
+PPD_LAUNCHER ?=
+
+# The command and the options every call gets. MAKEFLAGS starts with the
+# single-letter flags, so 'n' in its first word means 'make -n'.
+_ppd = $(PPD_LAUNCHER) $(PPD)
+_ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-run)
+
+# ppd-prepare -- fill the running package's per-package host and target trees
+# from its dependencies' trees, as hard links (Buildroot's
+# prepare-per-package-directory, in one process instead of one rsync per
+# dependency and tree)
+# $1: space-separated dependencies, merged in this order (the last one wins a
+#     path; Buildroot passes them sorted)
+# $2: optional: "fixup" to also rewrite other packages' per-package paths in
+#     the host tree's text files in the same pass (needs a package recipe:
+#     the new root is $(PER_PACKAGE_DIR)/$($(PKG)_NAME))
+# example: $(call ppd-prepare,$(LIBFOO_FINAL_DEPENDENCIES),fixup)
+define ppd-prepare
+	$(Q)$(if $(strip $(1)),+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
+		--per-package-dir $(PER_PACKAGE_DIR) \
+		$(if $(filter fixup,$(2)),--pkg $($(PKG)_NAME) --fixup-paths) \
+		--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1),\
+		mkdir -p $(HOST_DIR) $(TARGET_DIR))
+endef
+
+# ppd-fixup-paths -- rewrite $(PER_PACKAGE_DIR)/<any package>/ to a new root
+# in the text files of $(HOST_DIR) (Buildroot's ppd-fixup-paths, same
+# argument). Files are replaced through a temporary file, never written in
+# place, so the dependencies' hard-linked copies stay intact.
+# $1: the new root, e.g. $(PER_PACKAGE_DIR)/$($(PKG)_NAME) or $(BASE_DIR)
+# example: $(call ppd-fixup-paths,$(BASE_DIR))
+define ppd-fixup-paths
+	$(Q)+$(_ppd) fixup-paths $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
+		--new-root $(1) $(HOST_DIR)
+endef
+
+# ppd-finalize -- merge packages' per-package trees into one final tree
+# (Buildroot's per-package-rsync in copy mode)
+# $1: space-separated packages, merged in this order (the last one wins a
+#     path; Buildroot passes $(sort $(PACKAGES)))
+# $2: which tree of each package: host or target
+# $3: the destination directory
+# $4: optional: copy (default: new inodes, the per-package trees stay safe
+#     from later edits) or hardlink
+# example: $(call ppd-finalize,$(sort $(PACKAGES)),target,$(TARGET_DIR))
+define ppd-finalize
+	$(Q)mkdir -p $(3)
+	$(Q)$(if $(strip $(1)),+$(_ppd) finalize $(_ppd-opts) $(PPD_FINALIZE_OPTS) \
+		--per-package-dir $(PER_PACKAGE_DIR) --tree $(2) --dest $(3) \
+		$(if $(4),--mode $(4)) $(1))
+endef
+
+# ppd-host-finalize -- assemble the final host tree the way Buildroot's
+# host-finalize does: merge (copy), fix RPATHs in host and staging, then
+# rewrite per-package paths to the final location
+# $1: the packages ($(PACKAGES); they are sorted here)
+# $2: optional: the new root for the path fixup (default: $(BASE_DIR))
+# example: $(call ppd-host-finalize,$(PACKAGES))
+define ppd-host-finalize
+	$(call ppd-finalize,$(sort $(1)),host,$(HOST_DIR))
+	$(call ppd-fix-rpath,host)
+	$(call ppd-fix-rpath,staging)
+	$(call ppd-fixup-paths,$(or $(2),$(BASE_DIR)))
+endef
+
+# ppd-target-finalize -- merge the final target tree (copy) and fix its
+# RPATHs; the rest of Buildroot's target-finalize (hooks, strip, overlays,
+# post-build scripts) goes between the two in a real tree
+# $1: the packages ($(PACKAGES); they are sorted here)
+# example: $(call ppd-target-finalize,$(PACKAGES))
+define ppd-target-finalize
+	$(call ppd-finalize,$(sort $(1)),target,$(TARGET_DIR))
+	$(call ppd-fix-rpath,target)
+endef
+
+# ppd-fix-rpath -- rewrite the RPATHs of one tree like Buildroot's
+# support/scripts/fix-rpath: per-package host paths become $(HOST_DIR), then
+# relative ($ORIGIN in host, root-relative in staging and target)
+# $1: host, staging or target
+# example: $(call ppd-fix-rpath,target)
+define ppd-fix-rpath
+	$(Q)+$(_ppd) fix-rpath $(_ppd-opts) $(1) --host-dir $(HOST_DIR) \
+		--staging-dir $(STAGING_DIR) --target-dir $(TARGET_DIR) \
+		$(if $(PER_PACKAGE_DIR),--per-package-dir $(PER_PACKAGE_DIR))
+endef
+
+# ppd-check-rpath -- check that the host executables in $(HOST_DIR)/bin and
+# sbin that need a library from $(HOST_DIR)/lib carry an RPATH that finds
+# it (Buildroot's check-host-rpath: same rule, same messages, exit 1)
+# $1: the package name used in the messages
+# $2: optional: the host directory (default: $(HOST_DIR))
+# $3: optional: the per-package directory root whose <pkg>/host/lib entries
+#     are accepted (default: $(PER_PACKAGE_DIR)); "none" accepts only
+#     $(HOST_DIR)/lib and $ORIGIN/../lib, as for a final host tree
+# example: $(call ppd-check-rpath,host-foo)
+define ppd-check-rpath
+	$(Q)+$(_ppd) check-rpath $(_ppd-opts) --host-dir $(or $(2),$(HOST_DIR)) \
+		$(call _ppd-dir-opt,$(or $(3),$(PER_PACKAGE_DIR))) $(1)
+endef
+_ppd-dir-opt = $(if $(filter-out none,$(1)),--per-package-dir $(1))
+
+# ppd_check_host_rpath -- instrumentation hook running ppd-check-rpath at the
+# end of each host package's install step (Buildroot's check_host_rpath)
+# $1: start or end
+# $2: the step name
+# $3: the package name
+# example: GLOBAL_INSTRUMENTATION_HOOKS += ppd_check_host_rpath
+define ppd_check_host_rpath
+	$(if $(filter install-host,$(2)),$(if $(filter end,$(1)),\
+		$(call ppd-check-rpath,$(3))))
+endef
+
+# ppd-file-list -- write the running package's .files-list.txt,
+# .files-list-staging.txt and .files-list-host.txt (Buildroot's format:
+# "<pkg>,./<path>" per file or symlink the package installed itself), at the
+# end of its install step
+# $1: the package name
+# $2: the package's build directory, where the lists go
+# example: $(call ppd-file-list,$($(PKG)_NAME),$($(PKG)_DIR))
+define ppd-file-list
+	$(Q)+$(_ppd) file-list $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
+		--pkg $(1) --staging-subdir $(STAGING_SUBDIR) --out-dir $(2)
+endef
