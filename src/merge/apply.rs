@@ -27,7 +27,10 @@
 //! directories gaining such links get their metadata after that step. An
 //! existing file that already matches the source (type, size, mtime, mode,
 //! owner as root, and not the source inode itself) is left alone, like
-//! rsync's quick check, so a re-run after no change only `stat`s.
+//! rsync's quick check, so a re-run after no change only `stat`s. A copy
+//! under a name that does not exist yet is written in place (its mtime is
+//! set last, so a copy cut short by a kill never passes that check and is
+//! replaced by the next run); an existing entry is replaced by rename.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
@@ -683,6 +686,12 @@ fn set_fd_meta(fd: &impl AsFd, meta: &Meta) -> Result<(), (&'static str, Errno)>
     nix::sys::stat::futimens(fd, &TimeSpec::UTIME_OMIT, &mtime).map_err(|e| ("setting times of", e))
 }
 
+/// [`fsx::is_root`], asked once: it is consulted for every file.
+fn is_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(fsx::is_root)
+}
+
 /// Recreates the device, fifo or socket at `src` as the new child `tmp`.
 fn copy_special(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> {
     use nix::sys::stat::{Mode, SFlag};
@@ -713,7 +722,7 @@ fn is_copy_of(st: &nix::sys::stat::FileStat, m: &Meta, size: u64, key: FileKey) 
         && st.st_size as u64 == size
         && Mtime::of(st) == m.mtime
         && st.st_mode & 0o7777 == m.mode & 0o7777
-        && (!fsx::is_root() || (st.st_uid, st.st_gid) == (m.uid, m.gid))
+        && (!is_root() || (st.st_uid, st.st_gid) == (m.uid, m.gid))
         && FileKey::of(st) != key
 }
 
@@ -775,12 +784,9 @@ impl Task<'_> {
             out.stats.replaced += 1;
             return Ok(());
         }
-        let tmp = fsx::temp_name();
-        copy_any(dir, src, e.kind, &tmp)?;
-        if let Err(err) = dir.rename(&tmp, name) {
-            let _ = dir.unlink(&tmp, false);
-            return Err(err.into());
-        }
+        // A new name is created in place: until its mtime is set (last),
+        // a killed run's partial copy fails the check above and is replaced.
+        copy_any(dir, src, e.kind, name)?;
         out.stats.copied += 1;
         Ok(())
     }
