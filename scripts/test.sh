@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command: installs the reference tools the tests compare against
+# (when run as root on a Debian-like system), then runs exactly what CI runs:
+# formatting, lints and every test.
+#
+# Usage: scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool -> Debian package
+declare -A pkg=([rsync]=rsync [patchelf]=patchelf [readelf]=binutils [file]=file
+    [make]=make [gcc]=gcc [cmp]=diffutils [python3]=python3)
+missing=()
+for tool in "${!pkg[@]}"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: not installed: ${missing[*]} (tests comparing against them will skip)" >&2
+    fi
+fi
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --quiet "$@"
