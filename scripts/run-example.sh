@@ -1,0 +1,52 @@
+#!/bin/bash
+# run-example.sh -- build ppd, then the built-in example with make -j$(nproc),
+# and summarize: packages built, entries linked, time in ppd vs the build.
+#
+# Usage: scripts/run-example.sh [make arguments...]
+#   e.g. scripts/run-example.sh PPD_BACKEND=rsync, or V=1, or app-fetch
+# Environment: O (output directory, default example/output), JOBS (default
+# nproc). The full make output is kept in $O/build.log.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+O=${O:-$top/example/output}
+JOBS=${JOBS:-$(nproc)}
+
+# cargo does nothing if the binary is up to date.
+cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+
+mkdir -p "$O"
+rm -f "$O/ppd-timing.log"
+log=$O/build.log
+start=$EPOCHREALTIME
+# -v makes every ppd call print its one-line stats on stderr (kept in the
+# log, not shown: the build prints one '>>>' line per step).
+status=0
+make -C "$top/example" O="$O" -j"$JOBS" PPD_OPTS=-v "$@" 2>&1 \
+	| tee "$log" | grep -Ev '^ppd [a-z-]+: .* [0-9.]+ s$' || status=$?
+end=$EPOCHREALTIME
+if [ "$status" != 0 ]; then
+	echo "run-example: make failed; see $log" >&2
+	exit "$status"
+fi
+
+wall_us=$(( ${end/./} - ${start/./} ))
+built=$(grep -c '^>>> .* Installing to' "$log" || true)
+total=$(ls "$O"/build/*/.stamp_installed 2>/dev/null | wc -l)
+linked=$(sed -n 's/^ppd prepare: .* \([0-9]*\) linked,.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+echo
+echo "== example summary ($O, make -j$JOBS $*)"
+echo "packages:      $total installed, $built install steps run in this build"
+echo "entries linked into per-package directories by ppd prepare: $linked"
+if [ -s "$O/ppd-timing.log" ]; then
+	awk -v wall="$wall_us" '
+		{ t[$1] += $2; n[$1]++; all += $2 }
+		END {
+			for (op in t)
+				printf "  %-12s %4d calls %8.2f s\n", op, n[op], t[op] / 1e6 | "sort"
+			close("sort")
+			printf "time in PPD operations: %.2f s (summed over parallel jobs), whole build: %.2f s wall\n", all / 1e6, wall / 1e6
+		}' "$O/ppd-timing.log"
+else
+	printf 'whole build: %.2f s wall (no PPD operation ran)\n' "$(echo "$wall_us / 1000000" | bc -l)"
+fi

@@ -1,0 +1,282 @@
+//! The built-in example (`example/`) end to end: a Buildroot-style make
+//! build of 45 packages through per-package directories, driven by the
+//! `mk/` fragments and the ppd binary under test.
+//!
+//! Each test builds into its own temporary output directory (`O=`), with a
+//! small toolchain (`EXAMPLE_TOOLCHAIN_FILES`) to keep the runtime modest.
+//! Builds that are compared reuse the same output path one after the
+//! other, because the trees legitimately embed it (.pc, .la, -config files).
+//! The final trees are compared by type, mode, content and symlink target,
+//! not by inode or mtime, which differ from build to build by design.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{have, run, snapshot};
+
+/// Toolchain files for the tests: enough for several directories of
+/// headers, symlinks and a hard-link group, small enough to build quickly.
+const TOOLCHAIN_FILES: &str = "200";
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("example")
+}
+
+/// `make -C example O=<o> ...` with a clean environment, so neither the
+/// caller's make nor its variables (O, PPD_BACKEND, HOST_DIR...) leak in.
+fn make(o: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("make");
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LC_ALL", "C")
+        .arg("-C")
+        .arg(example_dir())
+        .arg(format!("O={}", o.display()))
+        .arg(format!("PPD={}", env!("CARGO_BIN_EXE_ppd")))
+        .arg(format!("EXAMPLE_TOOLCHAIN_FILES={TOOLCHAIN_FILES}"))
+        .args(args);
+    c
+}
+
+fn show(cmd: &Command, out: &Output) -> String {
+    format!(
+        "{cmd:?} exited with {}\nstdout (tail):\n{}\nstderr (tail):\n{}",
+        out.status,
+        tail(&out.stdout),
+        tail(&out.stderr)
+    )
+}
+
+fn tail(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Runs make and asserts success.
+fn make_ok(o: &Path, args: &[&str]) -> Output {
+    let mut cmd = make(o, args);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&cmd, &out));
+    out
+}
+
+/// What a final tree entry looks like, minus identity and time.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry {
+    Dir(u32),
+    File(u32, Vec<u8>),
+    Link(Vec<u8>),
+}
+
+/// The final host and target trees and the aggregated file lists (as sorted
+/// lines: Buildroot's per-package lists are ordered by mtime and inode).
+fn final_state(o: &Path) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    for tree in ["host", "target"] {
+        let root = o.join(tree);
+        for (rel, s) in snapshot(&root) {
+            let path = common::at(&root, &rel);
+            let e = match s.kind {
+                "d" => Entry::Dir(s.mode),
+                "l" => Entry::Link(s.target.unwrap()),
+                "f" => Entry::File(s.mode, std::fs::read(&path).unwrap()),
+                k => panic!("unexpected {k} entry {path:?}"),
+            };
+            out.insert(format!("{tree}/{}", String::from_utf8_lossy(&rel)), e);
+        }
+    }
+    for list in ["", "-staging", "-host"] {
+        let name = format!("packages-file-list{list}.txt");
+        let text = std::fs::read(o.join("build").join(&name)).unwrap();
+        let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        lines.sort();
+        out.insert(format!("build/{name}"), Entry::File(0, lines.join(&b'\n')));
+    }
+    out
+}
+
+fn assert_same(what: &str, a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>) {
+    let only_a: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).take(10).collect();
+    let only_b: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).take(10).collect();
+    let differ: Vec<_> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k).is_some_and(|w| w != *v))
+        .map(|(k, _)| k)
+        .take(10)
+        .collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty() && differ.is_empty(),
+        "{what}: final trees differ\n only in first: {only_a:?}\n only in second: {only_b:?}\n \
+         different: {differ:?}"
+    );
+}
+
+fn stdout_has(out: &Output, needle: &str) -> bool {
+    String::from_utf8_lossy(&out.stdout).contains(needle)
+}
+
+/// The line the example's last check prints when every target program and
+/// host tool ran from the final trees without LD_LIBRARY_PATH.
+const RAN: &str = "check-run: 12 target programs and 2 host tools run from the final trees";
+
+fn skip_without_make() -> bool {
+    if have("make") && have("gcc") {
+        return false;
+    }
+    eprintln!("skipping: make or gcc is not installed");
+    true
+}
+
+#[test]
+fn parallel_build_gives_the_serial_build_final_trees() {
+    if skip_without_make() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+
+    let out = make_ok(&o, &["-j1"]);
+    assert!(stdout_has(&out, RAN), "{}", tail(&out.stdout));
+    let serial = final_state(&o);
+    // The programs the final check ran are really there, with $ORIGIN
+    // RPATHs that survived fix-rpath.
+    assert!(matches!(
+        serial.get("target/usr/bin/app-fetch"),
+        Some(Entry::File(0o755, _))
+    ));
+    assert!(
+        matches!(serial.get("target/usr/lib/libjson.so.1"), Some(Entry::Link(t)) if t == b"libjson.so.1.0")
+    );
+    // Nothing in the final host tree still names a per-package directory.
+    let ppd_prefix = format!("{}/per-package/", o.display());
+    for (path, e) in &serial {
+        if let Entry::File(_, data) = e {
+            let text = !data.contains(&0);
+            assert!(
+                !(text && memchr::memmem::find(data, ppd_prefix.as_bytes()).is_some()),
+                "{path} still names {ppd_prefix}"
+            );
+        }
+    }
+
+    std::fs::remove_dir_all(&o).unwrap();
+    let out = make_ok(&o, &["-j8"]);
+    assert!(stdout_has(&out, RAN));
+    assert_same("make -j1 vs make -j8", &serial, &final_state(&o));
+}
+
+#[test]
+fn rsync_macros_and_the_buildroot_drop_in_give_the_ppd_final_trees() {
+    if skip_without_make() {
+        return;
+    }
+    if !have("rsync") || !have("file") {
+        eprintln!("skipping: rsync or file is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+
+    make_ok(&o, &["-j4", "PPD_BACKEND=ppd"]);
+    let with_ppd = final_state(&o);
+    let log = std::fs::read_to_string(o.join("ppd-timing.log")).unwrap();
+    assert!(log.lines().any(|l| l.starts_with("prepare ")), "{log}");
+    assert!(!o.join("per-package/libjson/host/bin/rsync").exists());
+
+    for backend in ["rsync", "buildroot"] {
+        std::fs::remove_dir_all(&o).unwrap();
+        let out = make_ok(&o, &["-j4", &format!("PPD_BACKEND={backend}")]);
+        assert!(stdout_has(&out, RAN));
+        assert_same(&format!("ppd vs {backend}"), &with_ppd, &final_state(&o));
+    }
+}
+
+#[test]
+fn an_undeclared_dependency_is_invisible() {
+    if skip_without_make() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+
+    // libjson is built and installed, but broken-undeclared does not list
+    // it: its per-package directory must not have it.
+    make_ok(&o, &["-j4", "libjson"]);
+    assert!(o
+        .join("per-package/libjson/host/x86_64-example-linux-gnu/sysroot/usr/include/libjson.h")
+        .exists());
+    let mut cmd = make(&o, &["-j4", "broken-undeclared"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&cmd, &out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "libtool-check: {}/per-package/broken-undeclared/host/\
+             x86_64-example-linux-gnu/sysroot/usr/lib/libjson.la: no such file",
+            o.display()
+        )),
+        "{}",
+        show(&cmd, &out)
+    );
+    assert!(!o.join("per-package/broken-undeclared/host/x86_64-example-linux-gnu/sysroot/usr/include/libjson.h").exists());
+    assert!(!o.join("build/broken-undeclared/.stamp_configured").exists());
+
+    // Without per-package directories the same package builds, because
+    // libjson happens to be in the shared tree: the bug PPD exposes.
+    let o2 = tmp.path().join("out-global");
+    make_ok(&o2, &["PER_PACKAGE=n", "libjson"]);
+    make_ok(&o2, &["PER_PACKAGE=n", "broken-undeclared"]);
+}
+
+fn mtime_ns(p: &Path) -> i128 {
+    let md = std::fs::metadata(p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+    md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128
+}
+
+#[test]
+fn rebuild_and_reconfigure_runs_converge() {
+    if skip_without_make() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+    make_ok(&o, &["-j4"]);
+    let first = final_state(&o);
+    let stamp = o.join("build/libjson/.stamp_installed");
+    let stamp_before = mtime_ns(&stamp);
+
+    // A second make rebuilds nothing (the stamps say so) and reassembles
+    // the same final trees.
+    let out = make_ok(&o, &["-j4"]);
+    assert!(
+        !stdout_has(&out, ">>> libjson Building"),
+        "{}",
+        tail(&out.stdout)
+    );
+    assert_eq!(mtime_ns(&stamp), stamp_before);
+    assert_same("second make", &first, &final_state(&o));
+
+    // Reconfigure a library others depend on, rebuild a program, and
+    // remove a package's build and per-package directories: each, followed
+    // by make, converges on the same final trees.
+    for (step, rebuilt) in [
+        ("libfmt-reconfigure", ">>> libfmt Configuring"),
+        ("app-jsonq-rebuild", ">>> app-jsonq Building"),
+        ("libvec-reinstall", ">>> libvec Installing to target"),
+    ] {
+        let out = make_ok(&o, &["-j4", step]);
+        assert!(stdout_has(&out, rebuilt), "{step}: {}", tail(&out.stdout));
+        make_ok(&o, &["-j4"]);
+        assert_same(step, &first, &final_state(&o));
+    }
+    make_ok(&o, &["app-hello-dirclean"]);
+    assert!(!o.join("per-package/app-hello").exists());
+    let out = make_ok(&o, &["-j4"]);
+    assert!(stdout_has(&out, ">>> app-hello Configuring"));
+    assert_same("app-hello-dirclean", &first, &final_state(&o));
+}
