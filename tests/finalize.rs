@@ -107,9 +107,9 @@ fn gen_packages(dir: &Path, seed: u64, n: usize, tree: &str) -> Vec<String> {
     for (i, name) in names.iter().enumerate() {
         let root = pp.join(name).join(tree);
         fs::create_dir_all(&root).unwrap();
-        for dep in 0..i {
-            if rng.below(3) == 0 || dep == 0 {
-                merge_links(&pp.join(&names[dep]).join(tree), &root);
+        for (d, dep) in names[..i].iter().enumerate() {
+            if rng.below(3) == 0 || d == 0 {
+                merge_links(&pp.join(dep).join(tree), &root);
             }
         }
         let mut mt = || {
