@@ -187,6 +187,7 @@ $$($(2)_TARGET_SOURCE): | $$(EXAMPLE_TIMED)
 	@$$(call step_start,download)
 	@$$(call MESSAGE,"Downloading")
 	$$(call example-prepare,$$($(2)_FINAL_DOWNLOAD_DEPENDENCIES))
+	$(Q)mkdir -p $$(@D)
 	$$(if $$(wildcard $$($(2)_SOURCE)),,$$(call example-download,$(2)))
 	@$$(call step_end,download)
 	$(Q)touch $$@
