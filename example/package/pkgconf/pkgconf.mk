@@ -13,13 +13,13 @@ HOST_PKGCONF_DEPENDENCIES = host-libhutil
 define HOST_PKGCONF_BUILD_CMDS
 	$(Q)cd $(@D) && $(HOSTCC) $(HOST_CFLAGS) -o pkgconf pkgconf.c \
 		$(HOST_LDFLAGS) -lhutil
+	$(Q)sed 's:@STAGING_SUBDIR@:$(STAGING_SUBDIR):' $(@D)/pkg-config.in \
+		>$(@D)/pkg-config
 endef
 
 define HOST_PKGCONF_INSTALL_CMDS
 	$(Q)install -D -m 0755 $(@D)/pkgconf $(HOST_DIR)/bin/pkgconf
-	$(Q)sed 's:@STAGING_SUBDIR@:$(STAGING_SUBDIR):' $(@D)/pkg-config.in \
-		>$(HOST_DIR)/bin/pkg-config
-	$(Q)chmod 0755 $(HOST_DIR)/bin/pkg-config
+	$(Q)install -D -m 0755 $(@D)/pkg-config $(HOST_DIR)/bin/pkg-config
 endef
 
 $(eval $(host-generic-package))

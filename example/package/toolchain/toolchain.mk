@@ -14,18 +14,23 @@ TOOLCHAIN_ADD_TOOLCHAIN_DEPENDENCY = NO
 TOOLCHAIN_INSTALL_STAGING = YES
 TOOLCHAIN_GENERATE = toolchain $(EXAMPLE_TOOLCHAIN_FILES)
 
+define TOOLCHAIN_BUILD_CMDS
+	$(Q)sed 's:@STAGING_SUBDIR@:$(STAGING_SUBDIR):' $(TOOLCHAIN_PKGDIR)/gcc-wrapper.in \
+		>$(@D)/gcc-wrapper
+endef
+
+# Installed files replace, never overwrite, what is there (--remove-destination,
+# install): a reinstall must not write through hard links into the
+# per-package directories of the packages built on this one.
 define TOOLCHAIN_INSTALL_STAGING_CMDS
 	$(Q)mkdir -p $(STAGING_DIR)
-	$(Q)cp -a $(@D)/sysroot/. $(STAGING_DIR)/
-	$(Q)mkdir -p $(HOST_DIR)/bin
-	$(Q)sed 's:@STAGING_SUBDIR@:$(STAGING_SUBDIR):' $(TOOLCHAIN_PKGDIR)/gcc-wrapper.in \
-		>$(HOST_DIR)/bin/$(GNU_TARGET_NAME)-gcc
-	$(Q)chmod 0755 $(HOST_DIR)/bin/$(GNU_TARGET_NAME)-gcc
+	$(Q)cp -a --remove-destination $(@D)/sysroot/. $(STAGING_DIR)/
+	$(Q)install -D -m 0755 $(@D)/gcc-wrapper $(HOST_DIR)/bin/$(GNU_TARGET_NAME)-gcc
 	$(Q)ln -snf $(GNU_TARGET_NAME)-gcc $(HOST_DIR)/bin/$(GNU_TARGET_NAME)-cc
 endef
 
 define TOOLCHAIN_INSTALL_TARGET_CMDS
-	$(Q)cp -a $(@D)/target/. $(TARGET_DIR)/
+	$(Q)cp -a --remove-destination $(@D)/target/. $(TARGET_DIR)/
 endef
 
 $(eval $(generic-package))
