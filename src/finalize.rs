@@ -176,7 +176,7 @@ pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, mode: MergeMode) -
             let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
             let src = &sources[r.src as usize];
             if e.kind == Kind::Symlink {
-                let t = e.target.as_deref().unwrap_or_default();
+                let t = src.tree.target(r.dir as usize, e).unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "symlink {} -> {} ({})",

@@ -266,7 +266,10 @@ impl DirFd {
     /// following a symlink. `rel` uses `/` separators; empty means self.
     pub fn open_beneath(&self, rel: &[u8]) -> Result<DirFd> {
         let mut cur = self.try_clone()?;
-        for comp in rel.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        for comp in rel
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+        {
             if comp == b".." {
                 return Err(FsError::new(
                     "opening directory",
@@ -296,11 +299,7 @@ impl DirFd {
         match stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
             Ok(()) => Ok(true),
             Err(Errno::EEXIST) => Ok(false),
-            Err(e) => Err(FsError::new(
-                "creating directory",
-                self.child_path(name),
-                e,
-            )),
+            Err(e) => Err(FsError::new("creating directory", self.child_path(name), e)),
         }
     }
 
@@ -361,9 +360,8 @@ impl DirFd {
 
     /// Renames a child over another child of the same directory.
     pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<()> {
-        fcntl::renameat(self.fd.as_fd(), from, self.fd.as_fd(), to).map_err(|e| {
-            FsError::two("renaming", self.child_path(from), self.child_path(to), e)
-        })
+        fcntl::renameat(self.fd.as_fd(), from, self.fd.as_fd(), to)
+            .map_err(|e| FsError::two("renaming", self.child_path(from), self.child_path(to), e))
     }
 
     /// Removes a child file, symlink or (with `dir`) empty directory.
@@ -404,20 +402,38 @@ impl DirFd {
     /// Lists the children with their `d_type` kind (if the filesystem reports
     /// one) and `d_ino`, unsorted, without `stat`ing anything.
     pub fn entries(&self) -> Result<Vec<RawEntry>> {
-        let fd = fcntl::openat(self.fd.as_fd(), ".", DIR_FLAGS, Mode::empty())
+        use std::mem::MaybeUninit;
+        // getdents64 straight on this descriptor: no second open, no
+        // fdopendir checks. Rewind first so the listing is complete even if
+        // the descriptor was read before.
+        nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet)
             .map_err(|e| FsError::new("reading directory", &self.path, e))?;
-        let mut dir = nix::dir::Dir::from_fd(fd)
-            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
+        let mut raw = rustix::fs::RawDir::new(self.fd.as_fd(), &mut buf);
         let mut out = Vec::new();
-        for ent in dir.iter() {
-            let ent = ent.map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        while let Some(ent) = raw.next() {
+            let ent = ent.map_err(|e| {
+                FsError::new(
+                    "reading directory",
+                    &self.path,
+                    Errno::from_raw(e.raw_os_error()),
+                )
+            })?;
             let name = ent.file_name().to_bytes();
             if name == b"." || name == b".." {
                 continue;
             }
+            use rustix::fs::FileType as T;
+            let kind = match ent.file_type() {
+                T::RegularFile => Some(Kind::File),
+                T::Directory => Some(Kind::Dir),
+                T::Symlink => Some(Kind::Symlink),
+                T::Unknown => None,
+                _ => Some(Kind::Other),
+            };
             out.push(RawEntry {
                 name: name.to_vec(),
-                kind: ent.file_type().map(kind_of_type),
+                kind,
                 ino: ent.ino(),
             });
         }
@@ -468,18 +484,26 @@ impl DirFd {
             )
             .map_err(|e| FsError::new("changing owner of", &self.path, e))?;
         }
-        stat::fchmod(self.fd.as_fd(), Mode::from_bits_truncate(meta.mode & 0o7777))
-            .map_err(|e| FsError::new("changing mode of", &self.path, e))?;
+        stat::fchmod(
+            self.fd.as_fd(),
+            Mode::from_bits_truncate(meta.mode & 0o7777),
+        )
+        .map_err(|e| FsError::new("changing mode of", &self.path, e))?;
         stat::futimens(self.fd.as_fd(), &TimeSpec::UTIME_OMIT, &meta.mtime.spec())
             .map_err(|e| FsError::new("setting times of", &self.path, e))
     }
 
     /// Creates a new file child exclusively (never through a symlink), mode 0600.
     pub fn create_exclusive(&self, name: &[u8]) -> Result<std::fs::File> {
-        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
-        let fd = fcntl::openat(self.fd.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
-            .map_err(|e| FsError::new("creating", self.child_path(name), e))?;
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = fcntl::openat(
+            self.fd.as_fd(),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| FsError::new("creating", self.child_path(name), e))?;
         Ok(std::fs::File::from(fd))
     }
 
@@ -498,9 +522,8 @@ impl DirFd {
         let tmp = temp_name();
         let result = (|| {
             let mut f = self.create_exclusive(&tmp)?;
-            std::io::Write::write_all(&mut f, data).map_err(|e| {
-                FsError::new("writing", self.child_path(&tmp), errno_of(&e))
-            })?;
+            std::io::Write::write_all(&mut f, data)
+                .map_err(|e| FsError::new("writing", self.child_path(&tmp), errno_of(&e)))?;
             drop(f);
             self.set_meta(&tmp, meta)?;
             self.rename(&tmp, name)
@@ -548,16 +571,6 @@ impl Meta {
             gid: st.st_gid,
             mtime: Mtime::of(st),
         }
-    }
-}
-
-fn kind_of_type(t: nix::dir::Type) -> Kind {
-    use nix::dir::Type;
-    match t {
-        Type::File => Kind::File,
-        Type::Directory => Kind::Dir,
-        Type::Symlink => Kind::Symlink,
-        _ => Kind::Other,
     }
 }
 
@@ -612,7 +625,10 @@ mod tests {
         assert_eq!(std::fs::read(t.path().join("b")).unwrap(), b"old");
         let st2 = d.stat(b"a").unwrap().unwrap();
         assert_ne!(st.st_ino, st2.st_ino);
-        assert_eq!((st.st_mtime, st.st_mtime_nsec), (st2.st_mtime, st2.st_mtime_nsec));
+        assert_eq!(
+            (st.st_mtime, st.st_mtime_nsec),
+            (st2.st_mtime, st2.st_mtime_nsec)
+        );
         assert_eq!(st.st_mode, st2.st_mode);
     }
 }

@@ -175,6 +175,9 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
             }
             bail!("data after the end line");
         }
+        if line.is_empty() {
+            continue;
+        }
         if let Some(count) = line.strip_prefix(b"end ") {
             let count: usize = num(count, "count")?;
             if count != m.records.len() {

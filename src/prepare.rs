@@ -165,13 +165,16 @@ fn prepare_tree(
         return Ok(result);
     }
     let _lock = crate::lock::lock(&job.dest)?;
+    let mpath = manifest::path_for(&job.dest);
     if sources.is_empty() {
         // Nothing to merge: like the rsync loop's `mkdir -p`, just make sure
-        // the tree exists.
+        // the tree exists, and record that nothing was placed.
         DirFd::create_all(&job.dest)?;
+        if cfg.manifest && !mpath.exists() {
+            manifest::save(&mpath, &Manifest::default())?;
+        }
         return Ok(result);
     }
-    let mpath = manifest::path_for(&job.dest);
     let old = if cfg.manifest {
         match manifest::load(&mpath) {
             Loaded::Good(m) => Some(m),
@@ -414,7 +417,7 @@ pub fn describe(sources: &[Source], plan: &Plan, dest: &Path) -> Vec<u8> {
             let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
             let src = &sources[r.src as usize];
             if e.kind == Kind::Symlink {
-                let t = e.target.as_deref().unwrap_or_default();
+                let t = src.tree.target(r.dir as usize, e).unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "symlink {} -> {} ({})",

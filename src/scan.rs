@@ -5,10 +5,11 @@
 //! inode numbers come from the directory entries themselves: a regular file
 //! is never `stat`ed unless the caller asks for file metadata (copy mode,
 //! manifests) or the filesystem does not report `d_type`. Directories are
-//! `fstat`ed once (their mode, owner and mtime are merged), and symlinks
-//! are read and `lstat`ed (their target and mtime are recreated).
+//! `fstat`ed once (their mode, owner and mtime are merged). Symlink targets
+//! and metadata are read lazily, only for the entries that need them.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta};
 
@@ -23,9 +24,12 @@ pub struct SrcEntry {
     pub ino: u64,
     /// For a directory: the index of its own [`SrcDir`] in the tree.
     pub child: u32,
-    /// For a symlink: the target text.
-    pub target: Option<Box<[u8]>>,
-    /// Metadata, when known (symlinks always; files when asked).
+    /// For a symlink: the target text, read on first use
+    /// ([`SrcTree::target`]): most symlinks of a dependency lose to a later
+    /// dependency's identical copy and are never needed.
+    pub target: OnceLock<Box<[u8]>>,
+    /// Metadata, when known (when asked with [`ScanOptions::stat_files`];
+    /// else see [`SrcTree::meta_of`]).
     pub meta: Option<Meta>,
     /// Size in bytes, when metadata is known.
     pub size: u64,
@@ -58,7 +62,7 @@ pub struct SrcTree {
 /// What to read besides names and types.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScanOptions {
-    /// `lstat` every regular and special file too.
+    /// `lstat` every non-directory entry too.
     pub stat_files: bool,
 }
 
@@ -69,6 +73,39 @@ impl SrcTree {
             .iter()
             .map(|d| d.entries.iter().filter(|e| e.kind != Kind::Dir).count())
             .sum()
+    }
+
+    /// Returns a symlink's target, reading it on first use.
+    pub fn target<'e>(&self, dir: usize, e: &'e SrcEntry) -> Result<&'e [u8], FsError> {
+        if let Some(t) = e.target.get() {
+            return Ok(t);
+        }
+        let path = self.path_of(dir, &e.name);
+        let t = std::fs::read_link(&path)
+            .map_err(|io| FsError::new("reading symlink", &path, fsx::errno_of(&io)))?;
+        let t = t.into_os_string().into_encoded_bytes().into_boxed_slice();
+        Ok(e.target.get_or_init(|| t))
+    }
+
+    /// Returns an entry's metadata, `lstat`ing it if the scan did not.
+    pub fn meta_of(&self, dir: usize, e: &SrcEntry) -> Result<Meta, FsError> {
+        if let Some(m) = e.meta {
+            return Ok(m);
+        }
+        let path = self.path_of(dir, &e.name);
+        let md = std::fs::symlink_metadata(&path)
+            .map_err(|io| FsError::new("inspecting", &path, fsx::errno_of(&io)))?;
+        use std::os::unix::fs::MetadataExt;
+        Ok(Meta {
+            kind: Kind::from_mode(md.mode()),
+            mode: md.mode(),
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime: fsx::Mtime {
+                sec: md.mtime(),
+                nsec: md.mtime_nsec(),
+            },
+        })
     }
 
     /// Returns the absolute path of an entry.
@@ -102,14 +139,13 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
                 kind: kind.unwrap_or(Kind::Other),
                 ino: raw.ino,
                 child: 0,
-                target: None,
+                target: OnceLock::new(),
                 meta: None,
                 size: 0,
                 nlink: 0,
             };
             let need_stat = match kind {
                 None => true,
-                Some(Kind::Symlink) => true,
                 Some(Kind::Dir) => false,
                 Some(_) => opts.stat_files,
             };
@@ -127,9 +163,6 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
                 ent.size = st.st_size as u64;
                 ent.nlink = st.st_nlink;
                 ent.meta = Some(meta);
-            }
-            if ent.kind == Kind::Symlink {
-                ent.target = Some(dir.readlink(&ent.name)?.into_boxed_slice());
             }
             entries.push(ent);
         }

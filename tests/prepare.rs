@@ -336,9 +336,19 @@ fn a_missing_dependency_is_an_error_naming_package_and_path() {
 fn no_dependencies_just_creates_the_trees() {
     let t = tempfile::tempdir().unwrap();
     let out = prepare(t.path(), "host-skeleton", &[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(t.path().join("per-package/host-skeleton/host").is_dir());
     assert!(t.path().join("per-package/host-skeleton/target").is_dir());
+    let m = std::fs::read_to_string(
+        t.path()
+            .join("per-package/host-skeleton/.host.ppd-manifest"),
+    );
+    assert_eq!(m.unwrap(), "ppd-manifest 1\nend 0\n");
 }
 
 #[test]

@@ -886,11 +886,9 @@ impl Task<'_> {
     ) -> Result<()> {
         let sources = self.sources;
         let name: &[u8] = &e.name;
-        let target = e
-            .target
-            .as_deref()
-            .expect("BUG: symlinks are read with their target");
-        let meta = e.meta.expect("BUG: symlinks are stat'ed when scanned");
+        let tree = &sources[r.src as usize].tree;
+        let target = tree.target(r.dir as usize, e)?;
+        let meta = tree.meta_of(r.dir as usize, e)?;
         match dir.symlink(target, name) {
             Ok(()) => {
                 dir.set_meta(name, &meta)?;

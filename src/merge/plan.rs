@@ -117,7 +117,13 @@ fn same(sources: &[Source], a: EntryRef, b: EntryRef) -> bool {
         return false;
     }
     match ea.kind {
-        Kind::Symlink => ea.target == eb.target,
+        Kind::Symlink => {
+            // An unreadable target counts as different: the conflict is
+            // reported and placing the winner reports the error itself.
+            let ta = sources[a.src as usize].tree.target(a.dir as usize, ea);
+            let tb = sources[b.src as usize].tree.target(b.dir as usize, eb);
+            matches!((ta, tb), (Ok(x), Ok(y)) if x == y)
+        }
         _ => key(sources, a.src, ea) == key(sources, b.src, eb),
     }
 }
