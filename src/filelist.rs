@@ -111,12 +111,12 @@ pub fn key_line(mtime: Mtime, ino: u64, mode: u32, kind: Kind, size: u64, out: &
     };
 }
 
-/// Walks `root`, returning (relative path, key line) of files and symlinks,
-/// and a map for the overwrite check.
-fn walk(
-    root: &Path,
-    pool: &rayon::ThreadPool,
-) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, HashMap<Vec<u8>, Seen>)> {
+/// A walked tree: (relative path, key line) of each file and symlink, and
+/// what the overwrite check needs, by path.
+type Walked = (Vec<(Vec<u8>, Vec<u8>)>, HashMap<Vec<u8>, Seen>);
+
+/// Walks `root` (a missing tree is empty).
+fn walk(root: &Path, pool: &rayon::ThreadPool) -> Result<Walked> {
     let tree = match pool.install(|| scan::scan(root, ScanOptions { stat_files: true })) {
         Ok(t) => t,
         Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
