@@ -201,7 +201,10 @@ fn in_place_edits_name_the_owner_through_the_chain() {
     );
 }
 
-fn tree_of(root: &Path) -> Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, u64)> {
+/// (path, type, symlink target, inode of regular files) per entry.
+type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, u64)>;
+
+fn tree_of(root: &Path) -> Shape {
     snapshot(root)
         .into_iter()
         .filter(|(k, _)| !k.is_empty())
