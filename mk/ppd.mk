@@ -54,10 +54,12 @@ _ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-ru
 #     path; Buildroot passes them sorted)
 # $2: optional: "fixup" to also rewrite other packages' per-package paths in
 #     the host tree's text files in the same pass (needs a package recipe:
-#     the new root is $(PER_PACKAGE_DIR)/$($(PKG)_NAME))
+#     the new root is $(PER_PACKAGE_DIR)/$($(PKG)_NAME)); ppd then runs
+#     even for an empty list, to record an empty manifest for ppd-file-list
+# Without "fixup", an empty list only creates the directories.
 # example: $(call ppd-prepare,$(LIBFOO_FINAL_DEPENDENCIES),fixup)
 define ppd-prepare
-	$(Q)$(if $(strip $(1)),+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
+	$(Q)$(if $(strip $(1) $(filter fixup,$(2))),+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
 		--per-package-dir $(PER_PACKAGE_DIR) \
 		$(if $(filter fixup,$(2)),--pkg $($(PKG)_NAME) --fixup-paths) \
 		--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1),\
