@@ -305,10 +305,14 @@ pub fn classify(data: &[u8]) -> Class {
     Class::Text
 }
 
-/// The first read of a file: enough for a whole typical `.pc` or `.la`
-/// file, and for an ELF file to show a NUL (its header has several) so it
-/// is rejected without reading further.
-const FIRST_READ: usize = 16 * 1024;
+/// Files up to this size are read whole with one read: a typical `.pc`,
+/// `.la` or header file.
+const SMALL_FILE: usize = 16 * 1024;
+
+/// The first read of a larger file: one page, enough for an ELF file (whose
+/// header has several NULs) or most other binaries to show a NUL, so they
+/// are rejected without reading further.
+const FIRST_READ: usize = 4096;
 
 /// The largest single read request: Linux returns at most about 2 GiB per
 /// read, and a short read must mean end of file (see [`fill`]).
@@ -341,7 +345,12 @@ fn read_unless_binary(f: &File, size: u64) -> std::io::Result<(Option<Vec<u8>>, 
     // One byte more than the file's size, so that a file read whole ends
     // in a short read instead of needing another read to see the end.
     let size = usize::try_from(size).unwrap_or(usize::MAX - 1);
-    let mut buf = vec![0; size.min(FIRST_READ) + 1];
+    let first = if size <= SMALL_FILE {
+        size + 1
+    } else {
+        FIRST_READ
+    };
+    let mut buf = vec![0; first];
     let (mut len, mut eof) = fill(f, &mut buf, 0)?;
     let mut checked = 0;
     loop {
@@ -906,10 +915,10 @@ mod tests {
         for n in [
             0,
             1,
-            FIRST_READ - 1,
             FIRST_READ,
-            FIRST_READ + 1,
-            3 * FIRST_READ + 5,
+            SMALL_FILE,
+            SMALL_FILE + 1,
+            3 * SMALL_FILE + 5,
         ] {
             let text = vec![b'a'; n];
             assert_eq!(
@@ -923,7 +932,7 @@ mod tests {
         }
         let mut elf = b"\x7fELF\x02\x01\x01\0".to_vec();
         elf.resize(1 << 20, b'x');
-        assert_eq!(check(&elf, elf.len() as u64), (None, FIRST_READ as u64 + 1));
+        assert_eq!(check(&elf, elf.len() as u64), (None, FIRST_READ as u64));
         let mut late = vec![b'a'; 100_000];
         late.push(0);
         late.extend_from_slice(b"tail");
