@@ -20,6 +20,7 @@
 #   ppd-target-finalize   Buildroot's target-finalize merge and fix-rpath
 #   ppd-fix-rpath         rewrite RPATHs of the host, staging or target tree
 #   ppd-check-rpath       check host executables' RPATHs
+#   ppd-audit-rpath       audit every ELF file of a tree
 #   ppd_check_host_rpath  the same, as a GLOBAL_INSTRUMENTATION_HOOKS hook
 #   ppd-file-list         write a package's .files-list*.txt
 #
@@ -141,6 +142,15 @@ define ppd-check-rpath
 		$(call _ppd-dir-opt,$(or $(3),$(PER_PACKAGE_DIR))) $(1)
 endef
 _ppd-dir-opt = $(if $(filter-out none,$(1)),--per-package-dir $(1))
+
+# ppd-audit-rpath -- audit the RPATHs and library lookups of the ELF files
+# in a tree against the full rule set (exit 1 on errors)
+# $1: the root that absolute RPATH entries and DT_NEEDED resolve in
+# $2: optional: the files and directories to audit (default: $1)
+# example: $(call ppd-audit-rpath,$(TARGET_DIR))
+define ppd-audit-rpath
+	$(Q)+$(_ppd) check-rpath $(_ppd-opts) --audit --root $(1) $(or $(2),$(1))
+endef
 
 # ppd_check_host_rpath -- instrumentation hook running ppd-check-rpath at the
 # end of each host package's install step (Buildroot's check_host_rpath)
