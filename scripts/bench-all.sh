@@ -2,7 +2,8 @@
 # Runs every scripts/bench-*.sh benchmark one after the other (never two at
 # once: they would disturb each other's timings) and collects their tables.
 #
-# One workload is generated first and shared through PPD_BENCH_WORKLOAD, so
+# One workload is generated first and shared (--workload DIR for benchmarks
+# whose usage names that option, and PPD_BENCH_WORKLOAD in the environment), so
 # benchmarks that use a generated PPD build don't each generate their own.
 # Each benchmark's full output goes to bench-work/results/logs/<name>.log; its
 # markdown (headings, bullet lines and table rows) is collected into
@@ -55,6 +56,8 @@ for script in "$BENCH_REPO"/scripts/bench-*.sh; do
         continue
     fi
     args=()
+    # Pass what a benchmark understands (its usage text names the option).
+    grep -q -- '--workload' "$script" && args+=(--workload "$PPD_BENCH_WORKLOAD")
     [ -n "$QUICK" ] && grep -q -- '--quick' "$script" && args+=(--quick)
     log=$RES/logs/$name.log
     echo "bench-all: running $(basename "$script") ${args[*]} (log: $log)"

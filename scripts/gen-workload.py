@@ -73,7 +73,7 @@ python-flit-core python-hatchling python-pytest doxygen gtk-doc-tools swig
 nasm yasm libusb dfu-util openocd erofs-utils f2fs-tools mtd zip unzip lua
 luarocks rust-bin go-bin nodejs-bin qemu grub2 cramfs fwup""".split()
 
-TARGET_NAMES = """zlib libffi openssl expat ncurses readline util-linux libxml2 pcre2
+TARGET_NAMES = """busybox zlib libffi openssl expat ncurses readline util-linux libxml2 pcre2
 libglib2 dbus libcap attr acl kmod eudev bzip2 xz zstd lz4 sqlite libcurl
 libevent libuv libyaml json-c jansson libusb libnl iproute2 iptables openssh
 dropbear bash coreutils e2fsprogs lighttpd nginx python3 lua libjpeg libpng
