@@ -367,10 +367,31 @@ pub fn apply(
     pool: &rayon::ThreadPool,
     dry_run: bool,
 ) -> (usize, Vec<(Vec<u8>, String)>) {
+    // Rewrites are sorted by path: cut them into runs sharing a directory
+    // (at most CHUNK long, so a big bin/ still spreads over the threads),
+    // and open each run's directory once.
+    const CHUNK: usize = 32;
+    let mut chunks: Vec<&[Rewrite]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=plan.rewrites.len() {
+        let end = i == plan.rewrites.len()
+            || i - start == CHUNK
+            || parent(&plan.rewrites[i].rel) != parent(&plan.rewrites[start].rel);
+        if end {
+            chunks.push(&plan.rewrites[start..i]);
+            start = i;
+        }
+    }
     let results: Vec<Result<(), (Vec<u8>, String)>> = pool.install(|| {
-        plan.rewrites
+        chunks
             .par_iter()
-            .map(|r| apply_one(root, r, dry_run).map_err(|e| (r.rel.clone(), e)))
+            .flat_map_iter(|chunk| {
+                let dir = root.dir().open_beneath(parent(&chunk[0].rel));
+                chunk.iter().map(move |r| {
+                    let dir = dir.as_ref().map_err(|e| (r.rel.clone(), e.to_string()))?;
+                    apply_one(root, dir, r, dry_run).map_err(|e| (r.rel.clone(), e))
+                })
+            })
             .collect()
     });
     let mut done = 0;
@@ -385,9 +406,8 @@ pub fn apply(
     (done, failures)
 }
 
-fn apply_one(root: &Root, r: &Rewrite, dry_run: bool) -> Result<(), String> {
-    let (pdir, name) = split_name(&r.rel);
-    let dir = root.dir().open_beneath(pdir).map_err(|e| e.to_string())?;
+fn apply_one(root: &Root, dir: &DirFd, r: &Rewrite, dry_run: bool) -> Result<(), String> {
+    let (_, name) = split_name(&r.rel);
     let mut file = dir.open_file(name).map_err(|e| e.to_string())?;
     let st = nix::sys::stat::fstat(&file).map_err(|e| e.desc().to_string())?;
     if FileKey::of(&st) != r.key || Kind::from_mode(st.st_mode) != Kind::File {
@@ -395,6 +415,7 @@ fn apply_one(root: &Root, r: &Rewrite, dry_run: bool) -> Result<(), String> {
     }
     let mut data = Vec::with_capacity(st.st_size as usize);
     std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| e.to_string())?;
+    drop(file);
     let info = elf::parse(&data)
         .map_err(|e| format!("malformed ELF file: {e}"))?
         .ok_or("no longer an ELF file; left unchanged")?;
@@ -413,7 +434,7 @@ fn apply_one(root: &Root, r: &Rewrite, dry_run: bool) -> Result<(), String> {
     dir.replace_file(name, &data, &Meta::of(&st))
         .map_err(|e| e.to_string())?;
     for alias in &r.aliases {
-        link_over(root, &dir, name, alias)
+        link_over(root, dir, name, alias)
             .map_err(|e| format!("{e} (after rewriting {})", show(&r.rel)))?;
     }
     Ok(())
