@@ -70,8 +70,11 @@ for script in "$BENCH_REPO"/scripts/bench-*.sh; do
         echo
         echo "### $(basename "$script") (exit $rc, $secs s)"
         echo
-        # The markdown the benchmark printed: headings, bullets, table rows.
-        grep -E '^(#|\||- )' "$log" | grep -v '^### ' || echo "(no table printed; see $log)"
+        # The markdown the benchmark printed (headings, bullets, table rows),
+        # with a blank line wherever a table starts or ends.
+        awk '/^(#|\||- )/ && !/^### / {
+                 t = /^\|/; if (n++ && t != prev) print ""; print; prev = t }
+             END { if (!n) print "(no table printed; see the log)" }' "$log"
     } >> "$ALL"
     [ $rc -eq 0 ] || failed+=("$name")
 done

@@ -124,8 +124,7 @@ walked=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direct
 {
     echo "### ppd finalize: final merge of all packages (host and target)"
     echo
-    echo "- workload: $(basename "$WORKLOAD") (${#PKGS[@]} packages; the per-package trees hold"
-    echo "  about $walked entries in total; the merged trees have $host_n host and $target_n target entries, $bytes MB)"
+    echo "- workload: $(basename "$WORKLOAD") (${#PKGS[@]} packages whose trees hold about $walked entries; merged: $host_n host and $target_n target entries, $bytes MB)"
     bench_env
     echo "- command: scripts/bench-finalize.sh $ARGS"
     echo
