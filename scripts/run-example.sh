@@ -18,12 +18,14 @@ cargo build --release --quiet --manifest-path "$top/Cargo.toml"
 mkdir -p "$O"
 rm -f "$O/ppd-timing.log"
 log=$O/build.log
+marker=$O/.run-example-start
+touch "$marker"
 start=$EPOCHREALTIME
 # -v makes every ppd call print its one-line stats on stderr (kept in the
 # log, not shown: the build prints one '>>>' line per step).
 status=0
-make -C "$top/example" O="$O" -j"$JOBS" PPD_OPTS=-v "$@" 2>&1 \
-	| tee "$log" | grep -Ev '^ppd [a-z-]+: .* [0-9.]+ s$' || status=$?
+make --no-print-directory -C "$top/example" O="$O" -j"$JOBS" PPD_OPTS=-v "$@" 2>&1 \
+	| tee "$log" | grep -Ev '^ppd [a-z-]+( --[a-z]+)?: .* [0-9.]+ m?s$' || status=$?
 end=$EPOCHREALTIME
 if [ "$status" != 0 ]; then
 	echo "run-example: make failed; see $log" >&2
@@ -31,12 +33,12 @@ if [ "$status" != 0 ]; then
 fi
 
 wall_us=$(( ${end/./} - ${start/./} ))
-built=$(grep -c '^>>> .* Installing to' "$log" || true)
-total=$(ls "$O"/build/*/.stamp_installed 2>/dev/null | wc -l)
+built=$(find "$O/build" -name .stamp_installed -newer "$marker" | wc -l)
+total=$(find "$O/build" -name .stamp_installed | wc -l)
 linked=$(sed -n 's/^ppd prepare: .* \([0-9]*\) linked,.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 echo
 echo "== example summary ($O, make -j$JOBS $*)"
-echo "packages:      $total installed, $built install steps run in this build"
+echo "packages:      $total installed, $built of them (re)built in this run"
 echo "entries linked into per-package directories by ppd prepare: $linked"
 if [ -s "$O/ppd-timing.log" ]; then
 	awk -v wall="$wall_us" '
