@@ -18,7 +18,7 @@
 set -euo pipefail
 
 N=${1:-2000}
-RUNS=${2:-5}
+RUNS=${2:-3}
 JOBS=$(nproc)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -94,7 +94,7 @@ row() {
         'BEGIN { printf "| %-24s | %10.3f | %10.3f | %7.1fx |\n", n, b, p, b / p }'
 }
 echo
-echo "| command ($NALL files)       | baseline s |      ppd s |   ratio |"
+printf "| %-24s | baseline s |      ppd s |   ratio |\n" "command ($NALL files)"
 echo "|--------------------------|-----------:|-----------:|--------:|"
 row "check-rpath (host bin/)" "$(median "$W/check.json" 1)" "$(median "$W/check.json" 2)"
 row "fix-rpath host" "$(median "$W/fix.json" 1)" "$(median "$W/fix.json" 2)"

@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use ppd::elf::{self, edit};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(Some(info)) = elf::parse(data) else { return };
+    let Ok(Some(info)) = elf::parse(data) else {
+        return;
+    };
     let Some(strtab) = &info.dynstr else { return };
     // Rewrite every RPATH/RUNPATH to a value derived from the input: shorter,
     // equal or longer than the old one.
@@ -33,9 +35,14 @@ fuzz_target!(|data: &[u8]| {
     let lo = strtab.file_offset as usize;
     let hi = lo + strtab.bytes.len();
     for (i, (a, b)) in data.iter().zip(&out).enumerate() {
-        assert!(a == b || (lo..hi).contains(&i), "byte {i} outside .dynstr changed");
+        assert!(
+            a == b || (lo..hi).contains(&i),
+            "byte {i} outside .dynstr changed"
+        );
     }
-    let again = elf::parse(&out).expect("rewritten image parses").expect("still ELF");
+    let again = elf::parse(&out)
+        .expect("rewritten image parses")
+        .expect("still ELF");
     assert_eq!(again.dynamic.len(), info.dynamic.len());
     for (a, b) in again.dynamic.iter().zip(&info.dynamic) {
         assert_eq!(a.0, b.0, "a tag changed");
