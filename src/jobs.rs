@@ -89,6 +89,14 @@ impl Threads {
         }
     }
 
+    /// A fixed budget of `n` threads (at least 1), holding no tokens.
+    pub fn fixed(n: usize) -> Threads {
+        Threads {
+            count: n.max(1),
+            _tokens: Vec::new(),
+        }
+    }
+
     /// Builds a local rayon pool of this size.
     pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
         rayon::ThreadPoolBuilder::new()

@@ -37,7 +37,16 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         keep_unused: args.keep_unused,
     };
     let start = Instant::now();
-    let pool = ctx.threads.pool()?;
+    // Buildroot runs fix-rpath with PARALLEL_JOBS workers; honour it unless
+    // -j or PPD_JOBS said otherwise.
+    let parallel_jobs = std::env::var("PARALLEL_JOBS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let pool = match parallel_jobs {
+        Some(n) if !ctx.jobs_given => crate::jobs::Threads::fixed(n).pool()?,
+        _ => ctx.threads.pool()?,
+    };
     let (plan, root) = fix::plan(&cfg, &pool)?;
     if ctx.dry_run {
         std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;

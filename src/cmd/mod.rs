@@ -26,6 +26,8 @@ pub struct Context {
     pub progress: bool,
     /// The thread budget (holds jobserver tokens until dropped).
     pub threads: Threads,
+    /// True if `-j` or `PPD_JOBS` set the thread count explicitly.
+    pub jobs_given: bool,
 }
 
 impl Context {
@@ -44,6 +46,7 @@ impl Context {
             dry_run: g.dry_run,
             progress,
             threads: Threads::decide(g.jobs, js),
+            jobs_given: g.jobs.is_some() || std::env::var_os("PPD_JOBS").is_some(),
         }
     }
 }
