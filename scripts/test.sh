@@ -14,6 +14,10 @@ missing=()
 for tool in "${!pkg[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
 done
+# 32-bit ELF fixtures for the RPATH tests (they skip without it).
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s gcc-multilib >/dev/null 2>&1; then
+    missing+=(gcc-multilib)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test.sh: installing ${missing[*]}"
