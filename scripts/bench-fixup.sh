@@ -6,22 +6,24 @@
 #   | xargs -0 --no-run-if-empty sed -i -e 's:DIR/[^/]\+/:ROOT/:g'
 #
 # on the host trees of a generated per-package build (scripts/gen-workload.py).
-# Two scenarios, each tool on a fresh hard-link copy (cp -al) of the same
-# trees, copy time excluded, runs interleaved, medians reported:
-#   all:  one invocation over every package's host tree (the work of all
-#         configure steps at once; hard-linked inodes are shared between trees);
-#   step: one invocation per package on its own host tree with its own new
-#         root, as each configure step runs it (process start-up included).
+# Scenarios, each tool on a fresh hard-link copy (cp -al) of the same trees,
+# copy time excluded, runs interleaved, medians reported:
+#   all:   one invocation over every package's host tree (the work of all
+#          configure steps at once; hard-linked inodes are shared between trees);
+#   step:  one invocation per package on its own host tree with its own new
+#          root, as each configure step runs it (process start-up included);
+#   cache: like step, ppd with --cache, starting each run from no cache (so
+#          the timed run includes filling it, as a build from scratch does).
 # Afterwards the two tools' results are compared (diff -r): they must be equal.
 #
 # Usage: scripts/bench-fixup.sh [--packages N] [--seed S] [--runs R]
-#            [--scenario all|step|both] [--workload DIR] [--work DIR] [--keep]
+#            [--scenario all,step,cache] [--workload DIR] [--work DIR] [--keep]
 #   --workload DIR  reuse an existing gen-workload.py output instead of generating
 #   --work DIR      scratch directory (default: a new one under /tmp, removed at exit)
 #   PPD=path        use this ppd binary instead of building target/release/ppd
 set -euo pipefail
 
-packages=120 seed=1 runs=3 scenario=both workload='' work='' keep=0
+packages=120 seed=1 runs=3 scenario=all,step,cache workload='' work='' keep=0
 while [ $# -gt 0 ]; do
     case $1 in
     --packages) packages=$2; shift 2 ;;
@@ -35,7 +37,10 @@ while [ $# -gt 0 ]; do
     *) echo "bench-fixup: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-case $scenario in all | step | both) ;; *) echo "bench-fixup: bad --scenario $scenario" >&2; exit 2 ;; esac
+IFS=, read -r -a scenarios <<<"$scenario"
+for s in "${scenarios[@]}"; do
+    case $s in all | step | cache) ;; *) echo "bench-fixup: bad --scenario $s" >&2; exit 2 ;; esac
+done
 
 for tool in grep file sed xargs cp diff python3; do
     command -v "$tool" >/dev/null || { echo "bench-fixup: $tool is not installed" >&2; exit 2; }
@@ -106,7 +111,13 @@ body() { # tool scenario copy
             "$PPD" fixup-paths --per-package-dir "$dir" --new-root "$dir/$p" "$copy/$p/host"
         done
         ;;
-    buildroot:step)
+    ppd:cache)
+        rm -f "$work/fixup.cache"
+        for p in "${pkgs[@]}"; do
+            "$PPD" fixup-paths --cache "$work/fixup.cache" --per-package-dir "$dir" --new-root "$dir/$p" "$copy/$p/host"
+        done
+        ;;
+    buildroot:step | buildroot:cache)
         for p in "${pkgs[@]}"; do
             buildroot_fixup "$dir" "$dir/$p" "$copy/$p/host"
         done
@@ -124,8 +135,6 @@ run_tool() { # tool scenario copy-name
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-scenarios=(all step)
-[ "$scenario" = both ] || scenarios=("$scenario")
 declare -A times cpus
 for ((r = 1; r <= runs; r++)); do
     for s in "${scenarios[@]}"; do
@@ -165,7 +174,11 @@ for s in "${scenarios[@]}"; do
     p=$(median ${times[ppd:$s]})
     bc=$(median ${cpus[buildroot:$s]})
     pc=$(median ${cpus[ppd:$s]})
-    label=$([ "$s" = all ] && echo "all host trees, one call" || echo "one call per package (${#pkgs[@]})")
+    case $s in
+    all) label="all host trees, one call" ;;
+    step) label="one call per package (${#pkgs[@]})" ;;
+    cache) label="one call per package, ppd --cache (cold at start)" ;;
+    esac
     echo "| $label | $b s | $p s | $(python3 -c "print(f'{$b / $p:.1f}x')") | $bc s | $pc s | $(python3 -c "print(f'{$bc / max($pc, 0.001):.1f}x')") |"
 done
 echo

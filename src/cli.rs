@@ -262,6 +262,11 @@ pub struct FixupPathsArgs {
     #[arg(long)]
     pub symlinks: bool,
 
+    /// Remember in FILE which inodes need no rewriting (checked by device,
+    /// inode, size and mtime), so later runs stat them instead of reading them.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+
     /// The trees to scan.
     #[arg(value_name = "TREE", required = true)]
     pub trees: Vec<PathBuf>,

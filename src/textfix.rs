@@ -30,10 +30,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use memchr::memmem;
@@ -384,6 +384,8 @@ enum Change {
 /// What scanning part of a tree produced.
 #[derive(Default)]
 struct Scanned {
+    /// Inodes found not to need rewriting, for the persistent cache.
+    learned: Vec<CacheKey>,
     files: u64,
     files_read: u64,
     symlinks: u64,
@@ -403,6 +405,7 @@ impl Scanned {
         }
         self.plan.append(&mut other.plan);
         self.errors.append(&mut other.errors);
+        self.learned.append(&mut other.learned);
         self
     }
 
@@ -418,6 +421,7 @@ struct Scanner<'a> {
     pattern: &'a Pattern,
     symlinks: bool,
     memo: Memo,
+    cache: Option<&'a ScanCache>,
 }
 
 /// What reading an inode decided, shared by all its names.
@@ -535,6 +539,23 @@ impl Scanner<'_> {
                 Err(e) => Scanned::error(e),
             },
             Kind::File => {
+                if let Some(cache) = self.cache {
+                    if st.is_none() {
+                        st = match dir.stat(name) {
+                            Ok(Some(s)) => Some(s),
+                            Ok(None) => return Scanned::default(),
+                            Err(e) => return Scanned::error(e),
+                        };
+                    }
+                    let s = st.as_ref().expect("stat just taken");
+                    if Kind::from_mode(s.st_mode) == Kind::File && cache.contains(&CacheKey::of(s))
+                    {
+                        return Scanned {
+                            files: 1,
+                            ..Scanned::default()
+                        };
+                    }
+                }
                 if st.is_none() && self.memo.knows_ino(e.ino) {
                     st = match dir.stat(name) {
                         Ok(Some(s)) => Some(s),
@@ -595,12 +616,17 @@ impl Scanner<'_> {
             ..Scanned::default()
         };
         // Cheapest test first: most files do not contain DIR/ at all.
-        let new = data.as_deref().and_then(|d| {
-            self.pattern
-                .rewrite(d)
-                .filter(|_| classify(d) == Class::Text)
-        });
-        let Some(new) = new else {
+        // Whether a file can need rewriting does not depend on ROOT; only
+        // whether a matching one is already right does.
+        let candidate = data
+            .as_deref()
+            .filter(|d| self.pattern.is_match(d) && classify(d) == Class::Text);
+        let Some(new) = candidate.and_then(|d| self.pattern.rewrite(d)) else {
+            if let (None, Some(cache)) = (candidate, self.cache) {
+                if let Some(key) = CacheKey::settled(&st, cache.horizon) {
+                    out.learned.push(key);
+                }
+            }
             self.memo.insert(&st, Outcome::Keep);
             return out;
         };
@@ -728,14 +754,26 @@ pub fn fixup_trees(
     trees: &[PathBuf],
     pool: &rayon::ThreadPool,
 ) -> Result<FixupReport, FixupError> {
-    let pattern = Pattern::new(
-        cfg.per_package_dir.as_os_str().as_bytes(),
-        cfg.new_root.as_os_str().as_bytes(),
-    )?;
+    fixup_trees_cached(cfg, trees, pool, None)
+}
+
+/// [`fixup_trees`] with a persistent cache file of inodes known not to need
+/// rewriting for this `DIR` (see [`ScanCache`]): those are `stat`ed but
+/// not read. The cache is updated unless this is a dry run.
+pub fn fixup_trees_cached(
+    cfg: &FixupConfig,
+    trees: &[PathBuf],
+    pool: &rayon::ThreadPool,
+    cache: Option<&Path>,
+) -> Result<FixupReport, FixupError> {
+    let dir_bytes = cfg.per_package_dir.as_os_str().as_bytes();
+    let pattern = Pattern::new(dir_bytes, cfg.new_root.as_os_str().as_bytes())?;
+    let cache = cache.map(|p| ScanCache::load(p, trim_slashes(dir_bytes)));
     let scanner = Scanner {
         pattern: &pattern,
         symlinks: cfg.symlinks,
         memo: Memo::new(),
+        cache: cache.as_ref(),
     };
     let mut roots = Vec::with_capacity(trees.len());
     let mut errors = Vec::new();
@@ -763,6 +801,9 @@ pub fn fixup_trees(
     }
     let mut plan = scanned.plan;
     plan.sort_by(|a, b| (a.tree, &a.rel).cmp(&(b.tree, &b.rel)));
+    if let (Some(c), false) = (&cache, cfg.dry_run) {
+        c.save(scanned.learned).map_err(FixupError::Config)?;
+    }
 
     let mut inodes: Vec<Option<u64>> = vec![None; plan.len()];
     if !cfg.dry_run {
@@ -820,6 +861,180 @@ pub fn fixup_trees(
         bytes_read: scanned.bytes,
         rewritten,
     })
+}
+
+/// The identity and state of an inode as the cache records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct CacheKey {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: Mtime,
+}
+
+impl CacheKey {
+    const BYTES: usize = 40;
+
+    fn of(st: &FileStat) -> CacheKey {
+        CacheKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: Mtime::of(st),
+        }
+    }
+
+    /// The key, unless the mtime is so recent (or in the future) that the
+    /// file could still change within the same timestamp granule.
+    fn settled(st: &FileStat, horizon: Mtime) -> Option<CacheKey> {
+        let key = CacheKey::of(st);
+        (key.mtime < horizon).then_some(key)
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.dev.to_le_bytes());
+        out.extend_from_slice(&self.ino.to_le_bytes());
+        out.extend_from_slice(&self.size.to_le_bytes());
+        out.extend_from_slice(&self.mtime.sec.to_le_bytes());
+        out.extend_from_slice(&self.mtime.nsec.to_le_bytes());
+    }
+
+    fn decode(b: &[u8]) -> CacheKey {
+        let word = |i: usize| {
+            let mut w = [0; 8];
+            w.copy_from_slice(&b[8 * i..8 * i + 8]);
+            w
+        };
+        CacheKey {
+            dev: u64::from_le_bytes(word(0)),
+            ino: u64::from_le_bytes(word(1)),
+            size: i64::from_le_bytes(word(2)),
+            mtime: Mtime {
+                sec: i64::from_le_bytes(word(3)),
+                nsec: i64::from_le_bytes(word(4)),
+            },
+        }
+    }
+}
+
+/// A persistent set of inodes known not to need rewriting for one `DIR`
+/// (`--cache FILE`): binary, not text, or without any `DIR/<segment>/`.
+///
+/// Per-package trees share their dependencies' inodes, so across a build
+/// the same files are scanned at every configure step; with the cache a
+/// known inode costs one `fstatat` instead of open, read and close. An
+/// entry is trusted while device, inode, size and nanosecond mtime are all
+/// unchanged (ctime cannot be used: hard-linking a file into the next tree
+/// changes it). Files modified less than two seconds before the scan are
+/// not recorded, since a second write within one timestamp granule would
+/// leave the mtime unchanged. What this cannot see is an in-place edit that
+/// keeps the size and restores the mtime, hence opt-in.
+///
+/// Format: `ppd-fixup-cache 1\n`, the length of `DIR` (u32 LE) and `DIR`,
+/// the count (u64 LE), then sorted 40-byte records. A file that does not
+/// parse exactly, or was made for another `DIR`, is ignored and replaced.
+/// Updates take the sidecar lock (`ppd::lock`), merge with the current
+/// file and rename a new one over it, so concurrent steps only add.
+pub struct ScanCache {
+    path: PathBuf,
+    dir: Vec<u8>,
+    known: Vec<CacheKey>,
+    horizon: Mtime,
+}
+
+const CACHE_MAGIC: &[u8] = b"ppd-fixup-cache 1\n";
+/// A cache this large has mostly collected inodes long deleted: start over.
+const CACHE_MAX: usize = 4 << 20;
+/// How old an mtime must be to be recorded.
+const CACHE_SETTLE_SECS: i64 = 2;
+
+impl ScanCache {
+    fn load(path: &Path, dir: &[u8]) -> ScanCache {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let horizon = Mtime {
+            sec: now.as_secs() as i64 - CACHE_SETTLE_SECS,
+            nsec: i64::from(now.subsec_nanos()),
+        };
+        ScanCache {
+            path: path.to_path_buf(),
+            dir: dir.to_vec(),
+            known: Self::read(path, dir),
+            horizon,
+        }
+    }
+
+    /// Reads the records, or none if the file is missing, damaged or for another DIR.
+    fn read(path: &Path, dir: &[u8]) -> Vec<CacheKey> {
+        let Ok(data) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        Self::parse(&data, dir).unwrap_or_default()
+    }
+
+    fn parse(data: &[u8], dir: &[u8]) -> Option<Vec<CacheKey>> {
+        let rest = data.strip_prefix(CACHE_MAGIC)?;
+        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.get(..len)? != dir {
+            return None;
+        }
+        let (count, rest) = rest[len..].split_first_chunk::<8>()?;
+        let count = usize::try_from(u64::from_le_bytes(*count)).ok()?;
+        if rest.len() != count.checked_mul(CacheKey::BYTES)? {
+            return None;
+        }
+        let keys: Vec<CacheKey> = rest
+            .chunks_exact(CacheKey::BYTES)
+            .map(CacheKey::decode)
+            .collect();
+        keys.windows(2).all(|w| w[0] < w[1]).then_some(keys)
+    }
+
+    fn contains(&self, key: &CacheKey) -> bool {
+        self.known.binary_search(key).is_ok()
+    }
+
+    /// Adds `learned` to the file, merged with whatever it holds now.
+    fn save(&self, mut learned: Vec<CacheKey>) -> Result<(), String> {
+        learned.retain(|k| !self.contains(k));
+        if learned.is_empty() {
+            return Ok(());
+        }
+        let _lock = crate::lock::lock(&self.path).map_err(|e| format!("{e:#}"))?;
+        let mut keys = Self::read(&self.path, &self.dir);
+        if keys.len() + learned.len() > CACHE_MAX {
+            keys.clear();
+        }
+        keys.append(&mut learned);
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = Vec::with_capacity(
+            CACHE_MAGIC.len() + 12 + self.dir.len() + keys.len() * CacheKey::BYTES,
+        );
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&(self.dir.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.dir);
+        out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+        for k in &keys {
+            k.encode(&mut out);
+        }
+        // A sibling temporary file renamed over the cache: readers see the
+        // old or the new file, never a partial one.
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(std::ffi::OsStr::from_bytes(&fsx::temp_name()));
+        let tmp = PathBuf::from(tmp);
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&out))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            let reason = fsx::errno_of(&e).desc();
+            return Err(format!("writing cache {}: {reason}", self.path.display()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -824,3 +824,117 @@ fn an_inode_linked_into_several_trees_is_read_once() {
     assert_eq!(dep_after.nlink(), dep_before.nlink() - 6);
     assert_eq!(read(&dep), content.as_bytes());
 }
+
+/// Runs `ppd -v -j1 fixup-paths --cache CACHE` and returns (files read, rewritten).
+fn cached_run(cache: &Path, tree: &Path, extra: &[&str]) -> (u64, u64) {
+    let out = ok(ppd()
+        .args([
+            "-v",
+            "-j1",
+            "fixup-paths",
+            "--per-package-dir",
+            DIR,
+            "--new-root",
+            ROOT,
+        ])
+        .args(extra)
+        .arg("--cache")
+        .arg(cache)
+        .arg(tree));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let num = |after: &str| -> u64 {
+        let i = err
+            .find(after)
+            .unwrap_or_else(|| panic!("{after:?} in {err}"))
+            + after.len();
+        err[i..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (num(" files scanned ("), num(" read), "))
+}
+
+#[test]
+fn cache_skips_reading_known_clean_inodes_and_notices_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("fixup.cache");
+    let dep = t.path().join("dep");
+    // Old mtimes: settled, so they may be recorded.
+    let files = [
+        ("bin/prog", elf_with_path(DIR)),
+        ("include/zlib.h", b"/* no paths */\n".to_vec()),
+        ("share/data.bin", b"a\x01b\n".to_vec()),
+        (
+            "lib/pkgconfig/zlib.pc",
+            format!("prefix={DIR}/zlib/host\n").into_bytes(),
+        ),
+        (
+            "lib/pkgconfig/me.pc",
+            format!("prefix={ROOT}/host\n").into_bytes(),
+        ),
+    ];
+    for (rel, data) in &files {
+        write(&dep.join(rel), data);
+        set_mtime(&dep.join(rel), 1_700_000_000, 1);
+    }
+    // A file written just now is not recorded (it could change again
+    // within the same mtime granule).
+    write(&dep.join("share/fresh.txt"), "new\n");
+    let tree = |name: &str| {
+        let d = t.path().join(name);
+        ok(Command::new("cp").arg("-al").arg(&dep).arg(&d));
+        d
+    };
+
+    // A dry run reads everything and writes no cache.
+    assert_eq!(cached_run(&cache, &tree("t0"), &["--dry-run"]), (6, 1));
+    assert!(!cache.exists());
+    // First run: reads all six, records the three clean ones.
+    assert_eq!(cached_run(&cache, &tree("t1"), &[]), (6, 1));
+    assert!(cache.exists());
+    // Another tree of the same inodes: only the candidates and the fresh
+    // file are read; the result is the same.
+    let t2 = tree("t2");
+    assert_eq!(cached_run(&cache, &t2, &[]), (3, 1));
+    assert_eq!(
+        read(&t2.join("lib/pkgconfig/zlib.pc")),
+        format!("prefix={ROOT}/host\n").as_bytes()
+    );
+    assert_eq!(
+        ino(&t2.join("lib/pkgconfig/me.pc")),
+        ino(&dep.join("lib/pkgconfig/me.pc"))
+    );
+
+    // An in-place edit (which changes the mtime) is noticed.
+    let h = dep.join("include/zlib.h");
+    std::fs::write(&h, format!("x {DIR}/z/h\n")).unwrap();
+    set_mtime(&h, 1_700_000_000, 2);
+    let t3 = tree("t3");
+    assert_eq!(cached_run(&cache, &t3, &[]), (4, 2));
+    assert_eq!(
+        read(&t3.join("include/zlib.h")),
+        format!("x {ROOT}/h\n").as_bytes()
+    );
+
+    // A cache made for another DIR, or damaged, is ignored and replaced.
+    let other = ok(ppd()
+        .args([
+            "fixup-paths",
+            "--per-package-dir",
+            "/elsewhere",
+            "--new-root",
+            "/x",
+            "--cache",
+        ])
+        .arg(&cache)
+        .arg(tree("t4")));
+    assert!(other.status.success());
+    assert_eq!(cached_run(&cache, &tree("t5"), &[]).0, 6);
+    std::fs::write(&cache, b"ppd-fixup-cache 1\ngarbage").unwrap();
+    assert_eq!(cached_run(&cache, &tree("t6"), &[]).0, 6);
+    // (zlib.h now holds a path, so it is read every time too.)
+    assert_eq!(cached_run(&cache, &tree("t7"), &[]).0, 4);
+}

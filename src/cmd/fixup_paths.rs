@@ -22,7 +22,8 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         dry_run: ctx.dry_run,
     };
     let pool = ctx.threads.pool()?;
-    let report = match textfix::fixup_trees(&cfg, &args.trees, &pool) {
+    let report = match textfix::fixup_trees_cached(&cfg, &args.trees, &pool, args.cache.as_deref())
+    {
         Ok(r) => r,
         Err(e) => {
             // Every error on its own line, so none is hidden behind the first.
