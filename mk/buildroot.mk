@@ -44,7 +44,8 @@ PPD_BUILDROOT_PREPARE_OPTS ?= --no-manifest
 # $2: 'host' or 'target': the tree to merge
 # $3: destination directory
 # $4: literal "copy" or "hardlink" to copy or hardlink files from src to dest
-# example: $(call per-package-rsync,$(sort $(PACKAGES)),target,$(TARGET_DIR),copy)
+# example:
+#   $(call per-package-rsync,$(sort $(PACKAGES)),target,$(TARGET_DIR),copy)
 define per-package-rsync
 	$(Q)mkdir -p $(3)
 	$(if $(strip $(1)),\

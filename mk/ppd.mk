@@ -14,14 +14,14 @@
 # Functions ($(call) them in a recipe; they read HOST_DIR, TARGET_DIR,
 # STAGING_DIR and PER_PACKAGE_DIR when the recipe runs):
 #   ppd-prepare           fill the running package's trees from dependencies
-#   ppd-fixup-paths       rewrite per-package paths in the host tree's text files
+#   ppd-fixup-paths       rewrite per-package paths in host text files
 #   ppd-finalize          merge packages' trees into a final tree
 #   ppd-host-finalize     Buildroot's host-finalize: merge, fix-rpath, fixup
 #   ppd-target-finalize   Buildroot's target-finalize merge and fix-rpath
 #   ppd-fix-rpath         rewrite RPATHs of the host, staging or target tree
 #   ppd-check-rpath       check host executables' RPATHs
-#   ppd-audit-rpath       audit every ELF file of a tree
 #   ppd_check_host_rpath  the same, as a GLOBAL_INSTRUMENTATION_HOOKS hook
+#   ppd-audit-rpath       audit every ELF file of a tree
 #   ppd-file-list         write a package's .files-list*.txt
 #
 # Variables:
@@ -45,7 +45,8 @@ PPD_LAUNCHER ?=
 # The command and the options every call gets. MAKEFLAGS starts with the
 # single-letter flags, so 'n' in its first word means 'make -n'.
 _ppd = $(PPD_LAUNCHER) $(PPD)
-_ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-run)
+_ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))),\
+	--dry-run)
 
 # ppd-prepare -- fill the running package's per-package host and target trees
 # from its dependencies' trees, as hard links (Buildroot's
@@ -60,7 +61,8 @@ _ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))), --dry-ru
 # Without "fixup", an empty list only creates the directories.
 # example: $(call ppd-prepare,$(LIBFOO_FINAL_DEPENDENCIES),fixup)
 define ppd-prepare
-	$(Q)$(if $(strip $(1) $(filter fixup,$(2))),+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
+	$(Q)$(if $(strip $(1) $(filter fixup,$(2))),\
+		+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
 		--per-package-dir $(PER_PACKAGE_DIR) \
 		$(if $(filter fixup,$(2)),--pkg $($(PKG)_NAME) --fixup-paths) \
 		--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1),\

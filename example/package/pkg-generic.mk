@@ -40,6 +40,17 @@ define step_end
 	$(foreach hook,$(GLOBAL_INSTRUMENTATION_HOOKS),$(call $(hook),end,$(1),$($(PKG)_NAME))$(sep))
 endef
 
+# Step timestamps in $(BUILD_DIR)/build-time.log, as Buildroot's step_time
+# hook writes them ("<time>:<start|end>:<step>:<package>"), for seeing where
+# a build spends its time. bash's EPOCHREALTIME costs no fork.
+define step_time
+	echo "$${EPOCHREALTIME}:$(1):$(2):$(3)" >>$(BUILD_DIR)/build-time.log
+endef
+GLOBAL_INSTRUMENTATION_HOOKS += step_time
+
+$(BUILD_DIR):
+	$(Q)mkdir -p $@
+
 # Check host executables' RPATHs at the end of each host install step
 # (Buildroot's check_host_rpath hook, on top of ppd).
 GLOBAL_INSTRUMENTATION_HOOKS += ppd_check_host_rpath
@@ -183,7 +194,7 @@ else
 $(2)_INSTALL_STEPS = $$($(2)_TARGET_INSTALL_TARGET)
 endif
 
-$$($(2)_TARGET_SOURCE): | $$(EXAMPLE_TIMED)
+$$($(2)_TARGET_SOURCE): | $$(EXAMPLE_TIMED) $$(BUILD_DIR)
 	@$$(call step_start,download)
 	@$$(call MESSAGE,"Downloading")
 	$$(call example-prepare,$$($(2)_FINAL_DOWNLOAD_DEPENDENCIES))
