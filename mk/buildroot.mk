@@ -19,9 +19,16 @@
 # wins a path, nothing deleted in the destination, text files rewritten
 # through a new file. With PPD_CHECK_HOST_RPATH=y, check_host_rpath (the
 # instrumentation hook running support/scripts/check-host-rpath) becomes
-# ppd check-rpath too. PPD_BUILDROOT_PREPARE_OPTS (default --no-manifest,
-# rsync's behaviour) holds extra options for ppd prepare: empty turns on
-# ppd's manifests, which remove entries a dependency no longer provides.
+# ppd check-rpath too.
+#
+# PPD_BUILDROOT_PREPARE_OPTS holds the options for ppd prepare. The default,
+# "--no-manifest --conflicts ignore", is the rsync loop's behaviour: nothing
+# is ever removed, and when several dependencies provide one path the last
+# one wins silently. Without --no-manifest, ppd keeps a manifest per tree and
+# removes entries that a dependency no longer provides. Without --conflicts
+# ignore, it reports each path that several dependencies provide differently.
+# Expect many such reports for .la and .pc files: each package's path fixup
+# rewrites its own copy of them.
 #
 # To check that it is active: 'make -s printvars VARS=PPD_BUILDROOT_MK' prints
 # this file's path, and 'make <pkg>-reconfigure V=1' shows 'ppd prepare'
@@ -31,13 +38,12 @@
 
 ifndef PPD_MK_INCLUDED
 include $(dir $(lastword $(MAKEFILE_LIST)))ppd.mk
-PPD_MK_INCLUDED := y
 endif
 
 ifeq ($(BR2_PER_PACKAGE_DIRECTORIES),y)
 
 PPD_BUILDROOT_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
-PPD_BUILDROOT_PREPARE_OPTS ?= --no-manifest
+PPD_BUILDROOT_PREPARE_OPTS ?= --no-manifest --conflicts ignore
 
 # per-package-rsync -- merge packages' per-package trees into a directory
 # $1: space-separated list of packages to merge from, in this order

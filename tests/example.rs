@@ -267,6 +267,22 @@ fn rebuild_and_reconfigure_runs_converge() {
     assert_eq!(mtime_ns(&stamp), stamp_before);
     assert_same("second make", &first, &final_state(&o));
 
+    // make -n still runs the ppd lines (they are marked '+' for the
+    // jobserver), but with --dry-run: the plan is printed and the
+    // per-package directory keeps every inode, mode and mtime.
+    std::fs::remove_file(o.join("build/app-hello/.stamp_configured")).unwrap();
+    let ppd_dir = o.join("per-package/app-hello");
+    let before = snapshot(&ppd_dir);
+    let out = make_ok(&o, &["-n", "app-hello"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ppd prepare") && l.contains("--dry-run")),
+        "{text}"
+    );
+    assert_eq!(before, snapshot(&ppd_dir));
+    make_ok(&o, &["app-hello"]);
+
     // Reconfigure a library others depend on, rebuild a program, and
     // remove a package's build and per-package directories: each, followed
     // by make, converges on the same final trees.
