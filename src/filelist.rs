@@ -15,16 +15,15 @@
 //! size or mtime changed under the same inode was edited in place through a
 //! hard link shared with the dependency's own tree, which then changed too.
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::fsx::{FileKey, Kind, Mtime};
+use crate::fsx::{Kind, Mtime};
 use crate::manifest::{self, Loaded, Manifest};
 use crate::prepare::Origins;
-use crate::scan::{self, ScanOptions};
+use crate::scan::{self, Stated};
 
 /// What to list.
 #[derive(Clone, Debug)]
@@ -83,13 +82,6 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// One listed entry of a walked tree.
-struct Seen {
-    key: FileKey,
-    size: u64,
-    mtime: Mtime,
-}
-
 /// Formats one `find -printf '%T@:%i:%#m:%y:%s,'` key.
 pub fn key_line(mtime: Mtime, ino: u64, mode: u32, kind: Kind, size: u64, out: &mut Vec<u8>) {
     let m = mode & 0o7777;
@@ -111,90 +103,46 @@ pub fn key_line(mtime: Mtime, ino: u64, mode: u32, kind: Kind, size: u64, out: &
     };
 }
 
-/// A walked tree: (relative path, key line) of each file and symlink, and
-/// what the overwrite check needs, by path.
-type Walked = (Vec<(Vec<u8>, Vec<u8>)>, HashMap<Vec<u8>, Seen>);
-
-/// Walks `root` (a missing tree is empty).
-fn walk(root: &Path, pool: &rayon::ThreadPool) -> Result<Walked> {
-    let tree = match pool.install(|| scan::scan(root, ScanOptions { stat_files: true })) {
-        Ok(t) => t,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
-            return Ok((Vec::new(), HashMap::new()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut lines = Vec::new();
-    let mut seen = HashMap::new();
-    for d in &tree.dirs {
-        for e in &d.entries {
-            if !matches!(e.kind, Kind::File | Kind::Symlink) {
-                continue;
-            }
-            let meta = e.meta.expect("BUG: scanned with stat_files");
-            let rel = scan::child_rel(&d.rel, &e.name).into_vec();
-            let mut line = Vec::with_capacity(48 + rel.len());
-            key_line(meta.mtime, e.ino, meta.mode, e.kind, e.size, &mut line);
-            line.extend_from_slice(b"./");
-            line.extend_from_slice(&rel);
-            seen.insert(
-                rel.clone(),
-                Seen {
-                    key: FileKey {
-                        dev: tree.dev,
-                        ino: e.ino,
-                    },
-                    size: e.size,
-                    mtime: meta.mtime,
-                },
-            );
-            lines.push((rel, line));
-        }
-    }
-    Ok((lines, seen))
+/// Returns true if `found` is exactly what the manifest recorded: the same
+/// `find -printf '%T@:%i:%#m:%y:%s'` key, so `comm -13` would drop it.
+fn unchanged(rec: &manifest::Record, found: &Stated) -> bool {
+    rec.key.ino == found.key.ino
+        && rec.kind == found.meta.kind
+        && rec.mode & 0o7777 == found.meta.mode & 0o7777
+        && rec.size == found.size
+        && rec.mtime == found.meta.mtime
 }
 
-/// Key lines of what prepare placed, with paths relative to `strip`.
-fn before_lines(m: &Manifest, strip: &[u8]) -> HashSet<Vec<u8>> {
-    m.records
-        .iter()
-        .filter_map(|(path, r)| {
-            let rel = if strip.is_empty() {
-                &path[..]
-            } else {
-                path.strip_prefix(strip)?.strip_prefix(b"/")?
-            };
-            if !matches!(r.kind, Kind::File | Kind::Symlink) {
-                return None;
-            }
-            let mut line = Vec::with_capacity(48 + rel.len());
-            key_line(r.mtime, r.key.ino, r.mode, r.kind, r.size, &mut line);
-            line.extend_from_slice(b"./");
-            line.extend_from_slice(rel);
-            Some(line)
-        })
-        .collect()
-}
-
-/// `comm -13 <(sort before) <(sort after) | sed 's/^[^,]+/pkg/'`.
-fn own_list<'a>(
-    pkg: &str,
-    after: impl Iterator<Item = &'a Vec<u8>>,
-    before: &HashSet<Vec<u8>>,
-) -> Vec<u8> {
-    let mut lines: Vec<&Vec<u8>> = after.filter(|l| !before.contains(*l)).collect();
-    lines.sort_unstable();
+/// Formats the own entries as `pkg,./path` lines in `sort` order of their
+/// key lines, which is the order Buildroot's lists have.
+fn render(pkg: &str, own: Vec<(Vec<u8>, usize)>) -> Vec<u8> {
+    let mut own = own;
+    own.sort_unstable();
     let mut out = Vec::new();
-    for l in lines {
-        let comma = l
-            .iter()
-            .position(|&b| b == b',')
-            .expect("BUG: key lines have a comma");
+    for (line, comma) in own {
         out.extend_from_slice(pkg.as_bytes());
-        out.extend_from_slice(&l[comma..]);
+        out.extend_from_slice(&line[comma..]);
         out.push(b'\n');
     }
     out
+}
+
+/// The key line of an entry (with the path relative to the listed tree)
+/// and the position of the comma before the path.
+fn keyed(found: &Stated, rel: &[u8]) -> (Vec<u8>, usize) {
+    let mut line = Vec::with_capacity(56 + rel.len());
+    key_line(
+        found.meta.mtime,
+        found.key.ino,
+        found.meta.mode,
+        found.meta.kind,
+        found.size,
+        &mut line,
+    );
+    let comma = line.len() - 1;
+    line.extend_from_slice(b"./");
+    line.extend_from_slice(rel);
+    (line, comma)
 }
 
 fn load(tree: &Path, warnings: &mut Vec<String>) -> Manifest {
@@ -235,63 +183,54 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     for kind in ["target", "host"] {
         let tree = base.join(kind);
         let m = load(&tree, &mut report.warnings);
-        let (lines, seen) =
-            walk(&tree, pool).with_context(|| format!("listing {}", tree.display()))?;
-        report.lists.walked += lines.len();
-        if kind == "target" {
-            let before = before_lines(&m, b"");
-            report.lists.target = own_list(&cfg.pkg, lines.iter().map(|(_, l)| l), &before);
-        } else {
-            let in_staging = |rel: &[u8]| {
-                !staging.is_empty()
-                    && rel.len() > staging.len()
-                    && rel.starts_with(&staging)
-                    && rel[staging.len()] == b'/'
-            };
-            let before = before_lines(&m, b"");
-            let host = lines
-                .iter()
-                .filter(|(rel, _)| !in_staging(rel))
-                .map(|(_, l)| l);
-            report.lists.host = own_list(&cfg.pkg, host, &before);
-            if !staging.is_empty() {
-                // Re-key staging entries relative to the staging root.
-                let cut = staging.len() + 1;
-                let restaged: Vec<Vec<u8>> = lines
-                    .iter()
-                    .filter(|(rel, _)| in_staging(rel))
-                    .map(|(rel, l)| {
-                        let comma = l.iter().position(|&b| b == b',').expect("BUG: comma");
-                        let mut n = l[..=comma].to_vec();
-                        n.extend_from_slice(b"./");
-                        n.extend_from_slice(&rel[cut..]);
-                        n
-                    })
-                    .collect();
-                let before = before_lines(&m, &staging);
-                report.lists.staging = own_list(&cfg.pkg, restaged.iter(), &before);
+        let found =
+            scan::walk_stat(&tree, pool).with_context(|| format!("listing {}", tree.display()))?;
+        let in_staging = |rel: &[u8]| {
+            kind == "host"
+                && !staging.is_empty()
+                && rel.len() > staging.len()
+                && rel.starts_with(&staging)
+                && rel[staging.len()] == b'/'
+        };
+        let (mut main, mut staged) = (Vec::new(), Vec::new());
+        for f in found
+            .iter()
+            .filter(|f| matches!(f.meta.kind, Kind::File | Kind::Symlink))
+        {
+            report.lists.walked += 1;
+            let rec = m.records.get(&*f.rel);
+            if let Some(rec) = rec {
+                if unchanged(rec, f) {
+                    continue;
+                }
+                let kind = if f.key.ino != rec.key.ino {
+                    OverwriteKind::Replaced
+                } else {
+                    OverwriteKind::EditedInPlace
+                };
+                let provider_tree = cfg
+                    .per_package_dir
+                    .join(&rec.provider)
+                    .join(kind_dir(&tree));
+                let owner = origins.origin(&rec.provider, &provider_tree, &f.rel);
+                report.overwrites.push(Overwrite {
+                    tree: tree.clone(),
+                    path: f.rel.to_vec(),
+                    kind,
+                    owner,
+                });
+            }
+            if in_staging(&f.rel) {
+                staged.push(keyed(f, &f.rel[staging.len() + 1..]));
+            } else {
+                main.push(keyed(f, &f.rel));
             }
         }
-        for (path, rec) in &m.records {
-            let Some(now) = seen.get(path) else { continue };
-            let kind = if now.key.ino != rec.key.ino {
-                OverwriteKind::Replaced
-            } else if now.size != rec.size || now.mtime != rec.mtime {
-                OverwriteKind::EditedInPlace
-            } else {
-                continue;
-            };
-            let provider_tree = cfg
-                .per_package_dir
-                .join(&rec.provider)
-                .join(kind_dir(&tree));
-            let owner = origins.origin(&rec.provider, &provider_tree, path);
-            report.overwrites.push(Overwrite {
-                tree: tree.clone(),
-                path: path.clone(),
-                kind,
-                owner,
-            });
+        if kind == "target" {
+            report.lists.target = render(&cfg.pkg, main);
+        } else {
+            report.lists.host = render(&cfg.pkg, main);
+            report.lists.staging = render(&cfg.pkg, staged);
         }
     }
     report.overwrites.sort();

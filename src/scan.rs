@@ -193,3 +193,88 @@ pub fn child_rel(rel: &[u8], name: &[u8]) -> Box<[u8]> {
     v.extend_from_slice(name);
     v.into_boxed_slice()
 }
+
+/// A non-directory entry found by [`walk_stat`], with its `lstat`.
+#[derive(Debug)]
+pub struct Stated {
+    /// Path relative to the root.
+    pub rel: Box<[u8]>,
+    /// The entry's metadata.
+    pub meta: Meta,
+    /// Its inode identity.
+    pub key: fsx::FileKey,
+    /// Its size.
+    pub size: u64,
+}
+
+/// Lists every non-directory entry below `root` with its `lstat`, walking
+/// directories in parallel on `pool` (unordered; callers sort what they
+/// print). Symlinks are never followed. A missing root gives an empty list.
+pub fn walk_stat(root: &Path, pool: &rayon::ThreadPool) -> Result<Vec<Stated>, FsError> {
+    use std::sync::{Arc, Mutex};
+    let top = match DirFd::open(root) {
+        Ok(d) => d,
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let found: Mutex<Vec<Vec<Stated>>> = Mutex::new(Vec::new());
+    let error: Mutex<Option<FsError>> = Mutex::new(None);
+
+    fn visit<'s>(
+        scope: &rayon::Scope<'s>,
+        dir: Arc<DirFd>,
+        rel: Box<[u8]>,
+        found: &'s Mutex<Vec<Vec<Stated>>>,
+        error: &'s Mutex<Option<FsError>>,
+    ) {
+        let run = || -> Result<(), FsError> {
+            let mut mine = Vec::new();
+            for raw in dir.entries()? {
+                if raw.kind == Some(Kind::Dir) {
+                    let sub = Arc::new(dir.open_child(&raw.name)?);
+                    let sub_rel = child_rel(&rel, &raw.name);
+                    scope.spawn(move |s| visit(s, sub, sub_rel, found, error));
+                    continue;
+                }
+                let st = dir.stat(&raw.name)?.ok_or_else(|| {
+                    FsError::new(
+                        "inspecting",
+                        dir.child_path(&raw.name),
+                        nix::errno::Errno::ENOENT,
+                    )
+                })?;
+                let meta = Meta::of(&st);
+                if meta.kind == Kind::Dir {
+                    // No d_type from this filesystem.
+                    let sub = Arc::new(dir.open_child(&raw.name)?);
+                    let sub_rel = child_rel(&rel, &raw.name);
+                    scope.spawn(move |s| visit(s, sub, sub_rel, found, error));
+                    continue;
+                }
+                mine.push(Stated {
+                    rel: child_rel(&rel, &raw.name),
+                    meta,
+                    key: fsx::FileKey::of(&st),
+                    size: st.st_size as u64,
+                });
+            }
+            found.lock().expect("BUG: poisoned").push(mine);
+            Ok(())
+        };
+        if let Err(e) = run() {
+            error.lock().expect("BUG: poisoned").get_or_insert(e);
+        }
+    }
+
+    let top = Arc::new(top);
+    pool.scope(|s| visit(s, top, Box::from(&b""[..]), &found, &error));
+    if let Some(e) = error.into_inner().expect("BUG: poisoned") {
+        return Err(e);
+    }
+    Ok(found
+        .into_inner()
+        .expect("BUG: poisoned")
+        .into_iter()
+        .flatten()
+        .collect())
+}
