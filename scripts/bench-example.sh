@@ -12,7 +12,8 @@
 # wall time of every prepare, path fixup and final merge (over parallel
 # jobs); file lists and RPATH steps run in every configuration and are shown
 # apart. Downloads are shared (warmed by an untimed first build), as a
-# Buildroot dl/ directory would be.
+# Buildroot dl/ directory would be. SETTLE (default 3) seconds of rest
+# before each build let the disk finish deleting the previous output.
 #
 # Usage: scripts/bench-example.sh [--runs N] [--jobs N] [--toolchain-files N]
 #            [--dropin] [--no-doc]
@@ -21,6 +22,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+ARGS="$*"
 RUNS=3 JOBS=$(nproc) TC=3000 DROPIN= DOC=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -65,8 +67,12 @@ args() {
 # build CONFIG: a clean build; prints "wall_us ppd_ops_us other_us"
 build() {
 	local o=$work/out-$1 s e
+	# Deleting the previous output (170,000 entries with ppd) keeps the disk
+	# busy well after rm returns; builds started right away ran up to twice
+	# as slow here. Let it settle, untimed.
 	rm -rf "$o"
 	sync
+	sleep "${SETTLE:-3}"
 	s=$EPOCHREALTIME
 	# shellcheck disable=SC2046
 	make -C "$top/example" O="$o" DL_DIR="$dl" EXAMPLE_TOOLCHAIN_FILES="$TC" \
@@ -116,7 +122,7 @@ if [ -n "$DOC" ] && [ -f "$doc" ] && grep -q '<!-- bench-example:begin -->' "$do
 	{
 		sed '/<!-- bench-example:begin -->/q' "$doc"
 		echo
-		echo "Measured $(date -u +%Y-%m-%d) with \`scripts/bench-example.sh --runs $RUNS\`:"
+		echo "Measured $(date -u +%Y-%m-%d) with \`scripts/bench-example.sh${ARGS:+ $ARGS}\`:"
 		echo
 		echo "$table"
 		echo
