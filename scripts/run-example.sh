@@ -37,7 +37,7 @@ built=$(find "$O/build" -name .stamp_installed -newer "$marker" | wc -l)
 total=$(find "$O/build" -name .stamp_installed | wc -l)
 linked=$(sed -n 's/^ppd prepare: .* \([0-9]*\) linked,.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 echo
-echo "== example summary ($O, make -j$JOBS $*)"
+echo "== example summary ($O, make -j$JOBS${*:+ $*})"
 echo "packages:      $total installed, $built of them (re)built in this run"
 echo "entries linked into per-package directories by ppd prepare: $linked"
 if [ -s "$O/ppd-timing.log" ]; then
@@ -47,7 +47,7 @@ if [ -s "$O/ppd-timing.log" ]; then
 			for (op in t)
 				printf "  %-12s %4d calls %8.2f s\n", op, n[op], t[op] / 1e6 | "sort"
 			close("sort")
-			printf "time in PPD operations: %.2f s (summed over parallel jobs), whole build: %.2f s wall\n", all / 1e6, wall / 1e6
+			printf "time in ppd and PPD operations: %.2f s (summed over parallel jobs); whole build: %.2f s wall\n", all / 1e6, wall / 1e6
 		}' "$O/ppd-timing.log"
 else
 	printf 'whole build: %.2f s wall (no PPD operation ran)\n' "$(echo "$wall_us / 1000000" | bc -l)"
