@@ -212,7 +212,8 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
                     .per_package_dir
                     .join(&rec.provider)
                     .join(kind_dir(&tree));
-                let owner = origins.origin(&rec.provider, &provider_tree, &f.rel);
+                let live = (kind == OverwriteKind::EditedInPlace).then_some(f.key);
+                let owner = origins.origin_of(&rec.provider, &provider_tree, &f.rel, live);
                 report.overwrites.push(Overwrite {
                     tree: tree.clone(),
                     path: f.rel.to_vec(),

@@ -43,6 +43,16 @@ pub struct Record {
     pub rewritten: bool,
 }
 
+impl Record {
+    /// Returns true if and only if `st` is still the entry as placed: the
+    /// same inode with the same size and mtime. The inode number alone is
+    /// not enough: filesystems reuse a freed number at once, so a file
+    /// deleted and written anew often gets the old one back.
+    pub fn matches(&self, st: &nix::sys::stat::FileStat) -> bool {
+        self.key == FileKey::of(st) && self.size == st.st_size as u64 && self.mtime == Mtime::of(st)
+    }
+}
+
 /// All records of one tree, by relative path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {

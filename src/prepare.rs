@@ -240,7 +240,7 @@ fn note_rewrites(
     report: &crate::textfix::FixupReport,
     m: &mut Manifest,
 ) -> Result<()> {
-    for rw in &report.rewritten {
+    for rw in report.rewritten.iter().filter(|rw| rw.tree == dest) {
         let Some(rec) = m.records.get_mut(&rw.rel) else {
             continue;
         };
@@ -259,6 +259,28 @@ fn note_rewrites(
             nsec: md.mtime_nsec(),
         };
         rec.rewritten = true;
+    }
+    Ok(())
+}
+
+/// Records a separate `ppd fixup-paths` run's rewrites in the manifests of
+/// the trees it rewrote (those that have one), so the rewritten files still
+/// count as their dependency's: conflict checks, stale-entry removal and
+/// file lists then treat them exactly as after `prepare --fixup-paths`.
+pub fn record_rewrites(trees: &[PathBuf], report: &crate::textfix::FixupReport) -> Result<()> {
+    for tree in trees {
+        if !report.rewritten.iter().any(|rw| &rw.tree == tree) {
+            continue;
+        }
+        let mpath = manifest::path_for(tree);
+        if !mpath.exists() {
+            continue;
+        }
+        let _lock = crate::lock::lock(tree)?;
+        if let Loaded::Good(mut m) = manifest::load(&mpath) {
+            note_rewrites(tree, report, &mut m)?;
+            manifest::save(&mpath, &m)?;
+        }
     }
     Ok(())
 }
@@ -303,7 +325,7 @@ fn remove_stale(
             }
         };
         if let Some(st) = dir.stat(name)? {
-            if FileKey::of(&st) == rec.key && Kind::from_mode(st.st_mode) != Kind::Dir {
+            if rec.matches(&st) && Kind::from_mode(st.st_mode) != Kind::Dir {
                 dir.unlink(name, false)?;
                 removed += 1;
             }
@@ -372,6 +394,21 @@ impl<'a> Origins<'a> {
 
     /// Returns the package that installed `path` as found in `pkg`'s `tree`.
     pub fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
+        self.origin_of(pkg, tree, path, None)
+    }
+
+    /// Like [`Origins::origin`], for an inode known to be alive (`live`,
+    /// say one edited in place through a hard link): an entry that is that
+    /// inode still belongs to the chain even though its size and mtime no
+    /// longer match the records. A live inode's number cannot have been
+    /// reused, so the number alone identifies it.
+    pub fn origin_of(
+        &mut self,
+        pkg: &str,
+        tree: &Path,
+        path: &[u8],
+        live: Option<FileKey>,
+    ) -> String {
         let mut pkg = pkg.to_owned();
         let mut tree = tree.to_path_buf();
         let kind = tree
@@ -388,13 +425,9 @@ impl<'a> Origins<'a> {
             let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
                 return pkg;
             };
-            let current = std::fs::symlink_metadata(fsx::join(&tree, path)).ok();
-            let untouched = current.is_some_and(|md| {
-                use std::os::unix::fs::MetadataExt;
-                FileKey {
-                    dev: md.dev(),
-                    ino: md.ino(),
-                } == rec.key
+            let current = nix::sys::stat::lstat(&fsx::join(&tree, path)).ok();
+            let untouched = current.is_some_and(|st| {
+                rec.matches(&st) || (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
             });
             if !untouched {
                 return pkg;

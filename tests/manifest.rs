@@ -316,3 +316,82 @@ fn damaged_or_missing_manifests_degrade_to_a_plain_merge() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains(&format!("ppd: warning: no manifest {}", m.display())));
 }
+
+/// A dependency's copy of a text file rewritten by the path fixup is still
+/// the installing package's file: no conflict, whether the fixup ran inside
+/// prepare or as its own command (as Buildroot's macros call it).
+#[test]
+fn path_fixup_rewrites_are_not_conflicts() {
+    for separate in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let pp = r.join("per-package");
+        let pc = pp.join("zlib/host/lib/pkgconfig/zlib.pc");
+        write(&pc, &format!("prefix={}/zlib/host/usr\n", pp.display()));
+        std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
+        if separate {
+            prepare(r, "libpng", &["zlib"]);
+            ok(ppd()
+                .arg("fixup-paths")
+                .arg("--per-package-dir")
+                .arg(&pp)
+                .arg("--new-root")
+                .arg(pp.join("libpng"))
+                .arg(pp.join("libpng/host")));
+        } else {
+            ok(ppd()
+                .arg("prepare")
+                .arg("--per-package-dir")
+                .arg(&pp)
+                .args(["--pkg", "libpng", "--fixup-paths", "zlib"]));
+        }
+        let copy = pp.join("libpng/host/lib/pkgconfig/zlib.pc");
+        assert_eq!(
+            std::fs::read_to_string(&copy).unwrap(),
+            format!("prefix={}/libpng/host/usr\n", pp.display())
+        );
+        assert_ne!(copy.metadata().unwrap().ino(), pc.metadata().unwrap().ino());
+        let out = prepare(r, "app", &["libpng", "zlib"]);
+        assert!(
+            out.stderr.is_empty(),
+            "separate={separate}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // An edit ppd did not make is a real conflict.
+        std::fs::remove_file(&copy).unwrap();
+        write(&copy, "prefix=/somewhere/else\n");
+        let out = prepare(r, "app2", &["libpng", "zlib"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "ppd: conflict: {} is provided differently by libpng (file), zlib (file); zlib wins\n",
+                pp.join("app2/host/lib/pkgconfig/zlib.pc").display()
+            )
+        );
+    }
+}
+
+/// A file the package wrote after deleting a dependency's (the filesystem
+/// often hands back the freed inode number) is the package's own: a later
+/// prepare must neither remove nor replace it.
+#[test]
+fn own_files_with_a_reused_inode_number_are_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let pp = r.join("per-package");
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    let mine = pp.join("libfoo/target/etc/zlib.conf");
+    let mine2 = pp.join("libfoo/target/usr/lib/libz.so.1");
+    for p in [&mine, &mine2] {
+        std::fs::remove_file(p).unwrap();
+        write(p, "libfoo's own");
+    }
+    // zlib drops one of the files and changes the other.
+    std::fs::remove_file(pp.join("zlib/target/etc/zlib.conf")).unwrap();
+    std::fs::remove_file(pp.join("zlib/target/usr/lib/libz.so.1")).unwrap();
+    write(&pp.join("zlib/target/usr/lib/libz.so.1"), "libz v2");
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own");
+    assert_eq!(std::fs::read_to_string(&mine2).unwrap(), "libfoo's own");
+}

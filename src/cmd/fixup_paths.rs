@@ -33,6 +33,9 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
             return Ok(Status::Error);
         }
     };
+    if !ctx.dry_run {
+        crate::prepare::record_rewrites(&args.trees, &report)?;
+    }
     if ctx.dry_run {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for r in &report.rewritten {

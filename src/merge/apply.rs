@@ -388,9 +388,7 @@ impl Task<'_> {
         let Some(m) = self.guard else { return true };
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
-        m.records
-            .get(&*path)
-            .is_some_and(|rec| rec.key == FileKey::of(st))
+        m.records.get(&*path).is_some_and(|rec| rec.matches(st))
     }
 
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
