@@ -21,14 +21,16 @@
 # instrumentation hook running support/scripts/check-host-rpath) becomes
 # ppd check-rpath too.
 #
-# PPD_BUILDROOT_PREPARE_OPTS holds the options for ppd prepare. The default,
-# "--no-manifest --conflicts ignore", is the rsync loop's behaviour: nothing
-# is ever removed, and when several dependencies provide one path the last
-# one wins silently. Without --no-manifest, ppd keeps a manifest per tree and
-# removes entries that a dependency no longer provides. Without --conflicts
-# ignore, it reports each path that several dependencies provide differently.
-# Expect many such reports for .la and .pc files: each package's path fixup
-# rewrites its own copy of them.
+# PPD_BUILDROOT_PREPARE_OPTS holds the options for ppd prepare. By default
+# (empty) ppd keeps a manifest beside each per-package tree, so a
+# reconfigure after a dependency's rebuild removes the entries that
+# dependency no longer provides (Buildroot keeps them forever), and it
+# reports on stderr, without failing, each path that several dependencies
+# provide differently (Buildroot lets the last one win silently). Copies of
+# .la and .pc files rewritten by the path fixup are not reported: the
+# manifests trace them to the package that installed them. Set it to
+# "--no-manifest --conflicts ignore" for exactly the rsync loop's behaviour,
+# or add "--conflicts error" to fail the build on an overwrite.
 #
 # To check that it is active: 'make -s printvars VARS=PPD_BUILDROOT_MK' prints
 # this file's path, and 'make <pkg>-reconfigure V=1' shows 'ppd prepare'
@@ -43,7 +45,7 @@ endif
 ifeq ($(BR2_PER_PACKAGE_DIRECTORIES),y)
 
 PPD_BUILDROOT_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
-PPD_BUILDROOT_PREPARE_OPTS ?= --no-manifest --conflicts ignore
+PPD_BUILDROOT_PREPARE_OPTS ?=
 
 # per-package-rsync -- merge packages' per-package trees into a directory
 # $1: space-separated list of packages to merge from, in this order
