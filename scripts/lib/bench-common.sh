@@ -11,6 +11,7 @@
 
 BENCH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_WORK=${PPD_BENCH_WORK:-$BENCH_REPO/bench-work}
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 bench_die() {
     echo "bench: $*" >&2
@@ -63,7 +64,7 @@ bench_env() {
     local fs
     fs=$(df -T "$BENCH_WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')
     echo "- machine: $(nproc) cores, $(uname -sr), $fs file system under $BENCH_WORK"
-    echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- load average (1, 5, 15 min) at start: $BENCH_LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools: $(rsync --version | head -1 | sed 's/  */ /g'), $(cp --version | head -1)"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
