@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Result;
 
 use crate::fsx::{self, Kind};
-use crate::merge::{self, plan, Applied, ApplyOptions, FileMode, Plan, Source};
+use crate::merge::{self, Applied, ApplyOptions, FileMode, Plan, Source};
 use crate::prepare::{self, NamedConflict};
 use crate::scan::ScanOptions;
 
@@ -160,43 +160,13 @@ fn same_bytes(sources: &[Source], c: &NamedConflict) -> bool {
     true
 }
 
-/// Renders the plan for `--dry-run`: one line per directory and entry, in
-/// plan order.
+/// Renders the plan for `--dry-run` with the verb of `mode`.
 pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, mode: MergeMode) -> Vec<u8> {
-    use std::io::Write;
     let verb = match mode {
         MergeMode::Copy => "copy",
         MergeMode::Hardlink => "link",
     };
-    let mut out = Vec::new();
-    for d in &plan.dirs {
-        let _ = writeln!(out, "mkdir {}", fsx::join(dest, &d.rel).display());
-        for &r in &d.leaves {
-            let e = plan::entry(sources, r);
-            let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
-            let src = &sources[r.src as usize];
-            if e.kind == Kind::Symlink {
-                let t = src.tree.target(r.dir as usize, e).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "symlink {} -> {} ({})",
-                    to.display(),
-                    String::from_utf8_lossy(t),
-                    src.label
-                );
-            } else {
-                let from = src.tree.path_of(r.dir as usize, &e.name);
-                let _ = writeln!(
-                    out,
-                    "{verb} {} -> {} ({})",
-                    to.display(),
-                    from.display(),
-                    src.label
-                );
-            }
-        }
-    }
-    out
+    merge::describe(sources, plan, dest, verb)
 }
 
 /// The `--report` document: every overwrite, with all packages involved.

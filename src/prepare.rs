@@ -161,7 +161,7 @@ fn prepare_tree(
         fixup: None,
     };
     if cfg.dry_run {
-        result.plan_text = Some(describe(&sources, &plan, &job.dest));
+        result.plan_text = Some(merge::describe(&sources, &plan, &job.dest, "link"));
         return Ok(result);
     }
     let _lock = crate::lock::lock(&job.dest)?;
@@ -437,40 +437,6 @@ impl<'a> Origins<'a> {
         }
         pkg
     }
-}
-
-/// Renders the plan for `--dry-run`: one line per operation, sorted.
-pub fn describe(sources: &[Source], plan: &Plan, dest: &Path) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = Vec::new();
-    for d in &plan.dirs {
-        let _ = writeln!(out, "mkdir {}", fsx::join(dest, &d.rel).display());
-        for &r in &d.leaves {
-            let e = plan::entry(sources, r);
-            let to = fsx::join(dest, &merge::apply::leaf_path(d, &e.name));
-            let src = &sources[r.src as usize];
-            if e.kind == Kind::Symlink {
-                let t = src.tree.target(r.dir as usize, e).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "symlink {} -> {} ({})",
-                    to.display(),
-                    String::from_utf8_lossy(t),
-                    src.label
-                );
-            } else {
-                let from = src.tree.path_of(r.dir as usize, &e.name);
-                let _ = writeln!(
-                    out,
-                    "link {} -> {} ({})",
-                    to.display(),
-                    from.display(),
-                    src.label
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Formats one conflict line (without the `ppd: ` prefix).

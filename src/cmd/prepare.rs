@@ -130,14 +130,7 @@ fn stats_line(
     let mut removed = 0;
     let mut kept = 0;
     for r in results {
-        let a = &r.applied.stats;
-        s.linked += a.linked;
-        s.copied += a.copied;
-        s.fallbacks += a.fallbacks;
-        s.symlinks += a.symlinks;
-        s.dirs_created += a.dirs_created;
-        s.replaced += a.replaced;
-        s.skipped += a.skipped;
+        s.add(&r.applied.stats);
         removed += r.removed;
         kept += r.applied.kept_own.len();
     }

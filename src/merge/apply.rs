@@ -66,7 +66,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn add(&mut self, o: &Stats) {
+    /// Adds another run's counters to these.
+    pub fn add(&mut self, o: &Stats) {
         self.linked += o.linked;
         self.copied += o.copied;
         self.fallbacks += o.fallbacks;

@@ -14,9 +14,16 @@ use std::process::{Command, Output};
 /// removed so tests do not depend on how they were started.
 pub fn ppd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ppd"));
-    for v in ["MAKEFLAGS", "MAKELEVEL", "MFLAGS", "PER_PACKAGE_DIR", "PPD_JOBS", "HOST_DIR",
-        "STAGING_DIR", "TARGET_DIR"]
-    {
+    for v in [
+        "MAKEFLAGS",
+        "MAKELEVEL",
+        "MFLAGS",
+        "PER_PACKAGE_DIR",
+        "PPD_JOBS",
+        "HOST_DIR",
+        "STAGING_DIR",
+        "TARGET_DIR",
+    ] {
         c.env_remove(v);
     }
     c
@@ -94,9 +101,13 @@ fn walk(path: &Path, rel: Vec<u8>, out: &mut BTreeMap<Vec<u8>, Snap>) {
     } else {
         "o"
     };
-    let target = ft
-        .is_symlink()
-        .then(|| std::fs::read_link(path).unwrap().as_os_str().as_bytes().to_vec());
+    let target = ft.is_symlink().then(|| {
+        std::fs::read_link(path)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec()
+    });
     out.insert(
         rel.clone(),
         Snap {
@@ -142,4 +153,22 @@ pub fn at(root: &Path, rel: &[u8]) -> PathBuf {
 pub fn set_mtime(p: &Path, sec: i64, nsec: u32) {
     let t = filetime::FileTime::from_unix_time(sec, nsec);
     filetime::set_symlink_file_times(p, t, t).unwrap_or_else(|e| panic!("utimes {p:?}: {e}"));
+}
+
+/// A small deterministic generator, so every failure can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
 }
