@@ -738,7 +738,7 @@ fn verbose_stats_and_thread_count_independence() {
         })
         .sum();
     let prefix = format!(
-        "ppd: fixup-paths: 300 files scanned (300 read), 100 rewritten, {bytes} bytes read, "
+        "ppd fixup-paths: 300 files scanned (300 read), 100 rewritten, {bytes} bytes read, "
     );
     assert!(
         err.starts_with(&prefix) && err.ends_with(" s\n") && err.lines().count() == 1,
@@ -798,7 +798,7 @@ fn an_inode_linked_into_several_trees_is_read_once() {
         .args(&trees));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("ppd: fixup-paths: 9 files scanned (2 read), 6 rewritten, "),
+        err.starts_with("ppd fixup-paths: 9 files scanned (2 read), 6 rewritten, "),
         "{err}"
     );
     let mut inodes = std::collections::BTreeSet::new();

@@ -69,7 +69,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
             String::new()
         };
         eprintln!(
-            "ppd: fixup-paths: {} files scanned ({} read), {files} {verb}, {} bytes read{links}, {:.3} s",
+            "ppd fixup-paths: {} files scanned ({} read), {files} {verb}, {} bytes read{links}, {:.3} s",
             report.files_scanned,
             report.files_read,
             report.bytes_read,
