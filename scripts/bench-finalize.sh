@@ -135,6 +135,6 @@ walked=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direct
 } > "$RESULTS"
 echo
 cat "$RESULTS"
-[ -n "$KEEP" ] || rm -rf "$OUT"/dest-*
+[ -n "$KEEP" ] || bench_clean "$OUT"/dest-*
 [ "$res" = yes ] || exit 1
 exit 0

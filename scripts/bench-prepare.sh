@@ -201,6 +201,6 @@ entries=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direc
 } > "$RESULTS"
 echo
 cat "$RESULTS"
-[ -n "$KEEP" ] || rm -rf "$OUT"/dest-*
+[ -n "$KEEP" ] || bench_clean "$OUT"/dest-*
 grep -q 'NO:' "$VERIFY" && exit 1
 exit 0
