@@ -131,11 +131,13 @@ pub fn finalize(
 /// Names the plan's conflicts ([`prepare::name_conflicts`], which follows
 /// the manifests) and drops those whose providers are all regular files
 /// with identical bytes: two packages installing the same file is not an
-/// overwrite.
+/// overwrite. Each remaining one names the packages that installed the
+/// differing versions, not every package tree that carries a copy.
 pub fn overwrites(sources: &[Source], plan: &Plan, per_package_dir: &Path) -> Vec<NamedConflict> {
     prepare::name_conflicts(sources, plan, per_package_dir)
         .into_iter()
         .filter(|c| !same_bytes(sources, c))
+        .map(|c| c.by_installer())
         .collect()
 }
 

@@ -57,6 +57,27 @@ pub struct NamedConflict {
     pub providers: Vec<(String, Kind)>,
     /// The package that wins.
     pub winner: String,
+    /// The packages that installed the differing versions (traced through
+    /// the manifests), each once, in merge order; the winner's is last.
+    pub installers: Vec<(String, Kind)>,
+}
+
+impl NamedConflict {
+    /// Returns the same conflict naming the installing packages instead of
+    /// every tree that carries a copy: in a final merge of every package, a
+    /// file overwritten early in the graph is in hundreds of trees.
+    pub fn by_installer(&self) -> NamedConflict {
+        NamedConflict {
+            path: self.path.clone(),
+            providers: self.installers.clone(),
+            winner: self
+                .installers
+                .last()
+                .map(|i| i.0.clone())
+                .unwrap_or_default(),
+            installers: self.installers.clone(),
+        }
+    }
 }
 
 /// The outcome for one tree.
@@ -345,25 +366,25 @@ pub fn name_conflicts(
     per_package_dir: &Path,
 ) -> Vec<NamedConflict> {
     let mut origins = Origins::new(per_package_dir);
-    plan.conflicts
-        .iter()
-        .filter(|c| {
-            if c.providers.iter().any(|(_, k)| *k == Kind::Dir) {
-                return true;
-            }
-            let mut seen: Option<String> = None;
-            for &(src, _) in &c.providers {
-                let s = &sources[src as usize];
-                let o = origins.origin(&s.label, s.tree.root.as_path(), &c.path);
-                match &seen {
-                    None => seen = Some(o),
-                    Some(prev) if *prev == o => {}
-                    Some(_) => return true,
-                }
-            }
-            false
-        })
-        .map(|c| NamedConflict {
+    let mut out = Vec::new();
+    for c in &plan.conflicts {
+        let mut installers: Vec<(String, Kind)> = Vec::new();
+        for &(src, kind) in &c.providers {
+            let s = &sources[src as usize];
+            let o = if kind == Kind::Dir {
+                s.label.clone()
+            } else {
+                origins.origin(&s.label, s.tree.root.as_path(), &c.path)
+            };
+            installers.retain(|(p, _)| *p != o);
+            installers.push((o, kind));
+        }
+        // One installer: every copy traces back to the same package.
+        let mixed = c.providers.iter().any(|(_, k)| *k == Kind::Dir);
+        if installers.len() < 2 && !mixed {
+            continue;
+        }
+        out.push(NamedConflict {
             path: c.path.clone(),
             providers: c
                 .providers
@@ -371,8 +392,10 @@ pub fn name_conflicts(
                 .map(|&(s, k)| (sources[s as usize].label.clone(), k))
                 .collect(),
             winner: sources[c.winner as usize].label.clone(),
-        })
-        .collect()
+            installers,
+        });
+    }
+    out
 }
 
 /// Follows manifests from a package's tree to the package that installed a

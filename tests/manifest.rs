@@ -395,3 +395,41 @@ fn own_files_with_a_reused_inode_number_are_kept() {
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own");
     assert_eq!(std::fs::read_to_string(&mine2).unwrap(), "libfoo's own");
 }
+
+/// The final merge names the packages that installed the differing
+/// versions, not every package tree that carries a copy of one.
+#[test]
+fn final_merge_conflicts_name_the_installers() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let pp = r.join("per-package");
+    write(&pp.join("skeleton/target/etc/inittab"), "skeleton's");
+    std::fs::create_dir_all(pp.join("skeleton/host")).unwrap();
+    prepare(r, "busybox", &["skeleton"]);
+    let mine = pp.join("busybox/target/etc/inittab");
+    std::fs::remove_file(&mine).unwrap();
+    write(&mine, "busybox's");
+    for p in ["dropbear", "zlib"] {
+        prepare(r, p, &["skeleton"]);
+    }
+    prepare(r, "openssh", &["busybox", "zlib"]);
+    let dest = r.join("target");
+    let out = ok(ppd()
+        .args(["finalize", "--tree", "target", "--per-package-dir"])
+        .arg(&pp)
+        .arg("--dest")
+        .arg(&dest)
+        .args(["busybox", "dropbear", "openssh", "skeleton", "zlib"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: conflict: {} is provided differently by busybox (file), skeleton (file); \
+             skeleton wins\n",
+            dest.join("etc/inittab").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/inittab")).unwrap(),
+        "skeleton's"
+    );
+}
