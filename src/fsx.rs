@@ -182,7 +182,8 @@ impl Mtime {
 
 /// Returns true if and only if this process runs as root, so ownership can be kept.
 pub fn is_root() -> bool {
-    Uid::effective().is_root()
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| Uid::effective().is_root())
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);

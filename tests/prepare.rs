@@ -460,6 +460,9 @@ fn cross_filesystem_sources_fall_back_to_copies() {
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
     set_mtime(&src, 1_234_567_890, 987_654_321);
     std::fs::create_dir_all(src_root.path().join("per-package/a/target")).unwrap();
+    let link = src.parent().unwrap().join("x.link");
+    std::os::unix::fs::symlink("x", &link).unwrap();
+    set_mtime(&link, 1_111_111_111, 222_333_444);
     let mut cmd = ppd();
     cmd.args(["-v", "prepare", "--per-package-dir"])
         .arg(src_root.path().join("per-package"))
@@ -474,6 +477,32 @@ fn cross_filesystem_sources_fall_back_to_copies() {
     assert_eq!(dm.mode() & 0o7777, 0o640);
     assert_eq!((dm.mtime(), dm.mtime_nsec()), (sm.mtime(), sm.mtime_nsec()));
     assert_ne!(dm.dev(), sm.dev());
+    // The symlink cannot be linked across filesystems either: recreated.
+    let dl = t.path().join("host/lib/x.link");
+    let lm = dl.symlink_metadata().unwrap();
+    assert_eq!(std::fs::read_link(&dl).unwrap(), Path::new("x"));
+    assert_eq!((lm.mtime(), lm.mtime_nsec()), (1_111_111_111, 222_333_444));
+}
+
+#[test]
+fn symlinks_share_the_dependency_inode() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let lib = pkg_file(r, "a", "host", "lib/libz.so.1", "z");
+    std::fs::create_dir_all(r.join("per-package/a/target")).unwrap();
+    let link = lib.parent().unwrap().join("libz.so");
+    std::os::unix::fs::symlink("libz.so.1", &link).unwrap();
+    assert!(prepare(r, "b", &["a"], &[]).status.success());
+    assert!(prepare(r, "c", &["a", "b"], &[]).status.success());
+    let (a, c) = (
+        link.symlink_metadata().unwrap(),
+        r.join("per-package/c/host/lib/libz.so")
+            .symlink_metadata()
+            .unwrap(),
+    );
+    assert!(c.file_type().is_symlink());
+    assert_eq!((a.dev(), a.ino()), (c.dev(), c.ino()));
+    assert_eq!(a.nlink(), 3);
 }
 
 #[test]

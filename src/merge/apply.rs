@@ -469,6 +469,9 @@ impl Task<'_> {
         let sources = self.sources;
         let name: &[u8] = &e.name;
         if e.kind == Kind::Symlink {
+            if self.opts.mode == FileMode::Link && self.link_symlink(dir, src, r, e, out)? {
+                return Ok(());
+            }
             return self.place_symlink(dir, r, e, out);
         }
         if let FileMode::Copy { keep_newer } = self.opts.mode {
@@ -527,6 +530,65 @@ impl Task<'_> {
                 errno,
             )
             .into()),
+        }
+    }
+}
+
+impl Task<'_> {
+    /// Hard-links a symlink itself (`linkat` never follows it), so that
+    /// per-package trees share symlink inodes as they share files: one
+    /// call instead of symlinkat, lchown and utimensat, with the owner and
+    /// mtime kept by construction, and identity checks by inode instead of
+    /// by reading targets. A symlink cannot be edited in place, only
+    /// replaced, so sharing its inode cannot leak an edit. Returns false to
+    /// fall back to recreating it (a filesystem or `protected_hardlinks`
+    /// refusing the link, the link-count limit).
+    fn link_symlink(
+        &self,
+        dir: &DirFd,
+        src: &CStr,
+        r: EntryRef,
+        e: &SrcEntry,
+        out: &mut Applied,
+    ) -> Result<bool> {
+        let name: &[u8] = &e.name;
+        let want = FileKey {
+            dev: self.sources[r.src as usize].tree.dev,
+            ino: e.ino,
+        };
+        match dir.link_from(src, name) {
+            Ok(()) => {
+                out.stats.symlinks += 1;
+                Ok(true)
+            }
+            Err(Errno::EEXIST) => {
+                let Some(st) = dir.stat(name)? else {
+                    return Ok(false);
+                };
+                if FileKey::of(&st) == want {
+                    out.stats.skipped += 1;
+                    return Ok(true);
+                }
+                if Kind::from_mode(st.st_mode) == Kind::Dir {
+                    out.clashes.push(clash(self.sources, r, e, Kind::Dir, false));
+                    return Ok(true);
+                }
+                if !self.may_replace(r, e, &st) {
+                    self.own(r, e, out);
+                    return Ok(true);
+                }
+                let tmp = fsx::temp_name();
+                if dir.link_from(src, &tmp).is_err() {
+                    return Ok(false);
+                }
+                if let Err(err) = dir.rename(&tmp, name) {
+                    let _ = dir.unlink(&tmp, false);
+                    return Err(err.into());
+                }
+                out.stats.replaced += 1;
+                Ok(true)
+            }
+            Err(_) => Ok(false),
         }
     }
 }

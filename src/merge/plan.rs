@@ -117,6 +117,9 @@ fn same(sources: &[Source], a: EntryRef, b: EntryRef) -> bool {
         return false;
     }
     match ea.kind {
+        // Symlinks placed by ppd share their inode with the source; only
+        // independently created ones need their targets compared.
+        Kind::Symlink if key(sources, a.src, ea) == key(sources, b.src, eb) => true,
         Kind::Symlink => {
             // An unreadable target counts as different: the conflict is
             // reported and placing the winner reports the error itself.
