@@ -107,6 +107,7 @@ class Gen:
         self.npkg = max(args.packages, 12)
         self.tc_files = max(args.toolchain_files, 100)
         self.scale = args.size_scale
+        self.recreate_symlinks = getattr(args, "recreate_symlinks", False)
         # One pool of pseudo-random bytes (binary payloads) and one of C-ish
         # text (headers, data); files are slices, so generation is cheap.
         self.blob = self.rnd.randbytes(1 << 22)
@@ -343,7 +344,12 @@ class Installer:
 
 
 def merge_deps(g, pkg, dep_list):
-    """Fills per-package/<pkg> from its deps like the rsync --link-dest loop."""
+    """Fills per-package/<pkg> from its deps like the rsync --link-dest loop.
+
+    Symlinks are hard-linked to the dependency's symlink inode, as ppd
+    prepare places them (same text, owner and mtime as rsync's copies, one
+    shared inode), unless --recreate-symlinks asks for rsync's new inodes.
+    """
     dst_root = os.path.join(g.ppd, pkg)
     for tree in ("host", "target"):
         winners = {}  # rel -> (kind, source path, lstat for dirs)
@@ -374,9 +380,12 @@ def merge_deps(g, pkg, dep_list):
                 os.mkdir(dst, stat.S_IMODE(st.st_mode) | 0o700)
                 dirs.append((dst, st))
                 g.stats["dirs"] += 1
-            else:
+            elif g.recreate_symlinks:
                 os.symlink(os.readlink(src), dst)
                 os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+                g.stats["linked"] += 1
+            else:
+                os.link(src, dst, follow_symlinks=False)
                 g.stats["linked"] += 1
         # Post-order: a child's creation would otherwise bump the parent mtime.
         for dst, st in reversed(dirs):
@@ -704,6 +713,9 @@ def main():
                     help="entries in the toolchain package (default 4000)")
     ap.add_argument("--size-scale", type=float, default=1.0,
                     help="multiply every file size by this factor (default 1.0)")
+    ap.add_argument("--recreate-symlinks", action="store_true",
+                    help="give every PPD its own copy of each dependency symlink, as Buildroot's "
+                         "rsync loop does (default: one shared inode, as ppd prepare does)")
     ap.add_argument("--graph-only", action="store_true",
                     help="print the dependency-graph statistics and write nothing")
     args = ap.parse_args()

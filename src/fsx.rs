@@ -403,12 +403,19 @@ impl DirFd {
     /// Lists the children with their `d_type` kind (if the filesystem reports
     /// one) and `d_ino`, unsorted, without `stat`ing anything.
     pub fn entries(&self) -> Result<Vec<RawEntry>> {
-        use std::mem::MaybeUninit;
-        // getdents64 straight on this descriptor: no second open, no
-        // fdopendir checks. Rewind first so the listing is complete even if
-        // the descriptor was read before.
+        // Rewind first so the listing is complete even if the descriptor
+        // was read before.
         nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet)
             .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        self.fresh_entries()
+    }
+
+    /// [`DirFd::entries`] for a descriptor that has not been read yet (just
+    /// opened), saving the rewind.
+    pub fn fresh_entries(&self) -> Result<Vec<RawEntry>> {
+        use std::mem::MaybeUninit;
+        // getdents64 straight on this descriptor: no second open, no
+        // fdopendir checks.
         let mut buf = [MaybeUninit::<u8>::uninit(); 16 * 1024];
         let mut raw = rustix::fs::RawDir::new(self.fd.as_fd(), &mut buf);
         let mut out = Vec::new();

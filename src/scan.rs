@@ -42,8 +42,10 @@ pub struct SrcEntry {
 pub struct SrcDir {
     /// Path relative to the tree root (`/`-separated, empty for the root).
     pub rel: Box<[u8]>,
-    /// The directory's own metadata.
-    pub meta: Meta,
+    /// The directory's own metadata, read on first use
+    /// ([`SrcTree::dir_meta`]): only the last source providing a directory
+    /// gives it its metadata, so most are never needed.
+    pub meta: OnceLock<Meta>,
     /// Its entries, in `getdents` order.
     pub entries: Vec<SrcEntry>,
 }
@@ -87,6 +89,17 @@ impl SrcTree {
         Ok(e.target.get_or_init(|| t))
     }
 
+    /// Returns a directory's metadata, `lstat`ing it on first use.
+    pub fn dir_meta(&self, dir: usize) -> Result<Meta, FsError> {
+        let d = &self.dirs[dir];
+        if let Some(m) = d.meta.get() {
+            return Ok(*m);
+        }
+        let path = fsx::join(&self.root, &d.rel);
+        let st = nix::sys::stat::lstat(&path).map_err(|e| FsError::new("inspecting", &path, e))?;
+        Ok(*d.meta.get_or_init(|| Meta::of(&st)))
+    }
+
     /// Returns an entry's metadata, `lstat`ing it if the scan did not.
     pub fn meta_of(&self, dir: usize, e: &SrcEntry) -> Result<Meta, FsError> {
         if let Some(m) = e.meta {
@@ -127,12 +140,12 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
     let mut stack: Vec<(DirFd, Box<[u8]>, usize)> = vec![(top, Box::from(&b""[..]), 0)];
     tree.dirs.push(SrcDir {
         rel: Box::from(&b""[..]),
-        meta: Meta::of(&st),
+        meta: OnceLock::from(Meta::of(&st)),
         entries: Vec::new(),
     });
     while let Some((dir, rel, idx)) = stack.pop() {
         let mut entries = Vec::new();
-        for raw in dir.entries()? {
+        for raw in dir.fresh_entries()? {
             let kind = raw.kind;
             let mut ent = SrcEntry {
                 name: raw.name.into_boxed_slice(),
@@ -168,12 +181,11 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
         }
         for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
             let sub = dir.open_child(&ent.name)?;
-            let sst = sub.stat_self()?;
             let child_rel = child_rel(&rel, &ent.name);
             ent.child = tree.dirs.len() as u32;
             tree.dirs.push(SrcDir {
                 rel: child_rel.clone(),
-                meta: Meta::of(&sst),
+                meta: OnceLock::new(),
                 entries: Vec::new(),
             });
             stack.push((sub, child_rel, ent.child as usize));
@@ -229,7 +241,7 @@ pub fn walk_stat(root: &Path, pool: &rayon::ThreadPool) -> Result<Vec<Stated>, F
     ) {
         let run = || -> Result<(), FsError> {
             let mut mine = Vec::new();
-            for raw in dir.entries()? {
+            for raw in dir.fresh_entries()? {
                 if raw.kind == Some(Kind::Dir) {
                     let sub = Arc::new(dir.open_child(&raw.name)?);
                     let sub_rel = child_rel(&rel, &raw.name);

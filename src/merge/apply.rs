@@ -261,7 +261,7 @@ fn make_dirs(
         }
         let (_, parent) = stack.last().expect("BUG: plan parents precede children");
         let name = d.name();
-        let mode = (dir_meta(sources, d).mode & 0o7777) | 0o700;
+        let mode = (dir_meta(sources, d)?.mode & 0o7777) | 0o700;
         if parent.mkdir(name, mode)? {
             out.stats.dirs_created += 1;
             fresh[i] = true;
@@ -432,7 +432,7 @@ impl Task<'_> {
                 }
             }
             if !late {
-                set_dir_meta(dir, &dir_meta(sources, d))?;
+                set_dir_meta(dir, &dir_meta(sources, d)?)?;
             }
             if let Some(p) = self.progress {
                 p.fetch_add(d.leaves.len() as u64 + 1, Ordering::Relaxed);
@@ -910,7 +910,7 @@ impl Task<'_> {
             open(d, &mut dirs)?;
             set_dir_meta(
                 &dirs[&d],
-                &dir_meta(self.sources, &self.plan.dirs[d as usize]),
+                &dir_meta(self.sources, &self.plan.dirs[d as usize])?,
             )?;
         }
         Ok(())

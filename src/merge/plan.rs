@@ -89,8 +89,10 @@ pub fn entry(sources: &[Source], r: EntryRef) -> &SrcEntry {
 }
 
 /// Returns the source-side metadata a directory of the plan should get.
-pub fn dir_meta(sources: &[Source], d: &PlanDir) -> Meta {
-    sources[d.meta_from.0 as usize].tree.dirs[d.meta_from.1 as usize].meta
+pub fn dir_meta(sources: &[Source], d: &PlanDir) -> Result<Meta, crate::fsx::FsError> {
+    sources[d.meta_from.0 as usize]
+        .tree
+        .dir_meta(d.meta_from.1 as usize)
 }
 
 #[derive(Clone, Copy)]
