@@ -287,7 +287,12 @@ pub struct CheckRpathArgs {
     pub audit: bool,
 
     /// Host directory to check (compatible mode).
-    #[arg(long, value_name = "H", env = "HOST_DIR", required_unless_present = "audit")]
+    #[arg(
+        long,
+        value_name = "H",
+        env = "HOST_DIR",
+        required_unless_present = "audit"
+    )]
     pub host_dir: Option<PathBuf>,
 
     /// Per-package directory root (compatible mode).
@@ -360,7 +365,11 @@ pub struct FixRpathArgs {
     pub per_package_dir: Option<PathBuf>,
 
     /// An external toolchain directory to leave alone (host tree).
-    #[arg(long, value_name = "DIR", env = "TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR"
+    )]
     pub toolchain_dir: Option<PathBuf>,
 
     /// Keep entries that hold none of the needed libraries (what the

@@ -550,3 +550,46 @@ fn a_killed_run_converges_when_run_again() {
         assert!(!got.keys().any(|k| k.windows(8).any(|w| w == b".ppd-tmp")));
     }
 }
+
+#[test]
+fn concurrent_runs_on_one_tree_serialize() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    for i in 0..1500 {
+        pkg_file(r, "a", "host", &format!("d{}/a{i}", i % 30), "a");
+        pkg_file(r, "b", "host", &format!("d{}/b{i}", i % 30), "b");
+    }
+    for p in ["a", "b"] {
+        std::fs::create_dir_all(r.join("per-package").join(p).join("target")).unwrap();
+    }
+    // Two runs at once on the same destination, as overlapping make steps
+    // or a user re-running by hand would start them.
+    let spawn = || {
+        ppd()
+            .args(["prepare", "--per-package-dir"])
+            .arg(r.join("per-package"))
+            .args(["--pkg", "me", "a", "b"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn(), spawn());
+    for child in [one, two] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(prepare(r, "clean", &["a", "b"], &[]).status.success());
+    let shape = |p: &str| -> Vec<(Vec<u8>, &'static str, u64)> {
+        snapshot(&r.join("per-package").join(p).join("host"))
+            .into_iter()
+            .map(|(k, v)| (k, v.kind, if v.kind == "f" { v.ino } else { 0 }))
+            .collect()
+    };
+    assert_eq!(shape("me"), shape("clean"));
+    let m = std::fs::read_to_string(r.join("per-package/me/.host.ppd-manifest")).unwrap();
+    assert!(m.ends_with("end 3000\n"), "manifest intact");
+}

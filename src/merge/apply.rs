@@ -570,7 +570,8 @@ impl Task<'_> {
                     return Ok(true);
                 }
                 if Kind::from_mode(st.st_mode) == Kind::Dir {
-                    out.clashes.push(clash(self.sources, r, e, Kind::Dir, false));
+                    out.clashes
+                        .push(clash(self.sources, r, e, Kind::Dir, false));
                     return Ok(true);
                 }
                 if !self.may_replace(r, e, &st) {
