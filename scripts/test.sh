@@ -31,4 +31,8 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --quiet "$@"
+# --all-targets: unit and integration tests (the crate has no doc tests).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --quiet --all-targets "$@" 2>&1 | tee "$log"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
