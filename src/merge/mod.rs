@@ -3,6 +3,7 @@
 //! union ([`plan`]), then write it ([`apply`]).
 
 pub mod apply;
+pub mod copy;
 pub mod plan;
 
 pub use apply::{apply, Applied, ApplyOptions, DestClash, FileMode, Placed, Stats};
