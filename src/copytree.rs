@@ -89,16 +89,10 @@ pub fn copy_tree(
     let opts = ApplyOptions {
         mode: FileMode::Copy { keep_newer: true },
         record: false,
+        guard: None,
+        progress: Some(&progress.done),
     };
-    result.applied = merge::apply::apply_with(
-        &sources,
-        &plan,
-        &cfg.dest,
-        opts,
-        None,
-        pool,
-        Some(&progress.done),
-    )?;
+    result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
     Ok(result)
 }
 

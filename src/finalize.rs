@@ -115,16 +115,10 @@ pub fn finalize(
             MergeMode::Hardlink => FileMode::Link,
         },
         record: false,
+        guard: None,
+        progress: Some(&progress.done),
     };
-    result.applied = merge::apply::apply_with(
-        &sources,
-        &plan,
-        &cfg.dest,
-        opts,
-        None,
-        pool,
-        Some(&progress.done),
-    )?;
+    result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
     Ok(result)
 }
 

@@ -218,8 +218,10 @@ fn prepare_tree(
     let opts = ApplyOptions {
         mode: FileMode::Link,
         record: cfg.manifest,
+        guard: old.as_ref(),
+        progress: None,
     };
-    result.applied = merge::apply(&sources, &plan, &job.dest, opts, old.as_ref(), pool)?;
+    result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
     if cfg.manifest {
         for p in &result.applied.placed {
             let e = plan::entry(&sources, p.r);

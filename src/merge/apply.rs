@@ -122,11 +122,19 @@ pub enum FileMode {
 
 /// What [`apply`] should do besides placing entries.
 #[derive(Clone, Copy, Debug)]
-pub struct ApplyOptions {
+pub struct ApplyOptions<'a> {
     /// How files are placed.
     pub mode: FileMode,
     /// Collect a [`Placed`] record per entry (costs one `lstat` per file).
     pub record: bool,
+    /// The manifest the previous prepare of this tree wrote: an existing
+    /// entry that differs from the plan is replaced only if it still is what
+    /// that manifest recorded; anything else is the package's own and is
+    /// left alone.
+    pub guard: Option<&'a Manifest>,
+    /// Incremented per entry placed, for a progress bar drawn by another
+    /// thread.
+    pub progress: Option<&'a AtomicU64>,
 }
 
 /// Everything [`apply`] reports.
@@ -145,32 +153,12 @@ pub struct Applied {
 
 /// Applies `plan` (built from `sources`) to the directory `dest`, creating
 /// it and its parents if needed.
-///
-/// With a `guard` manifest (the one the previous prepare of this tree wrote),
-/// an existing entry that differs from the plan is replaced only if it still
-/// is what that manifest recorded; anything else is the package's own and is
-/// left alone.
 pub fn apply(
     sources: &[Source],
     plan: &Plan,
     dest: &std::path::Path,
     opts: ApplyOptions,
-    guard: Option<&Manifest>,
     pool: &rayon::ThreadPool,
-) -> Result<Applied> {
-    apply_with(sources, plan, dest, opts, guard, pool, None)
-}
-
-/// [`apply`], adding the number of entries placed so far to `progress`
-/// (for a progress bar drawn by another thread).
-pub fn apply_with(
-    sources: &[Source],
-    plan: &Plan,
-    dest: &std::path::Path,
-    opts: ApplyOptions,
-    guard: Option<&Manifest>,
-    pool: &rayon::ThreadPool,
-    progress: Option<&AtomicU64>,
 ) -> Result<Applied> {
     let existed = std::fs::symlink_metadata(dest).is_ok();
     let root = DirFd::create_all(dest)?;
@@ -188,10 +176,8 @@ pub fn apply_with(
         sources,
         plan,
         opts,
-        guard,
         fresh: &fresh,
         groups: &groups,
-        progress,
     };
     let results: Vec<Result<Applied>> = pool.install(|| {
         use rayon::prelude::*;
@@ -373,12 +359,10 @@ impl<'p> Cursor<'p> {
 struct Task<'a> {
     sources: &'a [Source],
     plan: &'a Plan,
-    opts: ApplyOptions,
-    guard: Option<&'a Manifest>,
+    opts: ApplyOptions<'a>,
     /// Per plan directory: created by this run.
     fresh: &'a [bool],
     groups: &'a Groups,
-    progress: Option<&'a AtomicU64>,
 }
 
 impl Task<'_> {
@@ -386,7 +370,9 @@ impl Task<'_> {
     /// replaced: always without a guard; with one, only if it still is what
     /// the previous prepare placed.
     fn may_replace(&self, r: EntryRef, e: &SrcEntry, st: &nix::sys::stat::FileStat) -> bool {
-        let Some(m) = self.guard else { return true };
+        let Some(m) = self.opts.guard else {
+            return true;
+        };
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
         m.records.get(&*path).is_some_and(|rec| rec.matches(st))
@@ -434,7 +420,7 @@ impl Task<'_> {
             if !late {
                 set_dir_meta(dir, &dir_meta(sources, d)?)?;
             }
-            if let Some(p) = self.progress {
+            if let Some(p) = self.opts.progress {
                 p.fetch_add(d.leaves.len() as u64 + 1, Ordering::Relaxed);
             }
         }
