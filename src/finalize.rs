@@ -140,11 +140,21 @@ fn same_bytes(sources: &[Source], c: &NamedConflict) -> bool {
         return false;
     }
     let mut first: Option<Vec<u8>> = None;
+    // Many packages' trees carry the same inode: read each inode once.
+    let mut read = std::collections::HashSet::new();
     for (label, _) in &c.providers {
         let Some(src) = sources.iter().rev().find(|s| &s.label == label) else {
             return false;
         };
-        let Ok(data) = std::fs::read(fsx::join(&src.tree.root, &c.path)) else {
+        let path = fsx::join(&src.tree.root, &c.path);
+        let Ok(md) = std::fs::symlink_metadata(&path) else {
+            return false;
+        };
+        use std::os::unix::fs::MetadataExt;
+        if !read.insert((md.dev(), md.ino())) {
+            continue;
+        }
+        let Ok(data) = std::fs::read(&path) else {
             return false;
         };
         match &first {
