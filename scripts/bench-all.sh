@@ -61,10 +61,11 @@ for script in "$BENCH_REPO"/scripts/bench-*.sh; do
     [ -n "$QUICK" ] && grep -q -- '--quick' "$script" && args+=(--quick)
     log=$RES/logs/$name.log
     echo "bench-all: running $(basename "$script") ${args[*]} (log: $log)"
-    start=$(bench_now)
+    bench_now start
     bash "$script" "${args[@]}" > "$log" 2>&1
     rc=$?
-    secs=$(bench_secs "$start" "$(bench_now)")
+    bench_now end
+    secs=$(bench_secs "$start" "$end")
     echo "bench-all: $(basename "$script") exit $rc after $secs s"
     {
         echo

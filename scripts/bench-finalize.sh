@@ -80,9 +80,9 @@ finalize_ppd() {
 timed() { # scenario method round dest
     local t0 t1 s
     sync
-    t0=$(bench_now)
+    bench_now t0
     "finalize_$2" "$4" || bench_die "method $2 failed ($1)"
-    t1=$(bench_now)
+    bench_now t1
     s=$(bench_secs "$t0" "$t1")
     printf '%s\t%s\t%d\t%s\n' "$1" "$2" "$3" "$s" >> "$TIMES"
     echo "bench: round $(($3 + 1)) $2 $1: $s s"

@@ -133,9 +133,9 @@ for ((r = 0; r < ROUNDS; r++)); do
         dest=$OUT/dest-$m
         bench_clean "$dest"
         : > "$OUT/$m.log"
-        t0=$(bench_now)
+        bench_now t0
         "replay_$m" "$dest" || bench_die "method $m failed"
-        t1=$(bench_now)
+        bench_now t1
         s=$(bench_secs "$t0" "$t1")
         printf -- '-\t%s\t%d\t%s\n' "$m" "$r" "$s" >> "$TIMES"
         echo "bench: round $((r + 1)) $m: $s s"

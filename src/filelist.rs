@@ -20,10 +20,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::fsx::{Kind, Mtime};
-use crate::manifest::{self, Loaded, Manifest};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use crate::fsx::{FileKey, Kind, Meta, Mtime};
+use crate::manifest::{self, Index, RecordRef};
 use crate::prepare::Origins;
-use crate::scan::{self, Stated};
+use crate::scan;
 
 /// What to list.
 #[derive(Clone, Debug)]
@@ -103,14 +106,28 @@ pub fn key_line(mtime: Mtime, ino: u64, mode: u32, kind: Kind, size: u64, out: &
     };
 }
 
-/// Returns true if `found` is exactly what the manifest recorded: the same
-/// `find -printf '%T@:%i:%#m:%y:%s'` key, so `comm -13` would drop it.
-fn unchanged(rec: &manifest::Record, found: &Stated) -> bool {
-    rec.key.ino == found.key.ino
-        && rec.kind == found.meta.kind
-        && rec.mode & 0o7777 == found.meta.mode & 0o7777
-        && rec.size == found.size
-        && rec.mtime == found.meta.mtime
+/// A file or symlink of the walked tree that is not exactly what the
+/// manifest recorded.
+struct Found<'a> {
+    rel: Box<[u8]>,
+    meta: Meta,
+    key: FileKey,
+    size: u64,
+    /// The record of a dependency's entry at this path.
+    placed: Option<RecordRef<'a>>,
+    /// False if the entry was met before its manifest was parsed: it has
+    /// yet to be compared.
+    compared: bool,
+}
+
+/// Returns true if the entry is exactly what the manifest recorded: the
+/// same `find -printf '%T@:%i:%#m:%y:%s'` key, so `comm -13` would drop it.
+fn unchanged(rec: &RecordRef<'_>, ino: u64, size: u64, mtime: Mtime, mode: u32) -> bool {
+    rec.key.ino == ino
+        && rec.size == size
+        && rec.mtime == mtime
+        && rec.mode & 0o7777 == mode & 0o7777
+        && rec.kind == Kind::from_mode(mode)
 }
 
 /// Formats the own entries as `pkg,./path` lines in `sort` order of their
@@ -129,7 +146,7 @@ fn render(pkg: &str, own: Vec<(Vec<u8>, usize)>) -> Vec<u8> {
 
 /// The key line of an entry (with the path relative to the listed tree)
 /// and the position of the comma before the path.
-fn keyed(found: &Stated, rel: &[u8]) -> (Vec<u8>, usize) {
+fn keyed(found: &Found<'_>, rel: &[u8]) -> (Vec<u8>, usize) {
     let mut line = Vec::with_capacity(56 + rel.len());
     key_line(
         found.meta.mtime,
@@ -145,34 +162,122 @@ fn keyed(found: &Stated, rel: &[u8]) -> (Vec<u8>, usize) {
     (line, comma)
 }
 
-fn load(tree: &Path, warnings: &mut Vec<String>) -> Manifest {
+/// Reads the manifest bytes of `tree`; `None` (with a warning) if there are
+/// none to use.
+fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
     let path = manifest::path_for(tree);
-    match manifest::load(&path) {
-        Loaded::Good(m) => m,
-        Loaded::Missing => {
+    match manifest::read(&path) {
+        Ok(Some(data)) => Some(data),
+        Ok(None) => {
             warnings.push(format!(
                 "no manifest {}: every file in {} is listed as the package's own",
                 path.display(),
                 tree.display()
             ));
-            Manifest::default()
+            None
         }
-        Loaded::Damaged(why) => {
-            warnings.push(format!(
-                "damaged manifest {} ({why}): every file in {} is listed as the package's own",
-                path.display(),
-                tree.display()
-            ));
-            Manifest::default()
+        Err(why) => {
+            warnings.push(damaged(&path, tree, &why));
+            None
         }
     }
+}
+
+fn damaged(path: &Path, tree: &Path, why: &str) -> String {
+    format!(
+        "damaged manifest {} ({why}): every file in {} is listed as the package's own",
+        path.display(),
+        tree.display()
+    )
+}
+
+/// The parsed index, or an empty one (with a warning) for a damaged manifest.
+fn checked<'a>(
+    tree: &Path,
+    parsed: Option<Result<Index<'a>>>,
+    warnings: &mut Vec<String>,
+) -> Index<'a> {
+    match parsed {
+        Some(Ok(index)) => index,
+        Some(Err(e)) => {
+            let why = format!("{e:#}");
+            warnings.push(damaged(&manifest::path_for(tree), tree, &why));
+            Index::default()
+        }
+        None => Index::default(),
+    }
+}
+
+/// Reads and indexes the manifest of `tree` into `data` and `index`;
+/// returns the warnings.
+fn load<'d>(
+    tree: &Path,
+    data: &'d OnceLock<Option<Vec<u8>>>,
+    index: &OnceLock<Index<'d>>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let bytes = data.get_or_init(|| read_manifest(tree, &mut warnings));
+    let parsed = bytes.as_deref().map(Index::parse);
+    let _ = index.set(checked(tree, parsed, &mut warnings));
+    warnings
+}
+
+/// Walks `tree` and keeps the files and symlinks that differ from its
+/// manifest's `index`, or that were met before the index was ready; also
+/// returns how many files and symlinks there are.
+fn changed<'a>(
+    tree: &Path,
+    index: &OnceLock<Index<'a>>,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<Found<'a>>, usize)> {
+    let walked = AtomicUsize::new(0);
+    let found = scan::walk_stat(tree, pool, |rel, st| {
+        let kind = Kind::from_mode(st.st_mode);
+        if !matches!(kind, Kind::File | Kind::Symlink) {
+            return None;
+        }
+        walked.fetch_add(1, Ordering::Relaxed);
+        let (size, mtime) = (st.st_size as u64, Mtime::of(st));
+        let placed = index.get().and_then(|i| i.get(rel)).copied();
+        if placed.is_some_and(|rec| unchanged(&rec, st.st_ino, size, mtime, st.st_mode)) {
+            return None;
+        }
+        Some(Found {
+            rel: rel.into(),
+            meta: Meta::of(st),
+            key: FileKey::of(st),
+            size,
+            placed,
+            compared: index.get().is_some(),
+        })
+    })
+    .with_context(|| format!("listing {}", tree.display()))?;
+    Ok((found, walked.into_inner()))
+}
+
+/// Compares the entries met before the manifest was parsed, now that it is.
+fn settle<'a>(found: Vec<Found<'a>>, index: &Index<'a>) -> Vec<Found<'a>> {
+    found
+        .into_iter()
+        .filter_map(|mut f| {
+            if !f.compared {
+                f.placed = index.get(&f.rel).copied();
+                let (m, k) = (&f.meta, &f.key);
+                if f.placed
+                    .is_some_and(|rec| unchanged(&rec, k.ino, f.size, m.mtime, m.mode))
+                {
+                    return None;
+                }
+            }
+            Some(f)
+        })
+        .collect()
 }
 
 /// Computes the lists and the overwrites of `cfg.pkg`.
 pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Report> {
     let base = cfg.per_package_dir.join(&cfg.pkg);
     let mut report = Report::default();
-    let mut origins = Origins::new(&cfg.per_package_dir);
     let staging = cfg
         .staging_subdir
         .as_ref()
@@ -180,40 +285,57 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
         .map(|s| s.strip_suffix(b"/").map(<[u8]>::to_vec).unwrap_or(s))
         .unwrap_or_default();
 
-    for kind in ["target", "host"] {
-        let tree = base.join(kind);
-        let m = load(&tree, &mut report.warnings);
-        let found =
-            scan::walk_stat(&tree, pool).with_context(|| format!("listing {}", tree.display()))?;
+    let target = base.join("target");
+    let host = base.join("host");
+    // The walks start at once; the manifests (a toolchain's host manifest
+    // is megabytes) are read and parsed beside them, on the same pool.
+    // Entries met before their manifest is ready are compared afterwards.
+    let (target_data, host_data) = (OnceLock::new(), OnceLock::new());
+    let (target_index, host_index) = (OnceLock::new(), OnceLock::new());
+    let ((target_warnings, host_warnings), (t, h)) = pool.install(|| {
+        rayon::join(
+            || {
+                rayon::join(
+                    || load(&target, &target_data, &target_index),
+                    || load(&host, &host_data, &host_index),
+                )
+            },
+            || {
+                rayon::join(
+                    || changed(&target, &target_index, pool),
+                    || changed(&host, &host_index, pool),
+                )
+            },
+        )
+    });
+    report.warnings.extend(target_warnings);
+    report.warnings.extend(host_warnings);
+    let target_index = target_index.into_inner().unwrap_or_default();
+    let host_index = host_index.into_inner().unwrap_or_default();
+    let (t, h) = (t?, h?);
+    let t = (settle(t.0, &target_index), t.1);
+    let h = (settle(h.0, &host_index), h.1);
+    let mut origins = Origins::new(&cfg.per_package_dir);
+    for (tree, (found, walked)) in [(&target, t), (&host, h)] {
+        report.lists.walked += walked;
         let in_staging = |rel: &[u8]| {
-            kind == "host"
+            tree == &host
                 && !staging.is_empty()
                 && rel.len() > staging.len()
                 && rel.starts_with(&staging)
                 && rel[staging.len()] == b'/'
         };
         let (mut main, mut staged) = (Vec::new(), Vec::new());
-        for f in found
-            .iter()
-            .filter(|f| matches!(f.meta.kind, Kind::File | Kind::Symlink))
-        {
-            report.lists.walked += 1;
-            let rec = m.records.get(&*f.rel);
-            if let Some(rec) = rec {
-                if unchanged(rec, f) {
-                    continue;
-                }
+        for f in &found {
+            if let Some(rec) = &f.placed {
                 let kind = if f.key.ino != rec.key.ino {
                     OverwriteKind::Replaced
                 } else {
                     OverwriteKind::EditedInPlace
                 };
-                let provider_tree = cfg
-                    .per_package_dir
-                    .join(&rec.provider)
-                    .join(kind_dir(&tree));
+                let provider_tree = cfg.per_package_dir.join(rec.provider).join(kind_dir(tree));
                 let live = (kind == OverwriteKind::EditedInPlace).then_some(f.key);
-                let owner = origins.origin_of(&rec.provider, &provider_tree, &f.rel, live);
+                let owner = origins.origin_of(rec.provider, &provider_tree, &f.rel, live);
                 report.overwrites.push(Overwrite {
                     tree: tree.clone(),
                     path: f.rel.to_vec(),
@@ -227,7 +349,7 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
                 main.push(keyed(f, &f.rel));
             }
         }
-        if kind == "target" {
+        if tree == &target {
             report.lists.target = render(&cfg.pkg, main);
         } else {
             report.lists.host = render(&cfg.pkg, main);

@@ -14,6 +14,7 @@
 //! next prepare behave like Buildroot's rsync loop (no removals) rather
 //! than act on wrong data.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -78,10 +79,10 @@ pub enum Loaded {
 
 /// Loads the manifest at `path`.
 pub fn load(path: &Path) -> Loaded {
-    match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::Missing,
-        Err(e) => Loaded::Damaged(format!("reading {}: {e}", path.display())),
-        Ok(data) => match parse(&data) {
+    match read(path) {
+        Ok(None) => Loaded::Missing,
+        Err(why) => Loaded::Damaged(why),
+        Ok(Some(data)) => match parse(&data) {
             Ok(m) => Loaded::Good(m),
             Err(e) => Loaded::Damaged(format!("{e:#}")),
         },
@@ -163,68 +164,275 @@ pub fn render(m: &Manifest) -> Vec<u8> {
     out
 }
 
-fn num<T: std::str::FromStr>(field: &[u8], what: &str) -> Result<T> {
-    std::str::from_utf8(field)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("bad {what} {:?}", String::from_utf8_lossy(field)))
+/// A record as it stands in the manifest text, borrowing the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The dependency it came from.
+    pub provider: &'a str,
+    /// Its type.
+    pub kind: Kind,
+    /// Identity of the entry as placed.
+    pub key: FileKey,
+    /// Size as placed.
+    pub size: u64,
+    /// Mode bits as placed.
+    pub mode: u32,
+    /// mtime as placed.
+    pub mtime: Mtime,
+    /// True if ppd rewrote it after placing.
+    pub rewritten: bool,
+}
+
+impl RecordRef<'_> {
+    /// The owned form.
+    pub fn to_record(&self) -> Record {
+        Record {
+            provider: self.provider.to_owned(),
+            kind: self.kind,
+            key: self.key,
+            size: self.size,
+            mode: self.mode,
+            mtime: self.mtime,
+            rewritten: self.rewritten,
+        }
+    }
+}
+
+/// A manifest indexed by path without copying it: lookups borrow from the
+/// file's bytes. `file-list` looks up every entry of a toolchain-sized tree,
+/// so building the owned [`Manifest`] (two allocations and a B-tree insert
+/// per line) would cost more than the lookups themselves.
+#[derive(Debug, Default)]
+pub struct Index<'a> {
+    /// One map per piece parsed in parallel; a path is in at most one.
+    maps: Vec<rustc_hash::FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>>,
+}
+
+/// Manifests at least this large are parsed in pieces, in parallel.
+const PARALLEL_PARSE: usize = 256 << 10;
+
+impl<'a> Index<'a> {
+    /// Parses serialized manifest bytes, with the same checks as [`parse`].
+    /// Large manifests are parsed in pieces on the current rayon pool (a
+    /// toolchain's host manifest is megabytes); lookups then try each
+    /// piece's map.
+    pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
+        use rayon::prelude::*;
+        let (body, count) = frame(data)?;
+        let parts = if body.len() < PARALLEL_PARSE {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, 8)
+        };
+        let piece = |(piece, first_line): (&'a [u8], usize)| {
+            let mut map = rustc_hash::FxHashMap::default();
+            map.reserve(memchr::memchr_iter(b'\n', piece).count() + 1);
+            parse_body(piece, first_line, |path, rec| {
+                map.insert(path, rec);
+            })?;
+            Ok(map)
+        };
+        // A single piece stays on this thread: no pool is started for it.
+        let maps = if parts == 1 {
+            vec![piece((body, 2))?]
+        } else {
+            split_lines(body, parts)
+                .into_par_iter()
+                .map(piece)
+                .collect::<Result<Vec<_>>>()?
+        };
+        let index = Index { maps };
+        check_count(count, index.len())?;
+        Ok(index)
+    }
+
+    /// The record of `path`, if any.
+    pub fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
+        self.maps.iter().find_map(|m| m.get(path))
+    }
+
+    /// The number of records (a path repeated in two pieces, which only a
+    /// damaged manifest has, counts twice and so fails the end-line check).
+    pub fn len(&self) -> usize {
+        self.maps.iter().map(|m| m.len()).sum()
+    }
+
+    /// True if there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An unsigned decimal field.
+fn unsigned<T: TryFrom<u64>>(field: &[u8], what: &str) -> Result<T> {
+    let bad = || anyhow::anyhow!("bad {what} {:?}", String::from_utf8_lossy(field));
+    if field.is_empty() || field.len() > 20 {
+        return Err(bad());
+    }
+    let mut v: u64 = 0;
+    for &d in field {
+        if !d.is_ascii_digit() {
+            return Err(bad());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(bad)?;
+    }
+    T::try_from(v).map_err(|_| bad())
+}
+
+/// A signed decimal field (seconds before 1970 are negative).
+fn signed(field: &[u8], what: &str) -> Result<i64> {
+    match field.strip_prefix(b"-") {
+        Some(digits) => Ok(-unsigned::<i64>(digits, what)?),
+        None => unsigned(field, what),
+    }
+}
+
+/// Parses one record line into its path and record.
+fn parse_line(line: &[u8]) -> Result<(Cow<'_, [u8]>, RecordRef<'_>)> {
+    // Eight tabs separate nine fields; the path (last) may hold none,
+    // since tabs in it are escaped.
+    let mut fields = [&b""[..]; 9];
+    let mut start = 0;
+    let mut tabs = memchr::memchr_iter(b'\t', line);
+    for (i, slot) in fields.iter_mut().take(8).enumerate() {
+        let end = tabs
+            .next()
+            .with_context(|| format!("expected 9 fields, found {}", i + 1))?;
+        *slot = &line[start..end];
+        start = end + 1;
+    }
+    fields[8] = &line[start..];
+    let t = fields[5];
+    let dot = memchr::memchr(b'.', t).context("bad mtime")?;
+    let mtime = Mtime {
+        sec: signed(&t[..dot], "mtime")?,
+        nsec: unsigned(&t[dot + 1..], "mtime")?,
+    };
+    let mode = fields[6]
+        .iter()
+        .try_fold(0u32, |m, &d| match d {
+            b'0'..=b'7' if m < 0o10000 => Some(m * 8 + u32::from(d - b'0')),
+            _ => None,
+        })
+        .filter(|_| !fields[6].is_empty())
+        .context("bad mode")?;
+    let rec = RecordRef {
+        kind: char_kind(fields[0])?,
+        provider: std::str::from_utf8(fields[1])
+            .ok()
+            .context("bad provider")?,
+        key: FileKey {
+            dev: unsigned(fields[2], "device")?,
+            ino: unsigned(fields[3], "inode")?,
+        },
+        size: unsigned(fields[4], "size")?,
+        mtime,
+        mode,
+        rewritten: fields[7] == b"r",
+    };
+    let raw = fields[8];
+    let path = if memchr::memchr(b'\\', raw).is_some() {
+        Cow::Owned(unescape(raw)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    Ok((path, rec))
+}
+
+/// Checks the framing of serialized manifest bytes: returns the record
+/// lines between the magic line and the `end <count>` line, and the count,
+/// which is the number of distinct paths.
+fn frame(data: &[u8]) -> Result<(&[u8], usize)> {
+    let first = memchr::memchr(b'\n', data).unwrap_or(data.len());
+    if &data[..first] != MAGIC.as_bytes() {
+        bail!("not a ppd manifest (bad first line)");
+    }
+    let body_start = (first + 1).min(data.len());
+    let mut end = data.len();
+    while end > body_start && data[end - 1] == b'\n' {
+        end -= 1;
+    }
+    let last =
+        memchr::memrchr(b'\n', &data[body_start..end]).map_or(body_start, |i| body_start + i + 1);
+    let count = data[last..end]
+        .strip_prefix(b"end ")
+        .context("truncated (no end line)")?;
+    Ok((&data[body_start..last], unsigned(count, "count")?))
+}
+
+/// Parses record lines (`first_line` is the line number of the first, for
+/// messages) and hands every record to `add`.
+fn parse_body<'a>(
+    body: &'a [u8],
+    first_line: usize,
+    mut add: impl FnMut(Cow<'a, [u8]>, RecordRef<'a>),
+) -> Result<()> {
+    // memchr finds the line ends many bytes at a time; a byte-wise split
+    // was a quarter of the parse time of a toolchain-sized manifest.
+    let mut start = 0;
+    for (n, end) in memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .enumerate()
+    {
+        let line = &body[start.min(end)..end];
+        start = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let (path, rec) = parse_line(line).with_context(|| format!("line {}", first_line + n))?;
+        add(path, rec);
+    }
+    Ok(())
+}
+
+fn check_count(count: usize, held: usize) -> Result<()> {
+    if count != held {
+        bail!("end line says {count} records, found {held}");
+    }
+    Ok(())
+}
+
+/// Splits record lines into about `parts` pieces at line boundaries, each
+/// with the line number of its first line (the body starts on line 2).
+fn split_lines(body: &[u8], parts: usize) -> Vec<(&[u8], usize)> {
+    let mut pieces = Vec::with_capacity(parts);
+    let (mut start, mut line) = (0, 2);
+    for i in 1..=parts {
+        let mut end = body.len() * i / parts;
+        if i < parts {
+            end = memchr::memchr(b'\n', &body[end.max(start)..])
+                .map_or(body.len(), |j| end.max(start) + j + 1);
+        }
+        let end = end.max(start);
+        pieces.push((&body[start..end], line));
+        line += memchr::memchr_iter(b'\n', &body[start..end]).count();
+        start = end;
+    }
+    pieces
 }
 
 /// Parses a serialized manifest.
 pub fn parse(data: &[u8]) -> Result<Manifest> {
-    let mut lines = data.split(|&b| b == b'\n');
-    if lines.next() != Some(MAGIC.as_bytes()) {
-        bail!("not a ppd manifest (bad first line)");
-    }
+    let (body, count) = frame(data)?;
     let mut m = Manifest::default();
-    let mut ended = false;
-    for (n, line) in lines.enumerate() {
-        if ended {
-            if line.is_empty() {
-                continue;
-            }
-            bail!("data after the end line");
-        }
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(count) = line.strip_prefix(b"end ") {
-            let count: usize = num(count, "count")?;
-            if count != m.records.len() {
-                bail!("end line says {count} records, found {}", m.records.len());
-            }
-            ended = true;
-            continue;
-        }
-        let f: Vec<&[u8]> = line.splitn(9, |&b| b == b'\t').collect();
-        if f.len() != 9 {
-            bail!("line {}: expected 9 fields, found {}", n + 2, f.len());
-        }
-        let (sec, nsec) = {
-            let t = f[5];
-            let dot = t.iter().position(|&b| b == b'.').context("bad mtime")?;
-            (num(&t[..dot], "mtime")?, num(&t[dot + 1..], "mtime")?)
-        };
-        let mode =
-            u32::from_str_radix(std::str::from_utf8(f[6]).unwrap_or("x"), 8).context("bad mode")?;
-        let rec = Record {
-            kind: char_kind(f[0])?,
-            provider: String::from_utf8(f[1].to_vec()).context("bad provider")?,
-            key: FileKey {
-                dev: num(f[2], "device")?,
-                ino: num(f[3], "inode")?,
-            },
-            size: num(f[4], "size")?,
-            mtime: Mtime { sec, nsec },
-            mode,
-            rewritten: f[7] == b"r",
-        };
-        m.records.insert(unescape(f[8])?, rec);
-    }
-    if !ended {
-        bail!("truncated (no end line)");
-    }
+    parse_body(body, 2, |path, rec| {
+        m.records.insert(path.into_owned(), rec.to_record());
+    })?;
+    check_count(count, m.records.len())?;
     Ok(m)
+}
+
+/// Reads the bytes of the manifest at `path` for [`Index::parse`]:
+/// `Ok(None)` if there is none.
+pub fn read(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+        Ok(data) => Ok(Some(data)),
+    }
 }
 
 /// Writes `m` to `path` atomically.
@@ -263,6 +471,92 @@ mod tests {
     fn round_trips_hostile_names() {
         let m = sample();
         assert_eq!(parse(&render(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn index_sees_what_parse_sees() {
+        let mut m = sample();
+        m.records.insert(
+            b"lib/old".to_vec(),
+            Record {
+                provider: "toolchain".into(),
+                kind: Kind::Symlink,
+                key: FileKey { dev: 1, ino: 2 },
+                size: 3,
+                mode: 0o777,
+                mtime: Mtime {
+                    sec: -86_400,
+                    nsec: 999_999_999,
+                },
+                rewritten: false,
+            },
+        );
+        let data = render(&m);
+        let index = Index::parse(&data).unwrap();
+        assert_eq!(index.len(), 2);
+        for (path, rec) in &m.records {
+            assert_eq!(index.get(path).unwrap().to_record(), *rec);
+        }
+        assert!(index.get(b"usr/lib/a").is_none());
+        assert_eq!(parse(&data).unwrap(), m);
+    }
+
+    #[test]
+    fn large_manifests_parse_in_pieces_with_the_same_result() {
+        let mut m = Manifest::default();
+        for i in 0..8000u64 {
+            let mut rec = sample().records.into_values().next().unwrap();
+            rec.key.ino = i;
+            m.records.insert(
+                format!("usr/include/linux/header-{i:05}.h").into_bytes(),
+                rec,
+            );
+        }
+        let data = render(&m);
+        assert!(data.len() > PARALLEL_PARSE);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let index = Index::parse(&data).unwrap();
+            assert_eq!(index.maps.len(), 3);
+            assert_eq!(index.len(), 8000);
+            for (path, rec) in &m.records {
+                assert_eq!(index.get(path).unwrap().to_record(), *rec);
+            }
+            // A bad line deep in the last piece names its own line number.
+            let text = String::from_utf8(data.clone()).unwrap();
+            let bad = text.replacen("\t7999\t", "\t7x99\t", 1);
+            let err = format!("{:#}", Index::parse(bad.as_bytes()).unwrap_err());
+            assert!(err.starts_with("line 8001: bad inode"), "{err}");
+            // One record too many for the end line.
+            let extra = text.replacen("end 8000", "end 7999", 1);
+            let err = format!("{:#}", Index::parse(extra.as_bytes()).unwrap_err());
+            assert_eq!(err, "end line says 7999 records, found 8000");
+        });
+    }
+
+    #[test]
+    fn bad_numbers_are_damage() {
+        let good = render(&sample());
+        let text = String::from_utf8_lossy(&good).into_owned();
+        for (from, to, why) in [
+            ("\t77\t", "\t18446744073709551616\t", "bad inode"),
+            ("\t12\t", "\t1x\t", "bad size"),
+            ("\t644\t", "\t648\t", "bad mode"),
+            ("1700000000.", "17e8.", "bad mtime"),
+        ] {
+            let bad = text.replacen(from, to, 1);
+            assert_ne!(bad, text, "{from} not found");
+            for err in [
+                parse(bad.as_bytes()).unwrap_err(),
+                Index::parse(bad.as_bytes()).unwrap_err(),
+            ] {
+                let msg = format!("{err:#}");
+                assert!(msg.starts_with("line 2: ") && msg.contains(why), "{msg}");
+            }
+        }
     }
 
     #[test]

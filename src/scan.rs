@@ -9,7 +9,7 @@
 //! and metadata are read lazily, only for the entries that need them.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta};
 
@@ -206,87 +206,183 @@ pub fn child_rel(rel: &[u8], name: &[u8]) -> Box<[u8]> {
     v.into_boxed_slice()
 }
 
-/// A non-directory entry found by [`walk_stat`], with its `lstat`.
-#[derive(Debug)]
-pub struct Stated {
-    /// Path relative to the root.
-    pub rel: Box<[u8]>,
-    /// The entry's metadata.
-    pub meta: Meta,
-    /// Its inode identity.
-    pub key: fsx::FileKey,
-    /// Its size.
-    pub size: u64,
-}
+/// Directories with more non-directory entries than this have their
+/// `lstat`s split into several tasks, so one large directory (a toolchain's
+/// `usr/include`, `usr/lib`) does not keep the other threads idle.
+const STAT_CHUNK: usize = 192;
 
-/// Lists every non-directory entry below `root` with its `lstat`, walking
-/// directories in parallel on `pool` (unordered; callers sort what they
-/// print). Symlinks are never followed. A missing root gives an empty list.
-pub fn walk_stat(root: &Path, pool: &rayon::ThreadPool) -> Result<Vec<Stated>, FsError> {
-    use std::sync::{Arc, Mutex};
+/// Calls `visit(rel, lstat)` for every non-directory entry below `root`
+/// (`rel` relative to `root`) and collects what it returns, walking and
+/// `lstat`ing in parallel on `pool`. The order of the results is not
+/// defined; callers sort what they print. Symlinks are never followed. A
+/// missing root gives an empty list.
+pub fn walk_stat<T, F>(root: &Path, pool: &rayon::ThreadPool, visit: F) -> Result<Vec<T>, FsError>
+where
+    T: Send,
+    F: Fn(&[u8], &nix::sys::stat::FileStat) -> Option<T> + Sync,
+{
+    use std::sync::Mutex;
     let top = match DirFd::open(root) {
         Ok(d) => d,
         Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let found: Mutex<Vec<Vec<Stated>>> = Mutex::new(Vec::new());
-    let error: Mutex<Option<FsError>> = Mutex::new(None);
-
-    fn visit<'s>(
-        scope: &rayon::Scope<'s>,
-        dir: Arc<DirFd>,
-        rel: Box<[u8]>,
-        found: &'s Mutex<Vec<Vec<Stated>>>,
-        error: &'s Mutex<Option<FsError>>,
-    ) {
-        let run = || -> Result<(), FsError> {
-            let mut mine = Vec::new();
-            for raw in dir.fresh_entries()? {
-                if raw.kind == Some(Kind::Dir) {
-                    let sub = Arc::new(dir.open_child(&raw.name)?);
-                    let sub_rel = child_rel(&rel, &raw.name);
-                    scope.spawn(move |s| visit(s, sub, sub_rel, found, error));
-                    continue;
-                }
-                let st = dir.stat(&raw.name)?.ok_or_else(|| {
-                    FsError::new(
-                        "inspecting",
-                        dir.child_path(&raw.name),
-                        nix::errno::Errno::ENOENT,
-                    )
-                })?;
-                let meta = Meta::of(&st);
-                if meta.kind == Kind::Dir {
-                    // No d_type from this filesystem.
-                    let sub = Arc::new(dir.open_child(&raw.name)?);
-                    let sub_rel = child_rel(&rel, &raw.name);
-                    scope.spawn(move |s| visit(s, sub, sub_rel, found, error));
-                    continue;
-                }
-                mine.push(Stated {
-                    rel: child_rel(&rel, &raw.name),
-                    meta,
-                    key: fsx::FileKey::of(&st),
-                    size: st.st_size as u64,
-                });
-            }
-            found.lock().expect("BUG: poisoned").push(mine);
-            Ok(())
-        };
-        if let Err(e) = run() {
-            error.lock().expect("BUG: poisoned").get_or_insert(e);
-        }
-    }
-
+    let walk = Walk {
+        visit,
+        found: Mutex::new(Vec::new()),
+        error: Mutex::new(None),
+    };
     let top = Arc::new(top);
-    pool.scope(|s| visit(s, top, Box::from(&b""[..]), &found, &error));
-    if let Some(e) = error.into_inner().expect("BUG: poisoned") {
+    pool.scope(|s| walk.dir(s, top, Box::from(&b""[..])));
+    if let Some(e) = walk.error.into_inner().expect("BUG: poisoned") {
         return Err(e);
     }
-    Ok(found
+    Ok(walk
+        .found
         .into_inner()
         .expect("BUG: poisoned")
         .into_iter()
         .flatten()
         .collect())
+}
+
+struct Walk<T, F> {
+    visit: F,
+    found: std::sync::Mutex<Vec<Vec<T>>>,
+    error: std::sync::Mutex<Option<FsError>>,
+}
+
+impl<T, F> Walk<T, F>
+where
+    T: Send,
+    F: Fn(&[u8], &nix::sys::stat::FileStat) -> Option<T> + Sync,
+{
+    fn fail(&self, e: FsError) {
+        self.error.lock().expect("BUG: poisoned").get_or_insert(e);
+    }
+
+    /// Reads one directory, hands its subdirectories to new tasks and
+    /// `lstat`s its other entries, in chunks when there are many.
+    fn dir<'s>(&'s self, scope: &rayon::Scope<'s>, dir: Arc<DirFd>, rel: Box<[u8]>) {
+        let entries = match dir.fresh_entries() {
+            Ok(e) => e,
+            Err(e) => return self.fail(e),
+        };
+        let mut files = Vec::with_capacity(entries.len());
+        for ent in entries {
+            if ent.kind == Some(Kind::Dir) {
+                self.subdir(scope, &dir, &rel, &ent.name);
+            } else {
+                files.push(ent);
+            }
+        }
+        if files.len() <= STAT_CHUNK {
+            return self.stat_all(scope, &dir, &rel, &files);
+        }
+        let (dir, rel, files) = (&dir, Arc::<[u8]>::from(rel), Arc::new(files));
+        for start in (0..files.len()).step_by(STAT_CHUNK) {
+            let (dir, rel, files) = (Arc::clone(dir), Arc::clone(&rel), Arc::clone(&files));
+            scope.spawn(move |s| {
+                let end = files.len().min(start + STAT_CHUNK);
+                self.stat_all(s, &dir, &rel, &files[start..end]);
+            });
+        }
+    }
+
+    fn subdir<'s>(&'s self, scope: &rayon::Scope<'s>, dir: &DirFd, rel: &[u8], name: &[u8]) {
+        match dir.open_child(name) {
+            Ok(sub) => {
+                let sub_rel = child_rel(rel, name);
+                scope.spawn(move |s| self.dir(s, Arc::new(sub), sub_rel));
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn stat_all<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        dir: &DirFd,
+        rel: &[u8],
+        files: &[fsx::RawEntry],
+    ) {
+        let mut mine = Vec::new();
+        // One path buffer per task: the visitor sees `rel/name` without an
+        // allocation per entry.
+        let mut path = Vec::with_capacity(rel.len() + 64);
+        for ent in files {
+            let st = match dir.stat(&ent.name) {
+                Ok(Some(st)) => st,
+                Ok(None) => {
+                    let path = dir.child_path(&ent.name);
+                    return self.fail(FsError::new("inspecting", path, nix::errno::Errno::ENOENT));
+                }
+                Err(e) => return self.fail(e),
+            };
+            if Kind::from_mode(st.st_mode) == Kind::Dir {
+                // No d_type from this filesystem.
+                self.subdir(scope, dir, rel, &ent.name);
+                continue;
+            }
+            path.clear();
+            if !rel.is_empty() {
+                path.extend_from_slice(rel);
+                path.push(b'/');
+            }
+            path.extend_from_slice(&ent.name);
+            if let Some(t) = (self.visit)(&path, &st) {
+                mine.push(t);
+            }
+        }
+        if !mine.is_empty() {
+            self.found.lock().expect("BUG: poisoned").push(mine);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walk_stat_visits_every_entry_once_across_chunks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        // One directory large enough to be split into several stat tasks,
+        // a nested one, a symlink that must not be followed out of the tree.
+        let big = root.join("usr/include");
+        std::fs::create_dir_all(&big).unwrap();
+        let n = STAT_CHUNK * 3 + 7;
+        for i in 0..n {
+            std::fs::write(big.join(format!("h{i}.h")), i.to_string()).unwrap();
+        }
+        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+        std::fs::write(root.join("a/b/c/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("/", root.join("a/escape")).unwrap();
+        for threads in [1, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut seen = walk_stat(root, &pool, |rel, st| {
+                Some((rel.to_vec(), st.st_size, Kind::from_mode(st.st_mode)))
+            })
+            .unwrap();
+            seen.sort();
+            assert_eq!(seen.len(), n + 2, "{threads} threads");
+            assert!(seen.windows(2).all(|w| w[0].0 != w[1].0));
+            assert!(seen.contains(&(b"a/b/c/f".to_vec(), 1, Kind::File)));
+            assert!(seen.contains(&(b"a/escape".to_vec(), 1, Kind::Symlink)));
+            let h = format!("usr/include/h{}.h", n - 1).into_bytes();
+            let size = (n - 1).to_string().len() as i64;
+            assert!(seen.contains(&(h, size, Kind::File)));
+        }
+        let none: Vec<()> = walk_stat(
+            &root.join("missing"),
+            &rayon::ThreadPoolBuilder::new().build().unwrap(),
+            |_, _| Some(()),
+        )
+        .unwrap();
+        assert!(none.is_empty());
+    }
 }

@@ -4,6 +4,7 @@
 Usage:
   bench-table.py --times FILE [--label KEY=TEXT]... [--faster-than KEY=TEXT]...
                  [--floor KEY] [--target SCEN/METHOD/BASE/OP/VALUE]... [--verify FILE]
+                 [--same-as TEXT]
 
 FILE has one line per timed run: "<scenario>\t<method>\t<round>\t<seconds>".
 For every (scenario, method) the table shows the median, min and max over
@@ -12,12 +13,18 @@ KEY / median of the row, in the same scenario); --floor KEY adds "time vs
 floor" (median of the row / median of KEY).  --target checks one ratio and
 prints a PASS/MISS line: OP is "speedup" (BASE median / METHOD median must be
 >= VALUE) or "within" (METHOD median / BASE median must be <= VALUE).
---verify FILE appends a "same result" column from lines "<scenario>\t<method>\t<text>".
+--verify FILE appends a "same result as TEXT" column (TEXT from --same-as,
+default "rsync") from lines "<scenario>\t<method>\t<text>".  Times under
+0.1 s are shown with four decimals.
 """
 
 import argparse
 import statistics
 import sys
+
+
+def fmt_secs(x):
+    return f"{x:.4f}" if x < 0.1 else f"{x:.3f}"
 
 
 def main():
@@ -28,6 +35,7 @@ def main():
     ap.add_argument("--floor")
     ap.add_argument("--target", action="append", default=[])
     ap.add_argument("--verify")
+    ap.add_argument("--same-as", default="rsync")
     args = ap.parse_args()
 
     runs = {}
@@ -60,15 +68,15 @@ def main():
     if args.floor:
         head.append("time vs floor")
     if verify:
-        head.append("same result as rsync")
+        head.append(f"same result as {args.same_as}")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for scen in scenarios:
         for (s, m) in order:
             if s != scen:
                 continue
             t = runs[(s, m)]
-            row = ([s] if multi else []) + [labels.get(m, m), f"{med[(s, m)]:.3f}",
-                                             f"{min(t):.3f}", f"{max(t):.3f}", str(len(t))]
+            row = ([s] if multi else []) + [labels.get(m, m), fmt_secs(med[(s, m)]),
+                                             fmt_secs(min(t)), fmt_secs(max(t)), str(len(t))]
             for base, _ in faster:
                 b = med.get((s, base))
                 row.append(f"{b / med[(s, m)]:.2f}x" if b and med[(s, m)] > 0 else "")
