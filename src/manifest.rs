@@ -54,11 +54,30 @@ impl Record {
     }
 }
 
+/// A directory prepare created, as it was when the manifest was written.
+///
+/// Such a directory held exactly the recorded entries and subdirectories.
+/// Creating, removing or renaming an entry in it, or changing the directory
+/// itself, sets its ctime to the current time, which no program can set
+/// back; and prepare writes the record only once the clock has moved past
+/// the recorded ctime. So while the inode and ctime are unchanged, the
+/// directory still holds exactly those names, and `file-list` need not read
+/// it (its entries are still `lstat`ed: in-place edits change only them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirRecord {
+    /// Identity of the directory.
+    pub key: FileKey,
+    /// Its ctime.
+    pub ctime: Mtime,
+}
+
 /// All records of one tree, by relative path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
     /// Records keyed by `/`-separated relative path.
     pub records: BTreeMap<Vec<u8>, Record>,
+    /// Directories the last prepare created, by relative path.
+    pub dirs: BTreeMap<Vec<u8>, DirRecord>,
 }
 
 /// Returns where the manifest of `tree` lives.
@@ -160,7 +179,17 @@ pub fn render(m: &Manifest) -> Vec<u8> {
         escape(path, &mut out);
         out.push(b'\n');
     }
-    let _ = writeln!(out, "end {}", m.records.len());
+    // Directory lines: no provider, size or mode; the time is the ctime.
+    for (path, d) in &m.dirs {
+        let _ = write!(
+            out,
+            "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
+            d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
+        );
+        escape(path, &mut out);
+        out.push(b'\n');
+    }
+    let _ = writeln!(out, "end {}", m.records.len() + m.dirs.len());
     out
 }
 
@@ -184,6 +213,14 @@ pub struct RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
+    /// The directory record of a `d` line (its time is the ctime).
+    pub fn dir_record(&self) -> DirRecord {
+        DirRecord {
+            key: self.key,
+            ctime: self.mtime,
+        }
+    }
+
     /// The owned form.
     pub fn to_record(&self) -> Record {
         Record {
@@ -198,68 +235,166 @@ impl RecordRef<'_> {
     }
 }
 
-/// A manifest indexed by path without copying it: lookups borrow from the
-/// file's bytes. `file-list` looks up every entry of a toolchain-sized tree,
-/// so building the owned [`Manifest`] (two allocations and a B-tree insert
-/// per line) would cost more than the lookups themselves.
+/// The records of one directory of a tree, borrowed from the manifest.
+#[derive(Debug, Default)]
+pub struct Group<'a> {
+    /// The directory's own record, if prepare created it.
+    pub dir: Option<DirRecord>,
+    /// Records of the non-directory entries directly in it, with their names.
+    pub files: Vec<(Cow<'a, [u8]>, RecordRef<'a>)>,
+    /// Names of the recorded directories directly in it.
+    pub subdirs: Vec<Cow<'a, [u8]>>,
+}
+
+impl<'a> Group<'a> {
+    /// The file records by name, for looking up a directory's entries.
+    pub fn by_name(&self) -> rustc_hash::FxHashMap<&[u8], &RecordRef<'a>> {
+        self.files.iter().map(|(n, r)| (n.as_ref(), r)).collect()
+    }
+
+    fn absorb(&mut self, other: Group<'a>) {
+        self.dir = self.dir.or(other.dir);
+        self.files.extend(other.files);
+        self.subdirs.extend(other.subdirs);
+    }
+}
+
+/// A manifest indexed by directory without copying it: `file-list` walks a
+/// tree directory by directory, and for a directory prepare created and
+/// nobody changed since, it takes the names from here instead of reading
+/// the directory. Lookups borrow from the file's bytes: building the owned
+/// [`Manifest`] of a toolchain's tree (two allocations and a B-tree insert
+/// per line) would cost more than the walk saves.
 #[derive(Debug, Default)]
 pub struct Index<'a> {
-    /// One map per piece parsed in parallel; a path is in at most one.
-    maps: Vec<rustc_hash::FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>>,
+    /// Directory path -> position in `groups`.
+    slots: rustc_hash::FxHashMap<Cow<'a, [u8]>, usize>,
+    groups: Vec<Group<'a>>,
+    records: usize,
 }
 
 /// Manifests at least this large are parsed in pieces, in parallel.
 const PARALLEL_PARSE: usize = 256 << 10;
 
+/// Splits a relative path into its directory and its name.
+fn split_parent<'a>(path: &Cow<'a, [u8]>) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
+    let cut = memchr::memrchr(b'/', path);
+    match path {
+        Cow::Borrowed(p) => match cut {
+            Some(i) => (Cow::Borrowed(&p[..i]), Cow::Borrowed(&p[i + 1..])),
+            None => (Cow::Borrowed(&b""[..]), Cow::Borrowed(*p)),
+        },
+        Cow::Owned(p) => match cut {
+            Some(i) => (Cow::Owned(p[..i].to_vec()), Cow::Owned(p[i + 1..].to_vec())),
+            None => (Cow::Borrowed(&b""[..]), Cow::Owned(p.clone())),
+        },
+    }
+}
+
 impl<'a> Index<'a> {
     /// Parses serialized manifest bytes, with the same checks as [`parse`].
     /// Large manifests are parsed in pieces on the current rayon pool (a
-    /// toolchain's host manifest is megabytes); lookups then try each
-    /// piece's map.
+    /// toolchain's host manifest is megabytes).
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
         use rayon::prelude::*;
         let (body, count) = frame(data)?;
+        let piece = |(piece, first_line): (&'a [u8], usize)| -> Result<Index<'a>> {
+            let mut index = Index::default();
+            // Lines come sorted by path, so most share the previous line's
+            // directory: compare with it instead of hashing it again.
+            let mut last: Option<(Cow<'a, [u8]>, usize)> = None;
+            parse_body(piece, first_line, |path, rec| {
+                index.records += 1;
+                let (parent, name) = split_parent(&path);
+                if rec.kind == Kind::Dir {
+                    let root = path.is_empty();
+                    let own = index.slot(path);
+                    index.groups[own].dir = Some(rec.dir_record());
+                    if !root {
+                        let up = index.slot(parent);
+                        index.groups[up].subdirs.push(name);
+                    }
+                    return;
+                }
+                let at = match &last {
+                    Some((dir, at)) if *dir == parent => *at,
+                    _ => {
+                        let at = index.slot(parent.clone());
+                        last = Some((parent, at));
+                        at
+                    }
+                };
+                index.groups[at].files.push((name, rec));
+            })?;
+            Ok(index)
+        };
         let parts = if body.len() < PARALLEL_PARSE {
             1
         } else {
             rayon::current_num_threads().clamp(1, 8)
         };
-        let piece = |(piece, first_line): (&'a [u8], usize)| {
-            let mut map = rustc_hash::FxHashMap::default();
-            map.reserve(memchr::memchr_iter(b'\n', piece).count() + 1);
-            parse_body(piece, first_line, |path, rec| {
-                map.insert(path, rec);
-            })?;
-            Ok(map)
-        };
         // A single piece stays on this thread: no pool is started for it.
-        let maps = if parts == 1 {
-            vec![piece((body, 2))?]
+        let index = if parts == 1 {
+            piece((body, 2))?
         } else {
             split_lines(body, parts)
                 .into_par_iter()
                 .map(piece)
                 .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .reduce(|mut a, mut b| {
+                    a.records += b.records;
+                    for (dir, at) in b.slots {
+                        let to = a.slot(dir);
+                        a.groups[to].absorb(std::mem::take(&mut b.groups[at]));
+                    }
+                    a
+                })
+                .unwrap_or_default()
         };
-        let index = Index { maps };
-        check_count(count, index.len())?;
+        check_count(count, index.records)?;
         Ok(index)
     }
 
-    /// The record of `path`, if any.
-    pub fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
-        self.maps.iter().find_map(|m| m.get(path))
+    /// The position of the group of `dir`, created empty if needed.
+    fn slot(&mut self, dir: Cow<'a, [u8]>) -> usize {
+        let next = self.groups.len();
+        let at = *self.slots.entry(dir).or_insert(next);
+        if at == next {
+            self.groups.push(Group::default());
+        }
+        at
     }
 
-    /// The number of records (a path repeated in two pieces, which only a
-    /// damaged manifest has, counts twice and so fails the end-line check).
+    /// The records of the directory `dir` (`b""` for the tree's root).
+    pub fn group(&self, dir: &[u8]) -> Option<&Group<'a>> {
+        self.slots.get(dir).map(|&at| &self.groups[at])
+    }
+
+    /// The record of the non-directory entry `path`, if any (a scan of its
+    /// directory's records: for tests and single lookups; walks use
+    /// [`Group::by_name`] once per directory).
+    pub fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
+        let (dir, name) = match memchr::memrchr(b'/', path) {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b""[..], path),
+        };
+        self.group(dir)?
+            .files
+            .iter()
+            .find(|(n, _)| n.as_ref() == name)
+            .map(|(_, r)| r)
+    }
+
+    /// The number of records (a path repeated, which only a damaged
+    /// manifest has, counts twice and so fails the end-line check).
     pub fn len(&self) -> usize {
-        self.maps.iter().map(|m| m.len()).sum()
+        self.records
     }
 
     /// True if there are no records.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records == 0
     }
 }
 
@@ -419,9 +554,13 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
     let (body, count) = frame(data)?;
     let mut m = Manifest::default();
     parse_body(body, 2, |path, rec| {
-        m.records.insert(path.into_owned(), rec.to_record());
+        if rec.kind == Kind::Dir {
+            m.dirs.insert(path.into_owned(), rec.dir_record());
+        } else {
+            m.records.insert(path.into_owned(), rec.to_record());
+        }
     })?;
-    check_count(count, m.records.len())?;
+    check_count(count, m.records.len() + m.dirs.len())?;
     Ok(m)
 }
 
@@ -491,14 +630,39 @@ mod tests {
                 rewritten: false,
             },
         );
+        let dir = |ino, nsec| DirRecord {
+            key: FileKey { dev: 1, ino },
+            ctime: Mtime {
+                sec: 1_800_000_000,
+                nsec,
+            },
+        };
+        for (path, d) in [
+            (&b""[..], dir(2, 1)),
+            (b"usr", dir(3, 2)),
+            (b"usr/lib", dir(4, 3)),
+        ] {
+            m.dirs.insert(path.to_vec(), d);
+        }
         let data = render(&m);
         let index = Index::parse(&data).unwrap();
-        assert_eq!(index.len(), 2);
+        assert_eq!(index.len(), 5);
         for (path, rec) in &m.records {
             assert_eq!(index.get(path).unwrap().to_record(), *rec);
         }
         assert!(index.get(b"usr/lib/a").is_none());
         assert_eq!(parse(&data).unwrap(), m);
+        // Directory groups: their own record, files and subdirectories.
+        let root = index.group(b"").unwrap();
+        assert_eq!(root.dir, Some(dir(2, 1)));
+        assert_eq!(root.subdirs, [&b"usr"[..]]);
+        assert_eq!(root.files.len(), 0);
+        let lib = index.group(b"usr/lib").unwrap();
+        assert_eq!(lib.dir, Some(dir(4, 3)));
+        assert_eq!(lib.files.len(), 1);
+        assert_eq!(lib.files[0].0.as_ref(), b"a\tb\nc\\d\xff");
+        assert_eq!(index.group(b"usr").unwrap().subdirs, [&b"lib"[..]]);
+        assert_eq!(index.group(b"lib").unwrap().dir, None);
     }
 
     #[test]
@@ -520,8 +684,10 @@ mod tests {
             .unwrap();
         pool.install(|| {
             let index = Index::parse(&data).unwrap();
-            assert_eq!(index.maps.len(), 3);
             assert_eq!(index.len(), 8000);
+            // The three pieces' records of one directory are one group.
+            let group = index.group(b"usr/include/linux").unwrap();
+            assert_eq!(group.files.len(), 8000);
             for (path, rec) in &m.records {
                 assert_eq!(index.get(path).unwrap().to_record(), *rec);
             }

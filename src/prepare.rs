@@ -251,9 +251,79 @@ fn prepare_tree(
         result.fixup = Some(report);
     }
     if cfg.manifest {
+        new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
         manifest::save(&mpath, &new)?;
     }
     Ok(result)
+}
+
+/// Records the directories this run created (they hold exactly what the
+/// plan put there, and the manifest names all of it), with their ctimes.
+///
+/// A record is only worth something if any later change to the directory
+/// gives it a different ctime. The kernel takes ctimes from a clock that
+/// advances in ticks (4 ms here), so a change within the tick of the last
+/// change prepare made could get the same value: this waits, at most a
+/// tick or two, until the clock has moved past every recorded ctime.
+fn record_dirs(
+    dest: &Path,
+    plan: &merge::Plan,
+    fresh: &[bool],
+) -> Result<std::collections::BTreeMap<Vec<u8>, manifest::DirRecord>> {
+    use std::collections::BTreeMap;
+    let record = |st: &nix::sys::stat::FileStat| manifest::DirRecord {
+        key: FileKey::of(st),
+        ctime: fsx::Mtime {
+            sec: st.st_ctime,
+            nsec: st.st_ctime_nsec,
+        },
+    };
+    let mut dirs = BTreeMap::new();
+    if !fresh.iter().any(|&f| f) {
+        return Ok(dirs);
+    }
+    let root = DirFd::open(dest)?;
+    if fresh[0] {
+        dirs.insert(Vec::new(), record(&root.stat_self()?));
+    }
+    // Parents are opened as in the plan's pre-order, never following a
+    // symlink; a directory that is gone or no longer one is not recorded.
+    let mut stack: Vec<(u32, DirFd)> = vec![(0, root)];
+    for (i, d) in plan.dirs.iter().enumerate().skip(1) {
+        while stack.last().is_some_and(|(at, _)| *at != d.parent) {
+            stack.pop();
+        }
+        let Some((_, parent)) = stack.last() else {
+            break;
+        };
+        let has_subdirs = plan.dirs.get(i + 1).is_some_and(|n| n.parent == i as u32);
+        if fresh[i] {
+            match parent.stat(d.name())? {
+                Some(st) if fsx::Kind::from_mode(st.st_mode) == fsx::Kind::Dir => {
+                    dirs.insert(d.rel.to_vec(), record(&st));
+                }
+                _ => continue,
+            }
+        }
+        if has_subdirs {
+            let sub = parent.open_child(d.name())?;
+            stack.push((i as u32, sub));
+        }
+    }
+    let newest = dirs.values().map(|d| d.ctime).max().unwrap_or_default();
+    let passed = |t: rustix::time::Timespec| (t.tv_sec, t.tv_nsec) > (newest.sec, newest.nsec);
+    let coarse = || rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    for _ in 0..50 {
+        if passed(coarse()) {
+            return Ok(dirs);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // The clock did not move past them (it was set back): keep only the
+    // directories whose ctime is already in the past.
+    let now = coarse();
+    dirs.retain(|_, d| (d.ctime.sec, d.ctime.nsec) < (now.tv_sec, now.tv_nsec));
+    Ok(dirs)
 }
 
 /// Records the path fixup's new inodes: a rewritten file still belongs to

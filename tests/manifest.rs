@@ -433,3 +433,168 @@ fn final_merge_conflicts_name_the_installers() {
         "skeleton's"
     );
 }
+
+/// Runs `ppd file-list -v` for `pkg` into `out`; returns the stats line.
+fn file_list_v(root: &Path, pkg: &str, out: &Path) -> String {
+    let mut cmd = ppd();
+    cmd.args(["-v", "file-list", "--pkg", pkg, "--staging-subdir", STAGING])
+        .args(["--overwrites", "ignore", "--out-dir"])
+        .arg(out)
+        .arg("--per-package-dir")
+        .arg(root.join("per-package"));
+    let stderr = String::from_utf8(ok(&mut cmd).stderr).unwrap();
+    stderr.lines().last().unwrap_or_default().to_owned()
+}
+
+/// The number before `label` in a stats line.
+fn stat_of(line: &str, label: &str) -> usize {
+    let at = line
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {line}"));
+    line[..at]
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Lists (before, after) of the three trees around `install`, compared
+/// with `ppd file-list`; returns how many directories it took from the
+/// manifests instead of reading them.
+fn assert_lists_match(root: &Path, pkg: &str, install: impl FnOnce(&Path)) -> usize {
+    let me = root.join("per-package").join(pkg);
+    let trees = [
+        ("", me.join("target")),
+        ("-staging", me.join("host").join(STAGING)),
+        ("-host", me.join("host")),
+    ];
+    let work = root.join("work").join(pkg);
+    std::fs::create_dir_all(&work).unwrap();
+    for (sfx, dir) in &trees {
+        find_sorted(dir, &work.join(format!("before{sfx}")));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    install(&me);
+    for (sfx, dir) in &trees {
+        find_sorted(dir, &work.join(format!("after{sfx}")));
+    }
+    let stats = file_list_v(root, pkg, &work);
+    for (sfx, _) in &trees {
+        let want = comm_list(
+            pkg,
+            &work.join(format!("before{sfx}")),
+            &work.join(format!("after{sfx}")),
+        );
+        let got = std::fs::read(work.join(format!(".files-list{sfx}.txt"))).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "list {sfx} ({stats})"
+        );
+    }
+    stat_of(&stats, "taken from the manifests")
+}
+
+#[test]
+fn unread_directories_still_show_every_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    // A dependency with many directories, some empty, a few files each.
+    let pp = r.join("per-package");
+    let mut dirs = Vec::new();
+    for i in 0..12 {
+        for j in 0..4 {
+            let d = format!("usr/share/d{i}/s{j}");
+            for k in 0..3 {
+                write(
+                    &pp.join(format!("dep/target/{d}/f{k}")),
+                    &format!("{i}{j}{k}"),
+                );
+                write(&pp.join(format!("dep/host/{STAGING}/{d}/h{k}.h")), "h");
+            }
+            std::os::unix::fs::symlink("f0", pp.join(format!("dep/target/{d}/l0"))).unwrap();
+            dirs.push(d);
+        }
+        std::fs::create_dir_all(pp.join(format!("dep/target/usr/empty{i}"))).unwrap();
+    }
+    for seed in 1..=6u64 {
+        let pkg = format!("p{seed}");
+        prepare(r, &pkg, &["dep"]);
+        let mut rng = Rng(seed);
+        let dirs = dirs.clone();
+        let taken = assert_lists_match(r, &pkg, |me| {
+            for n in 0..8 {
+                let d = me.join("target").join(rng.pick(&dirs));
+                let f = d.join(format!("f{}", rng.below(3)));
+                match rng.below(9) {
+                    // New entries: a file, a symlink, a subdirectory, a
+                    // file in a recorded empty directory.
+                    0 => write(&d.join(format!("new{n}")), "new"),
+                    1 => std::os::unix::fs::symlink("f1", d.join(format!("ln{n}"))).unwrap(),
+                    2 => write(&d.join(format!("sub{n}/deep/x")), "x"),
+                    3 => write(
+                        &me.join(format!("target/usr/empty{}/e{n}", rng.below(12))),
+                        "e",
+                    ),
+                    // Changes of a dependency's inode in place: content,
+                    // mode, mtime (all shared through the hard link).
+                    4 => std::fs::write(&f, format!("edited {n}")).unwrap(),
+                    5 => std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))
+                        .unwrap(),
+                    6 => set_mtime(&f, 1_600_000_000 + n as i64, 7),
+                    // Replacement and removal.
+                    7 => {
+                        std::fs::remove_file(&f).unwrap_or_default();
+                        write(&f, "replaced");
+                    }
+                    _ => std::fs::remove_file(&f).unwrap_or_default(),
+                }
+            }
+            write(
+                &me.join(format!("host/{STAGING}/usr/share/d0/s0/mine.h")),
+                "m",
+            );
+        });
+        // Most of the 130 directories were untouched and not read.
+        assert!(
+            taken > 60,
+            "only {taken} directories taken from the manifests"
+        );
+    }
+}
+
+#[test]
+fn a_stale_directory_record_falls_back_to_reading_every_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    prepare(r, "twin", &["toolchain", "zlib"]);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    // A record of a file that is not there, in a directory whose ctime says
+    // nothing changed: only a damaged manifest (or a filesystem that does
+    // not keep ctimes) can show this. The list must not depend on it.
+    let m = r.join("per-package/libfoo/.target.ppd-manifest");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("\tlib/libc.so.6"))
+        .unwrap();
+    let ghost = line.replace("\tlib/libc.so.6", "\tlib/ghost.so");
+    let count: usize = text.lines().last().unwrap()["end ".len()..]
+        .parse()
+        .unwrap();
+    let text = text.replace(
+        &format!("end {count}\n"),
+        &format!("{ghost}\nend {}\n", count + 1),
+    );
+    std::fs::write(&m, text).unwrap();
+    let install = |me: &Path| write(&me.join("target/usr/lib/libfoo.so.1"), "foo");
+    let twin = assert_lists_match(r, "twin", install);
+    let stale = assert_lists_match(r, "libfoo", install);
+    // The whole target tree was read again; the host tree was not affected.
+    // (In the target tree the root, etc, lib and usr are unchanged; only
+    // usr/lib, which got the new file, is read either way.)
+    assert_eq!(twin - stale, 4, "twin {twin}, stale {stale}");
+}

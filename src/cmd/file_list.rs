@@ -58,9 +58,11 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     }
     if ctx.verbose {
         eprintln!(
-            "ppd file-list: {} entries walked, {} target, {} staging, {} host files of {}, \
-             {} overwrites, {:.3} s",
+            "ppd file-list: {} entries walked, {} directories read, {} taken from the manifests, \
+             {} target, {} staging, {} host files of {}, {} overwrites, {:.3} s",
             report.lists.walked,
+            report.lists.dirs_read,
+            report.lists.dirs_trusted,
             count(&report.lists.target),
             count(&report.lists.staging),
             count(&report.lists.host),

@@ -149,6 +149,9 @@ pub struct Applied {
     /// Paths left alone because the package installed or edited them itself
     /// (only with a guard manifest), sorted.
     pub kept_own: Vec<Vec<u8>>,
+    /// Per plan directory: created by this run, so it holds exactly what
+    /// the plan put there.
+    pub fresh: Vec<bool>,
 }
 
 /// Applies `plan` (built from `sources`) to the directory `dest`, creating
@@ -204,6 +207,7 @@ pub fn apply(
     }
     out.clashes.sort_by(|a, b| a.path.cmp(&b.path));
     out.kept_own.sort();
+    out.fresh = fresh;
     Ok(out)
 }
 

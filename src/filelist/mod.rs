@@ -20,13 +20,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
 use crate::fsx::{FileKey, Kind, Meta, Mtime};
 use crate::manifest::{self, Index, RecordRef};
 use crate::prepare::Origins;
-use crate::scan;
+
+mod walk;
 
 /// What to list.
 #[derive(Clone, Debug)]
@@ -72,6 +70,10 @@ pub struct Lists {
     pub host: Vec<u8>,
     /// Entries examined.
     pub walked: usize,
+    /// Directories read.
+    pub dirs_read: usize,
+    /// Directories whose names came from the manifest (see [`walk`]).
+    pub dirs_trusted: usize,
 }
 
 /// Everything `file-list` found.
@@ -115,9 +117,6 @@ struct Found<'a> {
     size: u64,
     /// The record of a dependency's entry at this path.
     placed: Option<RecordRef<'a>>,
-    /// False if the entry was met before its manifest was parsed: it has
-    /// yet to be compared.
-    compared: bool,
 }
 
 /// Returns true if the entry is exactly what the manifest recorded: the
@@ -208,72 +207,6 @@ fn checked<'a>(
     }
 }
 
-/// Reads and indexes the manifest of `tree` into `data` and `index`;
-/// returns the warnings.
-fn load<'d>(
-    tree: &Path,
-    data: &'d OnceLock<Option<Vec<u8>>>,
-    index: &OnceLock<Index<'d>>,
-) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let bytes = data.get_or_init(|| read_manifest(tree, &mut warnings));
-    let parsed = bytes.as_deref().map(Index::parse);
-    let _ = index.set(checked(tree, parsed, &mut warnings));
-    warnings
-}
-
-/// Walks `tree` and keeps the files and symlinks that differ from its
-/// manifest's `index`, or that were met before the index was ready; also
-/// returns how many files and symlinks there are.
-fn changed<'a>(
-    tree: &Path,
-    index: &OnceLock<Index<'a>>,
-    pool: &rayon::ThreadPool,
-) -> Result<(Vec<Found<'a>>, usize)> {
-    let walked = AtomicUsize::new(0);
-    let found = scan::walk_stat(tree, pool, |rel, st| {
-        let kind = Kind::from_mode(st.st_mode);
-        if !matches!(kind, Kind::File | Kind::Symlink) {
-            return None;
-        }
-        walked.fetch_add(1, Ordering::Relaxed);
-        let (size, mtime) = (st.st_size as u64, Mtime::of(st));
-        let placed = index.get().and_then(|i| i.get(rel)).copied();
-        if placed.is_some_and(|rec| unchanged(&rec, st.st_ino, size, mtime, st.st_mode)) {
-            return None;
-        }
-        Some(Found {
-            rel: rel.into(),
-            meta: Meta::of(st),
-            key: FileKey::of(st),
-            size,
-            placed,
-            compared: index.get().is_some(),
-        })
-    })
-    .with_context(|| format!("listing {}", tree.display()))?;
-    Ok((found, walked.into_inner()))
-}
-
-/// Compares the entries met before the manifest was parsed, now that it is.
-fn settle<'a>(found: Vec<Found<'a>>, index: &Index<'a>) -> Vec<Found<'a>> {
-    found
-        .into_iter()
-        .filter_map(|mut f| {
-            if !f.compared {
-                f.placed = index.get(&f.rel).copied();
-                let (m, k) = (&f.meta, &f.key);
-                if f.placed
-                    .is_some_and(|rec| unchanged(&rec, k.ino, f.size, m.mtime, m.mode))
-                {
-                    return None;
-                }
-            }
-            Some(f)
-        })
-        .collect()
-}
-
 /// Computes the lists and the overwrites of `cfg.pkg`.
 pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Report> {
     let base = cfg.per_package_dir.join(&cfg.pkg);
@@ -287,37 +220,33 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
 
     let target = base.join("target");
     let host = base.join("host");
-    // The walks start at once; the manifests (a toolchain's host manifest
-    // is megabytes) are read and parsed beside them, on the same pool.
-    // Entries met before their manifest is ready are compared afterwards.
-    let (target_data, host_data) = (OnceLock::new(), OnceLock::new());
-    let (target_index, host_index) = (OnceLock::new(), OnceLock::new());
-    let ((target_warnings, host_warnings), (t, h)) = pool.install(|| {
+    let target_data = read_manifest(&target, &mut report.warnings);
+    let host_data = read_manifest(&host, &mut report.warnings);
+    // A toolchain's host manifest is megabytes: it is parsed in pieces on
+    // the pool; then both trees are walked at once, so the small target
+    // tree does not leave threads idle.
+    let (target_index, host_index) = pool.install(|| {
         rayon::join(
-            || {
-                rayon::join(
-                    || load(&target, &target_data, &target_index),
-                    || load(&host, &host_data, &host_index),
-                )
-            },
-            || {
-                rayon::join(
-                    || changed(&target, &target_index, pool),
-                    || changed(&host, &host_index, pool),
-                )
-            },
+            || target_data.as_deref().map(Index::parse),
+            || host_data.as_deref().map(Index::parse),
         )
     });
-    report.warnings.extend(target_warnings);
-    report.warnings.extend(host_warnings);
-    let target_index = target_index.into_inner().unwrap_or_default();
-    let host_index = host_index.into_inner().unwrap_or_default();
-    let (t, h) = (t?, h?);
-    let t = (settle(t.0, &target_index), t.1);
-    let h = (settle(h.0, &host_index), h.1);
+    let target_index = checked(&target, target_index, &mut report.warnings);
+    let host_index = checked(&host, host_index, &mut report.warnings);
+    let (t, h) = pool.install(|| {
+        rayon::join(
+            || walk::walk(&target, &target_index, pool),
+            || walk::walk(&host, &host_index, pool),
+        )
+    });
+    let t = t.with_context(|| format!("listing {}", target.display()))?;
+    let h = h.with_context(|| format!("listing {}", host.display()))?;
     let mut origins = Origins::new(&cfg.per_package_dir);
-    for (tree, (found, walked)) in [(&target, t), (&host, h)] {
-        report.lists.walked += walked;
+    for (tree, w) in [(&target, t), (&host, h)] {
+        report.lists.walked += w.walked;
+        report.lists.dirs_read += w.read;
+        report.lists.dirs_trusted += w.trusted;
+        let found = w.found;
         let in_staging = |rel: &[u8]| {
             tree == &host
                 && !staging.is_empty()
