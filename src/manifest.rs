@@ -564,14 +564,55 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
     Ok(m)
 }
 
-/// Reads the bytes of the manifest at `path` for [`Index::parse`]:
-/// `Ok(None)` if there is none.
-pub fn read(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
-    match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("reading {}: {e}", path.display())),
-        Ok(data) => Ok(Some(data)),
+/// The bytes of a manifest file: mapped when large, else read.
+#[derive(Debug)]
+pub enum Bytes {
+    /// A read-only private mapping of the whole file.
+    Mapped(memmap2::Mmap),
+    /// The file read into memory.
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Read(v) => v,
+        }
     }
+}
+
+/// Manifests at least this large are mapped rather than read.
+const MAP_FROM: u64 = 256 << 10;
+
+/// Returns the bytes of the manifest at `path` for [`Index::parse`]:
+/// `Ok(None)` if there is none.
+///
+/// A toolchain's manifest is megabytes, and reading it costs mostly the
+/// page faults of the fresh buffer the kernel copies into; a populated
+/// mapping of the page cache costs a fraction of that.
+pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
+    let failed = |e: std::io::Error| format!("reading {}: {e}", path.display());
+    let file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e)),
+        Ok(f) => f,
+    };
+    if file.metadata().map_err(failed)?.len() >= MAP_FROM {
+        // SAFETY: the mapping is private and read-only, and ppd never
+        // writes a manifest in place: it writes a new file and renames it
+        // over the old one, which leaves a mapped old file intact. Only
+        // another program truncating the file while it is mapped could
+        // make a read fault (SIGBUS): the process dies, it never reads
+        // wrong bytes.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+        return map.map(|m| Some(Bytes::Mapped(m))).map_err(failed);
+    }
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut data).map_err(failed)?;
+    Ok(Some(Bytes::Read(data)))
 }
 
 /// Writes `m` to `path` atomically.

@@ -163,7 +163,7 @@ fn keyed(found: &Found<'_>, rel: &[u8]) -> (Vec<u8>, usize) {
 
 /// Reads the manifest bytes of `tree`; `None` (with a warning) if there are
 /// none to use.
-fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
+fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<manifest::Bytes> {
     let path = manifest::path_for(tree);
     match manifest::read(&path) {
         Ok(Some(data)) => Some(data),
