@@ -35,7 +35,7 @@
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
 
-ROUNDS=9 PACKAGES=60 TC=20000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS=
+ROUNDS=15 PACKAGES=60 TC=20000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=40 TC=4000 ROUNDS=3 ;;

@@ -105,12 +105,73 @@ pub struct TreeResult {
     pub fixup: Option<crate::textfix::FixupReport>,
 }
 
+/// A manifest waiting to be written once the clock has passed the ctimes of
+/// the directories it records, with the lock of its tree still held.
+struct Pending {
+    _lock: crate::lock::TreeLock,
+    path: PathBuf,
+    manifest: Manifest,
+}
+
 /// Prepares every tree of `cfg`.
 pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<TreeResult>> {
-    cfg.trees
+    let mut results = Vec::new();
+    let mut pending = Vec::new();
+    for job in &cfg.trees {
+        match prepare_tree(cfg, job, pool) {
+            Ok((result, p)) => {
+                results.push(result);
+                pending.extend(p);
+            }
+            Err(e) => {
+                // The trees done so far keep their manifests (without the
+                // directory records, which need the wait below).
+                for mut p in pending {
+                    p.manifest.dirs.clear();
+                    manifest::save(&p.path, &p.manifest)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+    // One wait for all trees (see `record_dirs`), then the manifests.
+    let newest = pending
         .iter()
-        .map(|job| prepare_tree(cfg, job, pool))
-        .collect()
+        .flat_map(|p| p.manifest.dirs.values())
+        .map(|d| d.ctime)
+        .max();
+    if let Some(newest) = newest {
+        let now = clock_past(newest);
+        for p in &mut pending {
+            p.manifest.dirs.retain(|_, d| d.ctime < now);
+        }
+    }
+    for p in pending {
+        manifest::save(&p.path, &p.manifest)?;
+    }
+    Ok(results)
+}
+
+/// Waits, at most a few clock ticks, until the coarse clock the kernel
+/// takes ctimes from is past `t`; returns its time then.
+fn clock_past(t: fsx::Mtime) -> fsx::Mtime {
+    let coarse = || {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        fsx::Mtime {
+            sec: now.tv_sec,
+            nsec: now.tv_nsec,
+        }
+    };
+    for _ in 0..50 {
+        let now = coarse();
+        if now > t {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // The clock did not get there (it was set back): the caller keeps
+    // only the directories whose ctime is already in the past.
+    coarse()
 }
 
 fn dep_tree(cfg: &PrepareConfig, dep: &str, kind: &str) -> PathBuf {
@@ -160,7 +221,7 @@ fn prepare_tree(
     cfg: &PrepareConfig,
     job: &TreeJob,
     pool: &rayon::ThreadPool,
-) -> Result<TreeResult> {
+) -> Result<(TreeResult, Option<Pending>)> {
     let roots: Vec<(String, PathBuf)> = cfg
         .deps
         .iter()
@@ -183,7 +244,7 @@ fn prepare_tree(
     };
     if cfg.dry_run {
         result.plan_text = Some(merge::describe(&sources, &plan, &job.dest, "link"));
-        return Ok(result);
+        return Ok((result, None));
     }
     let _lock = crate::lock::lock(&job.dest)?;
     let mpath = manifest::path_for(&job.dest);
@@ -194,7 +255,7 @@ fn prepare_tree(
         if cfg.manifest && !mpath.exists() {
             manifest::save(&mpath, &Manifest::default())?;
         }
-        return Ok(result);
+        return Ok((result, None));
     }
     let old = if cfg.manifest {
         match manifest::load(&mpath) {
@@ -250,11 +311,16 @@ fn prepare_tree(
         }
         result.fixup = Some(report);
     }
-    if cfg.manifest {
-        new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
-        manifest::save(&mpath, &new)?;
+    if !cfg.manifest {
+        return Ok((result, None));
     }
-    Ok(result)
+    new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
+    let pending = Pending {
+        _lock,
+        path: mpath,
+        manifest: new,
+    };
+    Ok((result, Some(pending)))
 }
 
 /// Records the directories this run created (they hold exactly what the
@@ -263,8 +329,9 @@ fn prepare_tree(
 /// A record is only worth something if any later change to the directory
 /// gives it a different ctime. The kernel takes ctimes from a clock that
 /// advances in ticks (4 ms here), so a change within the tick of the last
-/// change prepare made could get the same value: this waits, at most a
-/// tick or two, until the clock has moved past every recorded ctime.
+/// change prepare made could get the same value: [`prepare`] writes the
+/// manifests only once that clock has moved past every recorded ctime
+/// (one wait for all trees, at most a tick).
 fn record_dirs(
     dest: &Path,
     plan: &merge::Plan,
@@ -310,19 +377,6 @@ fn record_dirs(
             stack.push((i as u32, sub));
         }
     }
-    let newest = dirs.values().map(|d| d.ctime).max().unwrap_or_default();
-    let passed = |t: rustix::time::Timespec| (t.tv_sec, t.tv_nsec) > (newest.sec, newest.nsec);
-    let coarse = || rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    for _ in 0..50 {
-        if passed(coarse()) {
-            return Ok(dirs);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    // The clock did not move past them (it was set back): keep only the
-    // directories whose ctime is already in the past.
-    let now = coarse();
-    dirs.retain(|_, d| (d.ctime.sec, d.ctime.nsec) < (now.tv_sec, now.tv_nsec));
     Ok(dirs)
 }
 
