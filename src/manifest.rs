@@ -25,11 +25,12 @@ use crate::fsx::{FileKey, Kind, Mtime};
 
 const MAGIC: &str = "ppd-manifest 1";
 
-/// One placed entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
+/// One placed entry. The provider is a `String` in an owned [`Manifest`]
+/// and a `&str` into the file's bytes in an [`Index`] ([`RecordRef`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<P = String> {
     /// The dependency it came from.
-    pub provider: String,
+    pub provider: P,
     /// Its type.
     pub kind: Kind,
     /// Identity of the entry as placed.
@@ -43,6 +44,9 @@ pub struct Record {
     /// True if ppd rewrote it after placing (path fixup): same owner, new inode.
     pub rewritten: bool,
 }
+
+/// A record borrowing its provider from the manifest's bytes.
+pub type RecordRef<'a> = Record<&'a str>;
 
 impl Record {
     /// Returns true if and only if `st` is still the entry as placed: the
@@ -191,25 +195,6 @@ pub fn render(m: &Manifest) -> Vec<u8> {
     }
     let _ = writeln!(out, "end {}", m.records.len() + m.dirs.len());
     out
-}
-
-/// A record as it stands in the manifest text, borrowing the provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordRef<'a> {
-    /// The dependency it came from.
-    pub provider: &'a str,
-    /// Its type.
-    pub kind: Kind,
-    /// Identity of the entry as placed.
-    pub key: FileKey,
-    /// Size as placed.
-    pub size: u64,
-    /// Mode bits as placed.
-    pub mode: u32,
-    /// mtime as placed.
-    pub mtime: Mtime,
-    /// True if ppd rewrote it after placing.
-    pub rewritten: bool,
 }
 
 impl RecordRef<'_> {
