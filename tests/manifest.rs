@@ -598,3 +598,33 @@ fn a_stale_directory_record_falls_back_to_reading_every_directory() {
     // usr/lib, which got the new file, is read either way.)
     assert_eq!(twin - stale, 4, "twin {twin}, stale {stale}");
 }
+
+#[test]
+fn a_name_recorded_twice_is_listed_once() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    let m = r.join("per-package/libfoo/.target.ppd-manifest");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("\tlib/libc.so.6"))
+        .unwrap()
+        .to_owned();
+    let count: usize = text.lines().last().unwrap()["end ".len()..]
+        .parse()
+        .unwrap();
+    let text = text
+        .replace(&format!("end {count}\n"), &format!("end {}\n", count + 1))
+        .replace(&line, &format!("{line}\n{line}"));
+    std::fs::write(&m, text).unwrap();
+    // An in-place edit in a directory nothing else changed: it is taken
+    // from the manifest, where the name stands twice.
+    let taken = assert_lists_match(r, "libfoo", |me| {
+        std::fs::write(me.join("target/lib/libc.so.6"), "edited in place").unwrap();
+    });
+    assert!(taken > 0);
+    let list = std::fs::read_to_string(r.join("work/libfoo/.files-list.txt")).unwrap();
+    assert_eq!(list, "libfoo,./lib/libc.so.6\n");
+}

@@ -83,14 +83,19 @@ fn walk_once<'a>(
     if ctx.stale.into_inner() {
         return Ok(None);
     }
+    let mut found: Vec<Found<'a>> = ctx
+        .found
+        .into_inner()
+        .expect("BUG: poisoned")
+        .into_iter()
+        .flatten()
+        .collect();
+    // A name recorded twice (only a hand-edited manifest has that) was
+    // looked at twice in a trusted directory: list it once.
+    found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    found.dedup_by(|a, b| a.rel == b.rel);
     Ok(Some(Walked {
-        found: ctx
-            .found
-            .into_inner()
-            .expect("BUG: poisoned")
-            .into_iter()
-            .flatten()
-            .collect(),
+        found,
         walked: ctx.walked.into_inner(),
         read: ctx.read.into_inner(),
         trusted: ctx.trusted.into_inner(),
