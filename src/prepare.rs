@@ -141,15 +141,40 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
         .map(|d| d.ctime)
         .max();
     if let Some(newest) = newest {
-        let now = clock_past(newest);
+        let now = clock_past(later_by(newest, CTIME_MARGIN_NS));
         for p in &mut pending {
-            p.manifest.dirs.retain(|_, d| d.ctime < now);
+            p.manifest
+                .dirs
+                .retain(|_, d| later_by(d.ctime, CTIME_MARGIN_NS) < now);
         }
     }
     for p in pending {
         manifest::save(&p.path, &p.manifest)?;
     }
     Ok(results)
+}
+
+/// How far the clock must be past a recorded ctime before the record is
+/// written: more than the timestamp granularity of any filesystem whose
+/// ctimes are recorded at all (see [`fine_ctime`]).
+const CTIME_MARGIN_NS: i64 = 1_000_000;
+
+/// `t` plus `ns` nanoseconds.
+fn later_by(t: fsx::Mtime, ns: i64) -> fsx::Mtime {
+    let nsec = t.nsec + ns;
+    fsx::Mtime {
+        sec: t.sec + nsec.div_euclid(1_000_000_000),
+        nsec: nsec.rem_euclid(1_000_000_000),
+    }
+}
+
+/// True if a ctime comes from a filesystem that stores time finer than a
+/// millisecond. A filesystem with coarser timestamps (whole seconds on old
+/// ext3 inodes, 10 ms on FAT) gives a later change within the same unit
+/// the same ctime, so its directories are not recorded; on a nanosecond
+/// filesystem this also skips one directory in a million, harmlessly.
+fn fine_ctime(t: fsx::Mtime) -> bool {
+    t.nsec % 1_000_000 != 0
 }
 
 /// Waits, at most a few clock ticks, until the coarse clock the kernel
@@ -330,8 +355,9 @@ fn prepare_tree(
 /// gives it a different ctime. The kernel takes ctimes from a clock that
 /// advances in ticks (4 ms here), so a change within the tick of the last
 /// change prepare made could get the same value: [`prepare`] writes the
-/// manifests only once that clock has moved past every recorded ctime
-/// (one wait for all trees, at most a tick).
+/// manifests only once that clock is a millisecond past every recorded
+/// ctime (one wait for all trees, at most two ticks), and directories on
+/// filesystems with coarser timestamps are not recorded.
 fn record_dirs(
     dest: &Path,
     plan: &merge::Plan,
@@ -377,6 +403,7 @@ fn record_dirs(
             stack.push((i as u32, sub));
         }
     }
+    dirs.retain(|_, d| fine_ctime(d.ctime));
     Ok(dirs)
 }
 
@@ -601,4 +628,33 @@ pub fn conflict_line(dest: &Path, c: &NamedConflict) -> String {
         who.join(", "),
         c.winner
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(sec: i64, nsec: i64) -> fsx::Mtime {
+        fsx::Mtime { sec, nsec }
+    }
+
+    #[test]
+    fn ctime_margins_carry_into_seconds() {
+        assert_eq!(
+            later_by(t(10, 999_500_000), CTIME_MARGIN_NS),
+            t(11, 500_000)
+        );
+        assert_eq!(later_by(t(10, 1), CTIME_MARGIN_NS), t(10, 1_000_001));
+        assert_eq!(later_by(t(-1, 999_999_999), 1), t(0, 0));
+    }
+
+    #[test]
+    fn only_fine_grained_ctimes_are_recorded() {
+        assert!(fine_ctime(t(1_800_000_000, 358_458_260)));
+        assert!(fine_ctime(t(1_800_000_000, 1_000)));
+        // Whole seconds (old ext3 inodes), 10 ms (FAT), whole milliseconds.
+        assert!(!fine_ctime(t(1_800_000_000, 0)));
+        assert!(!fine_ctime(t(1_800_000_000, 120_000_000)));
+        assert!(!fine_ctime(t(1_800_000_000, 7_000_000)));
+    }
 }
