@@ -44,7 +44,9 @@ bench_build_ppd() {
 bench_workload() {
     local dir=$1 packages=$2 tc=$3 seed=$4
     local gen=$BENCH_REPO/scripts/gen-workload.py
-    if [ -f "$dir/workload.txt" ] && [ "$dir/workload.txt" -nt "$gen" ]; then
+    # The generator gives every file it writes a fixed mtime, workload.txt
+    # included, so a stamp written afterwards tells whether it is current.
+    if [ -f "$dir/.generated" ] && [ "$dir/.generated" -nt "$gen" ]; then
         echo "bench: reusing workload $dir"
         return
     fi
@@ -52,6 +54,7 @@ bench_workload() {
     echo "bench: generating workload in $dir ($packages packages, $tc toolchain files, seed $seed)"
     python3 "$gen" --out "$dir" --packages "$packages" --toolchain-files "$tc" --seed "$seed" \
         || bench_die "workload generation failed"
+    touch "$dir/.generated"
 }
 
 # Clears destinations between timed runs without deleting them: the trees
