@@ -138,14 +138,12 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
     let newest = pending
         .iter()
         .flat_map(|p| p.manifest.dirs.values())
-        .map(|d| d.ctime)
+        .map(|d| safe_after(d.ctime))
         .max();
     if let Some(newest) = newest {
-        let now = clock_past(later_by(newest, CTIME_MARGIN_NS));
+        let now = clock_past(newest);
         for p in &mut pending {
-            p.manifest
-                .dirs
-                .retain(|_, d| later_by(d.ctime, CTIME_MARGIN_NS) < now);
+            p.manifest.dirs.retain(|_, d| safe_after(d.ctime) < now);
         }
     }
     for p in pending {
@@ -154,14 +152,16 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
     Ok(results)
 }
 
-/// How far the clock must be past a recorded ctime before the record is
-/// written: more than the timestamp granularity of any filesystem whose
-/// ctimes are recorded at all (see [`fine_ctime`]).
-const CTIME_MARGIN_NS: i64 = 1_000_000;
-
-/// `t` plus `ns` nanoseconds.
-fn later_by(t: fsx::Mtime, ns: i64) -> fsx::Mtime {
-    let nsec = t.nsec + ns;
+/// The time the clock must be past before a directory with ctime `t` can
+/// be recorded: `t` itself on a filesystem that stores nanoseconds (any
+/// later change gets a later ctime), a millisecond later if the ctime is a
+/// whole number of microseconds (a filesystem storing microseconds, or one
+/// nanosecond value in a thousand: either way the margin covers it).
+fn safe_after(t: fsx::Mtime) -> fsx::Mtime {
+    if t.nsec % 1_000 != 0 {
+        return t;
+    }
+    let nsec = t.nsec + 1_000_000;
     fsx::Mtime {
         sec: t.sec + nsec.div_euclid(1_000_000_000),
         nsec: nsec.rem_euclid(1_000_000_000),
@@ -355,8 +355,8 @@ fn prepare_tree(
 /// gives it a different ctime. The kernel takes ctimes from a clock that
 /// advances in ticks (4 ms here), so a change within the tick of the last
 /// change prepare made could get the same value: [`prepare`] writes the
-/// manifests only once that clock is a millisecond past every recorded
-/// ctime (one wait for all trees, at most two ticks), and directories on
+/// manifests only once that clock is past every recorded ctime (one wait
+/// for all trees, at most a tick; see [`safe_after`]), and directories on
 /// filesystems with coarser timestamps are not recorded.
 fn record_dirs(
     dest: &Path,
@@ -639,13 +639,10 @@ mod tests {
     }
 
     #[test]
-    fn ctime_margins_carry_into_seconds() {
-        assert_eq!(
-            later_by(t(10, 999_500_000), CTIME_MARGIN_NS),
-            t(11, 500_000)
-        );
-        assert_eq!(later_by(t(10, 1), CTIME_MARGIN_NS), t(10, 1_000_001));
-        assert_eq!(later_by(t(-1, 999_999_999), 1), t(0, 0));
+    fn microsecond_ctimes_wait_a_millisecond_more() {
+        assert_eq!(safe_after(t(10, 358_458_261)), t(10, 358_458_261));
+        assert_eq!(safe_after(t(10, 1_000)), t(10, 1_001_000));
+        assert_eq!(safe_after(t(10, 999_500_000)), t(11, 500_000));
     }
 
     #[test]
