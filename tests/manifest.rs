@@ -565,6 +565,25 @@ fn unread_directories_still_show_every_change() {
     }
 }
 
+/// Adds a record line, made from the target manifest's `lib/libc.so.6`
+/// line by `make`, after that line, and counts it in the end line.
+fn add_after_libc_line(root: &Path, pkg: &str, make: impl FnOnce(&str) -> String) {
+    let m = root.join(format!("per-package/{pkg}/.target.ppd-manifest"));
+    let text = std::fs::read_to_string(&m).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("\tlib/libc.so.6"))
+        .unwrap()
+        .to_owned();
+    let count: usize = text.lines().last().unwrap()["end ".len()..]
+        .parse()
+        .unwrap();
+    let text = text
+        .replace(&format!("end {count}\n"), &format!("end {}\n", count + 1))
+        .replace(&line, &format!("{line}\n{}", make(&line)));
+    std::fs::write(&m, text).unwrap();
+}
+
 #[test]
 fn a_stale_directory_record_falls_back_to_reading_every_directory() {
     let t = tempfile::tempdir().unwrap();
@@ -575,21 +594,9 @@ fn a_stale_directory_record_falls_back_to_reading_every_directory() {
     // A record of a file that is not there, in a directory whose ctime says
     // nothing changed: only a damaged manifest (or a filesystem that does
     // not keep ctimes) can show this. The list must not depend on it.
-    let m = r.join("per-package/libfoo/.target.ppd-manifest");
-    let text = std::fs::read_to_string(&m).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.ends_with("\tlib/libc.so.6"))
-        .unwrap();
-    let ghost = line.replace("\tlib/libc.so.6", "\tlib/ghost.so");
-    let count: usize = text.lines().last().unwrap()["end ".len()..]
-        .parse()
-        .unwrap();
-    let text = text.replace(
-        &format!("end {count}\n"),
-        &format!("{ghost}\nend {}\n", count + 1),
-    );
-    std::fs::write(&m, text).unwrap();
+    add_after_libc_line(r, "libfoo", |line| {
+        line.replace("\tlib/libc.so.6", "\tlib/ghost.so")
+    });
     let install = |me: &Path| write(&me.join("target/usr/lib/libfoo.so.1"), "foo");
     let twin = assert_lists_match(r, "twin", install);
     let stale = assert_lists_match(r, "libfoo", install);
@@ -605,20 +612,7 @@ fn a_name_recorded_twice_is_listed_once() {
     let r = t.path();
     base(r);
     prepare(r, "libfoo", &["toolchain", "zlib"]);
-    let m = r.join("per-package/libfoo/.target.ppd-manifest");
-    let text = std::fs::read_to_string(&m).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.ends_with("\tlib/libc.so.6"))
-        .unwrap()
-        .to_owned();
-    let count: usize = text.lines().last().unwrap()["end ".len()..]
-        .parse()
-        .unwrap();
-    let text = text
-        .replace(&format!("end {count}\n"), &format!("end {}\n", count + 1))
-        .replace(&line, &format!("{line}\n{line}"));
-    std::fs::write(&m, text).unwrap();
+    add_after_libc_line(r, "libfoo", str::to_owned);
     // An in-place edit in a directory nothing else changed: it is taken
     // from the manifest, where the name stands twice.
     let taken = assert_lists_match(r, "libfoo", |me| {
