@@ -75,6 +75,19 @@ pub struct DirRecord {
     pub ctime: Mtime,
 }
 
+impl DirRecord {
+    /// The record of a directory's current stat result.
+    pub fn of(st: &nix::sys::stat::FileStat) -> DirRecord {
+        DirRecord {
+            key: FileKey::of(st),
+            ctime: Mtime {
+                sec: st.st_ctime,
+                nsec: st.st_ctime_nsec,
+            },
+        }
+    }
+}
+
 /// All records of one tree, by relative path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
@@ -357,9 +370,9 @@ impl<'a> Index<'a> {
     }
 
     /// The record of the non-directory entry `path`, if any (a scan of its
-    /// directory's records: for tests and single lookups; walks use
-    /// [`Group::by_name`] once per directory).
-    pub fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
+    /// directory's records; walks use [`Group::by_name`] once per directory).
+    #[cfg(test)]
+    fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
         let (dir, name) = match memchr::memrchr(b'/', path) {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => (&b""[..], path),

@@ -364,20 +364,13 @@ fn record_dirs(
     fresh: &[bool],
 ) -> Result<std::collections::BTreeMap<Vec<u8>, manifest::DirRecord>> {
     use std::collections::BTreeMap;
-    let record = |st: &nix::sys::stat::FileStat| manifest::DirRecord {
-        key: FileKey::of(st),
-        ctime: fsx::Mtime {
-            sec: st.st_ctime,
-            nsec: st.st_ctime_nsec,
-        },
-    };
     let mut dirs = BTreeMap::new();
     if !fresh.iter().any(|&f| f) {
         return Ok(dirs);
     }
     let root = DirFd::open(dest)?;
     if fresh[0] {
-        dirs.insert(Vec::new(), record(&root.stat_self()?));
+        dirs.insert(Vec::new(), manifest::DirRecord::of(&root.stat_self()?));
     }
     // Parents are opened as in the plan's pre-order, never following a
     // symlink; a directory that is gone or no longer one is not recorded.
@@ -393,7 +386,7 @@ fn record_dirs(
         if fresh[i] {
             match parent.stat(d.name())? {
                 Some(st) if fsx::Kind::from_mode(st.st_mode) == fsx::Kind::Dir => {
-                    dirs.insert(d.rel.to_vec(), record(&st));
+                    dirs.insert(d.rel.to_vec(), manifest::DirRecord::of(&st));
                 }
                 _ => continue,
             }

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 
 use super::Found;
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta, Mtime, RawEntry};
-use crate::manifest::{Index, RecordRef};
+use crate::manifest::{DirRecord, Index, RecordRef};
 
 /// Entries `lstat`ed per task: large directories are split so that one
 /// toolchain `usr/include` does not keep the other threads idle.
@@ -113,14 +113,6 @@ struct Ctx<'i, 'a> {
     stale: AtomicBool,
 }
 
-/// The ctime of a stat result.
-fn ctime(st: &FileStat) -> Mtime {
-    Mtime {
-        sec: st.st_ctime,
-        nsec: st.st_ctime_nsec,
-    }
-}
-
 impl<'i, 'a> Ctx<'i, 'a> {
     fn fail(&self, e: FsError) {
         self.error.lock().expect("BUG: poisoned").get_or_insert(e);
@@ -139,10 +131,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
         'i: 's,
     {
         let group = self.index.group(&rel);
-        let unchanged = |d: &crate::manifest::DirRecord| {
-            dir.stat_self()
-                .is_ok_and(|st| d.key == FileKey::of(&st) && d.ctime == ctime(&st))
-        };
+        let unchanged = |d: &DirRecord| dir.stat_self().is_ok_and(|st| *d == DirRecord::of(&st));
         match group {
             Some(g) if self.trust && g.dir.as_ref().is_some_and(unchanged) => {
                 self.trusted.fetch_add(1, Ordering::Relaxed);
