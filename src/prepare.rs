@@ -372,30 +372,20 @@ fn record_dirs(
     if fresh[0] {
         dirs.insert(Vec::new(), manifest::DirRecord::of(&root.stat_self()?));
     }
-    // Parents are opened as in the plan's pre-order, never following a
-    // symlink; a directory that is gone or no longer one is not recorded.
-    let mut stack: Vec<(u32, DirFd)> = vec![(0, root)];
-    for (i, d) in plan.dirs.iter().enumerate().skip(1) {
-        while stack.last().is_some_and(|(at, _)| *at != d.parent) {
-            stack.pop();
+    // A directory that is gone or no longer one is not recorded (nor its
+    // subdirectories).
+    plan.visit_dirs(&root, |i, d, parent| -> Result<bool> {
+        if !fresh[i] {
+            return Ok(true);
         }
-        let Some((_, parent)) = stack.last() else {
-            break;
-        };
-        let has_subdirs = plan.dirs.get(i + 1).is_some_and(|n| n.parent == i as u32);
-        if fresh[i] {
-            match parent.stat(d.name())? {
-                Some(st) if fsx::Kind::from_mode(st.st_mode) == fsx::Kind::Dir => {
-                    dirs.insert(d.rel.to_vec(), manifest::DirRecord::of(&st));
-                }
-                _ => continue,
+        match parent.stat(d.name())? {
+            Some(st) if fsx::Kind::from_mode(st.st_mode) == fsx::Kind::Dir => {
+                dirs.insert(d.rel.to_vec(), manifest::DirRecord::of(&st));
+                Ok(true)
             }
+            _ => Ok(false),
         }
-        if has_subdirs {
-            let sub = parent.open_child(d.name())?;
-            stack.push((i as u32, sub));
-        }
-    }
+    })?;
     dirs.retain(|_, d| fine_ctime(d.ctime));
     Ok(dirs)
 }

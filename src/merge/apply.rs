@@ -244,12 +244,7 @@ fn make_dirs(
     out: &mut Applied,
 ) -> Result<Vec<bool>> {
     let mut fresh = vec![false; plan.dirs.len()];
-    let mut stack: Vec<(u32, DirFd)> = vec![(0, root.try_clone()?)];
-    for (i, d) in plan.dirs.iter().enumerate().skip(1) {
-        while stack.last().is_some_and(|(idx, _)| *idx != d.parent) {
-            stack.pop();
-        }
-        let (_, parent) = stack.last().expect("BUG: plan parents precede children");
+    plan.visit_dirs(root, |i, d, parent| -> Result<bool> {
         let name = d.name();
         let mode = (dir_meta(sources, d)?.mode & 0o7777) | 0o700;
         if parent.mkdir(name, mode)? {
@@ -275,12 +270,8 @@ fn make_dirs(
                 });
             }
         }
-        let has_subdirs = plan.dirs.get(i + 1).is_some_and(|n| n.parent == i as u32);
-        if has_subdirs {
-            let fd = parent.open_child(name)?;
-            stack.push((i as u32, fd));
-        }
-    }
+        Ok(true)
+    })?;
     Ok(fresh)
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use crate::fsx::{FileKey, Kind, Meta};
+use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta};
 use crate::scan::{SrcEntry, SrcTree};
 
 /// A source tree with the name of the package it belongs to.
@@ -77,6 +77,35 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Visits the directories below the root in pre-order, each with its
+    /// parent open (entered from `root` one directory at a time with
+    /// `O_NOFOLLOW`). `visit` returns whether the directory may be entered;
+    /// it is opened only if it has subdirectories in the plan. A directory
+    /// whose parent was not entered is not visited.
+    pub fn visit_dirs<E: From<FsError>>(
+        &self,
+        root: &DirFd,
+        mut visit: impl FnMut(usize, &PlanDir, &DirFd) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let mut stack: Vec<(u32, DirFd)> = vec![(0, root.try_clone()?)];
+        for (i, d) in self.dirs.iter().enumerate().skip(1) {
+            if !stack.iter().any(|(at, _)| *at == d.parent) {
+                continue;
+            }
+            while stack.last().is_some_and(|(at, _)| *at != d.parent) {
+                stack.pop();
+            }
+            let (_, parent) = stack.last().expect("BUG: the parent is on the stack");
+            let enter = visit(i, d, parent)?;
+            let has_subdirs = self.dirs.get(i + 1).is_some_and(|n| n.parent == i as u32);
+            if enter && has_subdirs {
+                let fd = parent.open_child(d.name())?;
+                stack.push((i as u32, fd));
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the number of non-directory entries.
     pub fn leaf_count(&self) -> usize {
         self.dirs.iter().map(|d| d.leaves.len()).sum()
