@@ -622,3 +622,63 @@ fn a_name_recorded_twice_is_listed_once() {
     let list = std::fs::read_to_string(r.join("work/libfoo/.files-list.txt")).unwrap();
     assert_eq!(list, "libfoo,./lib/libc.so.6\n");
 }
+
+/// A record line that does not parse is found by the walk, in whichever
+/// directory holds it, whether that directory is read or taken from the
+/// manifest: the whole manifest counts as damaged, with a warning naming
+/// the line, and the tree is listed as if it had none.
+#[test]
+fn a_bad_record_line_found_during_the_walk_is_damage() {
+    for read_lib in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        base(r);
+        prepare(r, "libfoo", &["toolchain", "zlib"]);
+        add_after_libc_line(r, "libfoo", |line| {
+            let mut fields: Vec<&str> = line.split('\t').collect();
+            fields[3] = "12x";
+            fields[8] = "lib/bad.so";
+            fields.join("\t")
+        });
+        let me = r.join("per-package/libfoo");
+        let m = me.join(".target.ppd-manifest");
+        let number = std::fs::read_to_string(&m)
+            .unwrap()
+            .lines()
+            .position(|l| l.ends_with("\tlib/bad.so"))
+            .unwrap()
+            + 1;
+        if read_lib {
+            write(&me.join("target/lib/libfoo.so"), "foo");
+        }
+        let work = r.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let mut cmd = ppd();
+        cmd.args(["file-list", "--pkg", "libfoo", "--out-dir"])
+            .arg(&work)
+            .arg("--per-package-dir")
+            .arg(r.join("per-package"));
+        let out = ok(&mut cmd);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "ppd: warning: damaged manifest {} (line {number}: bad inode \"12x\"): \
+                 every file in {} is listed as the package's own\n",
+                m.display(),
+                me.join("target").display()
+            )
+        );
+        // Every file of the target tree, as comm lists it against nothing.
+        let empty = work.join("empty");
+        std::fs::write(&empty, "").unwrap();
+        find_sorted(&me.join("target"), &work.join("after"));
+        let want = comm_list("libfoo", &empty, &work.join("after"));
+        let got = std::fs::read(work.join(".files-list.txt")).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        // The dependencies' files are listed too.
+        assert!(String::from_utf8_lossy(&got).contains("libfoo,./lib/libc.so.6\n"));
+    }
+}

@@ -222,9 +222,10 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     let host = base.join("host");
     let target_data = read_manifest(&target, &mut report.warnings);
     let host_data = read_manifest(&host, &mut report.warnings);
-    // A toolchain's host manifest is megabytes: it is parsed in pieces on
-    // the pool; then both trees are walked at once, so the small target
-    // tree does not leave threads idle.
+    // A toolchain's host manifest is megabytes: it is indexed in pieces on
+    // the pool (its record lines are parsed during the walk); then both
+    // trees are walked at once, so the small target tree does not leave
+    // threads idle.
     let (target_index, host_index) = pool.install(|| {
         rayon::join(
             || target_data.as_deref().map(Index::parse),
@@ -243,6 +244,12 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     let h = h.with_context(|| format!("listing {}", host.display()))?;
     let mut origins = Origins::new(&cfg.per_package_dir);
     for (tree, w) in [(&target, t), (&host, h)] {
+        if let Some(e) = &w.damaged {
+            let why = format!("{e:#}");
+            report
+                .warnings
+                .push(damaged(&manifest::path_for(tree), tree, &why));
+        }
         report.lists.walked += w.walked;
         report.lists.dirs_read += w.read;
         report.lists.dirs_trusted += w.trusted;

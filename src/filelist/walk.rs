@@ -8,10 +8,15 @@
 //! since an in-place edit through a hard link changes nothing but the
 //! inode. Every other directory is read with `getdents64`.
 //!
-//! If a trusted directory turns out not to match (an entry is missing,
-//! which the ctime rule excludes on a filesystem that keeps ctimes), the
-//! caller walks the tree again reading every directory: never a wrong list.
+//! The manifest's record lines are parsed here, by the task that compares
+//! them (see [`crate::manifest::Index`]). Two things make a walk start
+//! over, so the result is never wrong: a trusted directory that turns out
+//! not to match (an entry is missing, which the ctime rule excludes on a
+//! filesystem that keeps ctimes) makes the tree be walked again reading
+//! every directory; a bad record line makes it be walked again without
+//! the manifest, and the damage is reported.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,11 +25,14 @@ use rustc_hash::FxHashMap;
 
 use super::Found;
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta, Mtime, RawEntry};
-use crate::manifest::{DirRecord, Index, RecordRef};
+use crate::manifest::{DirRecord, Index, RecordRef, Run, RUN_LINES};
 
 /// Entries `lstat`ed per task: large directories are split so that one
 /// toolchain `usr/include` does not keep the other threads idle.
-const STAT_CHUNK: usize = 192;
+const STAT_CHUNK: usize = RUN_LINES;
+
+/// A directory's records by name.
+type ByName<'a> = FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>;
 
 /// What one walk found.
 #[derive(Default)]
@@ -37,33 +45,56 @@ pub(super) struct Walked<'a> {
     pub read: usize,
     /// Directories whose names came from the manifest.
     pub trusted: usize,
+    /// The manifest's bad line, if one was found: then the tree was walked
+    /// again as if it had no manifest.
+    pub damaged: Option<anyhow::Error>,
+}
+
+/// How one walk ended.
+enum Once<'a> {
+    Walked(Walked<'a>),
+    /// A trusted directory did not match its record.
+    Stale,
+    /// A record line does not parse.
+    Damaged(anyhow::Error),
 }
 
 /// Walks `tree` in parallel on `pool`, trusting unchanged recorded
-/// directories, or reading every directory if that finds a mismatch.
+/// directories; see the module comment for when it starts over.
 pub(super) fn walk<'a>(
     tree: &std::path::Path,
     index: &Index<'a>,
     pool: &rayon::ThreadPool,
 ) -> Result<Walked<'a>, FsError> {
-    match walk_once(tree, index, true, pool)? {
-        Some(w) => Ok(w),
-        None => {
-            Ok(walk_once(tree, index, false, pool)?.expect("BUG: a reading walk cannot go stale"))
+    let empty = Index::default();
+    let (mut index, mut trust, mut damaged) = (index, true, None);
+    loop {
+        match walk_once(tree, index, trust, pool)? {
+            Once::Walked(mut w) => {
+                w.damaged = damaged;
+                return Ok(w);
+            }
+            Once::Stale => trust = false,
+            Once::Damaged(e) => {
+                damaged = Some(e);
+                index = &empty;
+            }
         }
     }
 }
 
-/// One walk; `None` if a trusted directory did not match its record.
+/// One walk.
 fn walk_once<'a>(
     tree: &std::path::Path,
     index: &Index<'a>,
     trust: bool,
     pool: &rayon::ThreadPool,
-) -> Result<Option<Walked<'a>>, FsError> {
+) -> Result<Once<'a>, FsError> {
     let top = match DirFd::open(tree) {
         Ok(d) => d,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(Some(Walked::default())),
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => {
+            return Ok(Once::Walked(Walked::default()))
+        }
         Err(e) => return Err(e),
     };
     let ctx = Ctx {
@@ -71,6 +102,7 @@ fn walk_once<'a>(
         trust,
         found: Mutex::new(Vec::new()),
         error: Mutex::new(None),
+        damage: Mutex::new(None),
         walked: AtomicUsize::new(0),
         read: AtomicUsize::new(0),
         trusted: AtomicUsize::new(0),
@@ -80,8 +112,11 @@ fn walk_once<'a>(
     if let Some(e) = ctx.error.into_inner().expect("BUG: poisoned") {
         return Err(e);
     }
+    if let Some(e) = ctx.damage.into_inner().expect("BUG: poisoned") {
+        return Ok(Once::Damaged(e));
+    }
     if ctx.stale.into_inner() {
-        return Ok(None);
+        return Ok(Once::Stale);
     }
     let mut found: Vec<Found<'a>> = ctx
         .found
@@ -94,12 +129,31 @@ fn walk_once<'a>(
     // looked at twice in a trusted directory: list it once.
     found.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     found.dedup_by(|a, b| a.rel == b.rel);
-    Ok(Some(Walked {
+    Ok(Once::Walked(Walked {
         found,
         walked: ctx.walked.into_inner(),
         read: ctx.read.into_inner(),
         trusted: ctx.trusted.into_inner(),
+        damaged: None,
     }))
+}
+
+/// Consecutive runs of `runs` holding about [`STAT_CHUNK`] records each.
+fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
+    let mut rest = runs;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (mut n, mut take) = (0, 0);
+        while take < rest.len() && (take == 0 || n + rest[take].len() <= STAT_CHUNK) {
+            n += rest[take].len();
+            take += 1;
+        }
+        let (batch, more) = rest.split_at(take);
+        rest = more;
+        Some(batch)
+    })
 }
 
 struct Ctx<'i, 'a> {
@@ -107,6 +161,7 @@ struct Ctx<'i, 'a> {
     trust: bool,
     found: Mutex<Vec<Vec<Found<'a>>>>,
     error: Mutex<Option<FsError>>,
+    damage: Mutex<Option<anyhow::Error>>,
     walked: AtomicUsize,
     read: AtomicUsize,
     trusted: AtomicUsize,
@@ -116,6 +171,11 @@ struct Ctx<'i, 'a> {
 impl<'i, 'a> Ctx<'i, 'a> {
     fn fail(&self, e: FsError) {
         self.error.lock().expect("BUG: poisoned").get_or_insert(e);
+    }
+
+    /// Records a bad manifest line (the first one found wins).
+    fn damaged(&self, e: anyhow::Error) {
+        self.damage.lock().expect("BUG: poisoned").get_or_insert(e);
     }
 
     fn keep(&self, mine: Vec<Found<'a>>) {
@@ -141,10 +201,10 @@ impl<'i, 'a> Ctx<'i, 'a> {
                         Err(_) => self.stale.store(true, Ordering::Relaxed),
                     }
                 }
-                let files: &'i [_] = &g.files;
-                for chunk in files.chunks(STAT_CHUNK) {
+                let runs: &'i [Run<'a>] = &g.runs;
+                for batch in batches(runs) {
                     let (dir, rel) = (Arc::clone(&dir), Arc::clone(&rel));
-                    scope.spawn(move |_| self.recorded(&dir, &rel, chunk));
+                    scope.spawn(move |_| self.recorded(&dir, &rel, batch));
                 }
             }
             _ => {
@@ -153,7 +213,10 @@ impl<'i, 'a> Ctx<'i, 'a> {
                     Ok(e) => e,
                     Err(e) => return self.fail(e),
                 };
-                let by_name = Arc::new(group.map(|g| g.by_name()).unwrap_or_default());
+                let by_name = match group.map(|g| g.by_name()).transpose() {
+                    Ok(m) => Arc::new(m.unwrap_or_default()),
+                    Err(e) => return self.damaged(e),
+                };
                 let mut files = Vec::with_capacity(entries.len());
                 for ent in entries {
                     if ent.kind == Some(Kind::Dir) {
@@ -187,17 +250,16 @@ impl<'i, 'a> Ctx<'i, 'a> {
     }
 
     /// `lstat`s the recorded entries of a trusted directory.
-    fn recorded(
-        &self,
-        dir: &DirFd,
-        rel: &[u8],
-        files: &[(std::borrow::Cow<'a, [u8]>, RecordRef<'a>)],
-    ) {
+    fn recorded(&self, dir: &DirFd, rel: &[u8], runs: &[Run<'a>]) {
         let mut mine = Vec::new();
-        for (name, rec) in files {
-            match dir.stat(name) {
+        for rec in runs.iter().flat_map(Run::records) {
+            let (name, rec) = match rec {
+                Ok(r) => r,
+                Err(e) => return self.damaged(e),
+            };
+            match dir.stat(&name) {
                 Ok(Some(st)) => {
-                    if let Some(f) = self.compare(rel, name, &st, Some(rec)) {
+                    if let Some(f) = self.compare(rel, &name, &st, Some(&rec)) {
                         mine.push(f);
                     }
                 }
@@ -217,7 +279,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
         dir: &DirFd,
         rel: &[u8],
         files: &[RawEntry],
-        by_name: &FxHashMap<&'i [u8], &'i RecordRef<'a>>,
+        by_name: &ByName<'a>,
     ) where
         'i: 's,
     {
@@ -239,7 +301,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
                 }
                 continue;
             }
-            let rec = by_name.get(&ent.name[..]).copied();
+            let rec = by_name.get(&ent.name[..]);
             if let Some(f) = self.compare(rel, &ent.name, &st, rec) {
                 mine.push(f);
             }

@@ -23,6 +23,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::fsx::{FileKey, Kind, Mtime};
 
+mod index;
+pub use index::{Group, Index, Records, Run, RUN_LINES};
+
 const MAGIC: &str = "ppd-manifest 1";
 
 /// One placed entry. The provider is a `String` in an owned [`Manifest`]
@@ -233,169 +236,6 @@ impl RecordRef<'_> {
     }
 }
 
-/// The records of one directory of a tree, borrowed from the manifest.
-#[derive(Debug, Default)]
-pub struct Group<'a> {
-    /// The directory's own record, if prepare created it.
-    pub dir: Option<DirRecord>,
-    /// Records of the non-directory entries directly in it, with their names.
-    pub files: Vec<(Cow<'a, [u8]>, RecordRef<'a>)>,
-    /// Names of the recorded directories directly in it.
-    pub subdirs: Vec<Cow<'a, [u8]>>,
-}
-
-impl<'a> Group<'a> {
-    /// The file records by name, for looking up a directory's entries.
-    pub fn by_name(&self) -> rustc_hash::FxHashMap<&[u8], &RecordRef<'a>> {
-        self.files.iter().map(|(n, r)| (n.as_ref(), r)).collect()
-    }
-
-    fn absorb(&mut self, other: Group<'a>) {
-        self.dir = self.dir.or(other.dir);
-        self.files.extend(other.files);
-        self.subdirs.extend(other.subdirs);
-    }
-}
-
-/// A manifest indexed by directory without copying it: `file-list` walks a
-/// tree directory by directory, and for a directory prepare created and
-/// nobody changed since, it takes the names from here instead of reading
-/// the directory. Lookups borrow from the file's bytes: building the owned
-/// [`Manifest`] of a toolchain's tree (two allocations and a B-tree insert
-/// per line) would cost more than the walk saves.
-#[derive(Debug, Default)]
-pub struct Index<'a> {
-    /// Directory path -> position in `groups`.
-    slots: rustc_hash::FxHashMap<Cow<'a, [u8]>, usize>,
-    groups: Vec<Group<'a>>,
-    records: usize,
-}
-
-/// Manifests at least this large are parsed in pieces, in parallel.
-const PARALLEL_PARSE: usize = 256 << 10;
-
-/// Splits a relative path into its directory and its name.
-fn split_parent<'a>(path: &Cow<'a, [u8]>) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
-    let cut = memchr::memrchr(b'/', path);
-    match path {
-        Cow::Borrowed(p) => match cut {
-            Some(i) => (Cow::Borrowed(&p[..i]), Cow::Borrowed(&p[i + 1..])),
-            None => (Cow::Borrowed(&b""[..]), Cow::Borrowed(*p)),
-        },
-        Cow::Owned(p) => match cut {
-            Some(i) => (Cow::Owned(p[..i].to_vec()), Cow::Owned(p[i + 1..].to_vec())),
-            None => (Cow::Borrowed(&b""[..]), Cow::Owned(p.clone())),
-        },
-    }
-}
-
-impl<'a> Index<'a> {
-    /// Parses serialized manifest bytes, with the same checks as [`parse`].
-    /// Large manifests are parsed in pieces on the current rayon pool (a
-    /// toolchain's host manifest is megabytes).
-    pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
-        use rayon::prelude::*;
-        let (body, count) = frame(data)?;
-        let piece = |(piece, first_line): (&'a [u8], usize)| -> Result<Index<'a>> {
-            let mut index = Index::default();
-            // Lines come sorted by path, so most share the previous line's
-            // directory: compare with it instead of hashing it again.
-            let mut last: Option<(Cow<'a, [u8]>, usize)> = None;
-            parse_body(piece, first_line, |path, rec| {
-                index.records += 1;
-                let (parent, name) = split_parent(&path);
-                if rec.kind == Kind::Dir {
-                    let root = path.is_empty();
-                    let own = index.slot(path);
-                    index.groups[own].dir = Some(rec.dir_record());
-                    if !root {
-                        let up = index.slot(parent);
-                        index.groups[up].subdirs.push(name);
-                    }
-                    return;
-                }
-                let at = match &last {
-                    Some((dir, at)) if *dir == parent => *at,
-                    _ => {
-                        let at = index.slot(parent.clone());
-                        last = Some((parent, at));
-                        at
-                    }
-                };
-                index.groups[at].files.push((name, rec));
-            })?;
-            Ok(index)
-        };
-        let parts = if body.len() < PARALLEL_PARSE {
-            1
-        } else {
-            rayon::current_num_threads().clamp(1, 8)
-        };
-        // A single piece stays on this thread: no pool is started for it.
-        let index = if parts == 1 {
-            piece((body, 2))?
-        } else {
-            split_lines(body, parts)
-                .into_par_iter()
-                .map(piece)
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .reduce(|mut a, mut b| {
-                    a.records += b.records;
-                    for (dir, at) in b.slots {
-                        let to = a.slot(dir);
-                        a.groups[to].absorb(std::mem::take(&mut b.groups[at]));
-                    }
-                    a
-                })
-                .unwrap_or_default()
-        };
-        check_count(count, index.records)?;
-        Ok(index)
-    }
-
-    /// The position of the group of `dir`, created empty if needed.
-    fn slot(&mut self, dir: Cow<'a, [u8]>) -> usize {
-        let next = self.groups.len();
-        let at = *self.slots.entry(dir).or_insert(next);
-        if at == next {
-            self.groups.push(Group::default());
-        }
-        at
-    }
-
-    /// The records of the directory `dir` (`b""` for the tree's root).
-    pub fn group(&self, dir: &[u8]) -> Option<&Group<'a>> {
-        self.slots.get(dir).map(|&at| &self.groups[at])
-    }
-
-    /// The record of the non-directory entry `path`, if any (a scan of its
-    /// directory's records; walks use [`Group::by_name`] once per directory).
-    #[cfg(test)]
-    fn get(&self, path: &[u8]) -> Option<&RecordRef<'a>> {
-        let (dir, name) = match memchr::memrchr(b'/', path) {
-            Some(i) => (&path[..i], &path[i + 1..]),
-            None => (&b""[..], path),
-        };
-        self.group(dir)?
-            .files
-            .iter()
-            .find(|(n, _)| n.as_ref() == name)
-            .map(|(_, r)| r)
-    }
-
-    /// The number of records (a path repeated, which only a damaged
-    /// manifest has, counts twice and so fails the end-line check).
-    pub fn len(&self) -> usize {
-        self.records
-    }
-
-    /// True if there are no records.
-    pub fn is_empty(&self) -> bool {
-        self.records == 0
-    }
-}
-
 /// An unsigned decimal field.
 fn unsigned<T: TryFrom<u64>>(field: &[u8], what: &str) -> Result<T> {
     let bad = || anyhow::anyhow!("bad {what} {:?}", String::from_utf8_lossy(field));
@@ -425,8 +265,8 @@ fn signed(field: &[u8], what: &str) -> Result<i64> {
 
 /// Parses one record line into its path and record.
 fn parse_line(line: &[u8]) -> Result<(Cow<'_, [u8]>, RecordRef<'_>)> {
-    // Eight tabs separate nine fields; the path (last) may hold none,
-    // since tabs in it are escaped.
+    // Eight tabs separate nine fields; the path (last) holds none, since
+    // tabs in it are escaped.
     let mut fields = [&b""[..]; 9];
     let mut start = 0;
     let mut tabs = memchr::memchr_iter(b'\t', line);
@@ -438,6 +278,9 @@ fn parse_line(line: &[u8]) -> Result<(Cow<'_, [u8]>, RecordRef<'_>)> {
         start = end + 1;
     }
     fields[8] = &line[start..];
+    if tabs.next().is_some() {
+        bail!("expected 9 fields, found more (a tab in a path must be escaped)");
+    }
     let t = fields[5];
     let dot = memchr::memchr(b'.', t).context("bad mtime")?;
     let mtime = Mtime {
@@ -528,25 +371,6 @@ fn check_count(count: usize, held: usize) -> Result<()> {
     Ok(())
 }
 
-/// Splits record lines into about `parts` pieces at line boundaries, each
-/// with the line number of its first line (the body starts on line 2).
-fn split_lines(body: &[u8], parts: usize) -> Vec<(&[u8], usize)> {
-    let mut pieces = Vec::with_capacity(parts);
-    let (mut start, mut line) = (0, 2);
-    for i in 1..=parts {
-        let mut end = body.len() * i / parts;
-        if i < parts {
-            end = memchr::memchr(b'\n', &body[end.max(start)..])
-                .map_or(body.len(), |j| end.max(start) + j + 1);
-        }
-        let end = end.max(start);
-        pieces.push((&body[start..end], line));
-        line += memchr::memchr_iter(b'\n', &body[start..end]).count();
-        start = end;
-    }
-    pieces
-}
-
 /// Parses a serialized manifest.
 pub fn parse(data: &[u8]) -> Result<Manifest> {
     let (body, count) = frame(data)?;
@@ -625,7 +449,7 @@ pub fn save(path: &Path, m: &Manifest) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn sample() -> Manifest {
+    pub(super) fn sample() -> Manifest {
         let mut m = Manifest::default();
         m.records.insert(
             b"usr/lib/a\tb\nc\\d\xff".to_vec(),
@@ -652,97 +476,6 @@ mod tests {
     }
 
     #[test]
-    fn index_sees_what_parse_sees() {
-        let mut m = sample();
-        m.records.insert(
-            b"lib/old".to_vec(),
-            Record {
-                provider: "toolchain".into(),
-                kind: Kind::Symlink,
-                key: FileKey { dev: 1, ino: 2 },
-                size: 3,
-                mode: 0o777,
-                mtime: Mtime {
-                    sec: -86_400,
-                    nsec: 999_999_999,
-                },
-                rewritten: false,
-            },
-        );
-        let dir = |ino, nsec| DirRecord {
-            key: FileKey { dev: 1, ino },
-            ctime: Mtime {
-                sec: 1_800_000_000,
-                nsec,
-            },
-        };
-        for (path, d) in [
-            (&b""[..], dir(2, 1)),
-            (b"usr", dir(3, 2)),
-            (b"usr/lib", dir(4, 3)),
-        ] {
-            m.dirs.insert(path.to_vec(), d);
-        }
-        let data = render(&m);
-        let index = Index::parse(&data).unwrap();
-        assert_eq!(index.len(), 5);
-        for (path, rec) in &m.records {
-            assert_eq!(index.get(path).unwrap().to_record(), *rec);
-        }
-        assert!(index.get(b"usr/lib/a").is_none());
-        assert_eq!(parse(&data).unwrap(), m);
-        // Directory groups: their own record, files and subdirectories.
-        let root = index.group(b"").unwrap();
-        assert_eq!(root.dir, Some(dir(2, 1)));
-        assert_eq!(root.subdirs, [&b"usr"[..]]);
-        assert_eq!(root.files.len(), 0);
-        let lib = index.group(b"usr/lib").unwrap();
-        assert_eq!(lib.dir, Some(dir(4, 3)));
-        assert_eq!(lib.files.len(), 1);
-        assert_eq!(lib.files[0].0.as_ref(), b"a\tb\nc\\d\xff");
-        assert_eq!(index.group(b"usr").unwrap().subdirs, [&b"lib"[..]]);
-        assert_eq!(index.group(b"lib").unwrap().dir, None);
-    }
-
-    #[test]
-    fn large_manifests_parse_in_pieces_with_the_same_result() {
-        let mut m = Manifest::default();
-        for i in 0..8000u64 {
-            let mut rec = sample().records.into_values().next().unwrap();
-            rec.key.ino = i;
-            m.records.insert(
-                format!("usr/include/linux/header-{i:05}.h").into_bytes(),
-                rec,
-            );
-        }
-        let data = render(&m);
-        assert!(data.len() > PARALLEL_PARSE);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let index = Index::parse(&data).unwrap();
-            assert_eq!(index.len(), 8000);
-            // The three pieces' records of one directory are one group.
-            let group = index.group(b"usr/include/linux").unwrap();
-            assert_eq!(group.files.len(), 8000);
-            for (path, rec) in &m.records {
-                assert_eq!(index.get(path).unwrap().to_record(), *rec);
-            }
-            // A bad line deep in the last piece names its own line number.
-            let text = String::from_utf8(data.clone()).unwrap();
-            let bad = text.replacen("\t7999\t", "\t7x99\t", 1);
-            let err = format!("{:#}", Index::parse(bad.as_bytes()).unwrap_err());
-            assert!(err.starts_with("line 8001: bad inode"), "{err}");
-            // One record too many for the end line.
-            let extra = text.replacen("end 8000", "end 7999", 1);
-            let err = format!("{:#}", Index::parse(extra.as_bytes()).unwrap_err());
-            assert_eq!(err, "end line says 7999 records, found 8000");
-        });
-    }
-
-    #[test]
     fn bad_numbers_are_damage() {
         let good = render(&sample());
         let text = String::from_utf8_lossy(&good).into_owned();
@@ -754,9 +487,11 @@ mod tests {
         ] {
             let bad = text.replacen(from, to, 1);
             assert_ne!(bad, text, "{from} not found");
+            // The index finds it when the records are read.
+            let index = Index::parse(bad.as_bytes()).unwrap();
             for err in [
                 parse(bad.as_bytes()).unwrap_err(),
-                Index::parse(bad.as_bytes()).unwrap_err(),
+                index.read_all().unwrap_err(),
             ] {
                 let msg = format!("{err:#}");
                 assert!(msg.starts_with("line 2: ") && msg.contains(why), "{msg}");
@@ -803,6 +538,21 @@ mod tests {
             // rejected by both.
             if frame(&data).is_err() {
                 assert!(owned.is_err() && index.is_err());
+            }
+            // What parses whole is indexed with the same records; what the
+            // index reads whole parses, unless a path is repeated (the
+            // index counts lines, parse counts paths).
+            let read = index.as_ref().map(|i| i.read_all());
+            if let Ok(m) = &owned {
+                let index = index.as_ref().unwrap();
+                assert_eq!(index.read_all().unwrap(), m.records.len());
+                for (path, rec) in &m.records {
+                    let found = index.get(path).unwrap();
+                    assert_eq!(found.map(|r| r.to_record()).as_ref(), Some(rec));
+                }
+            } else if let Ok(Ok(_)) = read {
+                let why = format!("{:#}", owned.unwrap_err());
+                assert!(why.starts_with("end line says"), "{why}");
             }
         }
     }

@@ -1,0 +1,480 @@
+//! A manifest indexed by directory, for `file-list`.
+//!
+//! `file-list` walks a tree directory by directory. For a directory prepare
+//! created and nobody changed since, it takes the names from here instead
+//! of reading the directory, and it compares every entry's `lstat` with its
+//! record. Building this index has to cost far less than the walk it
+//! saves, and a toolchain's host manifest is megabytes, so the index does
+//! the least it can per line: it finds the line's path (the last field)
+//! and groups the lines by directory, as runs of consecutive lines borrowed
+//! from the file's bytes. Only `d` lines are parsed here. A run's record
+//! lines are parsed by the walk task that takes the run, on whichever
+//! thread runs it, next to the `lstat`s it compares them with.
+//!
+//! Invariants: every record line of the manifest is in exactly one run; a
+//! run holds at most [`RUN_LINES`] lines, all of one directory; the framing
+//! (magic line, `end <count>`) is checked before anything is handed out. A
+//! bad record line is found when its run is read: [`Run::records`] yields
+//! the error with the line's number, and the caller must then treat the
+//! whole manifest as damaged.
+
+use std::borrow::Cow;
+
+use anyhow::{Context, Result};
+use rustc_hash::FxHashMap;
+
+use super::{check_count, frame, parse_line, unescape, DirRecord, RecordRef};
+use crate::fsx::Kind;
+
+/// The most lines in one run: a large directory is several runs, which the
+/// walk `lstat`s on several threads.
+pub const RUN_LINES: usize = 192;
+
+/// Manifests at least this large are indexed in pieces, in parallel.
+const PARALLEL_PARSE: usize = 256 << 10;
+
+/// Consecutive record lines of the non-directory entries of one directory.
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    /// The lines, without the last line's newline (may hold empty lines).
+    lines: &'a [u8],
+    /// The line number of the first, for messages.
+    first_line: usize,
+    /// The number of records.
+    count: usize,
+}
+
+impl<'a> Run<'a> {
+    /// The number of records in the run.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True if the run holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Parses the run: each entry's name (the last component of its path)
+    /// and its record, or the error of the first bad line.
+    pub fn records(&self) -> Records<'a> {
+        Records {
+            rest: self.lines,
+            line: self.first_line,
+        }
+    }
+}
+
+/// The records of a [`Run`], parsed one line at a time.
+pub struct Records<'a> {
+    rest: &'a [u8],
+    line: usize,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<(Cow<'a, [u8]>, RecordRef<'a>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let end = memchr::memchr(b'\n', self.rest).unwrap_or(self.rest.len());
+            let line = &self.rest[..end];
+            self.rest = &self.rest[(end + 1).min(self.rest.len())..];
+            let number = self.line;
+            self.line += 1;
+            if line.is_empty() {
+                continue;
+            }
+            let parsed = parse_line(line).with_context(|| format!("line {number}"));
+            return Some(parsed.map(|(path, rec)| (split_parent(&path).1, rec)));
+        }
+    }
+}
+
+/// The records of one directory of a tree, borrowed from the manifest.
+#[derive(Debug, Default)]
+pub struct Group<'a> {
+    /// The directory's own record, if prepare created it.
+    pub dir: Option<DirRecord>,
+    /// The record lines of the non-directory entries directly in it.
+    pub runs: Vec<Run<'a>>,
+    /// Names of the recorded directories directly in it.
+    pub subdirs: Vec<Cow<'a, [u8]>>,
+}
+
+impl<'a> Group<'a> {
+    /// The number of non-directory records.
+    pub fn len(&self) -> usize {
+        self.runs.iter().map(Run::len).sum()
+    }
+
+    /// True if the directory has no non-directory records.
+    pub fn is_empty(&self) -> bool {
+        self.runs.iter().all(Run::is_empty)
+    }
+
+    /// Parses every record, by name, for looking up the entries of a
+    /// directory that was read; the error of the first bad line.
+    pub fn by_name(&self) -> Result<FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>> {
+        let mut map = FxHashMap::default();
+        map.reserve(self.len());
+        for run in &self.runs {
+            for rec in run.records() {
+                let (name, rec) = rec?;
+                map.insert(name, rec);
+            }
+        }
+        Ok(map)
+    }
+
+    fn absorb(&mut self, other: Group<'a>) {
+        self.dir = self.dir.or(other.dir);
+        self.runs.extend(other.runs);
+        self.subdirs.extend(other.subdirs);
+    }
+}
+
+/// The manifest of one tree by directory, borrowing the file's bytes.
+#[derive(Debug, Default)]
+pub struct Index<'a> {
+    /// Directory path -> position in `groups`.
+    slots: FxHashMap<Cow<'a, [u8]>, usize>,
+    groups: Vec<Group<'a>>,
+    records: usize,
+}
+
+/// The run being extended while a piece is indexed.
+struct Open<'a> {
+    parent: Cow<'a, [u8]>,
+    slot: usize,
+    start: usize,
+    end: usize,
+    first_line: usize,
+    count: usize,
+}
+
+/// Splits a relative path into its directory and its name.
+fn split_parent<'a>(path: &Cow<'a, [u8]>) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
+    let cut = memchr::memrchr(b'/', path);
+    match path {
+        Cow::Borrowed(p) => match cut {
+            Some(i) => (Cow::Borrowed(&p[..i]), Cow::Borrowed(&p[i + 1..])),
+            None => (Cow::Borrowed(&b""[..]), Cow::Borrowed(*p)),
+        },
+        Cow::Owned(p) => match cut {
+            Some(i) => (Cow::Owned(p[..i].to_vec()), Cow::Owned(p[i + 1..].to_vec())),
+            None => (Cow::Borrowed(&b""[..]), Cow::Owned(p.clone())),
+        },
+    }
+}
+
+/// The error of a line that cannot be indexed, as the parser words it.
+fn bad_line(line: &[u8], number: usize) -> anyhow::Error {
+    match parse_line(line) {
+        Err(e) => e.context(format!("line {number}")),
+        Ok(_) => anyhow::anyhow!("line {number}: bad path"),
+    }
+}
+
+impl<'a> Index<'a> {
+    /// Indexes serialized manifest bytes: checks the framing and the `d`
+    /// lines, and groups the other lines by directory without parsing
+    /// them. Large manifests are indexed in pieces on the current rayon
+    /// pool.
+    pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
+        use rayon::prelude::*;
+        let (body, count) = frame(data)?;
+        let parts = if body.len() < PARALLEL_PARSE {
+            1
+        } else {
+            rayon::current_num_threads().clamp(1, 8)
+        };
+        // A single piece stays on this thread: no pool is started for it.
+        let index = if parts == 1 {
+            Index::piece(body, 2)?
+        } else {
+            split_lines(body, parts)
+                .into_par_iter()
+                .map(|(piece, first_line)| Index::piece(piece, first_line))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .reduce(|mut a, mut b| {
+                    a.records += b.records;
+                    for (dir, at) in b.slots {
+                        let to = a.slot(dir);
+                        a.groups[to].absorb(std::mem::take(&mut b.groups[at]));
+                    }
+                    a
+                })
+                .unwrap_or_default()
+        };
+        check_count(count, index.records)?;
+        Ok(index)
+    }
+
+    /// Indexes the record lines of one piece (`first_line` is the number of
+    /// its first line).
+    fn piece(piece: &'a [u8], first_line: usize) -> Result<Index<'a>> {
+        let mut index = Index::default();
+        // Lines come sorted by path, so most extend the run of the line
+        // before: compare with its directory instead of hashing it again.
+        let mut open: Option<Open<'a>> = None;
+        let mut start = 0;
+        for (n, end) in memchr::memchr_iter(b'\n', piece)
+            .chain(std::iter::once(piece.len()))
+            .enumerate()
+        {
+            let line_start = start.min(end);
+            let line = &piece[line_start..end];
+            start = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            let number = first_line + n;
+            index.records += 1;
+            if line.starts_with(b"d\t") {
+                index.close(open.take(), piece);
+                let (path, rec) = parse_line(line).with_context(|| format!("line {number}"))?;
+                debug_assert_eq!(rec.kind, Kind::Dir);
+                let (parent, name) = split_parent(&path);
+                let root = path.is_empty();
+                let own = index.slot(path);
+                index.groups[own].dir = Some(rec.dir_record());
+                if !root {
+                    let up = index.slot(parent);
+                    index.groups[up].subdirs.push(name);
+                }
+                continue;
+            }
+            // The path is the last field; tabs in it are escaped.
+            let tab = memchr::memrchr(b'\t', line).ok_or_else(|| bad_line(line, number))?;
+            let raw = &line[tab + 1..];
+            let path = if memchr::memchr(b'\\', raw).is_some() {
+                Cow::Owned(unescape(raw).map_err(|_| bad_line(line, number))?)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            let parent = split_parent(&path).0;
+            match &mut open {
+                Some(o) if o.parent == parent && o.count < RUN_LINES => {
+                    o.count += 1;
+                    o.end = end;
+                }
+                _ => {
+                    let slot = match open.take() {
+                        Some(o) if o.parent == parent => {
+                            let slot = o.slot;
+                            index.close(Some(o), piece);
+                            slot
+                        }
+                        other => {
+                            index.close(other, piece);
+                            index.slot(parent.clone())
+                        }
+                    };
+                    open = Some(Open {
+                        parent,
+                        slot,
+                        start: line_start,
+                        end,
+                        first_line: number,
+                        count: 1,
+                    });
+                }
+            }
+        }
+        index.close(open, piece);
+        Ok(index)
+    }
+
+    /// Ends the run being extended, if any.
+    fn close(&mut self, open: Option<Open<'a>>, piece: &'a [u8]) {
+        if let Some(o) = open {
+            self.groups[o.slot].runs.push(Run {
+                lines: &piece[o.start..o.end],
+                first_line: o.first_line,
+                count: o.count,
+            });
+        }
+    }
+
+    /// The position of the group of `dir`, created empty if needed.
+    fn slot(&mut self, dir: Cow<'a, [u8]>) -> usize {
+        let next = self.groups.len();
+        let at = *self.slots.entry(dir).or_insert(next);
+        if at == next {
+            self.groups.push(Group::default());
+        }
+        at
+    }
+
+    /// The records of the directory `dir` (`b""` for the tree's root).
+    pub fn group(&self, dir: &[u8]) -> Option<&Group<'a>> {
+        self.slots.get(dir).map(|&at| &self.groups[at])
+    }
+
+    /// The record of the non-directory entry `path`, if any (parses its
+    /// directory's records; walks use [`Group::by_name`] or [`Run::records`]).
+    #[cfg(test)]
+    pub(super) fn get(&self, path: &[u8]) -> Result<Option<RecordRef<'a>>> {
+        let (dir, name) = match memchr::memrchr(b'/', path) {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&b""[..], path),
+        };
+        let Some(group) = self.group(dir) else {
+            return Ok(None);
+        };
+        Ok(group.by_name()?.get(name).copied())
+    }
+
+    /// Parses every record line; the number of non-directory records.
+    #[cfg(test)]
+    pub(super) fn read_all(&self) -> Result<usize> {
+        let mut n = 0;
+        for group in &self.groups {
+            n += group.by_name()?.len();
+        }
+        Ok(n)
+    }
+
+    /// The number of record lines (a path repeated, which only a damaged
+    /// manifest has, counts twice and so fails the end-line check).
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// True if there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+}
+
+/// Splits record lines into about `parts` pieces at line boundaries, each
+/// with the line number of its first line (the body starts on line 2).
+fn split_lines(body: &[u8], parts: usize) -> Vec<(&[u8], usize)> {
+    let mut pieces = Vec::with_capacity(parts);
+    let (mut start, mut line) = (0, 2);
+    for i in 1..=parts {
+        let mut end = body.len() * i / parts;
+        if i < parts {
+            end = memchr::memchr(b'\n', &body[end.max(start)..])
+                .map_or(body.len(), |j| end.max(start) + j + 1);
+        }
+        let end = end.max(start);
+        pieces.push((&body[start..end], line));
+        line += memchr::memchr_iter(b'\n', &body[start..end]).count();
+        start = end;
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sample;
+    use super::super::{parse, render, DirRecord, Manifest, Record};
+    use super::*;
+    use crate::fsx::{FileKey, Mtime};
+
+    #[test]
+    fn index_sees_what_parse_sees() {
+        let mut m = sample();
+        m.records.insert(
+            b"lib/old".to_vec(),
+            Record {
+                provider: "toolchain".into(),
+                kind: Kind::Symlink,
+                key: FileKey { dev: 1, ino: 2 },
+                size: 3,
+                mode: 0o777,
+                mtime: Mtime {
+                    sec: -86_400,
+                    nsec: 999_999_999,
+                },
+                rewritten: false,
+            },
+        );
+        let dir = |ino, nsec| DirRecord {
+            key: FileKey { dev: 1, ino },
+            ctime: Mtime {
+                sec: 1_800_000_000,
+                nsec,
+            },
+        };
+        for (path, d) in [
+            (&b""[..], dir(2, 1)),
+            (b"usr", dir(3, 2)),
+            (b"usr/lib", dir(4, 3)),
+        ] {
+            m.dirs.insert(path.to_vec(), d);
+        }
+        let data = render(&m);
+        let index = Index::parse(&data).unwrap();
+        assert_eq!(index.len(), 5);
+        for (path, rec) in &m.records {
+            assert_eq!(index.get(path).unwrap().unwrap().to_record(), *rec);
+        }
+        assert!(index.get(b"usr/lib/a").unwrap().is_none());
+        assert_eq!(parse(&data).unwrap(), m);
+        // Directory groups: their own record, files and subdirectories.
+        let root = index.group(b"").unwrap();
+        assert_eq!(root.dir, Some(dir(2, 1)));
+        assert_eq!(root.subdirs, [&b"usr"[..]]);
+        assert_eq!(root.len(), 0);
+        let lib = index.group(b"usr/lib").unwrap();
+        assert_eq!(lib.dir, Some(dir(4, 3)));
+        assert_eq!(lib.len(), 1);
+        let names: Vec<_> = lib.runs[0].records().map(|r| r.unwrap().0).collect();
+        assert_eq!(names, [&b"a\tb\nc\\d\xff"[..]]);
+        assert_eq!(index.group(b"usr").unwrap().subdirs, [&b"lib"[..]]);
+        assert_eq!(index.group(b"lib").unwrap().dir, None);
+    }
+
+    #[test]
+    fn large_manifests_parse_in_pieces_with_the_same_result() {
+        let mut m = Manifest::default();
+        for i in 0..8000u64 {
+            let mut rec = sample().records.into_values().next().unwrap();
+            rec.key.ino = i;
+            m.records.insert(
+                format!("usr/include/linux/header-{i:05}.h").into_bytes(),
+                rec,
+            );
+        }
+        let data = render(&m);
+        assert!(data.len() > PARALLEL_PARSE);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let index = Index::parse(&data).unwrap();
+            assert_eq!(index.len(), 8000);
+            // The three pieces' records of one directory are one group.
+            let group = index.group(b"usr/include/linux").unwrap();
+            assert_eq!(group.len(), 8000);
+            // In runs of at most RUN_LINES lines.
+            assert!(group.runs.iter().all(|r| r.len() <= RUN_LINES));
+            assert!(group.runs.len() >= 8000 / RUN_LINES);
+            for (path, rec) in &m.records {
+                assert_eq!(index.get(path).unwrap().unwrap().to_record(), *rec);
+            }
+            // A bad line deep in the last piece names its own line number.
+            let text = String::from_utf8(data.clone()).unwrap();
+            let bad = text.replacen("\t7999\t", "\t7x99\t", 1);
+            // It is found when its directory's records are read.
+            let index = Index::parse(bad.as_bytes()).unwrap();
+            let group = index.group(b"usr/include/linux").unwrap();
+            let err = format!("{:#}", group.by_name().unwrap_err());
+            assert!(err.starts_with("line 8001: bad inode"), "{err}");
+            let last = group.runs.last().unwrap();
+            let err = last.records().find_map(Result::err).unwrap();
+            assert!(format!("{err:#}").starts_with("line 8001: bad inode"));
+            // One record too many for the end line.
+            let extra = text.replacen("end 8000", "end 7999", 1);
+            let err = format!("{:#}", Index::parse(extra.as_bytes()).unwrap_err());
+            assert_eq!(err, "end line says 7999 records, found 8000");
+        });
+    }
+}
