@@ -24,7 +24,9 @@ use anyhow::{bail, Context, Result};
 use crate::fsx::{FileKey, Kind, Mtime};
 
 mod index;
+mod line;
 pub use index::{Group, Index, Records, Run, RUN_LINES};
+use line::{parse_line, unescape, unsigned};
 
 const MAGIC: &str = "ppd-manifest 1";
 
@@ -137,16 +139,6 @@ fn kind_char(k: Kind) -> u8 {
     }
 }
 
-fn char_kind(c: &[u8]) -> Result<Kind> {
-    Ok(match c {
-        b"f" => Kind::File,
-        b"l" => Kind::Symlink,
-        b"d" => Kind::Dir,
-        b"o" => Kind::Other,
-        _ => bail!("unknown entry type {:?}", String::from_utf8_lossy(c)),
-    })
-}
-
 /// Escapes a path so it fits one tab-separated line: `\\`, `\n`, `\t`.
 pub fn escape(path: &[u8], out: &mut Vec<u8>) {
     for &b in path {
@@ -157,24 +149,6 @@ pub fn escape(path: &[u8], out: &mut Vec<u8>) {
             _ => out.push(b),
         }
     }
-}
-
-fn unescape(s: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut it = s.iter();
-    while let Some(&b) = it.next() {
-        if b == b'\\' {
-            match it.next() {
-                Some(b'\\') => out.push(b'\\'),
-                Some(b'n') => out.push(b'\n'),
-                Some(b't') => out.push(b'\t'),
-                _ => bail!("bad escape in path"),
-            }
-        } else {
-            out.push(b);
-        }
-    }
-    Ok(out)
 }
 
 /// Serializes a manifest.
@@ -234,88 +208,6 @@ impl RecordRef<'_> {
             rewritten: self.rewritten,
         }
     }
-}
-
-/// An unsigned decimal field.
-fn unsigned<T: TryFrom<u64>>(field: &[u8], what: &str) -> Result<T> {
-    let bad = || anyhow::anyhow!("bad {what} {:?}", String::from_utf8_lossy(field));
-    if field.is_empty() || field.len() > 20 {
-        return Err(bad());
-    }
-    let mut v: u64 = 0;
-    for &d in field {
-        if !d.is_ascii_digit() {
-            return Err(bad());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(bad)?;
-    }
-    T::try_from(v).map_err(|_| bad())
-}
-
-/// A signed decimal field (seconds before 1970 are negative).
-fn signed(field: &[u8], what: &str) -> Result<i64> {
-    match field.strip_prefix(b"-") {
-        Some(digits) => Ok(-unsigned::<i64>(digits, what)?),
-        None => unsigned(field, what),
-    }
-}
-
-/// Parses one record line into its path and record.
-fn parse_line(line: &[u8]) -> Result<(Cow<'_, [u8]>, RecordRef<'_>)> {
-    // Eight tabs separate nine fields; the path (last) holds none, since
-    // tabs in it are escaped.
-    let mut fields = [&b""[..]; 9];
-    let mut start = 0;
-    let mut tabs = memchr::memchr_iter(b'\t', line);
-    for (i, slot) in fields.iter_mut().take(8).enumerate() {
-        let end = tabs
-            .next()
-            .with_context(|| format!("expected 9 fields, found {}", i + 1))?;
-        *slot = &line[start..end];
-        start = end + 1;
-    }
-    fields[8] = &line[start..];
-    if tabs.next().is_some() {
-        bail!("expected 9 fields, found more (a tab in a path must be escaped)");
-    }
-    let t = fields[5];
-    let dot = memchr::memchr(b'.', t).context("bad mtime")?;
-    let mtime = Mtime {
-        sec: signed(&t[..dot], "mtime")?,
-        nsec: unsigned(&t[dot + 1..], "mtime")?,
-    };
-    let mode = fields[6]
-        .iter()
-        .try_fold(0u32, |m, &d| match d {
-            b'0'..=b'7' if m < 0o10000 => Some(m * 8 + u32::from(d - b'0')),
-            _ => None,
-        })
-        .filter(|_| !fields[6].is_empty())
-        .context("bad mode")?;
-    let rec = RecordRef {
-        kind: char_kind(fields[0])?,
-        provider: std::str::from_utf8(fields[1])
-            .ok()
-            .context("bad provider")?,
-        key: FileKey {
-            dev: unsigned(fields[2], "device")?,
-            ino: unsigned(fields[3], "inode")?,
-        },
-        size: unsigned(fields[4], "size")?,
-        mtime,
-        mode,
-        rewritten: fields[7] == b"r",
-    };
-    let raw = fields[8];
-    let path = if memchr::memchr(b'\\', raw).is_some() {
-        Cow::Owned(unescape(raw)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
-    Ok((path, rec))
 }
 
 /// Checks the framing of serialized manifest bytes: returns the record
