@@ -12,6 +12,8 @@
 # last steps of the build is prepared with `ppd prepare` into a fresh
 # per-package directory (which records the manifest), and an install step is
 # simulated: 600 new files, 60 new symlinks and 20 replaced dependency files.
+# The list files of the round before are removed too: in a build, a
+# package's build directory holds none before its install step.
 # Timed, several interleaved rounds:
 #   buildroot-before  pkg_size_before: find -printf | sort for target, staging,
 #                     images and host (the images tree is an empty directory)
@@ -34,6 +36,7 @@
 #            [--packages N] [--toolchain-files F] [--seed S] [--results FILE]
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
+ARGS=$*
 
 ROUNDS=15 PACKAGES=60 TC=20000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS=
 while [ $# -gt 0 ]; do
@@ -71,6 +74,7 @@ BP=$OUT/per-package
 ME=$BP/bench
 fresh() {
     bench_clean "$BP"
+    rm -f "$OUT"/build/.files-list* "$OUT"/ppd/.files-list*
     mkdir -p "$ME" "$OUT/build" "$OUT/images"
     # shellcheck disable=SC2086
     "$PPD" prepare --per-package-dir "$PP" --host-dir "$ME/host" --target-dir "$ME/target" $DEPS \
@@ -164,7 +168,7 @@ printf 'file-list\tppd\t%s\n' "$same" > "$VERIFY"
     echo "## file-list: $PKG's per-package directory ($ENTRIES files and symlinks, $(wc -l < "$OUT/ppd/.files-list.txt") + $(wc -l < "$OUT/ppd/.files-list-staging.txt") + $(wc -l < "$OUT/ppd/.files-list-host.txt") listed)"
     echo
     bench_env
-    echo "- command: scripts/bench-file-list.sh $*"
+    echo "- command: scripts/bench-file-list.sh $ARGS"
     echo
     python3 "$BENCH_REPO/scripts/lib/bench-table.py" --times "$TIMES" --verify "$VERIFY" \
         --faster-than buildroot-total="the whole find/sort/comm method" \

@@ -143,7 +143,7 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
     if let Some(newest) = newest {
         let now = clock_past(newest);
         for p in &mut pending {
-            p.manifest.dirs.retain(|_, d| safe_after(d.ctime) < now);
+            manifest::retain_dirs(&mut p.manifest.dirs, |d| safe_after(d.ctime) < now);
         }
     }
     for p in pending {
@@ -172,7 +172,8 @@ fn safe_after(t: fsx::Mtime) -> fsx::Mtime {
 /// millisecond. A filesystem with coarser timestamps (whole seconds on old
 /// ext3 inodes, 10 ms on FAT) gives a later change within the same unit
 /// the same ctime, so its directories are not recorded; on a nanosecond
-/// filesystem this also skips one directory in a million, harmlessly.
+/// filesystem this also leaves out one directory in a million (and its
+/// parents), which `file-list` then reads.
 fn fine_ctime(t: fsx::Mtime) -> bool {
     t.nsec % 1_000_000 != 0
 }
@@ -373,7 +374,8 @@ fn record_dirs(
         dirs.insert(Vec::new(), manifest::DirRecord::of(&root.stat_self()?));
     }
     // A directory that is gone or no longer one is not recorded (nor its
-    // subdirectories).
+    // subdirectories, nor its parents: see `manifest::unrecord_dir`).
+    let mut gone = Vec::new();
     plan.visit_dirs(&root, |i, d, parent| -> Result<bool> {
         if !fresh[i] {
             return Ok(true);
@@ -383,10 +385,16 @@ fn record_dirs(
                 dirs.insert(d.rel.to_vec(), manifest::DirRecord::of(&st));
                 Ok(true)
             }
-            _ => Ok(false),
+            _ => {
+                gone.push(d.rel.to_vec());
+                Ok(false)
+            }
         }
     })?;
-    dirs.retain(|_, d| fine_ctime(d.ctime));
+    for rel in gone {
+        manifest::unrecord_dir(&mut dirs, &rel);
+    }
+    manifest::retain_dirs(&mut dirs, |d| fine_ctime(d.ctime));
     Ok(dirs)
 }
 

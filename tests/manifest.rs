@@ -682,3 +682,41 @@ fn a_bad_record_line_found_during_the_walk_is_damage() {
         assert!(String::from_utf8_lossy(&got).contains("libfoo,./lib/libc.so.6\n"));
     }
 }
+
+/// A recorded directory whose subdirectory has no record (prepare leaves
+/// out directories whose ctime it cannot trust; older manifests did not
+/// drop their parents with them): the subdirectory must still be walked,
+/// and so the parent must be read, not taken from the manifest.
+#[test]
+fn a_subdirectory_without_a_record_is_still_walked() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    base(r);
+    prepare(r, "libfoo", &["toolchain", "zlib"]);
+    let m = r.join("per-package/libfoo/.target.ppd-manifest");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let dir_line = |path: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with("d\t") && l.ends_with(&format!("\t{path}")))
+    };
+    // Both usr and usr/lib were created by prepare and recorded.
+    assert!(dir_line("usr").is_some());
+    let lib = dir_line("usr/lib").expect("usr/lib recorded");
+    let count: usize = lines.last().unwrap()["end ".len()..].parse().unwrap();
+    let mut kept: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != lib)
+        .map(|(_, l)| l.to_string())
+        .collect();
+    *kept.last_mut().unwrap() = format!("end {}", count - 1);
+    std::fs::write(&m, kept.join("\n") + "\n").unwrap();
+    // A new file in usr/lib changes usr/lib's ctime, not usr's.
+    assert_lists_match(r, "libfoo", |me| {
+        write(&me.join("target/usr/lib/libfoo.so.1"), "foo");
+    });
+    let list = std::fs::read_to_string(r.join("work/libfoo/.files-list.txt")).unwrap();
+    assert_eq!(list, "libfoo,./usr/lib/libfoo.so.1\n");
+}

@@ -18,6 +18,8 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         per_package_dir: args.per_package_dir.clone(),
         pkg: args.pkg.clone(),
         staging_subdir: args.staging_subdir.clone(),
+        // Owners are only printed; --overwrites ignore prints nothing.
+        trace_owners: args.overwrites != ConflictArg::Ignore,
     };
     let pool = ctx.threads.pool()?;
     let report = filelist::file_lists(&cfg, &pool)?;

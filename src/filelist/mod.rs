@@ -35,6 +35,10 @@ pub struct FileListConfig {
     pub pkg: String,
     /// Staging relative to the host tree, if the build has one.
     pub staging_subdir: Option<PathBuf>,
+    /// Trace each overwritten file to the package that installed it
+    /// (reads the dependencies' manifests); without it, the owner named is
+    /// the dependency the file came from.
+    pub trace_owners: bool,
 }
 
 /// How a dependency's file was overwritten.
@@ -55,7 +59,8 @@ pub struct Overwrite {
     pub path: Vec<u8>,
     /// What happened.
     pub kind: OverwriteKind,
-    /// The package that installed the original.
+    /// The package that installed the original (with
+    /// [`FileListConfig::trace_owners`]; else the dependency it came from).
     pub owner: String,
 }
 
@@ -271,7 +276,11 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
                 };
                 let provider_tree = cfg.per_package_dir.join(rec.provider).join(kind_dir(tree));
                 let live = (kind == OverwriteKind::EditedInPlace).then_some(f.key);
-                let owner = origins.origin_of(rec.provider, &provider_tree, &f.rel, live);
+                let owner = if cfg.trace_owners {
+                    origins.origin_of(rec.provider, &provider_tree, &f.rel, live)
+                } else {
+                    rec.provider.to_owned()
+                };
                 report.overwrites.push(Overwrite {
                     tree: tree.clone(),
                     path: f.rel.to_vec(),

@@ -25,11 +25,19 @@ use rustc_hash::FxHashMap;
 
 use super::Found;
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta, Mtime, RawEntry};
-use crate::manifest::{DirRecord, Index, RecordRef, Run, RUN_LINES};
+use crate::manifest::{DirRecord, Group, Index, RecordRef, Run, RUN_LINES};
 
 /// Entries `lstat`ed per task: large directories are split so that one
 /// toolchain `usr/include` does not keep the other threads idle.
-const STAT_CHUNK: usize = RUN_LINES;
+fn chunk() -> usize {
+    static C: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *C.get_or_init(|| {
+        std::env::var("CH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RUN_LINES)
+    })
+}
 
 /// A directory's records by name.
 type ByName<'a> = FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>;
@@ -138,7 +146,17 @@ fn walk_once<'a>(
     }))
 }
 
-/// Consecutive runs of `runs` holding about [`STAT_CHUNK`] records each.
+/// True if a directory with link count `nlink` has no subdirectory besides
+/// the `known` ones: each subdirectory's `..` is a link to it. Prepare
+/// records a directory only with all of its subdirectories, but a manifest
+/// from an older ppd may not have, and then the directory is read. A count
+/// below 2 means the filesystem does not keep it (btrfs; ext4 beyond 65,000
+/// subdirectories): the records are trusted as they are.
+fn no_other_subdirs(nlink: u64, known: usize) -> bool {
+    nlink < 2 || nlink == 2 + known as u64
+}
+
+/// Consecutive runs of `runs` holding about [`chunk()`] records each.
 fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
     let mut rest = runs;
     std::iter::from_fn(move || {
@@ -146,7 +164,7 @@ fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
             return None;
         }
         let (mut n, mut take) = (0, 0);
-        while take < rest.len() && (take == 0 || n + rest[take].len() <= STAT_CHUNK) {
+        while take < rest.len() && (take == 0 || n + rest[take].len() <= chunk()) {
             n += rest[take].len();
             take += 1;
         }
@@ -178,9 +196,13 @@ impl<'i, 'a> Ctx<'i, 'a> {
         self.damage.lock().expect("BUG: poisoned").get_or_insert(e);
     }
 
-    fn keep(&self, mine: Vec<Found<'a>>) {
-        if !mine.is_empty() {
-            self.found.lock().expect("BUG: poisoned").push(mine);
+    /// Takes over what a task found. Tasks count on their own and hand
+    /// over once: a counter shared per entry would bounce between the
+    /// threads' caches 20,000 times for a toolchain.
+    fn keep(&self, tally: Tally<'a>) {
+        self.walked.fetch_add(tally.seen, Ordering::Relaxed);
+        if !tally.found.is_empty() {
+            self.found.lock().expect("BUG: poisoned").push(tally.found);
         }
     }
 
@@ -191,9 +213,15 @@ impl<'i, 'a> Ctx<'i, 'a> {
         'i: 's,
     {
         let group = self.index.group(&rel);
-        let unchanged = |d: &DirRecord| dir.stat_self().is_ok_and(|st| *d == DirRecord::of(&st));
+        let unchanged = |g: &Group<'a>| {
+            g.dir.is_some_and(|d| {
+                dir.stat_self().is_ok_and(|st| {
+                    d == DirRecord::of(&st) && no_other_subdirs(st.st_nlink, g.subdirs.len())
+                })
+            })
+        };
         match group {
-            Some(g) if self.trust && g.dir.as_ref().is_some_and(unchanged) => {
+            Some(g) if self.trust && unchanged(g) => {
                 self.trusted.fetch_add(1, Ordering::Relaxed);
                 for name in &g.subdirs {
                     match dir.open_child(name) {
@@ -229,11 +257,11 @@ impl<'i, 'a> Ctx<'i, 'a> {
                     }
                 }
                 let files = Arc::new(files);
-                for start in (0..files.len()).step_by(STAT_CHUNK) {
+                for start in (0..files.len()).step_by(chunk()) {
                     let (dir, rel) = (Arc::clone(&dir), Arc::clone(&rel));
                     let (files, by_name) = (Arc::clone(&files), Arc::clone(&by_name));
                     scope.spawn(move |s| {
-                        let end = files.len().min(start + STAT_CHUNK);
+                        let end = files.len().min(start + chunk());
                         self.read_entries(s, &dir, &rel, &files[start..end], &by_name);
                     });
                 }
@@ -251,18 +279,14 @@ impl<'i, 'a> Ctx<'i, 'a> {
 
     /// `lstat`s the recorded entries of a trusted directory.
     fn recorded(&self, dir: &DirFd, rel: &[u8], runs: &[Run<'a>]) {
-        let mut mine = Vec::new();
+        let mut mine = Tally::default();
         for rec in runs.iter().flat_map(Run::records) {
             let (name, rec) = match rec {
                 Ok(r) => r,
                 Err(e) => return self.damaged(e),
             };
             match dir.stat(&name) {
-                Ok(Some(st)) => {
-                    if let Some(f) = self.compare(rel, &name, &st, Some(&rec)) {
-                        mine.push(f);
-                    }
-                }
+                Ok(Some(st)) => mine.compare(rel, &name, &st, Some(&rec)),
                 // Gone, though the directory says nothing changed: do not
                 // trust this tree's directory records.
                 Ok(None) => self.stale.store(true, Ordering::Relaxed),
@@ -283,7 +307,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
     ) where
         'i: 's,
     {
-        let mut mine = Vec::new();
+        let mut mine = Tally::default();
         for ent in files {
             let st = match dir.stat(&ent.name) {
                 Ok(Some(st)) => st,
@@ -301,38 +325,39 @@ impl<'i, 'a> Ctx<'i, 'a> {
                 }
                 continue;
             }
-            let rec = by_name.get(&ent.name[..]);
-            if let Some(f) = self.compare(rel, &ent.name, &st, rec) {
-                mine.push(f);
-            }
+            mine.compare(rel, &ent.name, &st, by_name.get(&ent.name[..]));
         }
         self.keep(mine);
     }
+}
 
+/// What one task found: handed over once, at its end.
+#[derive(Default)]
+struct Tally<'a> {
+    found: Vec<Found<'a>>,
+    /// Files and symlinks seen.
+    seen: usize,
+}
+
+impl<'a> Tally<'a> {
     /// Counts a file or symlink and keeps it if it is not exactly as
     /// recorded.
-    fn compare(
-        &self,
-        rel: &[u8],
-        name: &[u8],
-        st: &FileStat,
-        rec: Option<&RecordRef<'a>>,
-    ) -> Option<Found<'a>> {
+    fn compare(&mut self, rel: &[u8], name: &[u8], st: &FileStat, rec: Option<&RecordRef<'a>>) {
         let kind = Kind::from_mode(st.st_mode);
         if !matches!(kind, Kind::File | Kind::Symlink) {
-            return None;
+            return;
         }
-        self.walked.fetch_add(1, Ordering::Relaxed);
+        self.seen += 1;
         let (size, mtime) = (st.st_size as u64, Mtime::of(st));
         if rec.is_some_and(|r| super::unchanged(r, st.st_ino, size, mtime, st.st_mode)) {
-            return None;
+            return;
         }
-        Some(Found {
+        self.found.push(Found {
             rel: crate::scan::child_rel(rel, name),
             meta: Meta::of(st),
             key: FileKey::of(st),
             size,
             placed: rec.copied(),
-        })
+        });
     }
 }

@@ -102,6 +102,39 @@ pub struct Manifest {
     pub dirs: BTreeMap<Vec<u8>, DirRecord>,
 }
 
+/// Removes the directory record of `path` and those of all its ancestors.
+///
+/// `file-list` takes the subdirectories of a trusted directory from the
+/// records alone, so a directory may be recorded only if all of its
+/// subdirectories are: leaving one out must leave out its parents too.
+pub fn unrecord_dir(dirs: &mut BTreeMap<Vec<u8>, DirRecord>, path: &[u8]) {
+    dirs.remove(path);
+    let mut at = path;
+    while let Some(i) = memchr::memrchr(b'/', at) {
+        at = &at[..i];
+        dirs.remove(at);
+    }
+    if !path.is_empty() {
+        dirs.remove(&b""[..]);
+    }
+}
+
+/// Keeps the directory records `keep` accepts, leaving out the ancestors of
+/// every other one (see [`unrecord_dir`]).
+pub fn retain_dirs(
+    dirs: &mut BTreeMap<Vec<u8>, DirRecord>,
+    mut keep: impl FnMut(&DirRecord) -> bool,
+) {
+    let left_out: Vec<Vec<u8>> = dirs
+        .iter()
+        .filter(|(_, d)| !keep(d))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for path in left_out {
+        unrecord_dir(dirs, &path);
+    }
+}
+
 /// Returns where the manifest of `tree` lives.
 pub fn path_for(tree: &Path) -> PathBuf {
     crate::lock::sidecar(tree, "ppd-manifest")
@@ -365,6 +398,30 @@ mod tests {
     fn round_trips_hostile_names() {
         let m = sample();
         assert_eq!(parse(&render(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn leaving_out_a_directory_leaves_out_its_parents() {
+        let d = |ino| DirRecord {
+            key: FileKey { dev: 1, ino },
+            ctime: Mtime { sec: 1, nsec: 5 },
+        };
+        let mut dirs: BTreeMap<Vec<u8>, DirRecord> = [
+            (&b""[..], 1),
+            (b"etc", 2),
+            (b"usr", 3),
+            (b"usr/lib", 4),
+            (b"usr/lib/x", 5),
+            (b"usr/share", 6),
+        ]
+        .into_iter()
+        .map(|(p, i)| (p.to_vec(), d(i)))
+        .collect();
+        retain_dirs(&mut dirs, |r| r.key.ino != 5);
+        let left: Vec<&[u8]> = dirs.keys().map(Vec::as_slice).collect();
+        assert_eq!(left, [&b"etc"[..], b"usr/share"]);
+        unrecord_dir(&mut dirs, b"etc");
+        assert_eq!(dirs.len(), 1);
     }
 
     #[test]
