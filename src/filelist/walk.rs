@@ -29,15 +29,7 @@ use crate::manifest::{DirRecord, Group, Index, RecordRef, Run, RUN_LINES};
 
 /// Entries `lstat`ed per task: large directories are split so that one
 /// toolchain `usr/include` does not keep the other threads idle.
-fn chunk() -> usize {
-    static C: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *C.get_or_init(|| {
-        std::env::var("CH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(RUN_LINES)
-    })
-}
+const STAT_CHUNK: usize = RUN_LINES;
 
 /// A directory's records by name.
 type ByName<'a> = FxHashMap<Cow<'a, [u8]>, RecordRef<'a>>;
@@ -156,7 +148,7 @@ fn no_other_subdirs(nlink: u64, known: usize) -> bool {
     nlink < 2 || nlink == 2 + known as u64
 }
 
-/// Consecutive runs of `runs` holding about [`chunk()`] records each.
+/// Consecutive runs of `runs` holding about [`STAT_CHUNK`] records each.
 fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
     let mut rest = runs;
     std::iter::from_fn(move || {
@@ -164,7 +156,7 @@ fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
             return None;
         }
         let (mut n, mut take) = (0, 0);
-        while take < rest.len() && (take == 0 || n + rest[take].len() <= chunk()) {
+        while take < rest.len() && (take == 0 || n + rest[take].len() <= STAT_CHUNK) {
             n += rest[take].len();
             take += 1;
         }
@@ -257,11 +249,11 @@ impl<'i, 'a> Ctx<'i, 'a> {
                     }
                 }
                 let files = Arc::new(files);
-                for start in (0..files.len()).step_by(chunk()) {
+                for start in (0..files.len()).step_by(STAT_CHUNK) {
                     let (dir, rel) = (Arc::clone(&dir), Arc::clone(&rel));
                     let (files, by_name) = (Arc::clone(&files), Arc::clone(&by_name));
                     scope.spawn(move |s| {
-                        let end = files.len().min(start + chunk());
+                        let end = files.len().min(start + STAT_CHUNK);
                         self.read_entries(s, &dir, &rel, &files[start..end], &by_name);
                     });
                 }
