@@ -40,7 +40,7 @@ for tool in make gcc rsync file tac; do
 	command -v $tool >/dev/null || { echo "bench-example: $tool is needed" >&2; exit 2; }
 done
 
-cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+PPD=$("$top/scripts/build-release.sh" --quiet)
 work=${BENCH_WORK:-$top/bench-work/example}
 mkdir -p "$work"
 dl=$work/dl
@@ -75,7 +75,7 @@ build() {
 	sleep "${SETTLE:-3}"
 	s=$EPOCHREALTIME
 	# shellcheck disable=SC2046
-	make -C "$top/example" O="$o" DL_DIR="$dl" EXAMPLE_TOOLCHAIN_FILES="$TC" \
+	make -C "$top/example" O="$o" PPD="$PPD" DL_DIR="$dl" EXAMPLE_TOOLCHAIN_FILES="$TC" \
 		$(args "$1") >"$work/$1.log" 2>&1 ||
 		{ echo "bench-example: $1 build failed, see $work/$1.log" >&2; exit 1; }
 	e=$EPOCHREALTIME

@@ -20,7 +20,7 @@
 #            [--scenario all,step,cache] [--workload DIR] [--work DIR] [--keep]
 #   --workload DIR  reuse an existing gen-workload.py output instead of generating
 #   --work DIR      scratch directory (default: a new one under /tmp, removed at exit)
-#   PPD=path        use this ppd binary instead of building target/release/ppd
+#   PPD=path        use this ppd binary instead of building one (scripts/build-release.sh)
 set -euo pipefail
 
 packages=120 seed=1 runs=3 scenario=all,step,cache workload='' work='' keep=0
@@ -48,8 +48,7 @@ done
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${PPD:-}" ]; then
-    (cd "$repo" && cargo build --release --quiet)
-    PPD=$repo/target/release/ppd
+    PPD=$("$repo/scripts/build-release.sh" --quiet)
 fi
 
 if [ -z "$work" ]; then

@@ -26,8 +26,7 @@ for t in gcc hyperfine readelf patchelf; do
     command -v "$t" >/dev/null || { echo "bench-rpath: $t is required" >&2; exit 2; }
 done
 
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-PPD="${CARGO_TARGET_DIR:-$ROOT/target}/release/ppd"
+PPD=$("$ROOT/scripts/build-release.sh" --quiet)
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/ppd-bench-rpath.XXXXXX")
 trap 'rm -rf "$W"' EXIT

@@ -13,7 +13,7 @@ O=${O:-$top/example/output}
 JOBS=${JOBS:-$(nproc)}
 
 # cargo does nothing if the binary is up to date.
-cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+PPD=$("$top/scripts/build-release.sh" --quiet)
 
 mkdir -p "$O"
 rm -f "$O/ppd-timing.log"
@@ -24,7 +24,7 @@ start=$EPOCHREALTIME
 # -v makes every ppd call print its one-line stats on stderr (kept in the
 # log, not shown: the build prints one '>>>' line per step).
 status=0
-make --no-print-directory -C "$top/example" O="$O" -j"$JOBS" PPD_OPTS=-v "$@" 2>&1 \
+make --no-print-directory -C "$top/example" O="$O" PPD="$PPD" -j"$JOBS" PPD_OPTS=-v "$@" 2>&1 \
 	| tee "$log" | grep -Ev '^ppd [a-z-]+( --[a-z]+)?: .* [0-9.]+ m?s$' || status=$?
 end=$EPOCHREALTIME
 if [ "$status" != 0 ]; then

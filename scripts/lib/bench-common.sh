@@ -31,10 +31,10 @@ bench_secs() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
 }
 
-# Builds the release binary and sets PPD to it.
+# Builds the release binary as scripts/build-release.sh does (statically
+# linked on glibc) and sets PPD to it.
 bench_build_ppd() {
-    (cd "$BENCH_REPO" && cargo build --release --quiet) || bench_die "cargo build --release failed"
-    PPD=${CARGO_TARGET_DIR:-$BENCH_REPO/target}/release/ppd
+    PPD=$("$BENCH_REPO/scripts/build-release.sh" --quiet) || bench_die "scripts/build-release.sh failed"
     [ -x "$PPD" ] || bench_die "no binary at $PPD"
 }
 
@@ -90,5 +90,8 @@ bench_env() {
     echo "- machine: $(nproc) cores, $(uname -sr), $fs file system under $BENCH_WORK"
     echo "- load average (1, 5, 15 min) at start: $BENCH_LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- tools: $(rsync --version | head -1 | sed 's/  */ /g'), $(cp --version | head -1)"
+    local linked=dynamically
+    ldd "${PPD:-/nonexistent}" 2>&1 | grep -q "statically linked" && linked=statically
+    echo "- ppd: ${PPD#"$BENCH_REPO"/}, built by scripts/build-release.sh ($linked linked)"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }

@@ -44,6 +44,16 @@ impl<'a> Cursor<'a> {
     fn number(&mut self, end: u8) -> Option<u64> {
         let start = self.at;
         let mut v: u64 = 0;
+        // Eight bytes at a time while the line has them (it always does
+        // before the path), then a byte at a time.
+        while let Some(chunk) = self.line.get(self.at..self.at + 8) {
+            let (n, value) = digits8(u64::from_le_bytes(chunk.try_into().ok()?));
+            v = v.checked_mul(POW10[n])?.checked_add(value)?;
+            self.at += n;
+            if n < 8 {
+                break;
+            }
+        }
         loop {
             let b = *self.line.get(self.at)?;
             self.at += 1;
@@ -59,6 +69,46 @@ impl<'a> Cursor<'a> {
         let digits = self.at - 1 - start;
         (1..=20).contains(&digits).then_some(v)
     }
+}
+
+/// Powers of ten up to 10^8.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The leading ASCII digits of eight bytes read little-endian (the first
+/// byte lowest): how many, and their value. Every digit is done at once
+/// (SWAR): an mtime has 19 digits, and a per-digit loop was most of the
+/// time spent parsing a toolchain's manifest.
+fn digits8(x: u64) -> (usize, u64) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // A byte is a digit if its high nibble is 3, and still is with 6
+    // added (0x3a..0x3f are not). A carry out of a byte only disturbs the
+    // bytes after it, which the first non-digit ends anyway.
+    let high = (x & (0xf0 * ONES)) ^ (0x30 * ONES);
+    let plus6 = (x.wrapping_add(0x06 * ONES) & (0xf0 * ONES)) ^ (0x30 * ONES);
+    let n = ((high | plus6).trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The digit values, moved up so that the bytes below them are zeros
+    // (leading zero digits); a borrow from a non-digit byte only goes up,
+    // and those bytes are shifted out.
+    let d = x.wrapping_sub(0x30 * ONES) << (8 * (8 - n));
+    // Pairs, then quads, then the eight: each step joins neighbouring
+    // lanes (the lower lane holds the more significant digits).
+    let d = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100).wrapping_add(d >> 16)) & 0x0000_ffff_0000_ffff;
+    let d = (d.wrapping_mul(10_000).wrapping_add(d >> 32)) & 0xffff_ffff;
+    (n, d)
 }
 
 /// The one-pass parse of a well-formed line; `None` for anything else.
@@ -243,6 +293,35 @@ mod tests {
         let line = b"f\tp\t1\t2\t3\t4.5\t644\t-\ta\\tb";
         assert!(fast_line(line).is_none());
         assert_eq!(parse_line(line).unwrap().0.as_ref(), b"a\tb");
+    }
+
+    #[test]
+    fn eight_digits_at_once_match_one_at_a_time() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for i in 0..200_000 {
+            // Mostly digits, with any byte at a random place.
+            let mut bytes = [0u8; 8];
+            for b in &mut bytes {
+                *b = b'0' + (next() % 10) as u8;
+            }
+            if i % 4 != 0 {
+                bytes[(next() % 8) as usize] = next() as u8;
+            }
+            if i % 7 == 0 {
+                bytes = next().to_le_bytes();
+            }
+            let n = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            let value = bytes[..n]
+                .iter()
+                .fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'));
+            assert_eq!(digits8(u64::from_le_bytes(bytes)), (n, value), "{bytes:?}");
+        }
     }
 
     /// Every mangled line the fast pass accepts, the checked pass accepts
