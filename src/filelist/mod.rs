@@ -212,6 +212,18 @@ fn checked<'a>(
     }
 }
 
+/// Indexes the manifest bytes of `tree` (if any) and walks it; the
+/// warnings for a damaged manifest.
+fn index_and_walk<'a>(
+    tree: &Path,
+    data: Option<&'a [u8]>,
+    pool: &rayon::ThreadPool,
+) -> (Result<walk::Walked<'a>, crate::fsx::FsError>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let index = checked(tree, data.map(Index::parse), &mut warnings);
+    (walk::walk(tree, &index, pool), warnings)
+}
+
 /// Computes the lists and the overwrites of `cfg.pkg`.
 pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Report> {
     let base = cfg.per_package_dir.join(&cfg.pkg);
@@ -227,24 +239,18 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     let host = base.join("host");
     let target_data = read_manifest(&target, &mut report.warnings);
     let host_data = read_manifest(&host, &mut report.warnings);
-    // A toolchain's host manifest is megabytes: it is indexed in pieces on
-    // the pool (its record lines are parsed during the walk); then both
-    // trees are walked at once, so the small target tree does not leave
-    // threads idle.
-    let (target_index, host_index) = pool.install(|| {
+    // Each tree is indexed, then walked; both trees at once, so the small
+    // target tree fills the gaps of the host tree's work. A toolchain's
+    // host manifest is megabytes: it is indexed in pieces on the pool, and
+    // its record lines are parsed during the walk.
+    let ((t, target_warnings), (h, host_warnings)) = pool.install(|| {
         rayon::join(
-            || target_data.as_deref().map(Index::parse),
-            || host_data.as_deref().map(Index::parse),
+            || index_and_walk(&target, target_data.as_deref(), pool),
+            || index_and_walk(&host, host_data.as_deref(), pool),
         )
     });
-    let target_index = checked(&target, target_index, &mut report.warnings);
-    let host_index = checked(&host, host_index, &mut report.warnings);
-    let (t, h) = pool.install(|| {
-        rayon::join(
-            || walk::walk(&target, &target_index, pool),
-            || walk::walk(&host, &host_index, pool),
-        )
-    });
+    report.warnings.extend(target_warnings);
+    report.warnings.extend(host_warnings);
     let t = t.with_context(|| format!("listing {}", target.display()))?;
     let h = h.with_context(|| format!("listing {}", host.display()))?;
     let mut origins = Origins::new(&cfg.per_package_dir);

@@ -272,11 +272,15 @@ impl<'i, 'a> Ctx<'i, 'a> {
     /// `lstat`s the recorded entries of a trusted directory.
     fn recorded(&self, dir: &DirFd, rel: &[u8], runs: &[Run<'a>]) {
         let mut mine = Tally::default();
-        for rec in runs.iter().flat_map(Run::records) {
-            let (name, rec) = match rec {
-                Ok(r) => r,
-                Err(e) => return self.damaged(e),
-            };
+        // All the lines first, then the lstats: parsed in one go, the lines
+        // stream through the cache; parsed one per lstat, each comes back
+        // cold from the kernel's turn.
+        let records: Result<Vec<_>, _> = runs.iter().flat_map(Run::records).collect();
+        let records = match records {
+            Ok(r) => r,
+            Err(e) => return self.damaged(e),
+        };
+        for (name, rec) in records {
             match dir.stat(&name) {
                 Ok(Some(st)) => mine.compare(rel, &name, &st, Some(&rec)),
                 // Gone, though the directory says nothing changed: do not
