@@ -274,6 +274,7 @@ fn checked_line(line: &[u8]) -> Result<(Cow<'_, [u8]>, RecordRef<'_>)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::Xorshift;
     use super::*;
 
     const GOOD: &[&[u8]] = &[
@@ -297,13 +298,8 @@ mod tests {
 
     #[test]
     fn eight_digits_at_once_match_one_at_a_time() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next_u64();
         for i in 0..200_000 {
             // Mostly digits, with any byte at a random place.
             let mut bytes = [0u8; 8];
@@ -328,13 +324,8 @@ mod tests {
     /// with the same result.
     #[test]
     fn the_fast_pass_accepts_only_what_the_checked_one_does() {
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
-        };
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = |n: usize| rng.below(n);
         let (mut accepted, mut rejected) = (0, 0);
         for _ in 0..40_000 {
             let mut line = GOOD[next(GOOD.len())].to_vec();

@@ -374,6 +374,23 @@ pub fn save(path: &Path, m: &Manifest) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A small deterministic generator for the mangling tests.
+    pub(super) struct Xorshift(pub u64);
+
+    impl Xorshift {
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// A number below `n`.
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+
     pub(super) fn sample() -> Manifest {
         let mut m = Manifest::default();
         m.records.insert(
@@ -459,13 +476,8 @@ mod tests {
             },
         );
         let good = render(&m);
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
-        };
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: usize| rng.below(n);
         for _ in 0..5000 {
             let mut data = good.clone();
             for _ in 0..1 + next(3) {
