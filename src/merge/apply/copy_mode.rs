@@ -1,0 +1,195 @@
+//! The copy mode of [`super::apply`]: hard-link groups copied once and
+//! linked to their copy, and the quick check that leaves a matching copy
+//! alone (see the parent module for the rules).
+
+use super::*;
+
+/// Hard-link groups of a copy: names placing an inode already placed
+/// earlier in plan order, each with the `(dir, leaf)` of that first name.
+#[derive(Default)]
+pub(super) struct Groups {
+    /// `(dir, leaf)` of a later name -> `(dir, leaf)` of the first name.
+    pub(super) links: Vec<((u32, u32), (u32, u32))>,
+    /// The later names, skipped by the parallel pass.
+    pub(super) later: HashSet<(u32, u32)>,
+    /// Directories holding later names: their metadata is set last.
+    pub(super) late_dirs: HashSet<u32>,
+}
+
+impl Groups {
+    pub(super) fn of(sources: &[Source], plan: &Plan) -> Groups {
+        let mut first: HashMap<FileKey, (u32, u32)> = HashMap::new();
+        let mut g = Groups::default();
+        for (d, pd) in plan.dirs.iter().enumerate() {
+            for (l, &r) in pd.leaves.iter().enumerate() {
+                let e = entry(sources, r);
+                if e.kind == Kind::Symlink || e.kind == Kind::Dir {
+                    continue;
+                }
+                // A known link count of 1 cannot be part of a group.
+                if e.meta.is_some() && e.nlink == 1 {
+                    continue;
+                }
+                let key = FileKey {
+                    dev: sources[r.src as usize].tree.dev,
+                    ino: e.ino,
+                };
+                let me = (d as u32, l as u32);
+                match first.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(me);
+                    }
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        g.links.push((me, *o.get()));
+                        g.later.insert(me);
+                        g.late_dirs.insert(d as u32);
+                    }
+                }
+            }
+        }
+        g
+    }
+}
+
+/// Returns true if the destination entry `st` already is a copy of a
+/// source with metadata `m` and identity `key`: the quick check of rsync
+/// (type, size, mtime) plus mode and owner, which `-a` also keeps. The
+/// source inode itself (left by a hard-link merge) is never a copy.
+pub(super) fn is_copy_of(st: &nix::sys::stat::FileStat, m: &Meta, size: u64, key: FileKey) -> bool {
+    Kind::from_mode(st.st_mode) == m.kind
+        && st.st_size as u64 == size
+        && Mtime::of(st) == m.mtime
+        && st.st_mode & 0o7777 == m.mode & 0o7777
+        && (!fsx::is_root() || (st.st_uid, st.st_gid) == (m.uid, m.gid))
+        && FileKey::of(st) != key
+}
+
+impl Task<'_> {
+    /// Places one file or special file in copy mode.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn place_copy(
+        &self,
+        dir: &DirFd,
+        fresh: bool,
+        src: &CStr,
+        r: EntryRef,
+        e: &SrcEntry,
+        keep_newer: bool,
+        out: &mut Applied,
+    ) -> Result<()> {
+        let name: &[u8] = &e.name;
+        // In a directory this run created there is nothing to compare with.
+        let existing = if fresh { None } else { dir.stat(name)? };
+        if let Some(st) = existing {
+            let found = Kind::from_mode(st.st_mode);
+            if found == Kind::Dir {
+                out.clashes
+                    .push(clash(self.sources, r, e, Kind::Dir, false));
+                return Ok(());
+            }
+            let (m, size) = match e.meta {
+                Some(m) => (m, e.size),
+                None => {
+                    let s = nix::sys::stat::lstat(src)
+                        .map_err(|err| FsError::new("inspecting", os_path(src), err))?;
+                    (Meta::of(&s), s.st_size as u64)
+                }
+            };
+            let key = FileKey {
+                dev: self.sources[r.src as usize].tree.dev,
+                ino: e.ino,
+            };
+            if is_copy_of(&st, &m, size, key)
+                || (keep_newer
+                    && found == Kind::File
+                    && m.kind == Kind::File
+                    && Mtime::of(&st) > m.mtime)
+            {
+                out.stats.skipped += 1;
+                return Ok(());
+            }
+            if !self.may_replace(r, e, &st) {
+                self.own(r, e, out);
+                return Ok(());
+            }
+            let tmp = fsx::temp_name();
+            copy_any(dir, src, e.kind, &tmp)?;
+            if let Err(err) = dir.rename(&tmp, name) {
+                let _ = dir.unlink(&tmp, false);
+                return Err(err.into());
+            }
+            out.stats.copied += 1;
+            out.stats.replaced += 1;
+            return Ok(());
+        }
+        // A new name is created in place: until its mtime is set (last),
+        // a killed run's partial copy fails the check above and is replaced.
+        copy_any(dir, src, e.kind, name)?;
+        out.stats.copied += 1;
+        Ok(())
+    }
+
+    /// Links the later names of each hard-link group to the copy made
+    /// under the first name, then sets the metadata of the directories
+    /// that gained them. Runs after every copy exists; sequential, since
+    /// groups are few.
+    pub(super) fn link_groups(&self, root: &DirFd, out: &mut Applied) -> Result<()> {
+        let mut dirs: HashMap<u32, DirFd> = HashMap::new();
+        let open = |d: u32, dirs: &mut HashMap<u32, DirFd>| -> Result<()> {
+            if let std::collections::hash_map::Entry::Vacant(v) = dirs.entry(d) {
+                v.insert(root.open_beneath(&self.plan.dirs[d as usize].rel)?);
+            }
+            Ok(())
+        };
+        let mut buf = Vec::with_capacity(256);
+        for &((d, l), (fd, fl)) in &self.groups.links {
+            open(d, &mut dirs)?;
+            open(fd, &mut dirs)?;
+            let r = self.plan.dirs[d as usize].leaves[l as usize];
+            let e = entry(self.sources, r);
+            let fr = self.plan.dirs[fd as usize].leaves[fl as usize];
+            let first_name: &[u8] = &entry(self.sources, fr).name;
+            let (dir, first_dir) = (&dirs[&d], &dirs[&fd]);
+            let name: &[u8] = &e.name;
+            let placed = first_dir.stat(first_name)?;
+            let usable = placed
+                .as_ref()
+                .is_some_and(|s| !matches!(Kind::from_mode(s.st_mode), Kind::Dir | Kind::Symlink));
+            if !usable {
+                // The first name was kept as something else: copy this one.
+                src_path(self.sources, r, e, &mut buf);
+                let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
+                self.place(dir, false, src, r, e, out)?;
+                continue;
+            }
+            let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));
+            let tmp = fsx::temp_name();
+            match dir.stat(name)? {
+                Some(st) if FileKey::of(&st) == want => {
+                    out.stats.skipped += 1;
+                    continue;
+                }
+                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                    out.clashes
+                        .push(clash(self.sources, r, e, Kind::Dir, false));
+                    continue;
+                }
+                Some(_) => {
+                    link_within(first_dir, first_name, dir, &tmp)?;
+                    dir.rename(&tmp, name)?;
+                    out.stats.replaced += 1;
+                }
+                None => link_within(first_dir, first_name, dir, name)?,
+            }
+            out.stats.linked += 1;
+        }
+        for &d in &self.groups.late_dirs {
+            open(d, &mut dirs)?;
+            set_dir_meta(
+                &dirs[&d],
+                &dir_meta(self.sources, &self.plan.dirs[d as usize])?,
+            )?;
+        }
+        Ok(())
+    }
+}
