@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod check;
 pub mod fix;
+mod ldpath;
 pub mod root;
 pub mod walk;
 
