@@ -565,14 +565,15 @@ fn unread_directories_still_show_every_change() {
     }
 }
 
-/// Adds a record line, made from the target manifest's `lib/libc.so.6`
-/// line by `make`, after that line, and counts it in the end line.
+/// Adds an entry line, made from the target manifest's line of
+/// `lib/libc.so.6` (in the `lib` section) by `make`, after that line, and
+/// counts it in the end line.
 fn add_after_libc_line(root: &Path, pkg: &str, make: impl FnOnce(&str) -> String) {
     let m = root.join(format!("per-package/{pkg}/.target.ppd-manifest"));
     let text = std::fs::read_to_string(&m).unwrap();
     let line = text
         .lines()
-        .find(|l| l.ends_with("\tlib/libc.so.6"))
+        .find(|l| l.ends_with("\tlibc.so.6"))
         .unwrap()
         .to_owned();
     let count: usize = text.lines().last().unwrap()["end ".len()..]
@@ -595,7 +596,7 @@ fn a_stale_directory_record_falls_back_to_reading_every_directory() {
     // nothing changed: only a damaged manifest (or a filesystem that does
     // not keep ctimes) can show this. The list must not depend on it.
     add_after_libc_line(r, "libfoo", |line| {
-        line.replace("\tlib/libc.so.6", "\tlib/ghost.so")
+        line.replace("\tlibc.so.6", "\tghost.so")
     });
     let install = |me: &Path| write(&me.join("target/usr/lib/libfoo.so.1"), "foo");
     let twin = assert_lists_match(r, "twin", install);
@@ -637,7 +638,7 @@ fn a_bad_record_line_found_during_the_walk_is_damage() {
         add_after_libc_line(r, "libfoo", |line| {
             let mut fields: Vec<&str> = line.split('\t').collect();
             fields[3] = "12x";
-            fields[8] = "lib/bad.so";
+            fields[8] = "bad.so";
             fields.join("\t")
         });
         let me = r.join("per-package/libfoo");
@@ -645,7 +646,7 @@ fn a_bad_record_line_found_during_the_walk_is_damage() {
         let number = std::fs::read_to_string(&m)
             .unwrap()
             .lines()
-            .position(|l| l.ends_with("\tlib/bad.so"))
+            .position(|l| l.ends_with("\tbad.so"))
             .unwrap()
             + 1;
         if read_lib {
@@ -705,12 +706,9 @@ fn a_subdirectory_without_a_record_is_still_walked() {
     assert!(dir_line("usr").is_some());
     let lib = dir_line("usr/lib").expect("usr/lib recorded");
     let count: usize = lines.last().unwrap()["end ".len()..].parse().unwrap();
-    let mut kept: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != lib)
-        .map(|(_, l)| l.to_string())
-        .collect();
+    // Its section stays, as that of a directory prepare did not record.
+    let mut kept: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    kept[lib] = "D\tusr/lib".to_owned();
     *kept.last_mut().unwrap() = format!("end {}", count - 1);
     std::fs::write(&m, kept.join("\n") + "\n").unwrap();
     // A new file in usr/lib changes usr/lib's ctime, not usr's.

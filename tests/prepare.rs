@@ -334,7 +334,7 @@ fn no_dependencies_just_creates_the_trees() {
         t.path()
             .join("per-package/host-skeleton/.host.ppd-manifest"),
     );
-    assert_eq!(m.unwrap(), "ppd-manifest 1\nend 0\n");
+    assert_eq!(m.unwrap(), "ppd-manifest 2\nend 0\n");
 }
 
 #[test]

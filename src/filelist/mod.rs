@@ -170,7 +170,11 @@ fn keyed(found: &Found<'_>, rel: &[u8]) -> (Vec<u8>, usize) {
 /// none to use.
 fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<manifest::Bytes> {
     let path = manifest::path_for(tree);
-    match manifest::read(&path) {
+    match manifest::read(&path).and_then(|d| {
+        d.map(manifest::in_current_format)
+            .transpose()
+            .map_err(|e| format!("{e:#}"))
+    }) {
         Ok(Some(data)) => Some(data),
         Ok(None) => {
             warnings.push(format!(

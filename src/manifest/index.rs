@@ -5,26 +5,30 @@
 //! of reading the directory, and it compares every entry's `lstat` with its
 //! record. Building this index has to cost far less than the walk it
 //! saves, and a toolchain's host manifest is megabytes, so the index does
-//! the least it can per line: it finds the line's path (the last field)
-//! and groups the lines by directory, as runs of consecutive lines borrowed
-//! from the file's bytes. Only `d` lines are parsed here. A run's record
-//! lines are parsed by the walk task that takes the run, on whichever
-//! thread runs it, next to the `lstat`s it compares them with.
+//! the least it can per line: the manifest comes in directory sections, so
+//! it only looks at each line's first two bytes, parses the directory
+//! lines, and keeps each section's entry lines as runs of consecutive
+//! lines borrowed from the file's bytes. An entry line is parsed by the
+//! walk task that takes its run, on whichever thread runs it, next to the
+//! `lstat`s it compares them with.
 //!
-//! Invariants: every record line of the manifest is in exactly one run; a
+//! Invariants: every entry line of the manifest is in exactly one run; a
 //! run holds at most [`RUN_LINES`] lines, all of one directory; the framing
-//! (magic line, `end <count>`) is checked before anything is handed out. A
-//! bad record line is found when its run is read: [`Run::records`] yields
-//! the error with the line's number, and the caller must then treat the
-//! whole manifest as damaged.
+//! (magic line, `end <count>`) and the directory lines are checked before
+//! anything is handed out. A bad entry line is found when its run is read:
+//! [`Run::records`] yields the error with the line's number, and the caller
+//! must then treat the whole manifest as damaged. Only the current format
+//! is indexed; [`super::in_current_format`] converts a format-1 manifest.
 
 use std::borrow::Cow;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
 
-use super::{check_count, frame, parse_line, unescape, DirRecord, RecordRef};
-use crate::fsx::Kind;
+use super::{
+    check_count, check_dir, check_name, frame, parse_line, section_line, DirRecord, RecordRef,
+    Version,
+};
 
 /// The most lines in one run: a large directory is several runs, which the
 /// walk `lstat`s on several threads.
@@ -55,8 +59,8 @@ impl<'a> Run<'a> {
         self.count == 0
     }
 
-    /// Parses the run: each entry's name (the last component of its path)
-    /// and its record, or the error of the first bad line.
+    /// Parses the run: each entry's name and record, or the error of the
+    /// first bad line.
     pub fn records(&self) -> Records<'a> {
         Records {
             rest: self.lines,
@@ -87,8 +91,11 @@ impl<'a> Iterator for Records<'a> {
             if line.is_empty() {
                 continue;
             }
-            let parsed = parse_line(line).with_context(|| format!("line {number}"));
-            return Some(parsed.map(|(path, rec)| (split_parent(&path).1, rec)));
+            let parsed = parse_line(line).and_then(|(name, rec)| {
+                check_name(&name)?;
+                Ok((name, rec))
+            });
+            return Some(parsed.with_context(|| format!("line {number}")));
         }
     }
 }
@@ -146,8 +153,7 @@ pub struct Index<'a> {
 }
 
 /// The run being extended while a piece is indexed.
-struct Open<'a> {
-    parent: Cow<'a, [u8]>,
+struct Open {
     slot: usize,
     start: usize,
     end: usize,
@@ -170,14 +176,6 @@ fn split_parent<'a>(path: &Cow<'a, [u8]>) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
     }
 }
 
-/// The error of a line that cannot be indexed, as the parser words it.
-fn bad_line(line: &[u8], number: usize) -> anyhow::Error {
-    match parse_line(line) {
-        Err(e) => e.context(format!("line {number}")),
-        Ok(_) => anyhow::anyhow!("line {number}: bad path"),
-    }
-}
-
 impl<'a> Index<'a> {
     /// Indexes serialized manifest bytes: checks the framing and the `d`
     /// lines, and groups the other lines by directory without parsing
@@ -185,7 +183,10 @@ impl<'a> Index<'a> {
     /// pool.
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
         use rayon::prelude::*;
-        let (body, count) = frame(data)?;
+        let (body, count, version) = frame(data)?;
+        if version != Version::V2 {
+            bail!("format 1 manifest (see manifest::in_current_format)");
+        }
         let parts = if body.len() < PARALLEL_PARSE {
             1
         } else {
@@ -214,13 +215,13 @@ impl<'a> Index<'a> {
         Ok(index)
     }
 
-    /// Indexes the record lines of one piece (`first_line` is the number of
-    /// its first line).
+    /// Indexes the lines of one piece, which starts at a directory line
+    /// (`first_line` is the number of its first line).
     fn piece(piece: &'a [u8], first_line: usize) -> Result<Index<'a>> {
         let mut index = Index::default();
-        // Lines come sorted by path, so most extend the run of the line
-        // before: compare with its directory instead of hashing it again.
-        let mut open: Option<Open<'a>> = None;
+        // The group of the current section, and the run being extended.
+        let mut section: Option<usize> = None;
+        let mut open: Option<Open> = None;
         let mut start = 0;
         for (n, end) in memchr::memchr_iter(b'\n', piece)
             .chain(std::iter::once(piece.len()))
@@ -233,11 +234,18 @@ impl<'a> Index<'a> {
                 continue;
             }
             let number = first_line + n;
-            index.records += 1;
+            let at = || format!("line {number}");
+            if line.starts_with(b"D\t") {
+                index.close(open.take(), piece);
+                let dir = section_line(line).with_context(at)?;
+                section = Some(index.slot(dir));
+                continue;
+            }
             if line.starts_with(b"d\t") {
                 index.close(open.take(), piece);
-                let (path, rec) = parse_line(line).with_context(|| format!("line {number}"))?;
-                debug_assert_eq!(rec.kind, Kind::Dir);
+                let (path, rec) = parse_line(line).with_context(at)?;
+                check_dir(&path).with_context(at)?;
+                index.records += 1;
                 let (parent, name) = split_parent(&path);
                 let root = path.is_empty();
                 let own = index.slot(path);
@@ -246,36 +254,22 @@ impl<'a> Index<'a> {
                     let up = index.slot(parent);
                     index.groups[up].subdirs.push(name);
                 }
+                section = Some(own);
                 continue;
             }
-            // The path is the last field; tabs in it are escaped.
-            let tab = memchr::memrchr(b'\t', line).ok_or_else(|| bad_line(line, number))?;
-            let raw = &line[tab + 1..];
-            let path = if memchr::memchr(b'\\', raw).is_some() {
-                Cow::Owned(unescape(raw).map_err(|_| bad_line(line, number))?)
-            } else {
-                Cow::Borrowed(raw)
-            };
-            let parent = split_parent(&path).0;
+            // An entry of the current section, parsed when its run is read.
+            let slot = section.ok_or_else(|| {
+                anyhow::anyhow!("line {number}: an entry before any directory line")
+            })?;
+            index.records += 1;
             match &mut open {
-                Some(o) if o.parent == parent && o.count < RUN_LINES => {
+                Some(o) if o.count < RUN_LINES => {
                     o.count += 1;
                     o.end = end;
                 }
                 _ => {
-                    let slot = match open.take() {
-                        Some(o) if o.parent == parent => {
-                            let slot = o.slot;
-                            index.close(Some(o), piece);
-                            slot
-                        }
-                        other => {
-                            index.close(other, piece);
-                            index.slot(parent.clone())
-                        }
-                    };
+                    index.close(open.take(), piece);
                     open = Some(Open {
-                        parent,
                         slot,
                         start: line_start,
                         end,
@@ -290,7 +284,7 @@ impl<'a> Index<'a> {
     }
 
     /// Ends the run being extended, if any.
-    fn close(&mut self, open: Option<Open<'a>>, piece: &'a [u8]) {
+    fn close(&mut self, open: Option<Open>, piece: &'a [u8]) {
         if let Some(o) = open {
             self.groups[o.slot].runs.push(Run {
                 lines: &piece[o.start..o.end],
@@ -351,18 +345,18 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Splits record lines into about `parts` pieces at line boundaries, each
-/// with the line number of its first line (the body starts on line 2).
+/// Splits the lines into about `parts` pieces, each starting at a
+/// directory line (or at the start), with the line number of its first
+/// line (the body starts on line 2).
 fn split_lines(body: &[u8], parts: usize) -> Vec<(&[u8], usize)> {
     let mut pieces = Vec::with_capacity(parts);
     let (mut start, mut line) = (0, 2);
     for i in 1..=parts {
-        let mut end = body.len() * i / parts;
-        if i < parts {
-            end = memchr::memchr(b'\n', &body[end.max(start)..])
-                .map_or(body.len(), |j| end.max(start) + j + 1);
-        }
-        let end = end.max(start);
+        let end = if i < parts {
+            next_section(body, (body.len() * i / parts).max(start))
+        } else {
+            body.len()
+        };
         pieces.push((&body[start..end], line));
         line += memchr::memchr_iter(b'\n', &body[start..end]).count();
         start = end;
@@ -370,12 +364,25 @@ fn split_lines(body: &[u8], parts: usize) -> Vec<(&[u8], usize)> {
     pieces
 }
 
+/// The start of the first directory line after `from` (or the end).
+fn next_section(body: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while let Some(nl) = memchr::memchr(b'\n', &body[at..]) {
+        let line = at + nl + 1;
+        if body[line..].starts_with(b"d\t") || body[line..].starts_with(b"D\t") {
+            return line;
+        }
+        at = line;
+    }
+    body.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::sample;
-    use super::super::{parse, render, DirRecord, Manifest, Record};
+    use super::super::{frame, parse, render, DirRecord, Manifest, Record};
     use super::*;
-    use crate::fsx::{FileKey, Mtime};
+    use crate::fsx::{FileKey, Kind, Mtime};
 
     #[test]
     fn index_sees_what_parse_sees() {
@@ -438,12 +445,17 @@ mod tests {
             let mut rec = sample().records.into_values().next().unwrap();
             rec.key.ino = i;
             m.records.insert(
-                format!("usr/include/linux/header-{i:05}.h").into_bytes(),
+                format!("usr/include/d{:02}/header-{i:05}.h", i % 40).into_bytes(),
                 rec,
             );
         }
         let data = render(&m);
         assert!(data.len() > PARALLEL_PARSE);
+        // Pieces start at directory lines.
+        let (body, _, _) = frame(&data).unwrap();
+        let pieces = split_lines(body, 3);
+        assert_eq!(pieces.len(), 3);
+        assert!(pieces.iter().all(|(p, _)| p.starts_with(b"D\t")));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -451,32 +463,75 @@ mod tests {
         pool.install(|| {
             let index = Index::parse(&data).unwrap();
             assert_eq!(index.len(), 8000);
-            // The three pieces' records of one directory are one group.
-            let group = index.group(b"usr/include/linux").unwrap();
-            assert_eq!(group.len(), 8000);
-            // In runs of at most RUN_LINES lines.
-            assert!(group.runs.iter().all(|r| r.len() <= RUN_LINES));
-            assert!(group.runs.len() >= 8000 / RUN_LINES);
-            let by_name = group.by_name().unwrap();
-            for (path, rec) in &m.records {
-                let name = &path[b"usr/include/linux/".len()..];
-                assert_eq!(by_name[name].to_record(), *rec);
+            for d in 0..40 {
+                let dir = format!("usr/include/d{d:02}");
+                let group = index.group(dir.as_bytes()).unwrap();
+                assert_eq!(group.len(), 200);
+                // In runs of at most RUN_LINES lines.
+                assert!(group.runs.iter().all(|r| r.len() <= RUN_LINES));
+                assert_eq!(group.runs.len(), 2);
+                let by_name = group.by_name().unwrap();
+                for (path, rec) in m.records.range(format!("{dir}/").into_bytes()..) {
+                    let Some(name) = path.strip_prefix(format!("{dir}/").as_bytes()) else {
+                        break;
+                    };
+                    assert_eq!(by_name[name].to_record(), *rec);
+                }
             }
             // A bad line deep in the last piece names its own line number.
             let text = String::from_utf8(data.clone()).unwrap();
+            let number = 1 + text.lines().position(|l| l.contains("\t7999\t")).unwrap();
             let bad = text.replacen("\t7999\t", "\t7x99\t", 1);
             // It is found when its directory's records are read.
             let index = Index::parse(bad.as_bytes()).unwrap();
-            let group = index.group(b"usr/include/linux").unwrap();
+            let group = index.group(b"usr/include/d39").unwrap();
             let err = format!("{:#}", group.by_name().unwrap_err());
-            assert!(err.starts_with("line 8001: bad inode"), "{err}");
-            let last = group.runs.last().unwrap();
-            let err = last.records().find_map(Result::err).unwrap();
-            assert!(format!("{err:#}").starts_with("line 8001: bad inode"));
+            assert!(
+                err.starts_with(&format!("line {number}: bad inode")),
+                "{err}"
+            );
+            let err = group
+                .runs
+                .iter()
+                .find_map(|r| r.records().find_map(Result::err))
+                .unwrap();
+            assert!(format!("{err:#}").starts_with(&format!("line {number}: bad inode")));
             // One record too many for the end line.
             let extra = text.replacen("end 8000", "end 7999", 1);
             let err = format!("{:#}", Index::parse(extra.as_bytes()).unwrap_err());
             assert_eq!(err, "end line says 7999 records, found 8000");
         });
+    }
+
+    #[test]
+    fn a_directory_in_two_sections_is_one_group() {
+        let text = "ppd-manifest 2\nD\tlib\n\
+            f\tz\t1\t2\t3\t4.5\t644\t-\ta\nD\tusr\nf\tz\t1\t3\t3\t4.5\t644\t-\tb\n\
+            D\tlib\nf\tz\t1\t4\t3\t4.5\t644\t-\tc\nend 3\n";
+        let index = Index::parse(text.as_bytes()).unwrap();
+        let lib = index.group(b"lib").unwrap().by_name().unwrap();
+        let mut names: Vec<&[u8]> = lib.keys().map(|k| k.as_ref()).collect();
+        names.sort();
+        assert_eq!(names, [&b"a"[..], b"c"]);
+        // An entry needs a directory line before it; names are one component.
+        for (bad, why) in [
+            (
+                "ppd-manifest 2\nf\tz\t1\t2\t3\t4.5\t644\t-\ta\nend 1\n",
+                "line 2: an entry before any directory line",
+            ),
+            (
+                "ppd-manifest 2\nD\tlib/../x\nend 0\n",
+                "line 2: bad directory \"lib/../x\"",
+            ),
+        ] {
+            let err = format!("{:#}", Index::parse(bad.as_bytes()).unwrap_err());
+            assert_eq!(err, why);
+            assert_eq!(format!("{:#}", parse(bad.as_bytes()).unwrap_err()), why);
+        }
+        let bad = "ppd-manifest 2\nD\tlib\nf\tz\t1\t2\t3\t4.5\t644\t-\ta/b\nend 1\n";
+        let index = Index::parse(bad.as_bytes()).unwrap();
+        let err = format!("{:#}", index.read_all().unwrap_err());
+        assert_eq!(err, "line 3: bad name \"a/b\"");
+        assert_eq!(format!("{:#}", parse(bad.as_bytes()).unwrap_err()), err);
     }
 }

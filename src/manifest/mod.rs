@@ -28,7 +28,20 @@ mod line;
 pub use index::{Group, Index, Records, Run, RUN_LINES};
 use line::{parse_line, unescape, unsigned};
 
-const MAGIC: &str = "ppd-manifest 1";
+/// The first line of the current format: directory sections of names.
+const MAGIC: &str = "ppd-manifest 2";
+/// The first line of format 1 (one full path per line), still read.
+const MAGIC_V1: &str = "ppd-manifest 1";
+
+/// The format of serialized manifest bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    /// One line per entry with its full path; `d` lines after them.
+    V1,
+    /// Directory sections: a `d` line (recorded directory) or a `D` line
+    /// (any other), then the entries directly in it, by name.
+    V2,
+}
 
 /// One placed entry. The provider is a `String` in an owned [`Manifest`]
 /// and a `&str` into the file's bytes in an [`Index`] ([`RecordRef`]).
@@ -184,12 +197,56 @@ pub fn escape(path: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Serializes a manifest.
+/// Splits a relative path into its directory (`b""` for the root) and its
+/// name.
+fn split_path(path: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memrchr(b'/', path) {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (&b""[..], path),
+    }
+}
+
+/// Serializes a manifest, in sections by directory (sorted), each with its
+/// entries by name (sorted).
 pub fn render(m: &Manifest) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + m.records.len() * 96);
+    type Section<'m> = (Option<&'m DirRecord>, Vec<(&'m [u8], &'m Record)>);
+    let mut sections: BTreeMap<&[u8], Section<'_>> = BTreeMap::new();
+    for (path, d) in &m.dirs {
+        sections.entry(path).or_default().0 = Some(d);
+    }
+    for (path, r) in &m.records {
+        let (dir, name) = split_path(path);
+        sections.entry(dir).or_default().1.push((name, r));
+    }
+    let mut out = Vec::with_capacity(64 + m.records.len() * 80);
     out.extend_from_slice(MAGIC.as_bytes());
     out.push(b'\n');
-    for (path, r) in &m.records {
+    for (dir, (record, entries)) in &sections {
+        // A recorded directory's line: no provider, size or mode; the time
+        // is the ctime.
+        match record {
+            Some(d) => {
+                let _ = write!(
+                    out,
+                    "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
+                    d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
+                );
+            }
+            None => out.extend_from_slice(b"D\t"),
+        }
+        escape(dir, &mut out);
+        out.push(b'\n');
+        for (name, r) in entries {
+            render_entry(name, r, &mut out);
+        }
+    }
+    let _ = writeln!(out, "end {}", m.records.len() + m.dirs.len());
+    out
+}
+
+/// One entry line.
+fn render_entry(name: &[u8], r: &Record, out: &mut Vec<u8>) {
+    {
         out.push(kind_char(r.kind));
         let _ = write!(
             out,
@@ -203,21 +260,9 @@ pub fn render(m: &Manifest) -> Vec<u8> {
             r.mode & 0o7777,
             if r.rewritten { "r" } else { "-" }
         );
-        escape(path, &mut out);
+        escape(name, out);
         out.push(b'\n');
     }
-    // Directory lines: no provider, size or mode; the time is the ctime.
-    for (path, d) in &m.dirs {
-        let _ = write!(
-            out,
-            "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
-            d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
-        );
-        escape(path, &mut out);
-        out.push(b'\n');
-    }
-    let _ = writeln!(out, "end {}", m.records.len() + m.dirs.len());
-    out
 }
 
 impl RecordRef<'_> {
@@ -243,14 +288,16 @@ impl RecordRef<'_> {
     }
 }
 
-/// Checks the framing of serialized manifest bytes: returns the record
-/// lines between the magic line and the `end <count>` line, and the count,
-/// which is the number of distinct paths.
-fn frame(data: &[u8]) -> Result<(&[u8], usize)> {
+/// Checks the framing of serialized manifest bytes: returns the lines
+/// between the magic line and the `end <count>` line, the count (entries
+/// plus recorded directories) and the format.
+fn frame(data: &[u8]) -> Result<(&[u8], usize, Version)> {
     let first = memchr::memchr(b'\n', data).unwrap_or(data.len());
-    if &data[..first] != MAGIC.as_bytes() {
-        bail!("not a ppd manifest (bad first line)");
-    }
+    let version = match &data[..first] {
+        m if m == MAGIC.as_bytes() => Version::V2,
+        m if m == MAGIC_V1.as_bytes() => Version::V1,
+        _ => bail!("not a ppd manifest (bad first line)"),
+    };
     let body_start = (first + 1).min(data.len());
     let mut end = data.len();
     while end > body_start && data[end - 1] == b'\n' {
@@ -261,15 +308,15 @@ fn frame(data: &[u8]) -> Result<(&[u8], usize)> {
     let count = data[last..end]
         .strip_prefix(b"end ")
         .context("truncated (no end line)")?;
-    Ok((&data[body_start..last], unsigned(count, "count")?))
+    Ok((&data[body_start..last], unsigned(count, "count")?, version))
 }
 
-/// Parses record lines (`first_line` is the line number of the first, for
-/// messages) and hands every record to `add`.
-fn parse_body<'a>(
+/// Hands every non-empty line of `body` to `each` (`first_line` is the
+/// number of the first, for messages); an error names the line.
+fn for_each_line<'a>(
     body: &'a [u8],
     first_line: usize,
-    mut add: impl FnMut(Cow<'a, [u8]>, RecordRef<'a>),
+    mut each: impl FnMut(&'a [u8]) -> Result<()>,
 ) -> Result<()> {
     // memchr finds the line ends many bytes at a time; a byte-wise split
     // was a quarter of the parse time of a toolchain-sized manifest.
@@ -283,10 +330,57 @@ fn parse_body<'a>(
         if line.is_empty() {
             continue;
         }
-        let (path, rec) = parse_line(line).with_context(|| format!("line {}", first_line + n))?;
-        add(path, rec);
+        each(line).with_context(|| format!("line {}", first_line + n))?;
     }
     Ok(())
+}
+
+/// The directory of a `D` line (a section whose directory prepare did not
+/// record).
+fn section_line(line: &[u8]) -> Result<Cow<'_, [u8]>> {
+    let raw = &line[b"D\t".len()..];
+    if memchr::memchr(b'\t', raw).is_some() {
+        bail!("bad directory line (a tab in a path must be escaped)");
+    }
+    let dir = if memchr::memchr(b'\\', raw).is_some() {
+        Cow::Owned(unescape(raw)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    check_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Checks a section's directory: the root (empty) or a relative path of
+/// plain components.
+fn check_dir(dir: &[u8]) -> Result<()> {
+    if !dir.is_empty()
+        && dir
+            .split(|&b| b == b'/')
+            .any(|c| matches!(c, b"" | b"." | b".."))
+    {
+        bail!("bad directory {:?}", String::from_utf8_lossy(dir));
+    }
+    Ok(())
+}
+
+/// Checks an entry's name: one plain path component.
+fn check_name(name: &[u8]) -> Result<()> {
+    if matches!(name, b"" | b"." | b"..") || memchr::memchr(b'/', name).is_some() {
+        bail!("bad name {:?}", String::from_utf8_lossy(name));
+    }
+    Ok(())
+}
+
+/// `dir/name`, or `name` in the root.
+fn join_rel(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
+    if !dir.is_empty() {
+        path.extend_from_slice(dir);
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
 }
 
 fn check_count(count: usize, held: usize) -> Result<()> {
@@ -296,19 +390,49 @@ fn check_count(count: usize, held: usize) -> Result<()> {
     Ok(())
 }
 
-/// Parses a serialized manifest.
+/// Parses a serialized manifest (either format).
 pub fn parse(data: &[u8]) -> Result<Manifest> {
-    let (body, count) = frame(data)?;
+    let (body, count, version) = frame(data)?;
     let mut m = Manifest::default();
-    parse_body(body, 2, |path, rec| {
-        if rec.kind == Kind::Dir {
-            m.dirs.insert(path.into_owned(), rec.dir_record());
-        } else {
-            m.records.insert(path.into_owned(), rec.to_record());
+    // The directory of the current section (format 2).
+    let mut section: Option<Vec<u8>> = None;
+    for_each_line(body, 2, |line| {
+        if version == Version::V2 && line.starts_with(b"D\t") {
+            section = Some(section_line(line)?.into_owned());
+            return Ok(());
         }
+        let (path, rec) = parse_line(line)?;
+        if rec.kind == Kind::Dir {
+            if version == Version::V2 {
+                check_dir(&path)?;
+                section = Some(path.to_vec());
+            }
+            m.dirs.insert(path.into_owned(), rec.dir_record());
+            return Ok(());
+        }
+        let key = match (version, &section) {
+            (Version::V1, _) => path.into_owned(),
+            (Version::V2, Some(dir)) => {
+                check_name(&path)?;
+                join_rel(dir, &path)
+            }
+            (Version::V2, None) => bail!("an entry before any directory line"),
+        };
+        m.records.insert(key, rec.to_record());
+        Ok(())
     })?;
     check_count(count, m.records.len() + m.dirs.len())?;
     Ok(m)
+}
+
+/// Manifest bytes in the current format: a format-1 manifest (from an
+/// earlier ppd) is parsed and written anew in memory.
+pub fn in_current_format(data: Bytes) -> Result<Bytes> {
+    let first = memchr::memchr(b'\n', &data).unwrap_or(data.len());
+    if &data[..first] == MAGIC_V1.as_bytes() {
+        return Ok(Bytes::Read(render(&parse(&data)?)));
+    }
+    Ok(data)
 }
 
 /// The bytes of a manifest file: mapped when large, else read.
@@ -441,6 +565,28 @@ mod tests {
         assert_eq!(dirs.len(), 1);
     }
 
+    /// Manifests written by earlier ppd versions (format 1: one full path
+    /// per line, directory lines last) are still read, and converted for
+    /// the index.
+    #[test]
+    fn format_1_is_still_read() {
+        let v1 = "ppd-manifest 1\n\
+            f\tzlib\t2049\t77\t12\t1700000000.000000005\t644\tr\tusr/lib/libz.so.1\n\
+            l\tzlib\t2049\t78\t9\t1700000000.000000005\t777\t-\tusr/lib/libz.so\n\
+            d\t-\t2049\t9\t0\t5.000000006\t0\t-\tusr/lib\n\
+            end 3\n";
+        let m = parse(v1.as_bytes()).unwrap();
+        assert_eq!(m.records.len(), 2);
+        assert_eq!(m.records[&b"usr/lib/libz.so.1"[..]].key.ino, 77);
+        assert_eq!(m.dirs[&b"usr/lib"[..]].key.ino, 9);
+        assert!(Index::parse(v1.as_bytes()).is_err());
+        let now = in_current_format(Bytes::Read(v1.as_bytes().to_vec())).unwrap();
+        assert!(now.starts_with(b"ppd-manifest 2\nd\t-\t2049\t9\t"));
+        assert_eq!(parse(&now).unwrap(), m);
+        let index = Index::parse(&now).unwrap();
+        assert_eq!(index.group(b"usr/lib").unwrap().len(), 2);
+    }
+
     #[test]
     fn bad_numbers_are_damage() {
         let good = render(&sample());
@@ -460,7 +606,7 @@ mod tests {
                 index.read_all().unwrap_err(),
             ] {
                 let msg = format!("{err:#}");
-                assert!(msg.starts_with("line 2: ") && msg.contains(why), "{msg}");
+                assert!(msg.starts_with("line 3: ") && msg.contains(why), "{msg}");
             }
         }
     }
