@@ -134,7 +134,14 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
             }
         }
     }
-    // One wait for all trees (see `record_dirs`), then the manifests.
+    // The manifests, then one wait for all trees (see `record_dirs`). The
+    // clock only has to be past the recorded ctimes before prepare returns
+    // and the package's own steps can change the trees (the locks are held
+    // until then), so writing the manifests uses up the wait instead of
+    // following it: a toolchain's manifest takes longer than a clock tick.
+    for p in &pending {
+        manifest::save(&p.path, &p.manifest)?;
+    }
     let newest = pending
         .iter()
         .flat_map(|p| p.manifest.dirs.values())
@@ -143,11 +150,13 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
     if let Some(newest) = newest {
         let now = clock_past(newest);
         for p in &mut pending {
+            // Only if the clock did not get there (it was set back).
+            let before = p.manifest.dirs.len();
             manifest::retain_dirs(&mut p.manifest.dirs, |d| safe_after(d.ctime) < now);
+            if p.manifest.dirs.len() != before {
+                manifest::save(&p.path, &p.manifest)?;
+            }
         }
-    }
-    for p in pending {
-        manifest::save(&p.path, &p.manifest)?;
     }
     Ok(results)
 }
@@ -355,10 +364,11 @@ fn prepare_tree(
 /// A record is only worth something if any later change to the directory
 /// gives it a different ctime. The kernel takes ctimes from a clock that
 /// advances in ticks (4 ms here), so a change within the tick of the last
-/// change prepare made could get the same value: [`prepare`] writes the
-/// manifests only once that clock is past every recorded ctime (one wait
-/// for all trees, at most a tick; see [`safe_after`]), and directories on
-/// filesystems with coarser timestamps are not recorded.
+/// change prepare made could get the same value: [`prepare`] returns only
+/// once that clock is past every recorded ctime (one wait for all trees,
+/// at most a tick, taken after writing the manifests; see [`safe_after`]),
+/// and directories on filesystems with coarser timestamps are not
+/// recorded.
 fn record_dirs(
     dest: &Path,
     plan: &merge::Plan,
