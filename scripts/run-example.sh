@@ -36,7 +36,7 @@ wall_us=$(( ${end/./} - ${start/./} ))
 built=$(find "$O/build" -name .stamp_installed -newer "$marker" | wc -l)
 total=$(find "$O/build" -name .stamp_installed | wc -l)
 # grep -o: under make -j two jobs' stats lines can share a line of the log.
-linked=$(grep -o 'ppd prepare: [0-9]* dependencies, [0-9]* linked' "$log" | awk '{s += $5} END {print s + 0}')
+linked=$({ grep -o 'ppd prepare: [0-9]* dependencies, [0-9]* linked' "$log" || true; } | awk '{s += $5} END {print s + 0}')
 echo
 echo "== example summary ($O, make -j$JOBS${*:+ $*})"
 echo "packages:      $total installed, $built of them (re)built in this run"
