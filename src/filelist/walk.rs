@@ -76,7 +76,9 @@ pub(super) fn walk<'a>(
             }
             Once::Stale => trust = false,
             Once::Damaged(e) => {
-                damaged = Some(e);
+                // Which bad line a task met first depends on the threads:
+                // the report names the first one in the file.
+                damaged = Some(index.first_damage().unwrap_or(e));
                 index = &empty;
             }
         }
@@ -179,11 +181,18 @@ struct Ctx<'i, 'a> {
 }
 
 impl<'i, 'a> Ctx<'i, 'a> {
+    /// Records an error. Of several, the one with the smallest path is
+    /// kept, whichever thread met it first: the report must not depend on
+    /// the thread count.
     fn fail(&self, e: FsError) {
-        self.error.lock().expect("BUG: poisoned").get_or_insert(e);
+        let mut slot = self.error.lock().expect("BUG: poisoned");
+        if slot.as_ref().is_none_or(|old| e.path() < old.path()) {
+            *slot = Some(e);
+        }
     }
 
-    /// Records a bad manifest line (the first one found wins).
+    /// Records that a manifest line does not parse (which one is reported
+    /// is decided afterwards, see [`walk`]).
     fn damaged(&self, e: anyhow::Error) {
         self.damage.lock().expect("BUG: poisoned").get_or_insert(e);
     }

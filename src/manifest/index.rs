@@ -26,8 +26,8 @@ use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
 
 use super::{
-    check_count, check_dir, check_name, frame, parse_line, section_line, DirRecord, RecordRef,
-    Version,
+    check_count, check_dir, check_name, frame, parse_line, section_line, split_path, DirRecord,
+    RecordRef, Version,
 };
 
 /// The most lines in one run: a large directory is several runs, which the
@@ -163,16 +163,15 @@ struct Open {
 
 /// Splits a relative path into its directory and its name.
 fn split_parent<'a>(path: &Cow<'a, [u8]>) -> (Cow<'a, [u8]>, Cow<'a, [u8]>) {
-    let cut = memchr::memrchr(b'/', path);
     match path {
-        Cow::Borrowed(p) => match cut {
-            Some(i) => (Cow::Borrowed(&p[..i]), Cow::Borrowed(&p[i + 1..])),
-            None => (Cow::Borrowed(&b""[..]), Cow::Borrowed(*p)),
-        },
-        Cow::Owned(p) => match cut {
-            Some(i) => (Cow::Owned(p[..i].to_vec()), Cow::Owned(p[i + 1..].to_vec())),
-            None => (Cow::Borrowed(&b""[..]), Cow::Owned(p.clone())),
-        },
+        Cow::Borrowed(p) => {
+            let (dir, name) = split_path(p);
+            (Cow::Borrowed(dir), Cow::Borrowed(name))
+        }
+        Cow::Owned(p) => {
+            let (dir, name) = split_path(p);
+            (Cow::Owned(dir.to_vec()), Cow::Owned(name.to_vec()))
+        }
     }
 }
 
@@ -313,10 +312,7 @@ impl<'a> Index<'a> {
     /// directory's records; walks use [`Group::by_name`] or [`Run::records`]).
     #[cfg(test)]
     pub(super) fn get(&self, path: &[u8]) -> Result<Option<RecordRef<'a>>> {
-        let (dir, name) = match memchr::memrchr(b'/', path) {
-            Some(i) => (&path[..i], &path[i + 1..]),
-            None => (&b""[..], path),
-        };
+        let (dir, name) = split_path(path);
         let Some(group) = self.group(dir) else {
             return Ok(None);
         };
@@ -331,6 +327,18 @@ impl<'a> Index<'a> {
             n += group.by_name()?.len();
         }
         Ok(n)
+    }
+
+    /// The error of the first entry line in the file that does not parse,
+    /// if any. Runs never share lines, so that is the first error of the
+    /// run that starts first among those holding one.
+    pub fn first_damage(&self) -> Option<anyhow::Error> {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.runs)
+            .filter_map(|run| Some((run.first_line, run.records().find_map(Result::err)?)))
+            .min_by_key(|(line, _)| *line)
+            .map(|(_, e)| e)
     }
 
     /// The number of record lines (a path repeated, which only a damaged
@@ -496,6 +504,18 @@ mod tests {
                 .find_map(|r| r.records().find_map(Result::err))
                 .unwrap();
             assert!(format!("{err:#}").starts_with(&format!("line {number}: bad inode")));
+            // With another bad line much earlier, that one is the first.
+            assert!(format!("{:#}", index.first_damage().unwrap())
+                .starts_with(&format!("line {number}: bad inode")));
+            let early = 1 + text.lines().position(|l| l.contains("\t40\t")).unwrap();
+            let two = bad.replacen("\t40\t", "\t4x\t", 1);
+            let index = Index::parse(two.as_bytes()).unwrap();
+            let err = format!("{:#}", index.first_damage().unwrap());
+            assert!(
+                err.starts_with(&format!("line {early}: bad inode")),
+                "{err}"
+            );
+            assert!(Index::parse(&data).unwrap().first_damage().is_none());
             // One record too many for the end line.
             let extra = text.replacen("end 8000", "end 7999", 1);
             let err = format!("{:#}", Index::parse(extra.as_bytes()).unwrap_err());

@@ -372,17 +372,6 @@ fn check_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// `dir/name`, or `name` in the root.
-fn join_rel(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(dir.len() + 1 + name.len());
-    if !dir.is_empty() {
-        path.extend_from_slice(dir);
-        path.push(b'/');
-    }
-    path.extend_from_slice(name);
-    path
-}
-
 fn check_count(count: usize, held: usize) -> Result<()> {
     if count != held {
         bail!("end line says {count} records, found {held}");
@@ -414,7 +403,7 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
             (Version::V1, _) => path.into_owned(),
             (Version::V2, Some(dir)) => {
                 check_name(&path)?;
-                join_rel(dir, &path)
+                crate::scan::child_rel(dir, &path).into_vec()
             }
             (Version::V2, None) => bail!("an entry before any directory line"),
         };

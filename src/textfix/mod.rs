@@ -281,13 +281,7 @@ impl Memo {
 }
 
 fn child_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut r = Vec::with_capacity(dir_rel.len() + 1 + name.len());
-    if !dir_rel.is_empty() {
-        r.extend_from_slice(dir_rel);
-        r.push(b'/');
-    }
-    r.extend_from_slice(name);
-    r
+    crate::scan::child_rel(dir_rel, name).into_vec()
 }
 
 impl Scanner<'_> {
