@@ -21,9 +21,8 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 
-use crate::finalize::Progress;
 use crate::fsx::Kind;
-use crate::merge::{self, Applied, ApplyOptions, FileMode, Source};
+use crate::merge::{self, Applied, ApplyOptions, FileMode, Progress, Source};
 use crate::scan::{self, ScanOptions, SrcTree};
 
 /// What to copy.
@@ -75,12 +74,7 @@ pub fn copy_tree(
         plan_text: None,
     };
     if cfg.dry_run {
-        result.plan_text = Some(crate::finalize::describe(
-            &sources,
-            &plan,
-            &cfg.dest,
-            crate::finalize::MergeMode::Copy,
-        ));
+        result.plan_text = Some(merge::describe(&sources, &plan, &cfg.dest, "copy"));
         return Ok(result);
     }
     progress

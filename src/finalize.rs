@@ -18,13 +18,13 @@
 //! files with the same bytes.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 
 use crate::fsx::{self, Kind};
-use crate::merge::{self, Applied, ApplyOptions, FileMode, Plan, Source};
-use crate::prepare::{self, NamedConflict};
+use crate::merge::{self, Applied, ApplyOptions, FileMode, Plan, Progress, Source};
+use crate::provenance::{self, NamedConflict};
 use crate::scan::ScanOptions;
 
 /// How files reach the final tree.
@@ -55,15 +55,6 @@ pub struct FinalizeConfig {
     pub dry_run: bool,
 }
 
-/// Work done so far, for a progress bar drawn by another thread.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Entries to place (0 until the plan is known).
-    pub total: AtomicU64,
-    /// Entries placed.
-    pub done: AtomicU64,
-}
-
 /// The outcome of one finalize.
 #[derive(Debug)]
 pub struct FinalizeResult {
@@ -90,7 +81,7 @@ pub fn finalize(
         .iter()
         .map(|p| (p.clone(), cfg.per_package_dir.join(p).join(cfg.tree)))
         .collect();
-    let (sources, _) = prepare::scan_sources(&roots, false, ScanOptions::default(), pool)?;
+    let (sources, _) = merge::scan_sources(&roots, false, ScanOptions::default(), pool)?;
     let plan = merge::build(&sources);
     let conflicts = overwrites(&sources, &plan, &cfg.per_package_dir);
     let planned = plan.leaf_count();
@@ -122,13 +113,13 @@ pub fn finalize(
     Ok(result)
 }
 
-/// Names the plan's conflicts ([`prepare::name_conflicts`], which follows
+/// Names the plan's conflicts ([`provenance::name_conflicts`], which follows
 /// the manifests) and drops those whose providers are all regular files
 /// with identical bytes: two packages installing the same file is not an
 /// overwrite. Each remaining one names the packages that installed the
 /// differing versions, not every package tree that carries a copy.
 pub fn overwrites(sources: &[Source], plan: &Plan, per_package_dir: &Path) -> Vec<NamedConflict> {
-    prepare::name_conflicts(sources, plan, per_package_dir)
+    provenance::name_conflicts(sources, plan, per_package_dir)
         .into_iter()
         .filter(|c| !same_bytes(sources, c))
         .map(|c| c.by_installer())

@@ -30,6 +30,7 @@ pub mod lock;
 pub mod manifest;
 pub mod merge;
 pub mod prepare;
+pub mod provenance;
 pub mod rpath;
 pub mod scan;
 pub mod textfix;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
-use super::finalize::{clash_line, stats_words, with_progress};
+use super::report::{clash_line, stats_words, with_progress};
 use super::Context;
 use crate::cli::CopyTreeArgs;
 use crate::copytree::{self, CopyTreeConfig, Pattern};
@@ -31,7 +31,7 @@ pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
     {
         let mut stderr = std::io::stderr().lock();
         for c in &r.applied.clashes {
-            writeln!(stderr, "ppd: {}", clash_line(&cfg.dest, c))?;
+            writeln!(stderr, "ppd: {}", clash_line(&cfg.dest, c, "the source"))?;
         }
     }
     let mut out = std::io::stdout().lock();

@@ -3,16 +3,15 @@
 //! dry-run plan, the `-v` stats line, `--json` stats and the progress bar.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 
+use super::report::{clash_line, stats_words, with_progress};
 use super::Context;
 use crate::cli::{ConflictArg, FinalizeArgs, MergeModeArg, TreeArg};
 use crate::exit::Status;
-use crate::finalize::{self, FinalizeConfig, MergeMode, Progress};
-use crate::merge::{DestClash, Stats};
+use crate::finalize::{self, FinalizeConfig, MergeMode};
 
 /// Runs `ppd finalize`.
 pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
@@ -26,8 +25,13 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     let lines: Vec<String> = r
         .conflicts
         .iter()
-        .map(|c| crate::prepare::conflict_line(&cfg.dest, c))
-        .chain(r.applied.clashes.iter().map(|c| clash_line(&cfg.dest, c)))
+        .map(|c| crate::provenance::conflict_line(&cfg.dest, c))
+        .chain(
+            r.applied
+                .clashes
+                .iter()
+                .map(|c| clash_line(&cfg.dest, c, "the source")),
+        )
         .collect();
     if !lines.is_empty() && args.conflicts != ConflictArg::Ignore {
         let mut stderr = std::io::stderr().lock();
@@ -111,65 +115,4 @@ fn mode_word(m: MergeMode) -> &'static str {
         MergeMode::Copy => "copy",
         MergeMode::Hardlink => "hardlink",
     }
-}
-
-/// Formats a clash with what the destination already held.
-pub(super) fn clash_line(dest: &std::path::Path, c: &DestClash) -> String {
-    format!(
-        "conflict: {} is a {} in the destination where the source has a {}; {}",
-        crate::fsx::join(dest, &c.path).display(),
-        c.found.word(),
-        c.wanted.word(),
-        if c.replaced { "replaced" } else { "kept" }
-    )
-}
-
-/// The counters of a stats line.
-pub(super) fn stats_words(s: &Stats) -> String {
-    format!(
-        "{} copied, {} linked, {} symlinks, {} dirs created, {} replaced, {} unchanged",
-        s.copied, s.linked, s.symlinks, s.dirs_created, s.replaced, s.skipped
-    )
-}
-
-/// Runs `f`, drawing a progress bar on stderr if `enabled` and the work
-/// lasts more than half a second (most runs are shorter, and a bar that
-/// flashes for a few frames is noise).
-pub(super) fn with_progress<T>(enabled: bool, what: &str, f: impl FnOnce(&Progress) -> T) -> T {
-    let progress = Progress::default();
-    if !enabled {
-        return f(&progress);
-    }
-    let finished = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let begin = Instant::now();
-            let mut bar: Option<indicatif::ProgressBar> = None;
-            while !finished.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
-                let total = progress.total.load(Ordering::Relaxed);
-                if bar.is_none() && total > 0 && begin.elapsed() > Duration::from_millis(500) {
-                    let b = indicatif::ProgressBar::new(total);
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{prefix} [{bar:40}] {pos}/{len} entries ({eta})",
-                        )
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
-                    b.set_prefix(format!("ppd {what}"));
-                    bar = Some(b);
-                }
-                if let Some(b) = &bar {
-                    b.set_position(progress.done.load(Ordering::Relaxed).min(total));
-                }
-            }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-        });
-        let out = f(&progress);
-        finished.store(true, Ordering::Relaxed);
-        out
-    })
 }

@@ -34,7 +34,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         }
     };
     if !ctx.dry_run {
-        crate::prepare::record_rewrites(&args.trees, &report)?;
+        crate::provenance::record_rewrites(&args.trees, &report)?;
     }
     if ctx.dry_run {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -15,6 +15,7 @@ mod finalize;
 mod fix_rpath;
 mod fixup_paths;
 mod prepare;
+mod report;
 
 /// What every command gets besides its own arguments.
 pub struct Context {

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use super::report::clash_line;
 use super::Context;
 use crate::cli::{ConflictArg, PrepareArgs};
 use crate::exit::Status;
-use crate::merge::DestClash;
 use crate::prepare::{self, PrepareConfig, TreeJob};
 
 /// Runs `ppd prepare`.
@@ -31,11 +31,15 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
                 cfg.per_package_dir.join(m).display()
             )?;
         }
-        let clashes = r.applied.clashes.iter().map(|c| clash_line(r, c, &cfg));
+        let clashes = r
+            .applied
+            .clashes
+            .iter()
+            .map(|c| clash_line(&r.dest, c, "a dependency"));
         let lines: Vec<String> = r
             .conflicts
             .iter()
-            .map(|c| prepare::conflict_line(&r.dest, c))
+            .map(|c| crate::provenance::conflict_line(&r.dest, c))
             .chain(clashes)
             .collect();
         if !lines.is_empty() && args.conflicts != ConflictArg::Ignore {
@@ -107,17 +111,6 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         dry_run: ctx.dry_run,
         fixup,
     })
-}
-
-fn clash_line(r: &prepare::TreeResult, c: &DestClash, _cfg: &PrepareConfig) -> String {
-    let _ = r;
-    format!(
-        "conflict: {} is a {} in the destination where a dependency provides a {}; {}",
-        crate::fsx::join(&r.dest, &c.path).display(),
-        c.found.word(),
-        c.wanted.word(),
-        if c.replaced { "replaced" } else { "kept" }
-    )
 }
 
 fn stats_line(

@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 
 use crate::fsx::{FileKey, Kind, Meta, Mtime};
 use crate::manifest::{self, Index, RecordRef};
-use crate::prepare::Origins;
+use crate::provenance::Origins;
 
 mod walk;
 

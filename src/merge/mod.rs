@@ -9,9 +9,13 @@ pub mod plan;
 pub use apply::{apply, Applied, ApplyOptions, DestClash, FileMode, Placed, Stats};
 pub use plan::{build, Conflict, EntryRef, Plan, PlanDir, Source};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Result;
 
 use crate::fsx::{self, Kind};
+use crate::scan::{self, ScanOptions};
 
 /// Renders a plan for `--dry-run`: `mkdir DIR`, then `<verb> DEST -> SRC
 /// (package)` or `symlink DEST -> TARGET (package)` per entry, in plan
@@ -47,4 +51,52 @@ pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, verb: &str) -> Vec
         }
     }
     out
+}
+
+/// Work done so far, for a progress bar drawn by another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Entries to place (0 until the plan is known).
+    pub total: AtomicU64,
+    /// Entries placed.
+    pub done: AtomicU64,
+}
+
+/// Scans the dependencies' trees in parallel; returns sources and missing names.
+pub fn scan_sources(
+    roots: &[(String, PathBuf)],
+    allow_missing: bool,
+    opts: ScanOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<Source>, Vec<String>)> {
+    use rayon::prelude::*;
+    let scanned: Vec<Result<Option<Source>>> = pool.install(|| {
+        roots
+            .par_iter()
+            .map(|(label, root)| match scan::scan(root, opts) {
+                Ok(tree) => Ok(Some(Source {
+                    label: label.clone(),
+                    tree,
+                })),
+                Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
+                    if allow_missing {
+                        Ok(None)
+                    } else {
+                        Err(anyhow::Error::new(e)
+                            .context(format!("missing dependency tree of package {label}")))
+                    }
+                }
+                Err(e) => Err(e.into()),
+            })
+            .collect()
+    });
+    let mut sources = Vec::new();
+    let mut missing = Vec::new();
+    for (s, (label, _)) in scanned.into_iter().zip(roots) {
+        match s? {
+            Some(src) => sources.push(src),
+            None => missing.push(label.clone()),
+        }
+    }
+    Ok((sources, missing))
 }

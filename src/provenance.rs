@@ -1,0 +1,227 @@
+//! Provenance: where an entry of a per-package or final tree comes from.
+//!
+//! The manifests `prepare` writes say, for each entry it placed, which
+//! dependency provided it and what inode (with size, mode and mtime) it
+//! placed. Following them from tree to tree leads to the package that
+//! installed a path itself ([`Origins`]), as long as every entry on the way
+//! is still what was placed. This module owns that tracing and everything
+//! built on it: naming the plan's conflicts by installing package
+//! ([`name_conflicts`], used by `prepare`, `finalize` and `explain`), the
+//! owner checks of `file-list`, and recording path-fixup rewrites in the
+//! manifests so a rewritten file still counts as its dependency's
+//! ([`record_rewrites`]). It reads trees and manifests and writes only
+//! manifests, under the tree's lock.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::fsx::{self, FileKey, Kind};
+use crate::manifest::{self, Loaded, Manifest};
+use crate::merge::{Plan, Source};
+
+/// A conflict with package names instead of indices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedConflict {
+    /// Path relative to the destination.
+    pub path: Vec<u8>,
+    /// `(package, what it provides)`, in merge order.
+    pub providers: Vec<(String, Kind)>,
+    /// The package that wins.
+    pub winner: String,
+    /// The packages that installed the differing versions (traced through
+    /// the manifests), each once, in merge order; the winner's is last.
+    pub installers: Vec<(String, Kind)>,
+}
+
+impl NamedConflict {
+    /// Returns the same conflict naming the installing packages instead of
+    /// every tree that carries a copy: in a final merge of every package, a
+    /// file overwritten early in the graph is in hundreds of trees.
+    pub fn by_installer(&self) -> NamedConflict {
+        NamedConflict {
+            path: self.path.clone(),
+            providers: self.installers.clone(),
+            winner: self
+                .installers
+                .last()
+                .map(|i| i.0.clone())
+                .unwrap_or_default(),
+            installers: self.installers.clone(),
+        }
+    }
+}
+
+/// Records the path fixup's new inodes: a rewritten file still belongs to
+/// the dependency that provided it.
+pub(crate) fn note_rewrites(
+    dest: &Path,
+    report: &crate::textfix::FixupReport,
+    m: &mut Manifest,
+) -> Result<()> {
+    for rw in report.rewritten.iter().filter(|rw| rw.tree == dest) {
+        let Some(rec) = m.records.get_mut(&rw.rel) else {
+            continue;
+        };
+        let path = fsx::join(dest, &rw.rel);
+        let md = std::fs::symlink_metadata(&path)
+            .map_err(|e| fsx::FsError::new("inspecting", &path, fsx::errno_of(&e)))?;
+        use std::os::unix::fs::MetadataExt;
+        rec.key = FileKey {
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        rec.size = md.size();
+        rec.mode = md.mode() & 0o7777;
+        rec.mtime = fsx::Mtime {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec(),
+        };
+        rec.rewritten = true;
+    }
+    Ok(())
+}
+
+/// Records a separate `ppd fixup-paths` run's rewrites in the manifests of
+/// the trees it rewrote (those that have one), so the rewritten files still
+/// count as their dependency's: conflict checks, stale-entry removal and
+/// file lists then treat them exactly as after `prepare --fixup-paths`.
+pub fn record_rewrites(trees: &[PathBuf], report: &crate::textfix::FixupReport) -> Result<()> {
+    for tree in trees {
+        if !report.rewritten.iter().any(|rw| &rw.tree == tree) {
+            continue;
+        }
+        let mpath = manifest::path_for(tree);
+        if !mpath.exists() {
+            continue;
+        }
+        let _lock = crate::lock::lock(tree)?;
+        if let Loaded::Good(mut m) = manifest::load(&mpath) {
+            note_rewrites(tree, report, &mut m)?;
+            manifest::save(&mpath, &m)?;
+        }
+    }
+    Ok(())
+}
+
+/// Names the conflicts, dropping those whose providers all trace back to
+/// the same installing package through their manifests (a file one
+/// dependency got from another and rewrote with the path fixup is still
+/// that other package's file).
+pub fn name_conflicts(
+    sources: &[Source],
+    plan: &Plan,
+    per_package_dir: &Path,
+) -> Vec<NamedConflict> {
+    let mut origins = Origins::new(per_package_dir);
+    let mut out = Vec::new();
+    for c in &plan.conflicts {
+        let mut installers: Vec<(String, Kind)> = Vec::new();
+        for &(src, kind) in &c.providers {
+            let s = &sources[src as usize];
+            let o = if kind == Kind::Dir {
+                s.label.clone()
+            } else {
+                origins.origin(&s.label, s.tree.root.as_path(), &c.path)
+            };
+            installers.retain(|(p, _)| *p != o);
+            installers.push((o, kind));
+        }
+        // One installer: every copy traces back to the same package.
+        let mixed = c.providers.iter().any(|(_, k)| *k == Kind::Dir);
+        if installers.len() < 2 && !mixed {
+            continue;
+        }
+        out.push(NamedConflict {
+            path: c.path.clone(),
+            providers: c
+                .providers
+                .iter()
+                .map(|&(s, k)| (sources[s as usize].label.clone(), k))
+                .collect(),
+            winner: sources[c.winner as usize].label.clone(),
+            installers,
+        });
+    }
+    out
+}
+
+/// Follows manifests from a package's tree to the package that installed a
+/// path: while the package's manifest says a dependency placed the path and
+/// the entry is still what was placed, the owner is that dependency's owner.
+pub struct Origins<'a> {
+    per_package_dir: &'a Path,
+    cache: HashMap<PathBuf, Option<Manifest>>,
+}
+
+impl<'a> Origins<'a> {
+    /// Starts with an empty manifest cache.
+    pub fn new(per_package_dir: &'a Path) -> Origins<'a> {
+        Origins {
+            per_package_dir,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Returns the package that installed `path` as found in `pkg`'s `tree`.
+    pub fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
+        self.origin_of(pkg, tree, path, None)
+    }
+
+    /// Like [`Origins::origin`], for an inode known to be alive (`live`,
+    /// say one edited in place through a hard link): an entry that is that
+    /// inode still belongs to the chain even though its size and mtime no
+    /// longer match the records. A live inode's number cannot have been
+    /// reused, so the number alone identifies it.
+    pub fn origin_of(
+        &mut self,
+        pkg: &str,
+        tree: &Path,
+        path: &[u8],
+        live: Option<FileKey>,
+    ) -> String {
+        let mut pkg = pkg.to_owned();
+        let mut tree = tree.to_path_buf();
+        let kind = tree
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for _ in 0..64 {
+            let m = self.cache.entry(tree.clone()).or_insert_with(|| {
+                match manifest::load(&manifest::path_for(&tree)) {
+                    Loaded::Good(m) => Some(m),
+                    _ => None,
+                }
+            });
+            let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
+                return pkg;
+            };
+            let current = nix::sys::stat::lstat(&fsx::join(&tree, path)).ok();
+            let untouched = current.is_some_and(|st| {
+                rec.matches(&st) || (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
+            });
+            if !untouched {
+                return pkg;
+            }
+            pkg = rec.provider.clone();
+            tree = self.per_package_dir.join(&pkg).join(&kind);
+        }
+        pkg
+    }
+}
+
+/// Formats one conflict line (without the `ppd: ` prefix).
+pub fn conflict_line(dest: &Path, c: &NamedConflict) -> String {
+    let who: Vec<String> = c
+        .providers
+        .iter()
+        .map(|(p, k)| format!("{p} ({})", k.word()))
+        .collect();
+    format!(
+        "conflict: {} is provided differently by {}; {} wins",
+        fsx::join(dest, &c.path).display(),
+        who.join(", "),
+        c.winner
+    )
+}
