@@ -66,17 +66,14 @@ pub(super) fn is_copy_of(st: &nix::sys::stat::FileStat, m: &Meta, size: u64, key
 
 impl Task<'_> {
     /// Places one file or special file in copy mode.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn place_copy(
-        &self,
-        dir: &DirFd,
-        fresh: bool,
-        src: &CStr,
-        r: EntryRef,
-        e: &SrcEntry,
-        keep_newer: bool,
-        out: &mut Applied,
-    ) -> Result<()> {
+    pub(super) fn place_copy(&self, it: Item, keep_newer: bool, out: &mut Applied) -> Result<()> {
+        let Item {
+            dir,
+            fresh,
+            src,
+            r,
+            e,
+        } = it;
         let name: &[u8] = &e.name;
         // In a directory this run created there is nothing to compare with.
         let existing = if fresh { None } else { dir.stat(name)? };
@@ -159,7 +156,14 @@ impl Task<'_> {
                 // The first name was kept as something else: copy this one.
                 src_path(self.sources, r, e, &mut buf);
                 let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
-                self.place(dir, false, src, r, e, out)?;
+                let it = Item {
+                    dir,
+                    fresh: false,
+                    src,
+                    r,
+                    e,
+                };
+                self.place(it, out)?;
                 continue;
             }
             let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));

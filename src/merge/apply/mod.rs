@@ -306,6 +306,17 @@ impl<'p> Cursor<'p> {
     }
 }
 
+/// One entry to place: the open destination directory, whether this run
+/// created it, the source path (NUL-terminated) and the plan entry.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    dir: &'a DirFd,
+    fresh: bool,
+    src: &'a CStr,
+    r: EntryRef,
+    e: &'a SrcEntry,
+}
+
 /// What every placement needs to know.
 struct Task<'a> {
     sources: &'a [Source],
@@ -362,7 +373,14 @@ impl Task<'_> {
                 let e = entry(sources, r);
                 src_path(sources, r, e, &mut buf);
                 let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
-                self.place(dir, self.fresh[i], src, r, e, &mut out)
+                let it = Item {
+                    dir,
+                    fresh: self.fresh[i],
+                    src,
+                    r,
+                    e,
+                };
+                self.place(it, &mut out)
                     .with_context(|| format!("placing {}", dir.child_path(&e.name).display()))?;
                 if opts.record {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
@@ -394,25 +412,18 @@ fn src_path(sources: &[Source], r: EntryRef, e: &SrcEntry, buf: &mut Vec<u8>) {
 }
 
 impl Task<'_> {
-    fn place(
-        &self,
-        dir: &DirFd,
-        fresh: bool,
-        src: &CStr,
-        r: EntryRef,
-        e: &SrcEntry,
-        out: &mut Applied,
-    ) -> Result<()> {
+    fn place(&self, it: Item, out: &mut Applied) -> Result<()> {
+        let Item { dir, src, r, e, .. } = it;
         let sources = self.sources;
         let name: &[u8] = &e.name;
         if e.kind == Kind::Symlink {
-            if self.opts.mode == FileMode::Link && self.link_symlink(dir, src, r, e, out)? {
+            if self.opts.mode == FileMode::Link && self.link_symlink(it, out)? {
                 return Ok(());
             }
-            return self.place_symlink(dir, r, e, out);
+            return self.place_symlink(it, out);
         }
         if let FileMode::Copy { keep_newer } = self.opts.mode {
-            return self.place_copy(dir, fresh, src, r, e, keep_newer, out);
+            return self.place_copy(it, keep_newer, out);
         }
         let want = FileKey {
             dev: sources[r.src as usize].tree.dev,
@@ -480,14 +491,8 @@ impl Task<'_> {
     /// replaced, so sharing its inode cannot leak an edit. Returns false to
     /// fall back to recreating it (a filesystem or `protected_hardlinks`
     /// refusing the link, the link-count limit).
-    fn link_symlink(
-        &self,
-        dir: &DirFd,
-        src: &CStr,
-        r: EntryRef,
-        e: &SrcEntry,
-        out: &mut Applied,
-    ) -> Result<bool> {
+    fn link_symlink(&self, it: Item, out: &mut Applied) -> Result<bool> {
+        let Item { dir, src, r, e, .. } = it;
         let name: &[u8] = &e.name;
         let want = FileKey {
             dev: self.sources[r.src as usize].tree.dev,
@@ -550,13 +555,8 @@ fn link_or_copy(dir: &DirFd, src: &CStr, tmp: &[u8], out: &mut Applied) -> Resul
 }
 
 impl Task<'_> {
-    fn place_symlink(
-        &self,
-        dir: &DirFd,
-        r: EntryRef,
-        e: &SrcEntry,
-        out: &mut Applied,
-    ) -> Result<()> {
+    fn place_symlink(&self, it: Item, out: &mut Applied) -> Result<()> {
+        let Item { dir, r, e, .. } = it;
         let sources = self.sources;
         let name: &[u8] = &e.name;
         let tree = &sources[r.src as usize].tree;
