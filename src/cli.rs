@@ -276,7 +276,8 @@ const CHECK_RPATH_EXAMPLE: &str = "\
 Examples:
   ppd check-rpath --host-dir output/per-package/host-foo/host \\
       --per-package-dir output/per-package host-foo
-  ppd check-rpath --audit --root output/target output/target";
+  ppd check-rpath --audit --root output/target output/target
+  ppd check-rpath --audit --buildroot-output output";
 
 /// `ppd check-rpath`.
 #[derive(Args, Debug)]
@@ -320,8 +321,20 @@ pub struct CheckRpathArgs {
     #[arg(long, value_name = "RULE", requires = "audit")]
     pub ignore: Vec<String>,
 
+    /// Audit a whole Buildroot output directory: host/ with the host
+    /// rules, the staging sysroot and target/ each as its own root with the
+    /// target's architecture (audit mode). A single PATH that is an output
+    /// directory is audited the same way.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "audit",
+        conflicts_with_all = ["root", "tree", "args"]
+    )]
+    pub buildroot_output: Option<PathBuf>,
+
     /// The package name (compatible mode), or the files and trees to audit.
-    #[arg(value_name = "PKG|PATH", required = true)]
+    #[arg(value_name = "PKG|PATH", required_unless_present = "buildroot_output")]
     pub args: Vec<OsString>,
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Context;
@@ -11,6 +11,7 @@ use crate::cli::{CheckRpathArgs, RpathTreeArg};
 use crate::exit::Status;
 use crate::rpath::audit::{self, AuditConfig, TreeKind};
 use crate::rpath::check::{self, HostCheck};
+use crate::rpath::layout::{self, HostLayout, OutputDir};
 
 /// Runs the command.
 pub fn run(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
@@ -56,22 +57,14 @@ fn run_host(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
 }
 
 fn run_audit(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
-    let cfg = AuditConfig {
-        paths: args.args.iter().map(PathBuf::from).collect(),
-        root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
-        kind: match args.tree {
-            None => TreeKind::System,
-            Some(RpathTreeArg::Host) => TreeKind::Host,
-            Some(RpathTreeArg::Staging) => TreeKind::Staging,
-            Some(RpathTreeArg::Target) => TreeKind::Target,
-        },
-        host_dir: args.host_dir.clone(),
-        per_package_dir: args.per_package_dir.clone(),
-        build_dirs: args.build_dir.clone(),
-        ignore: args.ignore.clone(),
-    };
     let start = Instant::now();
-    let report = audit::audit(&cfg, &ctx.threads.pool()?)?;
+    let pool = ctx.threads.pool()?;
+    let report = match output_dir(args)? {
+        // HOST_DIR and PER_PACKAGE_DIR from the environment do not apply:
+        // the output directory's own layout says where everything is.
+        Some(out) => layout::audit_output(&out, &args.ignore, &pool)?,
+        None => audit::audit(&audit_config(args), &pool)?,
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -80,20 +73,68 @@ fn run_audit(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         out.write_all(report.render().as_bytes())?;
     }
     out.flush()?;
+    let c = report.counts;
     if ctx.verbose {
         eprintln!(
             "ppd check-rpath --audit: {} files, {} ELF, {} errors, {} warnings, {} infos, {} ms",
-            report.files,
-            report.elf_files,
-            report.errors,
-            report.warnings,
-            report.infos,
+            c.files,
+            c.elf_files,
+            c.errors,
+            c.warnings,
+            c.infos,
             start.elapsed().as_millis()
         );
     }
-    Ok(if report.errors > 0 {
+    Ok(if c.errors > 0 {
         Status::Findings
     } else {
         Status::Success
     })
+}
+
+/// The Buildroot output directory to audit: `--buildroot-output`, or the
+/// only path given when it is one and neither `--tree` nor `--root` says
+/// otherwise.
+fn output_dir(args: &CheckRpathArgs) -> anyhow::Result<Option<OutputDir>> {
+    if let Some(d) = &args.buildroot_output {
+        return match layout::detect(d) {
+            Some(o) => Ok(Some(o)),
+            None => anyhow::bail!(
+                "auditing {}: not a Buildroot output directory (needs host/, target/ and host/<tuple>/sysroot)",
+                d.display()
+            ),
+        };
+    }
+    let explicit = args.tree.is_some() || args.root.is_some();
+    match args.args.as_slice() {
+        [p] if !explicit => Ok(layout::detect(Path::new(p))),
+        _ => Ok(None),
+    }
+}
+
+fn audit_config(args: &CheckRpathArgs) -> AuditConfig {
+    let kind = match args.tree {
+        None => TreeKind::System,
+        Some(RpathTreeArg::Host) => TreeKind::Host,
+        Some(RpathTreeArg::Staging) => TreeKind::Staging,
+        Some(RpathTreeArg::Target) => TreeKind::Target,
+    };
+    // A host tree gets fix-rpath's prunes and the toolchain's target
+    // directories, wherever it is audited from.
+    let host = match (&args.host_dir, kind) {
+        (Some(h), TreeKind::Host) => layout::host_layout(h),
+        _ => HostLayout::default(),
+    };
+    AuditConfig {
+        paths: args.args.iter().map(PathBuf::from).collect(),
+        root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
+        kind,
+        host_dir: args.host_dir.clone(),
+        per_package_dir: args.per_package_dir.clone(),
+        build_dirs: args.build_dir.clone(),
+        ignore: args.ignore.clone(),
+        prune: host.prune,
+        arch: None,
+        foreign_ok: host.foreign_ok,
+    }
 }

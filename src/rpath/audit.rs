@@ -13,7 +13,7 @@
 //! - findings are pure data, sorted by path, then rule, then message, so the
 //!   report is the same for any thread count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 pub use super::ldpath::is_standard_dir;
 use super::ldpath::{default_dirs, is_libc_part};
-use super::root::{LibLookup, Root};
+use super::root::{LibHeader, LibLookup, Root};
 use super::walk::regular_files;
 use super::{lexical_join, origin_rest, parent, show, split_entries, squash, strip_root};
 use crate::elf::{self, Class, ElfInfo, FileType};
@@ -84,12 +84,44 @@ pub struct AuditConfig {
     pub build_dirs: Vec<PathBuf>,
     /// Rule ids to leave out.
     pub ignore: Vec<String>,
+    /// Directories (as given, or below a given path) the walk skips, like
+    /// fix-rpath's prunes.
+    pub prune: Vec<PathBuf>,
+    /// The architecture every ELF file should have; `None`: the one most
+    /// of the audited files share.
+    pub arch: Option<Arch>,
+    /// Directories below which a file of another architecture is expected
+    /// (firmware, kernel modules, the toolchain's target libraries in a
+    /// host tree): such a file gets neither F10 nor the library lookups.
+    pub foreign_ok: Vec<PathBuf>,
 }
+
+/// An ELF class and machine: what the loader needs a library to match.
+pub type Arch = LibHeader;
+
+/// Returns "ELF64 AArch64"-style text for an architecture.
+pub fn arch_name(a: Arch) -> String {
+    format!("{} {}", class_name(a.class), elf::machine_name(a.machine))
+}
+
+/// Directories of a target or staging root whose files Buildroot's
+/// check-bin-arch does not check: they legitimately hold ELF files for
+/// other machines (firmware, kernel modules, grub, guile, /usr/share).
+pub const BIN_ARCH_IGNORES: &[&str] = &[
+    "lib/firmware",
+    "usr/lib/firmware",
+    "lib/modules",
+    "usr/lib/modules",
+    "usr/share",
+    "lib/grub",
+    "usr/lib/grub",
+    "usr/lib/guile",
+];
 
 /// One problem in one file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Finding {
-    /// Rule id (R01...R13, F01...F09, E01).
+    /// Rule id (R01...R13, F01...F10, E01).
     pub rule: &'static str,
     /// Severity.
     pub severity: Severity,
@@ -106,31 +138,96 @@ pub struct Finding {
 /// The findings of one file.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileFindings {
+    /// The part of the audit the file belongs to.
+    pub part: String,
     /// The file as reached from the path given.
     pub path: String,
     /// Its findings, sorted.
     pub findings: Vec<Finding>,
 }
 
-/// The whole audit.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct AuditReport {
+/// Counts of one part of an audit, or of the whole.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
     /// Regular files examined.
     pub files: usize,
     /// ELF executables and shared objects among them.
     pub elf_files: usize,
-    /// Errors, warnings and infos found.
+    /// ELF files with at least one finding.
+    pub files_with_findings: usize,
+    /// Error-level findings.
     pub errors: usize,
-    /// Warnings found.
+    /// Warning-level findings.
     pub warnings: usize,
-    /// Infos found.
+    /// Info-level findings.
     pub infos: usize,
-    /// Files with findings, sorted by path.
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.files += o.files;
+        self.elf_files += o.elf_files;
+        self.files_with_findings += o.files_with_findings;
+        self.errors += o.errors;
+        self.warnings += o.warnings;
+        self.infos += o.infos;
+    }
+
+    /// The summary every audit ends with.
+    pub fn line(&self) -> String {
+        format!(
+            "{} error(s), {} warning(s), {} info(s) in {} of {} ELF file(s)",
+            self.errors, self.warnings, self.infos, self.files_with_findings, self.elf_files
+        )
+    }
+}
+
+/// What one part of an audit covered and what it found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Part {
+    /// `host`, `staging` or `target` for a Buildroot output directory,
+    /// `audit` for an audit of given paths.
+    pub name: String,
+    /// The trees and files audited, as given.
+    pub paths: Vec<String>,
+    /// The rules applied: `host`, `staging`, `target` or `system`.
+    pub tree: &'static str,
+    /// The architecture every file was held to ("ELF64 AArch64"), if known.
+    pub arch: Option<String>,
+    /// Directories left out of the walk.
+    pub excluded: Vec<String>,
+    /// What was found.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The whole audit.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AuditReport {
+    /// Totals over every part.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// What was audited, part by part.
+    pub parts: Vec<Part>,
+    /// Files with findings, by part, then sorted by path.
     pub results: Vec<FileFindings>,
 }
 
 impl AuditReport {
-    /// Renders the human report: findings grouped by file, then a total.
+    /// Joins the reports of several parts, in order.
+    pub fn merge(reports: Vec<AuditReport>) -> AuditReport {
+        let mut all = AuditReport::default();
+        for r in reports {
+            all.counts.add(&r.counts);
+            all.parts.extend(r.parts);
+            all.results.extend(r.results);
+        }
+        all
+    }
+
+    /// Renders the human report: findings grouped by file, one line per
+    /// part naming what was audited, then the totals (always, even when
+    /// nothing was found).
     pub fn render(&self) -> String {
         let mut out = String::new();
         for f in &self.results {
@@ -145,16 +242,23 @@ impl AuditReport {
                 ));
             }
         }
-        if !self.results.is_empty() {
-            out.push_str(&format!(
-                "{} error(s), {} warning(s), {} info(s) in {} of {} ELF file(s)\n",
-                self.errors,
-                self.warnings,
-                self.infos,
-                self.results.len(),
-                self.elf_files
-            ));
+        for p in &self.parts {
+            let mut what = format!("{} as a {} tree", p.paths.join(", "), p.tree);
+            if let Some(a) = &p.arch {
+                what.push_str(&format!(", {a}"));
+            }
+            if !p.excluded.is_empty() {
+                what.push_str(&format!(", without {}", p.excluded.join(", ")));
+            }
+            out.push_str(&format!("{}: {what}: {} file(s)", p.name, p.counts.files));
+            // With several parts, each gets its own totals.
+            if self.parts.len() > 1 {
+                out.push_str(&format!(": {}", p.counts.line()));
+            }
+            out.push('\n');
         }
+        out.push_str(&self.counts.line());
+        out.push('\n');
         out
     }
 }
@@ -162,6 +266,157 @@ impl AuditReport {
 /// One file to audit: (walk base, path below it, canonical location in the
 /// resolution root, path as shown).
 type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, String);
+
+/// What reading one file gave.
+enum Read {
+    /// Not an ELF executable or shared object.
+    Skip,
+    /// Has the ELF magic but cannot be opened or parsed.
+    Bad(Finding),
+    /// An ELF executable or shared object, with its mode.
+    Elf(Box<ElfInfo>, u32),
+}
+
+/// The files of one part, read but not yet judged: the architecture of a
+/// tree is known only once all its files are read.
+pub struct Survey {
+    env: Env,
+    jobs: Vec<Job>,
+    reads: Vec<Read>,
+    ignore: Vec<String>,
+    paths: Vec<String>,
+    excluded: Vec<String>,
+}
+
+impl Survey {
+    /// Counts the ELF files per architecture, leaving out the directories
+    /// where other architectures are expected.
+    pub fn arch_counts(&self) -> BTreeMap<Arch, usize> {
+        let mut counts = BTreeMap::new();
+        for ((_, _, loc, _), r) in self.jobs.iter().zip(&self.reads) {
+            if let Read::Elf(info, _) = r {
+                if !self.env.foreign_ok(loc) {
+                    *counts.entry(arch_of(info)).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// Returns the architecture most files share (ties: the first in
+/// (class, machine) order, so the choice is deterministic).
+pub fn majority(counts: &BTreeMap<Arch, usize>) -> Option<Arch> {
+    let mut best: Option<(Arch, usize)> = None;
+    for (&a, &n) in counts {
+        if best.is_none_or(|(_, m)| n > m) {
+            best = Some((a, n));
+        }
+    }
+    best.map(|(a, _)| a)
+}
+
+fn arch_of(info: &ElfInfo) -> Arch {
+    LibHeader {
+        class: info.class,
+        machine: info.machine,
+    }
+}
+
+/// Runs the audit on `pool`'s threads as one part named `audit`.
+pub fn audit(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<AuditReport> {
+    let s = survey(cfg, pool)?;
+    let arch = cfg.arch.or_else(|| majority(&s.arch_counts()));
+    Ok(judge(s, "audit", arch, pool))
+}
+
+/// Walks and reads every file of a part.
+pub fn survey(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<Survey> {
+    let env = Env::new(cfg)?;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut excluded = BTreeSet::new();
+    for p in &cfg.paths {
+        collect(&env, p, &cfg.prune, &mut jobs, &mut excluded)?;
+    }
+    let reads: Vec<Read> = pool.install(|| {
+        jobs.par_iter()
+            .map(|(dir, rel, _, _)| read_one(dir, rel))
+            .collect()
+    });
+    Ok(Survey {
+        env,
+        jobs,
+        reads,
+        ignore: cfg.ignore.clone(),
+        paths: cfg.paths.iter().map(|p| p.display().to_string()).collect(),
+        excluded: excluded.into_iter().collect(),
+    })
+}
+
+/// Applies the rules to every file of a surveyed part, holding each file
+/// to `arch`.
+pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool) -> AuditReport {
+    let env = &s.env;
+    let results: Vec<Vec<Finding>> = pool.install(|| {
+        s.jobs
+            .par_iter()
+            .zip(s.reads.par_iter())
+            .map(|((_, _, loc, _), r)| judge_one(env, r, loc, arch))
+            .collect()
+    });
+    let mut counts = Counts {
+        files: s.jobs.len(),
+        ..Counts::default()
+    };
+    let mut out = Vec::new();
+    for (((_, _, _, shown), r), mut findings) in s.jobs.iter().zip(&s.reads).zip(results) {
+        counts.elf_files += usize::from(matches!(r, Read::Elf(..)));
+        findings.retain(|f| !s.ignore.iter().any(|r| r == f.rule));
+        if findings.is_empty() {
+            continue;
+        }
+        findings.sort();
+        findings.dedup();
+        counts.files_with_findings += 1;
+        for f in &findings {
+            match f.severity {
+                Severity::Error => counts.errors += 1,
+                Severity::Warning => counts.warnings += 1,
+                Severity::Info => counts.infos += 1,
+            }
+        }
+        out.push(FileFindings {
+            part: name.to_string(),
+            path: shown.clone(),
+            findings,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    AuditReport {
+        counts,
+        parts: vec![Part {
+            name: name.to_string(),
+            paths: s.paths,
+            tree: env.kind.word(),
+            arch: arch.map(arch_name),
+            excluded: s.excluded,
+            counts,
+        }],
+        results: out,
+    }
+}
+
+impl TreeKind {
+    /// Returns the word used in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            TreeKind::System => "system",
+            TreeKind::Host => "host",
+            TreeKind::Staging => "staging",
+            TreeKind::Target => "target",
+        }
+    }
+}
 
 /// Per-run facts every file's rules need.
 struct Env {
@@ -174,46 +429,9 @@ struct Env {
     /// Absolute build locations with a label each.
     build: Vec<(Vec<u8>, String)>,
     default_dirs: Vec<Vec<u8>>,
-}
-
-/// Runs the audit on `pool`'s threads.
-pub fn audit(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<AuditReport> {
-    let env = Env::new(cfg)?;
-    let mut jobs: Vec<Job> = Vec::new();
-    for p in &cfg.paths {
-        collect(&env, p, &mut jobs)?;
-    }
-    let results: Vec<(bool, Vec<Finding>)> = pool.install(|| {
-        jobs.par_iter()
-            .map(|(dir, rel, loc, _)| audit_file(&env, dir, rel, loc))
-            .collect()
-    });
-    let mut report = AuditReport {
-        files: jobs.len(),
-        ..AuditReport::default()
-    };
-    for ((_, _, _, shown), (is_elf, mut findings)) in jobs.iter().zip(results) {
-        report.elf_files += usize::from(is_elf);
-        findings.retain(|f| !cfg.ignore.iter().any(|r| r == f.rule));
-        if findings.is_empty() {
-            continue;
-        }
-        findings.sort();
-        findings.dedup();
-        for f in &findings {
-            match f.severity {
-                Severity::Error => report.errors += 1,
-                Severity::Warning => report.warnings += 1,
-                Severity::Info => report.infos += 1,
-            }
-        }
-        report.results.push(FileFindings {
-            path: shown.clone(),
-            findings,
-        });
-    }
-    report.results.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(report)
+    /// Locations (in the resolution root) where other architectures are
+    /// expected.
+    foreign_ok: Vec<Vec<u8>>,
 }
 
 impl Env {
@@ -258,17 +476,30 @@ impl Env {
         add(Path::new(&tmp), "the temporary directory");
         add(Path::new("/var/tmp"), "the temporary directory");
         let default_dirs = default_dirs(&resolver);
+        let root_abs = if root_abs == b"/" {
+            Vec::new()
+        } else {
+            root_abs
+        };
+        let mut foreign_ok: Vec<Vec<u8>> = Vec::new();
+        if cfg.kind != TreeKind::Host {
+            foreign_ok.extend(BIN_ARCH_IGNORES.iter().map(|d| d.as_bytes().to_vec()));
+        }
+        for p in &cfg.foreign_ok {
+            if let Ok(abs) = canonical(p) {
+                if let Some(l) = location(&root_abs, &abs) {
+                    foreign_ok.push(l);
+                }
+            }
+        }
         Ok(Env {
             kind: cfg.kind,
             resolver,
-            root_abs: if root_abs == b"/" {
-                Vec::new()
-            } else {
-                root_abs
-            },
+            root_abs,
             host_rel,
             build,
             default_dirs,
+            foreign_ok,
         })
     }
 
@@ -280,6 +511,14 @@ impl Env {
             .find(|(b, _)| strip_root(&path, b).is_some())
             .map(|(_, l)| l.as_str())
     }
+
+    /// True if a file at this location may have another architecture.
+    fn foreign_ok(&self, loc: &[u8]) -> bool {
+        self.foreign_ok.iter().any(|d| {
+            loc.strip_prefix(d.as_slice())
+                .is_some_and(|r| r.first() == Some(&b'/'))
+        })
+    }
 }
 
 fn canonical(p: &Path) -> anyhow::Result<Vec<u8>> {
@@ -288,21 +527,32 @@ fn canonical(p: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(c.as_os_str().as_bytes().to_vec())
 }
 
+/// Returns the location of a canonical absolute path in the resolution
+/// root (`root_abs` empty for `/`), or `None` if it is outside.
+fn location(root_abs: &[u8], abs: &[u8]) -> Option<Vec<u8>> {
+    if root_abs.is_empty() {
+        return Some(abs[1..].to_vec());
+    }
+    strip_root(abs, root_abs).map(<[u8]>::to_vec)
+}
+
 /// Adds the regular files of one user-given path to `jobs` as (walk base,
-/// path below it, canonical location in the resolution root, shown path).
-fn collect(env: &Env, p: &Path, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
+/// path below it, canonical location in the resolution root, shown path),
+/// skipping the `prune` directories below it (noted in `excluded`).
+fn collect(
+    env: &Env,
+    p: &Path,
+    prune: &[PathBuf],
+    jobs: &mut Vec<Job>,
+    excluded: &mut BTreeSet<String>,
+) -> anyhow::Result<()> {
     let abs = canonical(p)?;
-    let loc = if env.root_abs.is_empty() {
-        abs[1..].to_vec()
-    } else {
-        match strip_root(&abs, &env.root_abs) {
-            Some(r) => r.to_vec(),
-            None => anyhow::bail!(
-                "auditing {}: not below the root {}",
-                p.display(),
-                show(&env.root_abs)
-            ),
-        }
+    let Some(loc) = location(&env.root_abs, &abs) else {
+        anyhow::bail!(
+            "auditing {}: not below the root {}",
+            p.display(),
+            show(&env.root_abs)
+        )
     };
     let meta = std::fs::metadata(p)
         .map_err(|e| FsError::new("inspecting", p, crate::fsx::errno_of(&e)))?;
@@ -318,8 +568,16 @@ fn collect(env: &Env, p: &Path, jobs: &mut Vec<Job>) -> anyhow::Result<()> {
         jobs.push((Arc::new(real_dir), name, loc, p.display().to_string()));
         return Ok(());
     }
+    let mut skip = Vec::new();
+    for x in prune {
+        let Ok(x_abs) = canonical(x) else { continue };
+        if let Some(rel) = strip_root(&x_abs, &abs).filter(|r| !r.is_empty()) {
+            skip.push(rel.to_vec());
+            excluded.insert(crate::fsx::join(p, rel).display().to_string());
+        }
+    }
     let dir = Arc::new(DirFd::open(p)?);
-    for f in regular_files(&dir, b"", &[])? {
+    for f in regular_files(&dir, b"", &skip)? {
         let mut l = loc.clone();
         if !l.is_empty() {
             l.push(b'/');
@@ -338,47 +596,71 @@ fn parent_abs(abs: &[u8]) -> &[u8] {
     }
 }
 
-/// Audits one file; returns whether it is an ELF program or library and
-/// its findings.
-fn audit_file(env: &Env, dir: &DirFd, rel: &[u8], loc: &[u8]) -> (bool, Vec<Finding>) {
+/// Reads one file's ELF facts.
+fn read_one(dir: &DirFd, rel: &[u8]) -> Read {
     let info = match super::root::open_beneath(dir, rel).map(|f| elf::read_file(&f)) {
         Err(e) => {
-            return (
-                false,
-                vec![finding(
-                    "E01",
-                    Severity::Warning,
-                    format!("cannot open: {e}"),
-                )],
-            )
+            return Read::Bad(finding(
+                "E01",
+                Severity::Warning,
+                format!("cannot open: {e}"),
+            ))
         }
-        Ok(Ok(None)) => return (false, Vec::new()),
+        Ok(Ok(None)) => return Read::Skip,
         Ok(Ok(Some(i))) => i,
         Ok(Err(e)) => {
-            return (
-                false,
-                vec![finding(
-                    "E01",
-                    Severity::Warning,
-                    format!("malformed ELF file: {e}"),
-                )],
-            )
+            return Read::Bad(finding(
+                "E01",
+                Severity::Warning,
+                format!("malformed ELF file: {e}"),
+            ))
         }
     };
     if !matches!(info.file_type, FileType::Executable | FileType::Dynamic) {
-        return (false, Vec::new());
+        return Read::Skip;
     }
     let mode = dir.stat(rel).ok().flatten().map_or(0, |st| st.st_mode);
+    Read::Elf(Box::new(info), mode)
+}
+
+/// Applies the rules to one file read.
+fn judge_one(env: &Env, r: &Read, loc: &[u8], arch: Option<Arch>) -> Vec<Finding> {
+    let (info, mode) = match r {
+        Read::Skip => return Vec::new(),
+        Read::Bad(f) => return vec![f.clone()],
+        Read::Elf(info, mode) => (info, *mode),
+    };
     let file = FileCtx {
         env,
-        info: &info,
+        info,
         dir: parent(loc),
         setid: mode & 0o6000 != 0,
     };
     let mut out = Vec::new();
     file.entry_rules(&mut out);
-    file.file_rules(&mut out);
-    (true, out)
+    let foreign = arch.filter(|&a| a != arch_of(info));
+    file.file_rules(&mut out, foreign.is_none());
+    if let Some(a) = foreign {
+        if !env.foreign_ok(loc) {
+            // Buildroot's check-bin-arch rule. The file's libraries would
+            // be looked up among the tree's, so those lookups say nothing.
+            let sev = if env.kind == TreeKind::Target {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            out.push(finding(
+                "F10",
+                sev,
+                format!(
+                    "{} file in a tree of {} files",
+                    arch_name(arch_of(info)),
+                    arch_name(a)
+                ),
+            ));
+        }
+    }
+    out
 }
 
 fn finding(rule: &'static str, severity: Severity, message: String) -> Finding {
@@ -575,7 +857,9 @@ impl FileCtx<'_> {
         dirs
     }
 
-    fn file_rules(&self, out: &mut Vec<Finding>) {
+    /// The per-file rules; the library lookups (F01-F03) only when the
+    /// file has the tree's architecture.
+    fn file_rules(&self, out: &mut Vec<Finding>, lookups: bool) {
         use Severity::*;
         let info = self.info;
         let mut push = |rule, severity, msg: String| out.push(finding(rule, severity, msg));
@@ -626,7 +910,9 @@ impl FileCtx<'_> {
                 "a loadable segment is both writable and executable".into(),
             );
         }
-        self.needed_rules(&mut push);
+        if lookups {
+            self.needed_rules(&mut push);
+        }
     }
 
     /// F07: build locations in dynamic strings other than RPATH/RUNPATH.

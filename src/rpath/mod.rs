@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod check;
 pub mod fix;
+pub mod layout;
 mod ldpath;
 pub mod root;
 pub mod walk;

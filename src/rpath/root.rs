@@ -30,7 +30,7 @@ use crate::fsx::{self, DirFd, FsError, Kind};
 const MAX_HOPS: u32 = 40;
 
 /// What a library file looks like, for machine and class matching.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LibHeader {
     /// ELF class.
     pub class: Class,

@@ -1,0 +1,416 @@
+//! `ppd check-rpath --audit` on a whole Buildroot output directory: a
+//! synthetic one shaped like an aarch64 build (x86-64 host tools with
+//! $ORIGIN RPATHs in host/, aarch64 libraries built by aarch64-linux-gnu-gcc
+//! in the staging sysroot and in target/, per-package/ and build/), first
+//! clean, then with one planted problem of each kind in each part.
+
+mod common;
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{have, ok, ppd, run};
+
+const TUPLE: &str = "aarch64-buildroot-linux-gnu";
+const CROSS: &str = "aarch64-linux-gnu-gcc";
+
+/// Returns false (after saying why) when a compiler is missing; under
+/// `CI=true` a missing compiler fails the test instead.
+fn have_compilers() -> bool {
+    if have("gcc") && have(CROSS) {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "gcc and {CROSS} are needed"
+    );
+    eprintln!("SKIP: gcc or {CROSS} is not installed");
+    false
+}
+
+fn sh(cmd: &str, dir: &Path) {
+    ok(Command::new("sh").arg("-c").arg(cmd).current_dir(dir));
+}
+
+/// Compiles `src` (a file in `dir`) with `cc` into `out`, creating its
+/// directory.
+fn cc(dir: &Path, cc: &str, out: &Path, args: &str) {
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    sh(&format!("{cc} -o '{}' {args}", out.display()), dir);
+}
+
+fn write_sources(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in [
+        ("foo.c", "int foo(void) { return 40; }\n"),
+        ("gone.c", "int gone(void) { return 1; }\n"),
+        (
+            "bar.c",
+            "int foo(void);\nint bar(void) { return foo() + 2; }\n",
+        ),
+        (
+            "main.c",
+            "int foo(void);\nint bar(void);\nint main(void) { return bar() + foo() == 82 ? 0 : 1; }\n",
+        ),
+        (
+            "gonemain.c",
+            "int gone(void);\nint main(void) { return gone(); }\n",
+        ),
+        ("plain.c", "int main(void) { return 0; }\n"),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// Libraries and programs of one architecture, built once in `src/<cc>/`
+/// and copied into the trees.
+struct Built {
+    dir: PathBuf,
+    compiler: &'static str,
+}
+
+impl Built {
+    fn new(src: &Path, compiler: &'static str) -> Built {
+        let dir = src.join(compiler);
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = Built { dir, compiler };
+        b.cc("libfoo.so", "-shared -fPIC ../foo.c");
+        b.cc("libgone.so", "-shared -fPIC ../gone.c");
+        b.cc("libbar.so", "-shared -fPIC ../bar.c -L. -lfoo");
+        b.cc(
+            "libbar-origin.so",
+            "-shared -fPIC ../bar.c -L. -lfoo -Wl,-rpath,'$ORIGIN'",
+        );
+        b.cc("plain", "../plain.c");
+        b
+    }
+
+    fn cc(&self, out: &str, args: &str) {
+        cc(&self.dir, self.compiler, &self.dir.join(out), args);
+    }
+
+    /// Builds a program needing libbar and libfoo with these RPATH entries
+    /// (`-Wl,-rpath`, RPATH tag), into `out`.
+    fn prog(&self, out: &Path, rpath: &str) {
+        let rp = if rpath.is_empty() {
+            String::new()
+        } else {
+            format!("-Wl,-rpath,'{rpath}' -Wl,--disable-new-dtags")
+        };
+        cc(
+            &self.dir,
+            self.compiler,
+            out,
+            &format!("../main.c -L. -lbar -lfoo {rp}"),
+        );
+    }
+
+    fn copy(&self, name: &str, to: &Path) {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(self.dir.join(name), to).unwrap();
+    }
+}
+
+/// A clean Buildroot-shaped output directory in `o`. Returns the two
+/// builds (x86-64, aarch64) for planting problems.
+fn build_output(o: &Path) -> (Built, Built) {
+    let src = o.join("build/src");
+    write_sources(&src);
+    let x86 = Built::new(&src, "gcc");
+    let arm = Built::new(&src, CROSS);
+    let host = o.join("host");
+    let sysroot = host.join(TUPLE).join("sysroot");
+    let target = o.join("target");
+
+    // host/: tools with $ORIGIN RPATHs, as fix-rpath host leaves them.
+    x86.copy("libfoo.so", &host.join("lib/libfoo.so"));
+    x86.copy("libbar-origin.so", &host.join("lib/libbar.so"));
+    x86.prog(&host.join("bin/tool"), "$ORIGIN/../lib");
+    x86.prog(&host.join("libexec/gcc/x/tool"), "$ORIGIN/../../../lib");
+    x86.copy("plain", &host.join("bin/plain"));
+    symlink(".", host.join("usr")).unwrap();
+    // The toolchain's target libraries next to the sysroot, and firmware
+    // for another machine below share/ (as host-qemu installs).
+    arm.copy("libbar.so", &host.join(TUPLE).join("lib64/libbar.so"));
+    arm.copy("plain", &host.join("share/qemu/firmware.elf"));
+    // A downloaded external toolchain: its own target files, not audited.
+    arm.copy("libbar.so", &host.join("opt/ext-toolchain/lib/libbar.so"));
+
+    // The staging sysroot and target/: the C library, libraries in
+    // /usr/lib, a private library directory with a root-absolute RPATH.
+    let libc = Path::new("/usr/aarch64-linux-gnu/lib");
+    for root in [&sysroot, &target] {
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        symlink("lib", root.join("lib64")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        symlink("lib", root.join("usr/lib64")).unwrap();
+        for f in ["libc.so.6", "ld-linux-aarch64.so.1"] {
+            std::fs::copy(libc.join(f), root.join("lib").join(f)).unwrap();
+        }
+        arm.copy("libfoo.so", &root.join("usr/lib/libfoo.so"));
+        arm.copy("libbar.so", &root.join("usr/lib/libbar.so"));
+        arm.prog(&root.join("usr/bin/prog"), "");
+        arm.copy("libbar.so", &root.join("usr/lib/private/libbar.so"));
+        arm.prog(&root.join("usr/bin/private"), "/usr/lib/private");
+        // Firmware and data for other machines where check-bin-arch
+        // expects them.
+        x86.copy("plain", &root.join("usr/share/blob/x86.elf"));
+        x86.copy("plain", &root.join("lib/firmware/x86.elf"));
+    }
+    std::fs::create_dir_all(sysroot.join("usr/include")).unwrap();
+    std::fs::write(sysroot.join("usr/include/foo.h"), "int foo(void);\n").unwrap();
+    symlink(format!("host/{TUPLE}/sysroot"), o.join("staging")).unwrap();
+
+    // per-package/: the packages' own trees (a build location).
+    x86.copy("libfoo.so", &o.join("per-package/foo/host/lib/libfoo.so"));
+    arm.copy(
+        "libfoo.so",
+        &o.join("per-package/foo/target/usr/lib/libfoo.so"),
+    );
+    (x86, arm)
+}
+
+/// Runs the audit on `o`, returns (exit code, JSON report).
+fn audit(o: &Path) -> (i32, serde_json::Value) {
+    let out = run(ppd()
+        .args(["check-rpath", "--audit", "--json", "--buildroot-output"])
+        .arg(o)
+        .env("TMPDIR", "/nonexistent-tmp"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+/// Every finding as (part, path below the output directory, rule, severity).
+fn findings(o: &Path, v: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    let prefix = format!("{}/", o.display());
+    let mut out = Vec::new();
+    for f in v["results"].as_array().unwrap() {
+        let path = f["path"].as_str().unwrap();
+        for x in f["findings"].as_array().unwrap() {
+            out.push((
+                f["part"].as_str().unwrap().to_string(),
+                path.strip_prefix(&prefix).unwrap_or(path).to_string(),
+                x["rule"].as_str().unwrap().to_string(),
+                x["severity"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn part<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no part {name} in {v:#}"))
+}
+
+#[test]
+fn a_clean_output_directory_has_no_findings() {
+    if !have_compilers() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let o = t.path().join("output");
+    build_output(&o);
+    let (code, v) = audit(&o);
+    assert_eq!(findings(&o, &v), [], "{v:#}");
+    assert_eq!(code, 0);
+    // What each part covered: the sysroot and the external toolchain are
+    // not part of host/, usr/include and lib/firmware are pruned.
+    let host = part(&v, "host");
+    assert_eq!(host["tree"], "host");
+    assert_eq!(host["arch"], "ELF64 x86-64");
+    assert_eq!(
+        host["excluded"],
+        serde_json::json!([
+            format!("{}/host/{TUPLE}/sysroot", o.display()),
+            format!("{}/host/opt/ext-toolchain", o.display()),
+        ])
+    );
+    // tool, libexec/gcc/x/tool, plain, libfoo, libbar, and the two
+    // aarch64 files the host tree may hold.
+    assert_eq!(host["elf_files"], 7);
+    for name in ["staging", "target"] {
+        let p = part(&v, name);
+        assert_eq!(p["tree"], name);
+        assert_eq!(p["arch"], "ELF64 AArch64");
+    }
+    // libc, ld.so, libfoo, libbar, private/libbar, prog, private, and the
+    // x86-64 file in usr/share (lib/firmware is pruned as fix-rpath does).
+    assert_eq!(part(&v, "target")["elf_files"], 8);
+    assert_eq!(part(&v, "staging")["elf_files"], 9);
+    assert_eq!(
+        part(&v, "staging")["excluded"],
+        serde_json::json!([format!("{}/host/{TUPLE}/sysroot/usr/include", o.display())])
+    );
+    assert_eq!(v["elf_files"], 24);
+    assert_eq!(v["errors"], 0);
+    assert_eq!(v["warnings"], 0);
+    assert_eq!(v["infos"], 0);
+
+    // The human report names each part and ends with the totals, also
+    // when nothing is found; a single PATH that is an output directory is
+    // audited the same way.
+    let out = ok(ppd()
+        .args(["check-rpath", "--audit"])
+        .arg(&o)
+        .env("TMPDIR", "/nonexistent-tmp"));
+    let d = o.display();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "host: {d}/host as a host tree, ELF64 x86-64, without {d}/host/{TUPLE}/sysroot, \
+             {d}/host/opt/ext-toolchain: {hf} file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 7 ELF file(s)\n\
+             staging: {d}/host/{TUPLE}/sysroot as a staging tree, ELF64 AArch64, without \
+             {d}/host/{TUPLE}/sysroot/usr/include: 9 file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 9 ELF file(s)\n\
+             target: {d}/target as a target tree, ELF64 AArch64, without {d}/target/lib/firmware: \
+             8 file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 8 ELF file(s)\n\
+             0 error(s), 0 warning(s), 0 info(s) in 0 of 24 ELF file(s)\n",
+            hf = host["files"],
+        )
+    );
+}
+
+#[test]
+fn the_explicit_host_tree_audit_skips_what_fix_rpath_skips() {
+    if !have_compilers() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let o = t.path().join("output");
+    build_output(&o);
+    let out = run(ppd()
+        .args(["check-rpath", "--audit", "--json", "--tree", "host"])
+        .arg("--host-dir")
+        .arg(o.join("host"))
+        .arg("--per-package-dir")
+        .arg(o.join("per-package"))
+        .arg(o.join("host"))
+        .env("TMPDIR", "/nonexistent-tmp"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(findings(&o, &v), [], "{v:#}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(v["elf_files"], 7);
+}
+
+#[test]
+fn planted_problems_are_found_in_their_part_with_their_rule() {
+    if !have_compilers() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let o = t.path().join("output");
+    let (x86, arm) = build_output(&o);
+    let host = o.join("host");
+    let sysroot = host.join(TUPLE).join("sysroot");
+    let target = o.join("target");
+    let ww = |d: &Path| {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    };
+
+    // host/: an RPATH into per-package/, a missing library, a relative
+    // entry, an aarch64 library, a world-writable directory.
+    let pp = o.join("per-package/foo/host/lib");
+    x86.prog(
+        &host.join("bin/bad-ppd"),
+        &format!("$ORIGIN/../lib:{}", pp.display()),
+    );
+    x86.cc("gone", "../gonemain.c -L. -lgone");
+    x86.copy("gone", &host.join("bin/bad-missing"));
+    x86.prog(&host.join("bin/bad-relative"), "$ORIGIN/../lib:lib");
+    arm.copy("libbar.so", &host.join("lib/libarm.so"));
+    x86.copy("libfoo.so", &host.join("ww/libfoo.so"));
+    ww(&host.join("ww"));
+    x86.prog(&host.join("bin/bad-ww"), "$ORIGIN/../lib:$ORIGIN/../ww");
+
+    // Staging and target: the same five, with root-absolute entries.
+    arm.cc("gone", "../gonemain.c -L. -lgone");
+    for (root, pkg_tree) in [(&sysroot, "target"), (&target, "target")] {
+        let pp = o.join("per-package/foo").join(pkg_tree).join("usr/lib");
+        arm.prog(&root.join("usr/bin/bad-ppd"), &pp.display().to_string());
+        arm.copy("gone", &root.join("usr/bin/bad-missing"));
+        arm.prog(&root.join("usr/bin/bad-relative"), "lib");
+        arm.copy("libfoo.so", &root.join("opt/ww/libfoo.so"));
+        ww(&root.join("opt/ww"));
+        arm.prog(&root.join("usr/bin/bad-ww"), "/opt/ww");
+    }
+    // An x86-64 gcc plugin in the sysroot, an x86-64 program in target/.
+    x86.copy("libbar-origin.so", &sysroot.join("usr/lib/plugin.so"));
+    x86.copy("plain", &target.join("usr/bin/bad-arch"));
+
+    let (code, v) = audit(&o);
+    let s = format!("host/{TUPLE}/sysroot");
+    let want: Vec<(String, String, String, String)> = [
+        ("host", "host/bin/bad-missing", "F02", "error"),
+        ("host", "host/bin/bad-ppd", "R06", "error"),
+        ("host", "host/bin/bad-relative", "R02", "error"),
+        ("host", "host/bin/bad-ww", "R13", "warning"),
+        ("host", "host/lib/libarm.so", "F10", "warning"),
+        (
+            "staging",
+            &format!("{s}/usr/bin/bad-missing"),
+            "F02",
+            "warning",
+        ),
+        ("staging", &format!("{s}/usr/bin/bad-ppd"), "R06", "error"),
+        (
+            "staging",
+            &format!("{s}/usr/bin/bad-relative"),
+            "R02",
+            "error",
+        ),
+        ("staging", &format!("{s}/usr/bin/bad-ww"), "R13", "warning"),
+        (
+            "staging",
+            &format!("{s}/usr/lib/plugin.so"),
+            "F10",
+            "warning",
+        ),
+        ("target", "target/usr/bin/bad-arch", "F10", "error"),
+        ("target", "target/usr/bin/bad-missing", "F02", "warning"),
+        ("target", "target/usr/bin/bad-ppd", "R06", "error"),
+        ("target", "target/usr/bin/bad-relative", "R02", "error"),
+        ("target", "target/usr/bin/bad-ww", "R13", "warning"),
+    ]
+    .iter()
+    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(findings(&o, &v), want, "{v:#}");
+    assert_eq!(code, 1);
+    assert_eq!(
+        (v["errors"].as_u64(), v["warnings"].as_u64()),
+        (Some(8), Some(7))
+    );
+    for (name, errors, warnings) in [("host", 3, 2), ("staging", 2, 3), ("target", 3, 2)] {
+        let p = part(&v, name);
+        assert_eq!(
+            (p["errors"].as_u64(), p["warnings"].as_u64()),
+            (Some(errors), Some(warnings)),
+            "{name}"
+        );
+        assert_eq!(p["files_with_findings"], 5, "{name}");
+    }
+    // The wrong-machine files are reported once, as such: not as
+    // libraries the loader cannot find.
+    let plugin = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("usr/lib/plugin.so"))
+        .unwrap();
+    assert_eq!(
+        plugin["findings"][0]["message"],
+        "ELF64 x86-64 file in a tree of ELF64 AArch64 files"
+    );
+    assert_eq!(
+        plugin["findings"].as_array().unwrap().len(),
+        1,
+        "{plugin:#}"
+    );
+}
