@@ -170,6 +170,36 @@ fn parallel_build_gives_the_serial_build_final_trees() {
         }
     }
 
+    // The whole output directory passes the RPATH audit, each part with its
+    // own rules: no error, no warning.
+    let audit = common::ok(
+        common::ppd()
+            .args(["check-rpath", "--audit", "--json", "--buildroot-output"])
+            .arg(&o),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(
+        (v["errors"].as_u64(), v["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{v:#}"
+    );
+    let parts: Vec<(&str, u64)> = v["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["elf_files"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        ["host", "staging", "target"]
+    );
+    assert!(parts.iter().all(|p| p.1 > 0), "{parts:?}");
+
     std::fs::remove_dir_all(&o).unwrap();
     let out = make_ok(&o, &["-j8"]);
     assert!(stdout_has(&out, RAN));
