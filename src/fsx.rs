@@ -180,6 +180,65 @@ impl Mtime {
     }
 }
 
+/// The birth time of `name` relative to `dir` (never following a
+/// symlink), where the filesystem records one.
+pub fn born_at(dir: BorrowedFd<'_>, name: impl AsRef<[u8]>) -> Option<Mtime> {
+    use rustix::fs::{statx, AtFlags as RxAt, StatxFlags};
+    let name = CString::new(name.as_ref()).ok()?;
+    let sx = statx(dir, &name, RxAt::SYMLINK_NOFOLLOW, StatxFlags::BTIME).ok()?;
+    if sx.stx_mask & StatxFlags::BTIME.bits() == 0 {
+        return None;
+    }
+    Some(Mtime {
+        sec: sx.stx_btime.tv_sec,
+        nsec: i64::from(sx.stx_btime.tv_nsec),
+    })
+}
+
+/// The birth time of the entry at `path` (never following a final
+/// symlink), where the filesystem records one.
+pub fn born(path: &Path) -> Option<Mtime> {
+    born_at(rustix::fs::CWD, path.as_os_str().as_bytes())
+}
+
+/// Returns true if `a` and `b` are both regular files (never following a
+/// symlink) with the same mode bits, size and bytes. Any error reading
+/// either counts as different.
+pub fn same_file_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            // Never a symlink, and never blocking on a fifo swapped in.
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+            .open(p)
+    };
+    let (Ok(mut fa), Ok(mut fb)) = (open(a), open(b)) else {
+        return false;
+    };
+    let (Ok(ma), Ok(mb)) = (fa.metadata(), fb.metadata()) else {
+        return false;
+    };
+    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() || ma.mode() != mb.mode() {
+        return false;
+    }
+    let (mut ba, mut bb) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = match fa.read(&mut ba) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            // Same length checked above; b must be at its end too.
+            return matches!(fb.read(&mut bb[..1]), Ok(0));
+        }
+        if fb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
 /// Returns true if and only if this process runs as root, so ownership can be kept.
 pub fn is_root() -> bool {
     static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -311,6 +370,13 @@ impl DirFd {
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(FsError::new("inspecting", self.child_path(name), e)),
         }
+    }
+
+    /// The birth time of a child (never following a symlink), where the
+    /// filesystem records one (`statx` `STATX_BTIME`); `None` otherwise or
+    /// if the child cannot be inspected.
+    pub fn born(&self, name: &[u8]) -> Option<Mtime> {
+        born_at(self.fd.as_fd(), name)
     }
 
     /// `fstat` on the directory itself.

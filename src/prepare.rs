@@ -382,7 +382,9 @@ fn remove_stale(
             }
         };
         if let Some(st) = dir.stat(name)? {
-            if rec.matches(&st) && Kind::from_mode(st.st_mode) != Kind::Dir {
+            if Kind::from_mode(st.st_mode) != Kind::Dir
+                && rec.still_placed(&st, old.written, || dir.born(name))
+            {
                 dir.unlink(name, false)?;
                 removed += 1;
             }

@@ -197,9 +197,12 @@ impl<'a> Origins<'a> {
             let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
                 return pkg;
             };
-            let current = nix::sys::stat::lstat(&fsx::join(&tree, path)).ok();
+            let entry = fsx::join(&tree, path);
+            let current = nix::sys::stat::lstat(&entry).ok();
+            let written = m.as_ref().and_then(|m| m.written);
             let untouched = current.is_some_and(|st| {
-                rec.matches(&st) || (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
+                (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
+                    || rec.still_placed(&st, written, || fsx::born(&entry))
             });
             if !untouched {
                 return pkg;

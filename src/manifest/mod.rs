@@ -74,6 +74,36 @@ impl Record {
     pub fn matches(&self, st: &nix::sys::stat::FileStat) -> bool {
         self.key == FileKey::of(st) && self.size == st.st_size as u64 && self.mtime == Mtime::of(st)
     }
+
+    /// Returns true if `st` still carries the inode prepare placed, even if
+    /// that inode was edited in place since (a dependency's rebuild writing
+    /// through the inode every dependent shares): such an entry was not
+    /// installed by the package, whatever its content now.
+    ///
+    /// The same inode number with another size or mtime may also be a new
+    /// file that got a freed number back. That needs every link to the
+    /// placed inode gone, the dependency's included, and the new inode is
+    /// born after the manifest was written; `born` gives the entry's birth
+    /// time where the filesystem records one (it is asked only in that
+    /// case), `written` the manifest's mtime. Without either the inode
+    /// number decides.
+    pub fn still_placed(
+        &self,
+        st: &nix::sys::stat::FileStat,
+        written: Option<Mtime>,
+        born: impl FnOnce() -> Option<Mtime>,
+    ) -> bool {
+        if self.key != FileKey::of(st) {
+            return false;
+        }
+        if self.size == st.st_size as u64 && self.mtime == Mtime::of(st) {
+            return true;
+        }
+        match (written, born()) {
+            (Some(w), Some(b)) => b <= w,
+            _ => true,
+        }
+    }
 }
 
 /// A directory prepare created, as it was when the manifest was written.
@@ -113,6 +143,9 @@ pub struct Manifest {
     pub records: BTreeMap<Vec<u8>, Record>,
     /// Directories the last prepare created, by relative path.
     pub dirs: BTreeMap<Vec<u8>, DirRecord>,
+    /// The manifest file's mtime when it was loaded: every inode prepare
+    /// placed was born before it (see [`Record::still_placed`]).
+    pub written: Option<Mtime>,
 }
 
 /// Removes the directory record of `path` and those of all its ancestors.
@@ -170,7 +203,14 @@ pub fn load(path: &Path) -> Loaded {
         Ok(None) => Loaded::Missing,
         Err(why) => Loaded::Damaged(why),
         Ok(Some(data)) => match parse(&data) {
-            Ok(m) => Loaded::Good(m),
+            Ok(mut m) => {
+                use std::os::unix::fs::MetadataExt;
+                m.written = std::fs::metadata(path).ok().map(|md| Mtime {
+                    sec: md.mtime(),
+                    nsec: md.mtime_nsec(),
+                });
+                Loaded::Good(m)
+            }
             Err(e) => Loaded::Damaged(format!("{e:#}")),
         },
     }

@@ -105,7 +105,7 @@ impl Task<'_> {
                 out.stats.skipped += 1;
                 return Ok(());
             }
-            if !self.may_replace(r, e, &st) {
+            if !self.may_replace(dir, r, e, &st) {
                 self.own(r, e, out);
                 return Ok(());
             }

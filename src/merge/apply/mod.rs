@@ -329,15 +329,24 @@ struct Task<'a> {
 
 impl Task<'_> {
     /// Returns true if an existing entry that differs from the plan may be
-    /// replaced: always without a guard; with one, only if it still is what
-    /// the previous prepare placed.
-    fn may_replace(&self, r: EntryRef, e: &SrcEntry, st: &nix::sys::stat::FileStat) -> bool {
+    /// replaced: always without a guard; with one, only if it still carries
+    /// the inode the previous prepare placed (edited in place or not: see
+    /// [`crate::manifest::Record::still_placed`]).
+    fn may_replace(
+        &self,
+        dir: &DirFd,
+        r: EntryRef,
+        e: &SrcEntry,
+        st: &nix::sys::stat::FileStat,
+    ) -> bool {
         let Some(m) = self.opts.guard else {
             return true;
         };
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
-        m.records.get(&*path).is_some_and(|rec| rec.matches(st))
+        m.records
+            .get(&*path)
+            .is_some_and(|rec| rec.still_placed(st, m.written, || dir.born(&e.name)))
     }
 
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
@@ -445,7 +454,7 @@ impl Task<'_> {
                         out.clashes.push(clash(sources, r, e, Kind::Dir, false));
                         Ok(())
                     }
-                    Some(st) if !self.may_replace(r, e, &st) => {
+                    Some(st) if !self.may_replace(dir, r, e, &st) => {
                         self.own(r, e, out);
                         Ok(())
                     }
@@ -516,7 +525,7 @@ impl Task<'_> {
                         .push(clash(self.sources, r, e, Kind::Dir, false));
                     return Ok(true);
                 }
-                if !self.may_replace(r, e, &st) {
+                if !self.may_replace(dir, r, e, &st) {
                     self.own(r, e, out);
                     return Ok(true);
                 }
@@ -587,7 +596,7 @@ impl Task<'_> {
                     out.stats.skipped += 1;
                     return Ok(());
                 }
-                if !self.may_replace(r, e, st.as_ref().expect("BUG: exists")) {
+                if !self.may_replace(dir, r, e, st.as_ref().expect("BUG: exists")) {
                     self.own(r, e, out);
                     return Ok(());
                 }

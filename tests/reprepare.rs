@@ -1,0 +1,196 @@
+//! Re-preparation after dependencies changed: the ownership rule (an entry
+//! that still carries the inode prepare placed is a dependency's, edited in
+//! place or not), equal content under two inodes, and convergence to what
+//! a fresh prepare gives.
+
+mod common;
+
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use common::*;
+
+fn write(p: &Path, data: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+/// Rewrites a file through its inode, as `sed ... > file` does: every hard
+/// link to it sees the new content.
+fn write_in_place(p: &Path, data: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(p)
+        .unwrap();
+    f.write_all(data.as_bytes()).unwrap();
+}
+
+/// Replaces a file with a new inode, as `sed -i` does.
+fn write_new_inode(p: &Path, data: &str) {
+    let tmp = p.with_extension("new");
+    std::fs::write(&tmp, data).unwrap();
+    std::fs::rename(&tmp, p).unwrap();
+}
+
+fn prepare_v(pp: &Path, pkg: &str, deps: &[&str]) -> (String, String) {
+    let out = ok(ppd()
+        .arg("-v")
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(pp)
+        .args(["--pkg", pkg])
+        .args(deps));
+    // The stats line, and every other line of stderr.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (stats, rest): (Vec<&str>, Vec<&str>) = err
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with("ppd prepare: "));
+    (stats.concat(), rest.concat())
+}
+
+/// The number before `what` in a `-v` stats line.
+fn stat(line: &str, what: &str) -> u64 {
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("no {what:?} in {line:?}"));
+    line[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// (path, type, symlink target, content of regular files) per entry.
+type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, Vec<u8>)>;
+
+fn shape(root: &Path) -> Shape {
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            let data = if v.kind == "f" {
+                std::fs::read(at(root, &k)).unwrap()
+            } else {
+                Vec::new()
+            };
+            (k, v.kind, v.target, data)
+        })
+        .collect()
+}
+
+/// A dependency's rebuild writes its file through the inode every dependent
+/// shares, then replaces it with a new inode (Buildroot's config-script
+/// fixup): the dependent's entry still carries the inode prepare placed, so
+/// it is the dependency's, and the next prepare replaces it as the rsync
+/// loop does, instead of keeping the stale content as the package's own.
+#[test]
+fn a_placed_inode_edited_in_place_is_still_the_dependencys() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let cfg = pp.join("zlib/host/bin/zlib-config");
+    write(&cfg, "v1\n");
+    write(&pp.join("zlib/host/lib/libz.a"), "z");
+    std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
+    prepare_v(&pp, "libfoo", &["zlib"]);
+    let mine = pp.join("libfoo/host/bin/zlib-config");
+    assert_eq!(
+        mine.metadata().unwrap().ino(),
+        cfg.metadata().unwrap().ino()
+    );
+    // zlib-rebuild: the install writes through the shared inode...
+    write_in_place(&cfg, "v2 longer\n");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "v2 longer\n");
+    // ...and the fixup step then gives zlib's file a new inode.
+    write_new_inode(&cfg, "v3\n");
+    let (stats, err) = prepare_v(&pp, "libfoo", &["zlib"]);
+    assert_eq!(err, "");
+    assert_eq!(stat(&stats, "kept as own"), 0, "{stats}");
+    assert_eq!(stat(&stats, "replaced"), 1, "{stats}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "v3\n");
+    assert_eq!(
+        mine.metadata().unwrap().ino(),
+        cfg.metadata().unwrap().ino()
+    );
+    // The same when zlib drops the file after editing it in place: the
+    // entry is removed, as a fresh prepare would not have it.
+    write_in_place(&cfg, "v4 edited in place\n");
+    std::fs::remove_file(&cfg).unwrap();
+    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
+    assert_eq!(stat(&stats, "removed"), 1, "{stats}");
+    assert!(!mine.exists());
+    prepare_v(&pp, "clean", &["zlib"]);
+    assert_eq!(
+        shape(&pp.join("libfoo/host")),
+        shape(&pp.join("clean/host"))
+    );
+    // And a re-run changes nothing.
+    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
+    for what in ["linked", "replaced", "removed", "kept as own"] {
+        assert_eq!(stat(&stats, what), 0, "{what}: {stats}");
+    }
+}
+
+/// What the package installed itself over a dependency's file (a new
+/// inode) stays its own, whatever the dependency does later.
+#[test]
+fn the_packages_own_file_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let cfg = pp.join("zlib/host/bin/zlib-config");
+    write(&cfg, "v1\n");
+    std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
+    prepare_v(&pp, "libfoo", &["zlib"]);
+    let mine = pp.join("libfoo/host/bin/zlib-config");
+    write_new_inode(&mine, "libfoo's own\n");
+    write_new_inode(&cfg, "v2\n");
+    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
+    assert_eq!(stat(&stats, "kept as own"), 1, "{stats}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own\n");
+    std::fs::remove_file(&cfg).unwrap();
+    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
+    assert_eq!(stat(&stats, "removed"), 0, "{stats}");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own\n");
+}
+
+/// Two packages installing the same bytes with the same mode under their
+/// own inodes give the same tree whichever wins: not a conflict. Different
+/// bytes, or the same bytes with another mode, are.
+#[test]
+fn equal_content_under_two_inodes_is_not_a_conflict() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    for pkg in ["a", "b"] {
+        write(&pp.join(pkg).join("host/etc/same.conf"), "same\n");
+        write(&pp.join(pkg).join("host/etc/mode.conf"), "mode\n");
+        write(&pp.join(pkg).join("host/etc/other.conf"), pkg);
+        write(&pp.join(pkg).join("host/etc/big.bin"), &"x".repeat(200_000));
+        std::fs::create_dir_all(pp.join(pkg).join("target")).unwrap();
+    }
+    // Same length, differs only at the end.
+    write(&pp.join("b/host/etc/big.bin"), &("x".repeat(199_999) + "y"));
+    let mode = pp.join("b/host/etc/mode.conf");
+    let mut perm = mode.metadata().unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+    std::fs::set_permissions(&mode, perm).unwrap();
+    let (_, err) = prepare_v(&pp, "app", &["a", "b"]);
+    let dest = pp.join("app/host/etc");
+    let line = |n: &str| {
+        format!(
+            "ppd: conflict: {} is provided differently by a (file), b (file); b wins\n",
+            dest.join(n).display()
+        )
+    };
+    assert_eq!(
+        err,
+        [line("big.bin"), line("mode.conf"), line("other.conf")].concat()
+    );
+    assert_eq!(
+        dest.join("same.conf").metadata().unwrap().ino(),
+        pp.join("b/host/etc/same.conf").metadata().unwrap().ino(),
+        "the last dependency still wins"
+    );
+}
