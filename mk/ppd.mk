@@ -8,8 +8,12 @@
 # below from recipes. Each one expands to recipe lines that start with '+':
 # GNU make then hands its jobserver to ppd (make 4.3 passes the pipe only to
 # such lines), and ppd sizes its thread pool from the free tokens. The other
-# side of '+' is that these lines also run under 'make -n'; ppd is then given
-# --dry-run, so it prints its plan and changes nothing.
+# side of '+' is that these lines also run under 'make -n', '-q' and '-t'.
+# ppd reads MAKEFLAGS and then changes nothing: under -n it prints the
+# operations a real run would perform (these lines also pass --dry-run),
+# and a dependency tree that does not exist yet is reported as "would be
+# prepared after <dep> is built", status 0; under -q and -t it does nothing
+# and prints nothing, status 0 (make reports and touches the targets).
 #
 # Functions ($(call) them in a recipe; they read HOST_DIR, TARGET_DIR,
 # STAGING_DIR and PER_PACKAGE_DIR when the recipe runs):
@@ -31,6 +35,7 @@
 #                  options for ppd prepare and ppd finalize only, e.g.
 #                  --conflicts ignore
 #   PPD_LAUNCHER   a command prefix for every call, e.g. a timing wrapper
+#                  (see PPD_MAKE_NOEXEC below)
 #   Q              '@' to keep the commands quiet, as in Buildroot
 #
 ################################################################################
@@ -42,10 +47,25 @@ PPD_PREPARE_OPTS ?=
 PPD_FINALIZE_OPTS ?=
 PPD_LAUNCHER ?=
 
-# The command and the options every call gets. MAKEFLAGS starts with the
-# single-letter flags, so 'n' in its first word means 'make -n'.
+# The single-letter flags make runs with: GNU make puts them together in
+# the first word of MAKEFLAGS ('n', 'kn', 'ns -j2 --jobserver-auth=3,4'),
+# and starts MAKEFLAGS with a space when there are none (' -j2 ...',
+# ' -- O=out').
+_ppd-make-flags = $(filter-out -%,$(firstword $(MAKEFLAGS)))
+
+# PPD_MAKE_NOEXEC -- non-empty under 'make -n', '-q' or '-t', where make
+# runs no recipe line except those marked '+' (such as ppd's). ppd reads
+# MAKEFLAGS itself and then changes nothing: under -n it prints what it
+# would do (as with --dry-run), under -q and -t it does nothing, prints
+# nothing and exits 0. Use this variable to keep other commands on '+'
+# lines out of such runs, e.g. a launcher that logs or is itself built by
+# the make run: PPD_LAUNCHER = $(if $(PPD_MAKE_NOEXEC),,my-wrapper)
+PPD_MAKE_NOEXEC = $(strip $(foreach f,n q t,$(findstring $(f),$(_ppd-make-flags))))
+
+# The command and the options every call gets. Under 'make -n' the command
+# line make prints says --dry-run too.
 _ppd = $(PPD_LAUNCHER) $(PPD)
-_ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(firstword -$(MAKEFLAGS))),\
+_ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(_ppd-make-flags)),\
 	--dry-run)
 
 # ppd-prepare -- fill the running package's per-package host and target trees

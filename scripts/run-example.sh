@@ -42,11 +42,13 @@ echo "== example summary ($O, make -j$JOBS${*:+ $*})"
 echo "packages:      $total installed, $built of them (re)built in this run"
 echo "entries linked into per-package directories by ppd prepare: $linked"
 if [ -s "$O/ppd-timing.log" ]; then
+	# One line per command that ran: "ppd fixup-paths", or under
+	# PPD_BACKEND=rsync the pipeline, e.g. "grep|file|sed (fixup-paths)".
 	awk -v wall="$wall_us" '
-		{ t[$1] += $2; n[$1]++; all += $2 }
+		{ us = $NF; op = $0; sub(/ [0-9]+$/, "", op); t[op] += us; n[op]++; all += us }
 		END {
 			for (op in t)
-				printf "  %-12s %4d calls %8.2f s\n", op, n[op], t[op] / 1e6 | "sort"
+				printf "  %-30s %4d calls %8.2f s\n", op, n[op], t[op] / 1e6 | "sort"
 			close("sort")
 			printf "time in ppd and PPD operations: %.2f s (summed over parallel jobs); whole build: %.2f s wall\n", all / 1e6, wall / 1e6
 		}' "$O/ppd-timing.log"

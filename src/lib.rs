@@ -27,6 +27,7 @@ pub mod finalize;
 pub mod fsx;
 pub mod jobs;
 pub mod lock;
+pub mod makeflags;
 pub mod manifest;
 pub mod merge;
 pub mod prepare;

@@ -220,16 +220,65 @@ fn rsync_macros_and_the_buildroot_drop_in_give_the_ppd_final_trees() {
 
     make_ok(&o, &["-j4", "PPD_BACKEND=ppd"]);
     let with_ppd = final_state(&o);
+    // Under the ppd backend every per-package operation is ppd, the path
+    // fixup of host-finalize included, and the timing log names it so.
     let log = std::fs::read_to_string(o.join("ppd-timing.log")).unwrap();
-    assert!(log.lines().any(|l| l.starts_with("prepare ")), "{log}");
+    let ops = timed_ops(&log);
+    assert_eq!(
+        ops,
+        [
+            "ppd check-rpath",
+            "ppd file-list",
+            "ppd finalize",
+            "ppd fix-rpath",
+            "ppd fixup-paths",
+            "ppd prepare"
+        ],
+        "{log}"
+    );
     assert!(!o.join("per-package/libjson/host/bin/rsync").exists());
 
-    for backend in ["rsync", "buildroot"] {
+    for (backend, want) in [
+        (
+            "rsync",
+            &[
+                "find|sort|comm (file-list)",
+                "grep|file|sed (fixup-paths)",
+                "ppd check-rpath",
+                "ppd fix-rpath",
+                "rsync --files-from (finalize)",
+                "rsync --link-dest (prepare)",
+            ][..],
+        ),
+        (
+            "buildroot",
+            &[
+                "find|sort|comm (file-list)",
+                "ppd check-rpath",
+                "ppd finalize",
+                "ppd fix-rpath",
+                "ppd fixup-paths",
+                "ppd prepare",
+            ][..],
+        ),
+    ] {
         std::fs::remove_dir_all(&o).unwrap();
         let out = make_ok(&o, &["-j4", &format!("PPD_BACKEND={backend}")]);
         assert!(stdout_has(&out, RAN));
         assert_same(&format!("ppd vs {backend}"), &with_ppd, &final_state(&o));
+        let log = std::fs::read_to_string(o.join("ppd-timing.log")).unwrap();
+        assert_eq!(timed_ops(&log), want, "{backend}: {log}");
     }
+}
+
+/// The distinct operations of a timing log ("<what ran> <microseconds>"
+/// per line), sorted.
+fn timed_ops(log: &str) -> Vec<String> {
+    let ops: std::collections::BTreeSet<String> = log
+        .lines()
+        .map(|l| l.rsplit_once(' ').map_or(l, |(op, _)| op).to_owned())
+        .collect();
+    ops.into_iter().collect()
 }
 
 #[test]

@@ -94,7 +94,7 @@ define pkg_size_before
 	LC_ALL=C find . -not -path './$(STAGING_SUBDIR)/*' \( -type f -o -type l \) \
 		-printf '%T@:%i:%#m:%y:%s,%p\n' \
 		| LC_ALL=C sort > $($(PKG)_DIR)/.files-list$(2).before \
-		$(call example-timed-end,file-list)
+		$(call example-timed-end,find|sort|comm (file-list))
 endef
 define pkg_size_after
 	$(Q)$(example-timed-start) cd $(1) && \
@@ -107,7 +107,7 @@ define pkg_size_after
 		| sed -r -e 's/^[^,]+/$($(PKG)_NAME)/' \
 		> $($(PKG)_DIR)/.files-list$(2).txt && \
 	rm -f $($(PKG)_DIR)/.files-list$(2).before $($(PKG)_DIR)/.files-list$(2).after \
-		$(call example-timed-end,file-list)
+		$(call example-timed-end,find|sort|comm (file-list))
 endef
 define example-files-list-before
 	$(call pkg_size_before,$(TARGET_DIR))

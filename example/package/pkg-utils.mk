@@ -3,11 +3,13 @@
 # Buildroot's per-package directory macros (package/pkg-utils.mk), as they
 # are upstream: one rsync per dependency, a grep | file | sed path fixup and
 # a single --files-from rsync for the final trees. PPD_BACKEND=rsync uses
-# them as they are; PPD_BACKEND=ppd includes mk/buildroot.mk after this file,
-# which redefines the same three macros on top of ppd.
+# them as they are; PPD_BACKEND=buildroot includes mk/buildroot.mk after this
+# file, which redefines the same three macros on top of ppd; PPD_BACKEND=ppd
+# does not include this file (mk/ppd.mk's functions do everything).
 #
 # The only change from upstream is the timing prefix and suffix on each line,
-# so that the example can report the time spent in these operations.
+# so that the example can report the time spent in these operations, each
+# under the name of what ran ("rsync --link-dest (prepare)").
 #
 ################################################################################
 
@@ -25,11 +27,11 @@ define per-package-rsync
 				--hard-links \
 				--link-dest=$(PER_PACKAGE_DIR)/$(pkg)/$(2)/ \
 				$(PER_PACKAGE_DIR)/$(pkg)/$(2)/ \
-				$(3) $(call example-timed-end,prepare)$(sep)), \
+				$(3) $(call example-timed-end,rsync --link-dest (prepare))$(sep)), \
 		$(Q)$(example-timed-start) printf "%s/$(2)/\n" $(1) \
 			| tac \
 			| rsync -a --hard-links --files-from=- --no-R -r \
-				$(PER_PACKAGE_DIR) $(3) $(call example-timed-end,finalize))
+				$(PER_PACKAGE_DIR) $(3) $(call example-timed-end,rsync --files-from (finalize)))
 endef
 
 # prepare-per-package-directory -- fill the running package's per-package
@@ -52,5 +54,5 @@ define ppd-fixup-paths
 		printf '%s\0' "$${f}"; \
 	done \
 	|xargs -0 --no-run-if-empty \
-		sed -i -e 's:$(PER_PACKAGE_DIR)/[^/]\+/:$(1)/:g' $(call example-timed-end,fixup-paths)
+		sed -i -e 's:$(PER_PACKAGE_DIR)/[^/]\+/:$(1)/:g' $(call example-timed-end,grep|file|sed (fixup-paths))
 endef

@@ -34,8 +34,11 @@ example-timed-end = ; _rc=$$?; \
 	echo "$(1) $$(( $${EPOCHREALTIME/./} - _t0 ))" >>$(EXAMPLE_TIMING_LOG); (exit $$_rc)
 # ppd runs under a small C wrapper that does the same, so that its recipe
 # lines can still start with '+' (make hands the jobserver only to those).
+# Under make -n, -q and -t make runs those lines but builds no wrapper, and
+# nothing may be logged: ppd then runs without it (PPD_MAKE_NOEXEC, mk/ppd.mk).
 EXAMPLE_TIMED := $(BASE_DIR)/tools/timed
-PPD_LAUNCHER = EXAMPLE_TIMING_LOG=$(EXAMPLE_TIMING_LOG) $(EXAMPLE_TIMED)
+PPD_LAUNCHER = $(if $(PPD_MAKE_NOEXEC),,\
+	EXAMPLE_TIMING_LOG=$(EXAMPLE_TIMING_LOG) $(EXAMPLE_TIMED))
 $(EXAMPLE_TIMED): $(EXAMPLE_SUPPORT)/timed.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(HOSTCC) -O2 -Wall -o $@ $<

@@ -1,12 +1,14 @@
 /*
- * timed: run a command and append "<operation> <microseconds>" to the file
- * named by $EXAMPLE_TIMING_LOG; the operation is the command's first
- * non-option argument (the ppd subcommand). Exits with the command's status.
+ * timed: run a command and append "<program> <operation> <microseconds>" to
+ * the file named by $EXAMPLE_TIMING_LOG: the program's name ("ppd") and its
+ * first non-option argument (the ppd subcommand). Exits with the command's
+ * status.
  * It execs nothing else and keeps every inherited descriptor, so make's
  * jobserver pipe still reaches ppd.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,7 +23,7 @@ static long long now_us(void)
 
 int main(int argc, char **argv)
 {
-	const char *log = getenv("EXAMPLE_TIMING_LOG"), *op = "run";
+	const char *log = getenv("EXAMPLE_TIMING_LOG"), *op = "run", *prog;
 	long long t0 = now_us();
 	int status, i;
 	pid_t pid;
@@ -49,7 +51,9 @@ int main(int argc, char **argv)
 		FILE *f = fopen(log, "a");
 
 		if (f) {
-			fprintf(f, "%s %lld\n", op, now_us() - t0);
+			prog = strrchr(argv[1], '/');
+			fprintf(f, "%s %s %lld\n", prog ? prog + 1 : argv[1], op,
+				now_us() - t0);
 			fclose(f);
 		}
 	}

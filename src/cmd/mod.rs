@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use crate::cli::{Cli, Command, GlobalArgs, ProgressArg};
 use crate::exit::Status;
 use crate::jobs::{Jobserver, Threads};
+use crate::makeflags::MakeMode;
 
 mod check_rpath;
 mod copy_tree;
@@ -21,7 +22,7 @@ mod report;
 pub struct Context {
     /// Print a stats line when done.
     pub verbose: bool,
-    /// Print the plan, change nothing.
+    /// Print the plan, change nothing (`--dry-run`, or `make -n`).
     pub dry_run: bool,
     /// Draw a progress bar.
     pub progress: bool,
@@ -32,7 +33,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn new(g: &GlobalArgs, js: &Jobserver) -> Context {
+    fn new(g: &GlobalArgs, js: &Jobserver, mode: MakeMode) -> Context {
         let tty = std::io::stderr().is_terminal();
         let progress = match g.progress {
             ProgressArg::Never => false,
@@ -44,7 +45,7 @@ impl Context {
         };
         Context {
             verbose: g.verbose,
-            dry_run: g.dry_run,
+            dry_run: g.dry_run || mode == MakeMode::DryRun,
             progress,
             threads: Threads::decide(g.jobs, js),
             jobs_given: g.jobs.is_some() || std::env::var_os("PPD_JOBS").is_some(),
@@ -52,9 +53,15 @@ impl Context {
     }
 }
 
-/// Runs the command named on the command line.
+/// Runs the command named on the command line. Under `make -q` and
+/// `make -t` (see [`crate::makeflags`]) nothing runs: no output, no
+/// change, status 0.
 pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
-    let ctx = Context::new(&cli.global, &js);
+    let mode = MakeMode::from_env();
+    if matches!(mode, MakeMode::Question | MakeMode::Touch) {
+        return Ok(Status::Success);
+    }
+    let ctx = Context::new(&cli.global, &js, mode);
     match &cli.command {
         Command::Prepare(a) => prepare::run(a, &ctx),
         Command::Finalize(a) => finalize::run(a, &ctx),
