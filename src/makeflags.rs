@@ -116,7 +116,10 @@ mod tests {
         // No single-letter flags: make starts MAKEFLAGS with a space.
         assert_eq!(MakeMode::parse(" --no-print-directory"), MakeMode::Normal);
         assert_eq!(MakeMode::parse(" -- O=nqt"), MakeMode::Normal);
-        assert_eq!(MakeMode::parse(" -j2 --jobserver-auth=3,4"), MakeMode::Normal);
+        assert_eq!(
+            MakeMode::parse(" -j2 --jobserver-auth=3,4"),
+            MakeMode::Normal
+        );
         assert_eq!(MakeMode::parse(" -I/tmp/nq"), MakeMode::Normal);
         assert_eq!(MakeMode::parse("s -- --touch"), MakeMode::Normal);
         assert_eq!(MakeMode::parse("--no-print-directory"), MakeMode::Normal);

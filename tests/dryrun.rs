@@ -68,13 +68,23 @@ fn make_q_and_t_run_nothing_and_print_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let pp = tmp.path().join("pp");
     packages(&pp);
-    for flags in ["q", "t", "kq -j2 --jobserver-auth=3,4", " --question", " --touch"] {
+    for flags in [
+        "q",
+        "t",
+        "kq -j2 --jobserver-auth=3,4",
+        " --question",
+        " --touch",
+    ] {
         let before = state(tmp.path());
         let out = prepare(&pp, &["-v"], Some(flags));
         assert_eq!(out.status.code(), Some(0), "MAKEFLAGS={flags:?}");
         assert!(out.stdout.is_empty(), "{flags:?}: {}", text(&out.stdout));
         assert!(out.stderr.is_empty(), "{flags:?}: {}", text(&out.stderr));
-        assert_eq!(before, state(tmp.path()), "MAKEFLAGS={flags:?} changed the disk");
+        assert_eq!(
+            before,
+            state(tmp.path()),
+            "MAKEFLAGS={flags:?} changed the disk"
+        );
     }
     // Even a command that would fail does nothing under -q.
     let mut c = ppd();
@@ -95,10 +105,21 @@ fn make_n_is_a_dry_run_and_assignments_are_not_flags() {
     let tmp = tempfile::tempdir().unwrap();
     let pp = tmp.path().join("pp");
     packages(&pp);
-    for flags in ["n", "kn -j2 --jobserver-auth=3,4", "n -- O=x", " n", " --just-print"] {
+    for flags in [
+        "n",
+        "kn -j2 --jobserver-auth=3,4",
+        "n -- O=x",
+        " n",
+        " --just-print",
+    ] {
         let before = state(tmp.path());
         let out = prepare(&pp, &[], Some(flags));
-        assert_eq!(out.status.code(), Some(0), "{flags:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
         let plan = text(&out.stdout);
         assert!(
             plan.contains(&format!(
@@ -108,12 +129,21 @@ fn make_n_is_a_dry_run_and_assignments_are_not_flags() {
             )),
             "MAKEFLAGS={flags:?}:\n{plan}"
         );
-        assert_eq!(before, state(tmp.path()), "MAKEFLAGS={flags:?} changed the disk");
+        assert_eq!(
+            before,
+            state(tmp.path()),
+            "MAKEFLAGS={flags:?} changed the disk"
+        );
     }
     // Letters in an assignment or a long option are not make's flags.
     for flags in [" -- O=nqt", " --no-print-directory", " -I/tmp/nq"] {
         let out = prepare(&pp, &[], Some(flags));
-        assert_eq!(out.status.code(), Some(0), "{flags:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
         assert!(out.stdout.is_empty(), "{flags:?}: {}", text(&out.stdout));
         assert!(pp.join("app/host/bin/tool").exists(), "{flags:?}");
         std::fs::remove_dir_all(pp.join("app")).unwrap();
