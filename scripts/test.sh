@@ -4,26 +4,43 @@
 # formatting, lints and every test.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
+#
+# The closing line is `tests: N passed, N failed, N skipped`. A test that
+# cannot run (a missing tool, not root) records itself through
+# tests/common's skip helpers in $PPD_TEST_SKIP_LOG; it is counted as
+# skipped, never as passed, and its SKIP line is printed here even though
+# cargo test hides the output of tests that pass. Under CI=true a missing
+# tool fails the test instead.
+#
+# Installing never removes a package: `apt-get install --no-remove`, and no
+# gcc-multilib (on Debian it conflicts with every cross compiler; the 32-bit
+# fixtures are built with gcc-i686-linux-gnu instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tool -> Debian package
-declare -A pkg=([rsync]=rsync [patchelf]=patchelf [readelf]=binutils [file]=file
-    [make]=make [gcc]=gcc [cmp]=diffutils [python3]=python3)
+# command -> Debian package providing it
+declare -A pkg=(
+    [rsync]=rsync [patchelf]=patchelf [readelf]=binutils [file]=file
+    [make]=make [gcc]=gcc [cmp]=diffutils [python3]=python3 [strace]=strace
+    [i686-linux-gnu-gcc]=gcc-i686-linux-gnu [mkfs.btrfs]=btrfs-progs
+    [mkfs.xfs]=xfsprogs [setpriv]=util-linux [prlimit]=util-linux
+    [mount]=mount [scanelf]=pax-utils [sed]=sed [grep]=grep [xargs]=findutils
+)
 missing=()
 for tool in "${!pkg[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
 done
-# 32-bit ELF fixtures for the RPATH tests (they skip without it).
-if command -v dpkg >/dev/null 2>&1 && ! dpkg -s gcc-multilib >/dev/null 2>&1; then
-    missing+=(gcc-multilib)
-fi
+# The 32-bit loader and libc the cross compiler links against.
+[ -e /usr/i686-linux-gnu/lib/ld-linux.so.2 ] || missing+=(libc6-dev-i386-cross)
 if [ ${#missing[@]} -gt 0 ]; then
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test.sh: installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        # --no-remove: refuse any install that would take a package off
+        # the machine (fail loudly rather than uninstall something).
+        apt-get install -y -qq --no-remove --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "test.sh: not installed: ${missing[*]} (tests comparing against them will skip)" >&2
     fi
@@ -31,8 +48,21 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-# --all-targets: unit and integration tests (the crate has no doc tests).
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --quiet --all-targets "$@" 2>&1 | tee "$log"
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+PPD_TEST_SKIP_LOG=$(mktemp)
+export PPD_TEST_SKIP_LOG
+trap 'rm -f "$log" "$PPD_TEST_SKIP_LOG"' EXIT
+# --all-targets: unit and integration tests (the crate has no doc tests).
+# --no-fail-fast: every test binary runs, so the counts are complete.
+status=0
+cargo test --quiet --no-fail-fast --all-targets "$@" 2>&1 | tee "$log" || status=$?
+skipped=$(grep -c '^SKIP ' "$PPD_TEST_SKIP_LOG" || true)
+if [ "$skipped" -gt 0 ]; then
+    echo
+    sort "$PPD_TEST_SKIP_LOG"
+fi
+awk -v skipped="$skipped" '
+    /^test result:/ { p += $4; f += $6 }
+    END { printf "tests: %d passed, %d failed, %d skipped\n", p - skipped, f, skipped }
+' "$log"
+exit "$status"

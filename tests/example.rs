@@ -16,7 +16,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{have, run, snapshot};
+use common::{run, snapshot};
 
 /// Toolchain files for the tests: enough for several directories of
 /// headers, symlinks and a hard-link group, small enough to build quickly.
@@ -131,11 +131,7 @@ fn stdout_has(out: &Output, needle: &str) -> bool {
 const RAN: &str = "check-run: 3 target programs and 2 host tools run from the final trees";
 
 fn skip_without_make() -> bool {
-    if have("make") && have("gcc") {
-        return false;
-    }
-    eprintln!("skipping: make or gcc is not installed");
-    true
+    common::skip_without(&["make", "gcc"])
 }
 
 #[test]
@@ -211,8 +207,7 @@ fn rsync_macros_and_the_buildroot_drop_in_give_the_ppd_final_trees() {
     if skip_without_make() {
         return;
     }
-    if !have("rsync") || !have("file") {
-        eprintln!("skipping: rsync or file is not installed");
+    if common::skip_without(&["rsync", "file"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -313,11 +313,7 @@ fn source_inodes(pp: &Path) -> std::collections::HashSet<(u64, u64)> {
 }
 
 fn skip_without(tool: &str) -> bool {
-    if common::have(tool) {
-        return false;
-    }
-    eprintln!("skipping: {tool} not installed");
-    true
+    common::skip_without(&[tool])
 }
 
 #[test]

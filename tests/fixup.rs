@@ -28,14 +28,7 @@ const DIR: &str = "/br/output/per-package";
 const ROOT: &str = "/br/output/per-package/me";
 
 fn have_pipeline_tools() -> bool {
-    let missing: Vec<_> = ["bash", "grep", "file", "sed", "xargs"]
-        .into_iter()
-        .filter(|t| !common::have(t))
-        .collect();
-    if !missing.is_empty() {
-        eprintln!("skipping: {} not installed", missing.join(", "));
-    }
-    missing.is_empty()
+    !common::skip_without(&["bash", "grep", "file", "sed", "xargs"])
 }
 
 /// Runs Buildroot's `ppd-fixup-paths` pipeline (pkg-utils.mk) on `tree`,
@@ -634,8 +627,7 @@ fn missing_tree_is_one_line_error_with_status_2() {
 fn unreadable_file_fails_before_anything_is_written() {
     // Permissions do not stop root: as root, run ppd as nobody instead.
     let root = is_root();
-    if root && !common::have("setpriv") {
-        eprintln!("skipping: running as root and setpriv is not installed");
+    if root && common::skip_without(&["setpriv", "chown"]) {
         return;
     }
     let t = tempfile::tempdir().unwrap();

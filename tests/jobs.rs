@@ -60,8 +60,7 @@ fn make(dir: &Path, recipe_prefix: &str, jobs: &str, extra: &str) -> std::proces
 
 #[test]
 fn recipes_marked_plus_get_jobserver_tokens() {
-    if !have("make") {
-        eprintln!("SKIP: make not installed");
+    if common::skip_without(&["make"]) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -72,8 +71,7 @@ fn recipes_marked_plus_get_jobserver_tokens() {
 
 #[test]
 fn explicit_jobs_win_over_make() {
-    if !have("make") {
-        eprintln!("SKIP: make not installed");
+    if common::skip_without(&["make"]) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -84,14 +82,13 @@ fn explicit_jobs_win_over_make() {
 
 #[test]
 fn a_hidden_jobserver_means_one_thread_with_make_4_3() {
-    if !have("make") {
-        eprintln!("SKIP: make not installed");
+    if common::skip_without(&["make"]) {
         return;
     }
     let v = Command::new("make").arg("--version").output().unwrap();
     let v = String::from_utf8_lossy(&v.stdout).into_owned();
     if !v.starts_with("GNU Make 4.3") && !v.starts_with("GNU Make 4.2") {
-        eprintln!("SKIP: make 4.4+ passes the jobserver fifo to every recipe");
+        common::skip("make 4.4+ passes the jobserver fifo to every recipe");
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -158,8 +158,7 @@ fn make_packages(root: &Path, seed: u64, n: usize) -> Vec<String> {
 
 #[test]
 fn parity_with_the_rsync_loop_on_random_trees() {
-    if !have("rsync") {
-        eprintln!("SKIP: rsync not installed");
+    if common::skip_without(&["rsync"]) {
         return;
     }
     for seed in [1u64, 7, 42, 1234, 99999] {
@@ -449,11 +448,11 @@ fn cross_filesystem_sources_fall_back_to_copies() {
     let shm = Path::new("/dev/shm");
     let t = tempfile::tempdir().unwrap();
     let Ok(src_root) = tempfile::tempdir_in(shm) else {
-        eprintln!("SKIP: no /dev/shm for a second filesystem");
+        common::skip("no /dev/shm for a second filesystem");
         return;
     };
     if src_root.path().metadata().unwrap().dev() == t.path().metadata().unwrap().dev() {
-        eprintln!("SKIP: /dev/shm is on the same filesystem");
+        common::skip("/dev/shm is on the same filesystem");
         return;
     }
     let src = pkg_file(src_root.path(), "a", "host", "lib/x", "payload");
@@ -549,6 +548,68 @@ fn a_killed_run_converges_when_run_again() {
         assert_eq!(strip(&want), strip(&got), "after kill at {delay_ms} ms");
         assert!(!got.keys().any(|k| k.windows(8).any(|w| w == b".ppd-tmp")));
     }
+}
+
+/// Holds `<parent>/.<tree>.ppd-lock` as another ppd would, starts `cmd`,
+/// and checks that it waits: it has not finished (and `watch` is unchanged)
+/// while the lock is held, and completes once it is released. Without the
+/// lock the command would finish its small job well within the wait.
+fn waits_for_the_lock(lock: &Path, watch: &Path, cmd: &mut Command) {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .unwrap();
+    f.lock().unwrap();
+    let before = snapshot(watch);
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("{cmd:?} finished ({st}) while another process held {lock:?}");
+        }
+    }
+    assert_eq!(snapshot(watch), before, "changed while the lock was held");
+    f.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn prepare_and_finalize_wait_for_the_tree_lock() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    pkg_file(r, "a", "host", "lib/x", "a");
+    std::fs::create_dir_all(r.join("per-package/a/target")).unwrap();
+    std::fs::create_dir_all(r.join("per-package/me/host")).unwrap();
+    let pp = r.join("per-package");
+    waits_for_the_lock(
+        &pp.join("me/.host.ppd-lock"),
+        &pp.join("me"),
+        ppd()
+            .args(["prepare", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "me", "a"]),
+    );
+    assert!(pp.join("me/host/lib/x").exists());
+
+    std::fs::create_dir_all(r.join("out/host")).unwrap();
+    waits_for_the_lock(
+        &r.join("out/.host.ppd-lock"),
+        &r.join("out"),
+        ppd()
+            .args(["finalize", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--tree", "host", "--dest"])
+            .arg(r.join("out/host"))
+            .arg("a"),
+    );
+    assert!(r.join("out/host/lib/x").exists());
 }
 
 #[test]

@@ -58,6 +58,101 @@ pub fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The environment variable naming the file every skip is appended to;
+/// `scripts/test.sh` sets it and counts the lines, so a skipped test is
+/// reported as skipped and never as passed.
+pub const SKIP_LOG: &str = "PPD_TEST_SKIP_LOG";
+
+/// True when running under CI (`CI=true`): a missing tool or oracle is then
+/// a failure, not a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Names the running test: libtest names each test's thread after it; when
+/// tests run on the main thread (`--test-threads=1`), the caller's location
+/// still identifies it.
+fn test_name(at: &std::panic::Location<'_>) -> String {
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| match s.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+            _ => s,
+        })
+        .unwrap_or_default();
+    match std::thread::current().name() {
+        Some(t) if t != "main" => format!("{bin}::{t}"),
+        _ => format!("{bin} ({}:{})", at.file(), at.line()),
+    }
+}
+
+/// Records that the running test cannot run, for a reason of the
+/// environment (not root, no second filesystem): prints
+/// `SKIP <test>: <reason>` and appends the same line to `$PPD_TEST_SKIP_LOG`.
+/// The caller returns right after.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let line = format!(
+        "SKIP {}: {reason}",
+        test_name(std::panic::Location::caller())
+    );
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os(SKIP_LOG) {
+        use std::io::Write;
+        // One write of one line with O_APPEND: lines of tests running in
+        // parallel (threads and test binaries) never interleave.
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("opening {SKIP_LOG} {log:?}: {e}"));
+        f.write_all(format!("{line}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("writing {SKIP_LOG} {log:?}: {e}"));
+    }
+}
+
+/// Records a skip because a tool or oracle the test compares against is
+/// missing. Under `CI=true` this is a failure instead: CI installs every
+/// tool, so a missing one means the test would silently prove nothing.
+#[track_caller]
+pub fn skip_missing(reason: &str) {
+    if under_ci() {
+        panic!("CI=true and this test cannot run: {reason}");
+    }
+    skip(reason);
+}
+
+/// Returns true, after recording a skip (or failing under `CI=true`), if any
+/// of `tools` is not on PATH; the caller then returns:
+/// `if skip_without(&["rsync"]) { return; }`.
+#[track_caller]
+pub fn skip_without(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return false;
+    }
+    skip_missing(&format!("{} not installed", missing.join(", ")));
+    true
+}
+
+/// True if the tests run as root.
+pub fn is_root() -> bool {
+    // /proc/self belongs to the effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Returns true, after recording a skip, if the tests do not run as root
+/// (mounts, chown, setpriv need it).
+#[track_caller]
+pub fn skip_unless_root(what: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    skip(&format!("{what} needs root"));
+    true
+}
+
 /// One entry of a tree snapshot: everything rsync -a preserves, plus identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snap {
