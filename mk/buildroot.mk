@@ -8,29 +8,50 @@
 #   PPD = /usr/local/bin/ppd
 #   include /path/to/ppd/mk/buildroot.mk
 #
-# With BR2_PER_PACKAGE_DIRECTORIES=y it redefines the three macros of
-# Buildroot's package/pkg-utils.mk, with the same names and arguments:
-#   per-package-rsync              -> ppd prepare (hardlink) or finalize (copy)
-#   prepare-per-package-directory  -> one ppd prepare for host and target
+# With BR2_PER_PACKAGE_DIRECTORIES=y it takes over every per-package
+# directory and per-package instrumentation step, keeping Buildroot's names,
+# arguments, outputs and exit statuses:
+#   per-package-rsync              -> ppd prepare (hardlink) or ppd finalize
+#                                     (copy)
+#   prepare-per-package-directory  -> one ppd prepare for host and target; in
+#                                     the configure step also the path fixup
+#                                     (PPD_FIXUP_PATHS), recorded in the
+#                                     manifest
 #   ppd-fixup-paths                -> ppd fixup-paths
-# Buildroot expands them only inside recipes, after every makefile has been
-# read, so the definitions here win without any change to Buildroot. The
-# behaviour is Buildroot's: dependencies in the order given, the last one
-# wins a path, nothing deleted in the destination, text files rewritten
-# through a new file. With PPD_CHECK_HOST_RPATH=y, check_host_rpath (the
-# instrumentation hook running support/scripts/check-host-rpath) becomes
-# ppd check-rpath too.
+#   pkg_size_before/pkg_size_after -> ppd file-list (the same
+#                                     .files-list*.txt, byte for byte)
+#   check_bin_arch                 -> ppd check-bin-arch
+#   check_host_rpath               -> ppd check-rpath
+#   support/scripts/fix-rpath      -> ppd fix-rpath, in host-finalize and
+#                                     target-finalize (see PPD_TOPDIR below)
+# Buildroot expands all of these only inside recipes, after every makefile
+# has been read, so the definitions here win without any change to
+# Buildroot.
 #
-# PPD_BUILDROOT_PREPARE_OPTS holds the options for ppd prepare. By default
-# (empty) ppd keeps a manifest beside each per-package tree, so a
-# reconfigure after a dependency's rebuild removes the entries that
-# dependency no longer provides (Buildroot keeps them forever), and it
-# reports on stderr, without failing, each path that several dependencies
-# provide differently (Buildroot lets the last one win silently). Copies of
-# .la and .pc files rewritten by the path fixup are not reported: the
-# manifests trace them to the package that installed them. Set it to
-# "--no-manifest --conflicts ignore" for exactly the rsync loop's behaviour,
-# or add "--conflicts error" to fail the build on an overwrite.
+# The behaviour is Buildroot's: dependencies in the order given, the last one
+# wins a path, text files rewritten through a new file, the final merges
+# delete nothing in the destination. Where ppd does more, it says so: a
+# re-prepare (a -reconfigure) removes the entries a dependency placed before
+# and no longer provides (the manifests beside each tree record them); paths
+# that several dependencies provide differently, and dependency files a
+# package overwrote, are reported on stderr without failing.
+#
+# Rebuilds cannot reach dependents: before a package's build and install
+# steps run again, the files it installed itself that its dependents share
+# through hard links get a private inode (ppd unshare), so an install that
+# writes into an existing file changes only the package's copy. 'make
+# ppd-outdated' then names the packages whose copies differ from what their
+# dependencies provide now, with the make targets that refresh them.
+#
+# Variables (set them before or after including this file):
+#   PPD_PREPARE_OPTS    options for ppd prepare, e.g. "--conflicts error";
+#                       "--no-manifest --conflicts ignore" is exactly the
+#                       rsync loop (PPD_BUILDROOT_PREPARE_OPTS is still read)
+#   PPD_FINALIZE_OPTS   options for ppd finalize, e.g. "--conflicts error"
+#   PPD_OPTS            options for every ppd call, e.g. -v
+#   PPD_CHECK_HOST_RPATH  n: keep Buildroot's check-host-rpath script
+#   PPD_FIX_RPATH       n: keep Buildroot's fix-rpath script
+#   PPD_UNSHARE         n: do not give rebuilt packages' files private inodes
 #
 # To check that it is active: 'make -s printvars VARS=PPD_BUILDROOT_MK' prints
 # this file's path, and 'make <pkg>-reconfigure V=1' shows 'ppd prepare'
@@ -38,14 +59,22 @@
 #
 ################################################################################
 
+# This file's path, taken before anything else is included.
+_ppd-buildroot-mk := $(abspath $(lastword $(MAKEFILE_LIST)))
+
 ifndef PPD_MK_INCLUDED
-include $(dir $(lastword $(MAKEFILE_LIST)))ppd.mk
+include $(dir $(_ppd-buildroot-mk))ppd.mk
 endif
 
 ifeq ($(BR2_PER_PACKAGE_DIRECTORIES),y)
 
-PPD_BUILDROOT_MK := $(abspath $(lastword $(MAKEFILE_LIST)))
+PPD_BUILDROOT_MK := $(_ppd-buildroot-mk)
 PPD_BUILDROOT_PREPARE_OPTS ?=
+PPD_CHECK_HOST_RPATH ?= y
+PPD_FIX_RPATH ?= y
+PPD_UNSHARE ?= y
+
+_ppd-prepare-opts = $(PPD_PREPARE_OPTS) $(PPD_BUILDROOT_PREPARE_OPTS)
 
 # per-package-rsync -- merge packages' per-package trees into a directory
 # $1: space-separated list of packages to merge from, in this order
@@ -58,12 +87,20 @@ define per-package-rsync
 	$(Q)mkdir -p $(3)
 	$(if $(strip $(1)),\
 		$(if $(filter hardlink,$(4)),\
-			$(Q)+$(_ppd) prepare $(_ppd-opts) $(PPD_BUILDROOT_PREPARE_OPTS) \
+			$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-prepare-opts) \
 				--per-package-dir $(PER_PACKAGE_DIR) --$(2)-dir $(3) $(1),\
-			$(Q)+$(_ppd) finalize $(_ppd-opts) \
+			$(Q)+$(_ppd) finalize $(_ppd-opts) $(PPD_FINALIZE_OPTS) \
 				--per-package-dir $(PER_PACKAGE_DIR) --tree $(2) --dest $(3) \
 				--mode copy $(1)))
 endef
+
+# In the configure step (the only one with POST_PREPARE_HOOKS), the path
+# fixup runs inside ppd prepare, which records the rewritten files in the
+# manifest: ppd file-list then takes its "before" state from the manifest
+# alone, as Buildroot's pkg_size_before sees the tree after the hooks. ppd
+# prepare runs there even for an empty list, to write that manifest.
+_ppd-configure-step = $(and $(filter .stamp_configured,$(notdir $@)),\
+	$(filter PPD_FIXUP_PATHS,$($(PKG)_POST_PREPARE_HOOKS)))
 
 # prepare-per-package-directory -- fill the running package's per-package
 # host and target trees from its dependencies, as hard links
@@ -71,10 +108,28 @@ endef
 # example: $(call prepare-per-package-directory,$($(PKG)_FINAL_DEPENDENCIES))
 define prepare-per-package-directory
 	$(Q)mkdir -p $(HOST_DIR) $(TARGET_DIR)
-	$(if $(strip $(1)),\
-		$(Q)+$(_ppd) prepare $(_ppd-opts) $(PPD_BUILDROOT_PREPARE_OPTS) \
+	$(if $(strip $(1) $(_ppd-configure-step)),\
+		$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-prepare-opts) \
 			--per-package-dir $(PER_PACKAGE_DIR) \
+			$(if $(_ppd-configure-step),--pkg $($(PKG)_NAME) --fixup-paths) \
 			--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1))
+endef
+
+# The path fixup of the configure step already ran in ppd prepare (above).
+define PPD_FIXUP_PATHS
+endef
+
+# PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC -- remove python's compiled
+# sysconfigdata, which embeds per-package paths. Buildroot walks the whole
+# host tree with find for it in every configure step; the same files are
+# only ever below $(HOST_DIR)/lib/python* and $(STAGING_DIR)/usr/lib/python*,
+# so only those are searched (the shell glob is expanded when the line runs,
+# after prepare: a package without python costs no process). Removing a
+# name unlinks it from this tree only; the dependency keeps its file.
+define PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC
+	$(Q)for d in $(HOST_DIR)/lib/python* $(STAGING_DIR)/usr/lib/python*; do \
+		if [ -d "$$d" ] && [ ! -L "$$d" ]; then \
+			find "$$d" -name '_sysconfigdata*.pyc' -delete || exit 1; fi; done
 endef
 
 # ppd-fixup-paths -- rewrite other packages' per-package paths in the text
@@ -86,6 +141,36 @@ define ppd-fixup-paths
 		--new-root $(1) $(HOST_DIR)
 endef
 
+# pkg_size_before / pkg_size_after -- Buildroot's per-package file lists.
+# The target, staging and host lists come from one ppd file-list at the end
+# of the install steps, which takes "before" from the manifest prepare wrote
+# (no walk at configure). The images list is a before/after record of the
+# global $(BINARIES_DIR), as in Buildroot. The lists are byte-identical to
+# Buildroot's; ppd file-list also reports the dependency files the package
+# overwrote or edited in place.
+# $1: base directory to search in
+# $2: suffix of file (optional)
+define pkg_size_before
+	$(if $(filter -images,$(2)),\
+		$(Q)+$(_ppd) file-list $(_ppd-opts) --pkg $($(PKG)_NAME) \
+			--images-dir $(1) --snapshot --out-dir $($(PKG)_DIR))
+endef
+
+define pkg_size_after
+	$(if $(2),,\
+		$(Q)+$(_ppd) file-list $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
+			--pkg $($(PKG)_NAME) --staging-subdir $(STAGING_SUBDIR) \
+			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR))
+endef
+
+# check_bin_arch -- the architecture of the package's target files
+define check_bin_arch
+	$(Q)+$(_ppd) check-bin-arch $(_ppd-opts) -p $($(PKG)_NAME) \
+		-l $($(PKG)_DIR)/.files-list.txt \
+		$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \
+		-a $(BR2_READELF_ARCH_NAME) --target-dir $(TARGET_DIR)
+endef
+
 ifeq ($(PPD_CHECK_HOST_RPATH),y)
 # check_host_rpath -- Buildroot's instrumentation hook, on ppd check-rpath
 # $1: start or end
@@ -94,6 +179,65 @@ ifeq ($(PPD_CHECK_HOST_RPATH),y)
 define check_host_rpath
 	$(call ppd_check_host_rpath,$(1),$(2),$(3))
 endef
+endif
+
+ifeq ($(PPD_UNSHARE),y)
+# ppd_unshare -- instrumentation hook: at the start of a package's build and
+# install steps, if the package was installed before (its file lists
+# exist), give the files it installed that other trees share a private
+# inode. A first build runs nothing.
+# $1: start or end
+# $2: the step name
+# $3: the package name
+define ppd_unshare
+	$(if $(filter start,$(1)),$(if $(filter build install-host install-staging \
+		install-target,$(2)),$(if $(wildcard $($(PKG)_DIR)/.files-list*.txt),\
+		$(Q)+$(_ppd) unshare $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
+			--pkg $(3) --staging-subdir $(STAGING_SUBDIR) \
+			--list-dir $($(PKG)_DIR))))
+endef
+GLOBAL_INSTRUMENTATION_HOOKS += ppd_unshare
+endif
+
+# ppd-outdated -- the packages whose per-package trees hold copies that
+# differ from what their dependencies provide now (after a -rebuild), and the
+# make command that refreshes them
+.PHONY: ppd-outdated
+ppd-outdated:
+	$(Q)$(_ppd) outdated $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR)
+
+ifeq ($(PPD_FIX_RPATH)$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),y),yy)
+# fix-rpath: host-finalize and target-finalize run
+# $(TOPDIR)/support/scripts/fix-rpath by path, in a recipe that make does not
+# let us replace without a warning. For these two targets only (private: not
+# for their prerequisites), TOPDIR names a shadow of the Buildroot tree in
+# which support/scripts/fix-rpath runs ppd fix-rpath and every other entry is
+# a symlink to the real one, so anything else a finalize hook reaches
+# through $(TOPDIR) is the real file.
+PPD_TOPDIR = $(BASE_DIR)/.ppd-topdir
+_ppd-real-topdir := $(TOPDIR)
+
+host-finalize target-finalize: private TOPDIR = $(PPD_TOPDIR)
+host-finalize target-finalize: | $(PPD_TOPDIR)/support/scripts/fix-rpath
+
+# $1: a directory of the real tree; $2: its shadow; $3: the entry to leave out
+define _ppd-shadow-dir
+	mkdir -p $(2) && for e in $(1)/* $(1)/.[!.]*; do \
+		n=$${e##*/}; [ -e "$$e" ] || [ -L "$$e" ] || continue; \
+		[ "$$n" = "$(3)" ] || ln -sfn "$$e" "$(2)/$$n" || exit 1; done
+endef
+
+$(PPD_TOPDIR)/support/scripts/fix-rpath: $(_ppd-buildroot-mk) \
+		$(_ppd-real-topdir)/support/scripts $(_ppd-real-topdir)/support
+	$(Q)rm -rf $(PPD_TOPDIR).tmp
+	$(Q)$(call _ppd-shadow-dir,$(_ppd-real-topdir),$(PPD_TOPDIR).tmp,support)
+	$(Q)$(call _ppd-shadow-dir,$(_ppd-real-topdir)/support,$(PPD_TOPDIR).tmp/support,scripts)
+	$(Q)$(call _ppd-shadow-dir,$(_ppd-real-topdir)/support/scripts,$(PPD_TOPDIR).tmp/support/scripts,fix-rpath)
+	$(Q)printf '#!/bin/sh\n# ppd mk/buildroot.mk: Buildroot'"'"'s fix-rpath, on ppd\nexec %s fix-rpath $(PPD_OPTS) "$$@"\n' \
+		'$(strip $(PPD_LAUNCHER) $(if $(findstring /,$(PPD)),$(abspath $(PPD)),$(PPD)))' \
+		> $(PPD_TOPDIR).tmp/support/scripts/fix-rpath
+	$(Q)chmod 755 $(PPD_TOPDIR).tmp/support/scripts/fix-rpath
+	$(Q)rm -rf $(PPD_TOPDIR) && mv $(PPD_TOPDIR).tmp $(PPD_TOPDIR)
 endif
 
 endif # BR2_PER_PACKAGE_DIRECTORIES

@@ -97,6 +97,15 @@ pub enum Command {
     /// List the files a package installed itself and report overwrites.
     #[command(after_help = FILE_LIST_EXAMPLE)]
     FileList(FileListArgs),
+    /// Check the architecture of a package's target files (Buildroot's check-bin-arch).
+    #[command(after_help = CHECK_BIN_ARCH_EXAMPLE)]
+    CheckBinArch(CheckBinArchArgs),
+    /// Give a package's own files that other trees share a private inode (before a rebuild).
+    #[command(after_help = UNSHARE_EXAMPLE)]
+    Unshare(UnshareArgs),
+    /// List the packages holding copies that differ from what their dependencies provide now.
+    #[command(after_help = OUTDATED_EXAMPLE)]
+    Outdated(OutdatedArgs),
 }
 
 /// What to do when two sources provide one path differently.
@@ -400,8 +409,13 @@ Example (at the end of install):
 #[derive(Args, Debug)]
 pub struct FileListArgs {
     /// The per-package directory root.
-    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
-    pub per_package_dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PER_PACKAGE_DIR",
+        required_unless_present = "snapshot"
+    )]
+    pub per_package_dir: Option<PathBuf>,
 
     /// The package whose own files are listed.
     #[arg(long, value_name = "NAME")]
@@ -419,4 +433,97 @@ pub struct FileListArgs {
     /// What to do about files of dependencies that were replaced or edited.
     #[arg(long, value_enum, default_value_t = ConflictArg::Warn)]
     pub overwrites: ConflictArg,
+
+    /// The global images directory (BINARIES_DIR): also write
+    /// .files-list-images.txt, the files that appeared there since the
+    /// --snapshot of the configure step.
+    #[arg(long, value_name = "DIR", requires = "out_dir")]
+    pub images_dir: Option<PathBuf>,
+
+    /// Only record the "before" state of --images-dir in
+    /// OUT/.files-list-images.before (at the start of configure).
+    #[arg(long, requires = "images_dir")]
+    pub snapshot: bool,
+}
+
+const CHECK_BIN_ARCH_EXAMPLE: &str = "\
+Example (what Buildroot's check_bin_arch runs, with ppd reading the ELF headers):
+  TARGET_DIR=output/per-package/libfoo/target ppd check-bin-arch -p libfoo \\
+      -l output/build/libfoo-1.0/.files-list.txt -a AArch64 -i /usr/lib/libfoo/firmware
+
+Prints 'ERROR: architecture for \"<path>\" is \"<arch>\", should be \"<arch>\"' on stdout
+for each listed file of another architecture and exits 1 if there is one.";
+
+/// `ppd check-bin-arch`: the options of Buildroot's script, same letters.
+#[derive(Args, Debug)]
+pub struct CheckBinArchArgs {
+    /// The package: only its lines of the list are checked.
+    #[arg(short = 'p', long = "package", value_name = "PKG")]
+    pub package: String,
+
+    /// The package's .files-list.txt.
+    #[arg(short = 'l', long = "list", value_name = "FILE")]
+    pub list: PathBuf,
+
+    /// readelf's name of the target architecture (BR2_READELF_ARCH_NAME), e.g. AArch64.
+    #[arg(short = 'a', long = "arch", value_name = "NAME")]
+    pub arch: String,
+
+    /// Skip paths under this directory (repeatable; <PKG>_BIN_ARCH_EXCLUDE).
+    #[arg(short = 'i', long = "ignore", value_name = "PATH")]
+    pub ignore: Vec<String>,
+
+    /// Accepted for compatibility with the script and not used: ppd reads
+    /// the ELF headers itself.
+    #[arg(short = 'r', long = "readelf", value_name = "READELF")]
+    pub readelf: Option<OsString>,
+
+    /// The target tree the listed paths are in.
+    #[arg(long, value_name = "DIR", env = "TARGET_DIR")]
+    pub target_dir: PathBuf,
+}
+
+const UNSHARE_EXAMPLE: &str = "\
+Example (before libfoo's install steps run again):
+  ppd unshare --per-package-dir output/per-package --pkg libfoo \\
+      --staging-subdir aarch64-buildroot-linux-gnu/sysroot --list-dir output/build/libfoo-1.0";
+
+/// `ppd unshare`.
+#[derive(Args, Debug)]
+pub struct UnshareArgs {
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// The package whose own files get private inodes.
+    #[arg(long, value_name = "NAME")]
+    pub pkg: String,
+
+    /// Staging, relative to the host tree.
+    #[arg(long, value_name = "SUBDIR")]
+    pub staging_subdir: Option<PathBuf>,
+
+    /// Where the package's .files-list*.txt of its last install are.
+    #[arg(long, value_name = "DIR")]
+    pub list_dir: PathBuf,
+}
+
+const OUTDATED_EXAMPLE: &str = "\
+Example (after 'make zlib-rebuild'):
+  ppd outdated --per-package-dir output/per-package
+
+  libfoo: 2 copies differ from what zlib provides now; refresh: make libfoo-reconfigure
+  app: copies from libfoo, refreshed before it; refresh: make app-reconfigure
+  make libfoo-reconfigure app-reconfigure";
+
+/// `ppd outdated`.
+#[derive(Args, Debug)]
+pub struct OutdatedArgs {
+    /// The per-package directory root.
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// The packages to look at [default: every package with a manifest].
+    #[arg(value_name = "PKG")]
+    pub pkgs: Vec<String>,
 }

@@ -206,3 +206,42 @@ pub fn report<'a>(cfg: &'a FinalizeConfig, conflicts: &[NamedConflict]) -> Repor
             .collect(),
     }
 }
+/// Returns the report lines of this run that the last run on `dest` did not
+/// report, and records this run's lines as the reported ones (beside the
+/// tree, `<parent>/.<name>.ppd-reported`, written through a temporary and a
+/// rename; nothing is written in a dry run).
+///
+/// A final merge runs on every `make`, and a conflict between two packages
+/// stays until one of them changes: reported once when it appears (or when
+/// the packages or the winner change), it is not repeated by every no-op
+/// `make`. One that goes away and comes back is reported again.
+pub fn first_reports(dest: &Path, lines: &[String], dry_run: bool) -> Result<Vec<String>> {
+    let record = crate::lock::sidecar(dest, "ppd-reported");
+    let old = match std::fs::read(&record) {
+        Ok(data) => String::from_utf8_lossy(&data).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(fsx::FsError::new("reading", &record, fsx::errno_of(&e)).into());
+        }
+    };
+    let seen: std::collections::HashSet<&str> = old.lines().collect();
+    let new: Vec<String> = lines
+        .iter()
+        .filter(|l| !seen.contains(l.as_str()))
+        .cloned()
+        .collect();
+    let same = lines.len() == seen.len() && new.is_empty();
+    if !dry_run && !same {
+        let mut data = String::new();
+        for l in lines {
+            data.push_str(l);
+            data.push('\n');
+        }
+        let tmp = crate::lock::sidecar(dest, "ppd-reported.tmp");
+        std::fs::write(&tmp, data)
+            .map_err(|e| fsx::FsError::new("writing", &tmp, fsx::errno_of(&e)))?;
+        std::fs::rename(&tmp, &record)
+            .map_err(|e| fsx::FsError::two("renaming", &tmp, &record, fsx::errno_of(&e)))?;
+    }
+    Ok(new)
+}

@@ -17,6 +17,7 @@
 //! Exit status: 0 success, 1 findings the command was asked to fail on,
 //! 2 usage or I/O error (see [`exit::Status`]).
 
+pub mod binarch;
 pub mod cli;
 pub mod cmd;
 pub mod copytree;
@@ -30,11 +31,13 @@ pub mod lock;
 pub mod makeflags;
 pub mod manifest;
 pub mod merge;
+pub mod outdated;
 pub mod prepare;
 pub mod provenance;
 pub mod rpath;
 pub mod scan;
 pub mod textfix;
+pub mod unshare;
 
 /// Runs one parsed command line.
 pub fn run(cli: cli::Cli, jobserver: jobs::Jobserver) -> anyhow::Result<exit::Status> {

@@ -9,13 +9,24 @@ use anyhow::{Context as _, Result};
 use super::Context;
 use crate::cli::{ConflictArg, FileListArgs};
 use crate::exit::Status;
-use crate::filelist::{self, FileListConfig};
+use crate::filelist::{self, images, FileListConfig};
 
 /// Runs `ppd file-list`.
 pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
+    if args.snapshot {
+        if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
+            if !ctx.dry_run {
+                images::snapshot(images, out)?;
+            }
+        }
+        return Ok(Status::Success);
+    }
+    let Some(per_package_dir) = args.per_package_dir.clone() else {
+        anyhow::bail!("file-list: --per-package-dir (or PER_PACKAGE_DIR) is required");
+    };
     let cfg = FileListConfig {
-        per_package_dir: args.per_package_dir.clone(),
+        per_package_dir,
         pkg: args.pkg.clone(),
         staging_subdir: args.staging_subdir.clone(),
         // Owners are only printed; --overwrites ignore prints nothing.
@@ -62,6 +73,9 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
                     .collect()
             });
             written.into_iter().collect::<Result<()>>()?;
+            if let Some(images) = &args.images_dir {
+                images::finish(images, dir, &args.pkg)?;
+            }
         }
         _ => {
             let mut out = std::io::stdout().lock();

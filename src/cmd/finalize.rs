@@ -33,14 +33,21 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
                 .map(|c| clash_line(&cfg.dest, c, "the source")),
         )
         .collect();
-    if !lines.is_empty() && args.conflicts != ConflictArg::Ignore {
+    // A warning is given once per conflict, not on every no-op make; a
+    // conflict that fails the build fails every run until it is fixed.
+    let shown = match args.conflicts {
+        ConflictArg::Warn => finalize::first_reports(&cfg.dest, &lines, ctx.dry_run)?,
+        ConflictArg::Error => lines.clone(),
+        ConflictArg::Ignore => Vec::new(),
+    };
+    {
         let mut stderr = std::io::stderr().lock();
-        for l in &lines {
+        for l in &shown {
             writeln!(stderr, "ppd: {l}")?;
         }
-        if args.conflicts == ConflictArg::Error {
-            status = Status::Findings;
-        }
+    }
+    if !lines.is_empty() && args.conflicts == ConflictArg::Error {
+        status = Status::Findings;
     }
     if let Some(path) = &args.report {
         let doc = serde_json::to_vec_pretty(&finalize::report(&cfg, &r.conflicts))?;

@@ -9,14 +9,17 @@ use crate::exit::Status;
 use crate::jobs::{Jobserver, Threads};
 use crate::makeflags::MakeMode;
 
+mod check_bin_arch;
 mod check_rpath;
 mod copy_tree;
 mod file_list;
 mod finalize;
 mod fix_rpath;
 mod fixup_paths;
+mod outdated;
 mod prepare;
 mod report;
+mod unshare;
 
 /// What every command gets besides its own arguments.
 pub struct Context {
@@ -70,5 +73,8 @@ pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
         Command::CheckRpath(a) => check_rpath::run(a, &ctx),
         Command::FixRpath(a) => fix_rpath::run(a, &ctx),
         Command::FileList(a) => file_list::run(a, &ctx),
+        Command::CheckBinArch(a) => check_bin_arch::run(a, &ctx),
+        Command::Unshare(a) => unshare::run(a, &ctx),
+        Command::Outdated(a) => outdated::run(a, &ctx),
     }
 }

@@ -17,6 +17,7 @@
 //! strings lives in [`edit`].
 
 pub mod edit;
+pub mod machine;
 
 use std::fmt;
 use std::fs::File;

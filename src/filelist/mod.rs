@@ -24,6 +24,7 @@ use crate::fsx::{FileKey, Kind, Meta, Mtime};
 use crate::manifest::{self, Index, RecordRef};
 use crate::provenance::Origins;
 
+pub mod images;
 mod walk;
 
 /// What to list.

@@ -1,0 +1,49 @@
+//! `ppd check-bin-arch`: arguments to [`crate::binarch::BinArchConfig`], then
+//! the script's `ERROR:` lines on stdout and its exit status (1 if any file
+//! has another architecture).
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::binarch::{self, BinArchConfig};
+use crate::cli::CheckBinArchArgs;
+use crate::exit::Status;
+
+/// Runs `ppd check-bin-arch`.
+pub fn run(args: &CheckBinArchArgs, ctx: &Context) -> Result<Status> {
+    let start = Instant::now();
+    let cfg = BinArchConfig {
+        pkg: args.package.clone(),
+        list: args.list.clone(),
+        target_dir: args.target_dir.clone(),
+        arch_name: args.arch.clone(),
+        ignores: args.ignore.clone(),
+    };
+    let report = binarch::check(&cfg)?;
+    let mut out = std::io::stdout().lock();
+    for w in &report.wrong {
+        writeln!(
+            out,
+            "ERROR: architecture for \"{}\" is \"{}\", should be \"{}\"",
+            w.path, w.arch, cfg.arch_name
+        )?;
+    }
+    out.flush()?;
+    if ctx.verbose {
+        eprintln!(
+            "ppd check-bin-arch: {} files of {} examined, {} of another architecture, {:.3} s",
+            report.examined,
+            cfg.pkg,
+            report.wrong.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if report.wrong.is_empty() {
+        Status::Success
+    } else {
+        Status::Findings
+    })
+}

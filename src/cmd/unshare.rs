@@ -1,0 +1,43 @@
+//! `ppd unshare`: arguments to [`crate::unshare::UnshareConfig`]; the dry
+//! run prints one `copy <path>` line per file, `-v` a stats line.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::cli::UnshareArgs;
+use crate::exit::Status;
+use crate::unshare::{self, UnshareConfig};
+
+/// Runs `ppd unshare`.
+pub fn run(args: &UnshareArgs, ctx: &Context) -> Result<Status> {
+    let start = Instant::now();
+    let cfg = UnshareConfig {
+        per_package_dir: args.per_package_dir.clone(),
+        pkg: args.pkg.clone(),
+        staging_subdir: args.staging_subdir.clone(),
+        list_dir: args.list_dir.clone(),
+        dry_run: ctx.dry_run,
+    };
+    let report = unshare::unshare(&cfg)?;
+    if ctx.dry_run {
+        let mut out = std::io::stdout().lock();
+        for p in &report.copied {
+            writeln!(out, "copy {}", p.display())?;
+        }
+    }
+    if ctx.verbose {
+        eprintln!(
+            "ppd unshare: {} own entries of {} examined, {} shared files given a private inode \
+             ({} bytes), {:.3} s",
+            report.examined,
+            cfg.pkg,
+            report.copied.len(),
+            report.bytes,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,140 @@
+//! The images list, `.files-list-images.txt`: what a package installed in
+//! `BINARIES_DIR`.
+//!
+//! `BINARIES_DIR` is one global directory, not per package, so no manifest
+//! describes it. Buildroot records it with `find -printf` before the
+//! configure step and again after the install steps and keeps the lines only
+//! in "after"; this module does exactly that, with the same key lines, in
+//! one walk per call: [`snapshot`] writes the sorted "before" lines to
+//! `<out>/.files-list-images.before`, [`finish`] walks again, keeps the new
+//! lines, writes the list and removes the snapshot. The output is
+//! byte-identical to `comm -13 before after | sed 's/^[^,]+/<pkg>/'`.
+//!
+//! The walk never follows a symlink and never holds more than one directory
+//! open: a directory's names are read and closed before its subdirectories
+//! are entered.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::key_line;
+use crate::fsx::{Kind, Mtime};
+
+/// The snapshot file's name in the output directory.
+pub const BEFORE: &str = ".files-list-images.before";
+/// The list's name in the output directory.
+pub const LIST: &str = ".files-list-images.txt";
+
+/// Returns the sorted `key,./path` lines of every file and symlink under
+/// `dir` (none if it does not exist, as `cd` then fails and find lists
+/// nothing useful).
+pub fn tree_lines(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(dir, b".", &mut out)?;
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn walk(dir: &Path, rel: &[u8], out: &mut Vec<Vec<u8>>) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading directory {}", dir.display()))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading directory {}", dir.display()))?;
+    for name in names {
+        let path = dir.join(&name);
+        let md = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("lstat {}", path.display()))?;
+        let mut child = rel.to_vec();
+        child.push(b'/');
+        child.extend_from_slice(name.as_bytes());
+        let kind = Kind::from_mode(md.mode());
+        match kind {
+            Kind::Dir => walk(&path, &child, out)?,
+            Kind::File | Kind::Symlink => {
+                let mut line = Vec::with_capacity(64 + child.len());
+                let mtime = Mtime {
+                    sec: md.mtime(),
+                    nsec: md.mtime_nsec(),
+                };
+                key_line(mtime, md.ino(), md.mode(), kind, md.size(), &mut line);
+                line.extend_from_slice(&child);
+                out.push(line);
+            }
+            Kind::Other => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the "before" snapshot of `images` into `out_dir`.
+pub fn snapshot(images: &Path, out_dir: &Path) -> Result<()> {
+    let lines = tree_lines(images)?;
+    let path = out_dir.join(BEFORE);
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("creating directory {}", out_dir.display()))?;
+    write_atomic(&path, &join_lines(lines.iter().map(Vec::as_slice)))
+}
+
+/// Writes `<out_dir>/.files-list-images.txt` from the snapshot and a new
+/// walk, and removes the snapshot. Without a snapshot (a `-rebuild` or
+/// `-reinstall` does not run the configure step that takes it) the list
+/// of the last install is kept, or an empty one written if there is none.
+pub fn finish(images: &Path, out_dir: &Path, pkg: &str) -> Result<()> {
+    let before_path = out_dir.join(BEFORE);
+    let list_path = out_dir.join(LIST);
+    let before = match std::fs::read(&before_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !list_path.exists() {
+                write_atomic(&list_path, b"")?;
+            }
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading {}", before_path.display()));
+        }
+    };
+    let before: std::collections::HashSet<&[u8]> = before
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let after = tree_lines(images)?;
+    let mut out = Vec::new();
+    for line in after.iter().filter(|l| !before.contains(l.as_slice())) {
+        let comma = line.iter().position(|&b| b == b',').unwrap_or(0);
+        out.extend_from_slice(pkg.as_bytes());
+        out.extend_from_slice(&line[comma..]);
+        out.push(b'\n');
+    }
+    write_atomic(&list_path, &out)?;
+    std::fs::remove_file(&before_path)
+        .with_context(|| format!("removing {}", before_path.display()))
+}
+
+fn join_lines<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Writes through a temporary in the same directory, renamed over `path`.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let mut tmp = PathBuf::from(path);
+    let name = format!(
+        ".{}.ppd-tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    tmp.set_file_name(name);
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}

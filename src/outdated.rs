@@ -1,0 +1,273 @@
+//! `ppd outdated`: which packages hold copies of dependency files that
+//! differ from what those dependencies provide now, and so need their
+//! configure step again (`make <pkg>-reconfigure`).
+//!
+//! Each per-package tree's manifest records every entry prepare placed:
+//! the dependency it came from and its identity, type, mode, size and
+//! mtime as placed. [`freshness`] compares one record with the
+//! dependency's entry at the same path now; it is the one answer to "is
+//! this copy outdated" (also behind `ppd explain`):
+//!
+//! - the same inode: current (a shared inode is the dependency's file);
+//! - gone from the dependency, or another type: gone / changed;
+//! - another inode: current only if type, permission bits, size and mtime
+//!   are the recorded ones (rsync's quick check, which Buildroot relies
+//!   on); a copy the path fixup rewrote is compared without its size,
+//!   which the rewrite changed, since the fixup keeps the mtime.
+//!
+//! A package whose copies are current but come from a package that needs
+//! refreshing needs refreshing too, after it: the report lists the make
+//! targets in dependency order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use rayon::prelude::*;
+
+use crate::fsx::{self, Kind};
+use crate::manifest::{self, Loaded, Record};
+
+/// How a copy compares with its dependency's entry now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Freshness {
+    /// What the dependency provides now.
+    Current,
+    /// The dependency provides something else at this path now.
+    Changed,
+    /// The dependency no longer provides this path.
+    Gone,
+}
+
+impl Freshness {
+    /// One word, for messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            Freshness::Current => "current",
+            Freshness::Changed => "changed",
+            Freshness::Gone => "gone",
+        }
+    }
+}
+
+/// Compares a manifest record with the `lstat` of the providing
+/// dependency's entry at the same path now (`None`: nothing there).
+pub fn freshness(rec: &Record, now: Option<&std::fs::Metadata>) -> Freshness {
+    let Some(now) = now else {
+        return Freshness::Gone;
+    };
+    let kind = Kind::from_mode(now.mode());
+    if kind == Kind::Dir {
+        return Freshness::Gone;
+    }
+    if kind != rec.kind {
+        return Freshness::Changed;
+    }
+    if now.dev() == rec.key.dev && now.ino() == rec.key.ino && !rec.rewritten {
+        return Freshness::Current;
+    }
+    let same = now.mode() & 0o7777 == rec.mode & 0o7777
+        && now.mtime() == rec.mtime.sec
+        && now.mtime_nsec() == rec.mtime.nsec
+        && (rec.rewritten || now.size() == rec.size);
+    if same {
+        Freshness::Current
+    } else {
+        Freshness::Changed
+    }
+}
+
+/// One copy that differs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stale {
+    /// `host` or `target`.
+    pub tree: &'static str,
+    /// Path relative to the tree.
+    pub path: Vec<u8>,
+    /// The dependency it was copied from.
+    pub provider: String,
+    /// How it differs.
+    pub how: Freshness,
+}
+
+/// A package to refresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refresh {
+    /// The package.
+    pub pkg: String,
+    /// Its copies that differ from their dependencies now (empty when it
+    /// only depends on a package being refreshed).
+    pub stale: Vec<Stale>,
+    /// The packages being refreshed that it copied files from.
+    pub after: Vec<String>,
+}
+
+/// The report.
+#[derive(Debug, Default)]
+pub struct OutdatedReport {
+    /// Packages to refresh, dependencies first.
+    pub refresh: Vec<Refresh>,
+    /// Packages whose manifests were read.
+    pub packages: usize,
+    /// Records compared.
+    pub records: usize,
+    /// Missing or damaged manifests, as warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Finds the packages to refresh among `pkgs` (every package with a
+/// manifest under `per_package_dir` if empty).
+pub fn outdated(
+    per_package_dir: &Path,
+    pkgs: &[String],
+    pool: &rayon::ThreadPool,
+) -> Result<OutdatedReport> {
+    let pkgs: Vec<String> = if pkgs.is_empty() {
+        all_packages(per_package_dir)?
+    } else {
+        pkgs.to_vec()
+    };
+    struct One {
+        pkg: String,
+        stale: Vec<Stale>,
+        providers: BTreeSet<String>,
+        records: usize,
+        warnings: Vec<String>,
+    }
+    let each: Vec<One> = pool.install(|| {
+        pkgs.par_iter()
+            .map(|pkg| {
+                let mut one = One {
+                    pkg: pkg.clone(),
+                    stale: Vec::new(),
+                    providers: BTreeSet::new(),
+                    records: 0,
+                    warnings: Vec::new(),
+                };
+                for tree in ["host", "target"] {
+                    let path = manifest::path_for(&per_package_dir.join(pkg).join(tree));
+                    let m = match manifest::load(&path) {
+                        Loaded::Good(m) => m,
+                        Loaded::Missing => continue,
+                        Loaded::Damaged(why) => {
+                            one.warnings
+                                .push(format!("damaged manifest {} ({why})", path.display()));
+                            continue;
+                        }
+                    };
+                    for (rel, rec) in &m.records {
+                        one.records += 1;
+                        one.providers.insert(rec.provider.clone());
+                        let at = fsx::join(&per_package_dir.join(&rec.provider).join(tree), rel);
+                        let now = std::fs::symlink_metadata(&at).ok();
+                        let how = freshness(rec, now.as_ref());
+                        if how != Freshness::Current {
+                            one.stale.push(Stale {
+                                tree,
+                                path: rel.clone(),
+                                provider: rec.provider.clone(),
+                                how,
+                            });
+                        }
+                    }
+                }
+                one
+            })
+            .collect()
+    });
+    let mut report = OutdatedReport {
+        packages: each.len(),
+        ..Default::default()
+    };
+    let mut providers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stale: BTreeMap<String, Vec<Stale>> = BTreeMap::new();
+    for one in each {
+        report.records += one.records;
+        report.warnings.extend(one.warnings);
+        if !one.stale.is_empty() {
+            stale.insert(one.pkg.clone(), one.stale);
+        }
+        providers.insert(one.pkg, one.providers);
+    }
+    // Everything that copies from a package to refresh is refreshed after it.
+    let mut chosen: BTreeSet<String> = stale.keys().cloned().collect();
+    loop {
+        let more: Vec<String> = providers
+            .iter()
+            .filter(|(p, deps)| !chosen.contains(*p) && deps.iter().any(|d| chosen.contains(d)))
+            .map(|(p, _)| p.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        chosen.extend(more);
+    }
+    // Dependencies first; alphabetical among equals.
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    while done.len() < chosen.len() {
+        let ready: Vec<String> = chosen
+            .iter()
+            .filter(|p| !done.contains(*p))
+            .filter(|p| {
+                providers.get(*p).is_none_or(|deps| {
+                    deps.iter()
+                        .all(|d| d == *p || !chosen.contains(d) || done.contains(d))
+                })
+            })
+            .cloned()
+            .collect();
+        // A cycle (not possible in a build graph) takes the rest in name order.
+        let ready = if ready.is_empty() {
+            chosen
+                .iter()
+                .filter(|p| !done.contains(*p))
+                .cloned()
+                .collect()
+        } else {
+            ready
+        };
+        for p in ready {
+            let mut s = stale.remove(&p).unwrap_or_default();
+            s.sort();
+            let after = providers
+                .get(&p)
+                .map(|deps| {
+                    deps.iter()
+                        .filter(|d| *d != &p && chosen.contains(*d))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            report.refresh.push(Refresh {
+                pkg: p.clone(),
+                stale: s,
+                after,
+            });
+            done.insert(p);
+        }
+    }
+    Ok(report)
+}
+
+/// Every subdirectory of `per_package_dir` that has a manifest, sorted.
+fn all_packages(per_package_dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(per_package_dir)
+        .map_err(|e| fsx::FsError::new("opening directory", per_package_dir, fsx::errno_of(&e)))?;
+    for e in rd {
+        let e = e.map_err(|e| {
+            fsx::FsError::new("reading directory", per_package_dir, fsx::errno_of(&e))
+        })?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let dir: PathBuf = per_package_dir.join(&name);
+        if ["host", "target"]
+            .iter()
+            .any(|t| manifest::path_for(&dir.join(t)).exists())
+        {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,294 @@
+//! `ppd check-bin-arch` side by side with Buildroot's own
+//! support/scripts/check-bin-arch (taken from the release tarball in
+//! ../shared/buildroot) running the real readelf, on planted target trees
+//! holding aarch64, x86-64 and i386 ELF files, archives, symlinks, ignored
+//! directories and non-ELF files: the same stdout, byte for byte, and the
+//! same exit status.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{have, ok, ppd, run};
+
+const TARBALL: &str = "../shared/buildroot/buildroot-2026.05.1.tar.xz";
+
+/// Prints a loud SKIP (a failure under CI=true) and returns false if a
+/// prerequisite is missing.
+fn require(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is missing, and CI=true requires it");
+    }
+    eprintln!("SKIP: {what} is missing (tests/bin_arch.rs)");
+    false
+}
+
+/// Extracts one file of the Buildroot release into `dir`.
+fn buildroot_file(rel: &str, dir: &Path) -> Option<PathBuf> {
+    let tarball = Path::new(env!("CARGO_MANIFEST_DIR")).join(TARBALL);
+    if !require(
+        &format!(
+            "{} (the Buildroot 2026.05.1 release; put it there to run the side-by-side tests)",
+            tarball.display()
+        ),
+        tarball.exists(),
+    ) {
+        return None;
+    }
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir)
+        .arg(format!("buildroot-2026.05.1/{rel}")));
+    Some(dir.join("buildroot-2026.05.1").join(rel))
+}
+
+fn cc(compiler: &str, args: &[&str], out: &Path, src: &Path) {
+    ok(Command::new(compiler)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg(src));
+}
+
+/// A target tree with files of several architectures, and the list that
+/// names them (two packages' lines).
+fn plant(dir: &Path) -> (PathBuf, PathBuf) {
+    let t = dir.join("target");
+    for d in [
+        "usr/bin",
+        "usr/lib",
+        "usr/share/qemu",
+        "lib/modules/6.1",
+        "usr/lib/foo-fw",
+        "usr/lib/foo fw2",
+        "usr/libexec",
+    ] {
+        std::fs::create_dir_all(t.join(d)).unwrap();
+    }
+    let src = dir.join("m.c");
+    std::fs::write(
+        &src,
+        "int f(void){return 1;}\nint main(void){return f();}\n",
+    )
+    .unwrap();
+    let lib = dir.join("l.c");
+    std::fs::write(&lib, "int g(void){return 2;}\n").unwrap();
+    cc("aarch64-linux-gnu-gcc", &[], &t.join("usr/bin/good"), &src);
+    cc("gcc", &[], &t.join("usr/bin/host-tool"), &src);
+    cc(
+        "i686-linux-gnu-gcc",
+        &["-c"],
+        &t.join("usr/lib/i386.o"),
+        &lib,
+    );
+    cc(
+        "aarch64-linux-gnu-gcc",
+        &["-shared", "-fPIC"],
+        &t.join("usr/lib/libgood.so.1"),
+        &lib,
+    );
+    cc("gcc", &[], &t.join("usr/share/qemu/x86-helper"), &src);
+    cc("gcc", &[], &t.join("lib/modules/6.1/mod.ko"), &src);
+    cc("gcc", &[], &t.join("usr/lib/foo-fw/blob"), &src);
+    cc("gcc", &[], &t.join("usr/lib/foo fw2/blob two"), &src);
+    cc("gcc", &[], &t.join("usr/libexec/other pkg"), &src);
+    // Archives: aarch64 objects; x86-64 objects; a text member first.
+    let a64 = dir.join("a64.o");
+    cc("aarch64-linux-gnu-gcc", &["-c"], &a64, &lib);
+    let x64 = dir.join("x64.o");
+    cc("gcc", &["-c"], &x64, &lib);
+    let txt = dir.join("README");
+    std::fs::write(&txt, "not an object\n").unwrap();
+    ok(Command::new("ar")
+        .arg("rcs")
+        .arg(t.join("usr/lib/libgood.a"))
+        .arg(&a64));
+    ok(Command::new("ar")
+        .arg("rcs")
+        .arg(t.join("usr/lib/libbad.a"))
+        .arg(&x64));
+    ok(Command::new("ar")
+        .arg("rc")
+        .arg(t.join("usr/lib/libmixed.a"))
+        .arg(&txt)
+        .arg(&x64));
+    // Not ELF, truncated ELF, empty, a script, a big-endian header of an
+    // unknown machine, a symlink to a wrong-architecture file.
+    std::fs::write(t.join("usr/bin/script"), "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(t.join("usr/lib/empty"), "").unwrap();
+    let host = std::fs::read(t.join("usr/bin/host-tool")).unwrap();
+    std::fs::write(t.join("usr/lib/truncated"), &host[..40]).unwrap();
+    let mut be = host[..64].to_vec();
+    be[5] = 2; // ELFDATA2MSB
+    be[18] = 0x12;
+    be[19] = 0x34;
+    std::fs::write(t.join("usr/lib/bigendian-unknown"), &be).unwrap();
+    let mut m68k = host[..64].to_vec();
+    m68k[4] = 1; // ELFCLASS32
+    m68k[18] = 4;
+    m68k[19] = 0;
+    std::fs::write(t.join("usr/lib/m68k-header"), &m68k).unwrap();
+    symlink("host-tool", t.join("usr/bin/link-to-host")).unwrap();
+    symlink("/bin/sh", t.join("usr/bin/abs-link")).unwrap();
+    let list = dir.join(".files-list.txt");
+    let lines = [
+        "foo,./usr/bin/good",
+        "foo,./usr/bin/host-tool",
+        "foo,./usr/lib/i386.o",
+        "foo,./usr/lib/libgood.so.1",
+        "foo,./usr/share/qemu/x86-helper",
+        "foo,./lib/modules/6.1/mod.ko",
+        "foo,./usr/lib/foo-fw/blob",
+        "foo,./usr/lib/foo fw2/blob two",
+        "foo,./usr/lib/libgood.a",
+        "foo,./usr/lib/libbad.a",
+        "foo,./usr/lib/libmixed.a",
+        "foo,./usr/bin/script",
+        "foo,./usr/lib/empty",
+        "foo,./usr/lib/truncated",
+        "foo,./usr/lib/bigendian-unknown",
+        "foo,./usr/lib/m68k-header",
+        "foo,./usr/bin/link-to-host",
+        "foo,./usr/bin/abs-link",
+        "foo,./usr/lib/listed-but-gone",
+        "bar,./usr/libexec/other pkg",
+        "foobar,./usr/libexec/other pkg",
+    ];
+    std::fs::write(&list, lines.join("\n") + "\n").unwrap();
+    (t, list)
+}
+
+struct Outcome {
+    stdout: String,
+    code: Option<i32>,
+}
+
+fn script(script: &Path, target: &Path, args: &[&str]) -> Outcome {
+    let out = run(Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("TARGET_DIR", target)
+        .env("LC_ALL", "C"));
+    Outcome {
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        code: out.status.code(),
+    }
+}
+
+fn ours(target: &Path, args: &[&str]) -> Outcome {
+    let out = run(ppd()
+        .arg("check-bin-arch")
+        .args(args)
+        .env("TARGET_DIR", target));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Outcome {
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        code: out.status.code(),
+    }
+}
+
+#[test]
+fn same_messages_and_exit_status_as_buildroots_script_with_readelf() {
+    let tools = [
+        "aarch64-linux-gnu-gcc",
+        "i686-linux-gnu-gcc",
+        "gcc",
+        "readelf",
+        "ar",
+    ];
+    if !require(
+        "one of gcc, aarch64-linux-gnu-gcc, i686-linux-gnu-gcc, readelf, ar",
+        tools.iter().all(|t| have(t)),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(check) = buildroot_file("support/scripts/check-bin-arch", dir.path()) else {
+        return;
+    };
+    let (target, list) = plant(dir.path());
+    let list = list.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-p", "foo", "-l", list, "-r", "readelf", "-a", "AArch64"],
+        vec![
+            "-p",
+            "foo",
+            "-l",
+            list,
+            "-r",
+            "readelf",
+            "-a",
+            "AArch64",
+            "-i",
+            "usr/lib/foo-fw",
+            "-i",
+            "//usr//lib/foo fw2//",
+        ],
+        vec![
+            "-p",
+            "foo",
+            "-l",
+            list,
+            "-r",
+            "readelf",
+            "-a",
+            "Advanced Micro Devices X86-64",
+        ],
+        vec!["-p", "bar", "-l", list, "-r", "readelf", "-a", "AArch64"],
+        vec!["-p", "nobody", "-l", list, "-r", "readelf", "-a", "AArch64"],
+        vec!["-p", "foo", "-l", list, "-r", "readelf", "-a", "MC68000"],
+    ];
+    for args in &cases {
+        let want = script(&check, &target, args);
+        let got = ours(&target, args);
+        assert_eq!(got.stdout, want.stdout, "stdout for {args:?}");
+        assert_eq!(got.code, want.code, "exit status for {args:?}");
+    }
+    // The first case finds the planted offenders, in list order.
+    let first = ours(&target, &cases[0]);
+    assert_eq!(first.code, Some(1));
+    assert_eq!(
+        first.stdout,
+        "ERROR: architecture for \"/usr/bin/host-tool\" is \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/i386.o\" is \"Intel 80386\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/foo-fw/blob\" is \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/foo fw2/blob two\" is \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/libbad.a\" is \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/libmixed.a\" is \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/bigendian-unknown\" is \"<unknown>: 0x1234\", should be \"AArch64\"\n\
+         ERROR: architecture for \"/usr/lib/m68k-header\" is \"MC68000\", should be \"AArch64\"\n"
+    );
+    // A clean package exits 0 with nothing printed.
+    assert_eq!(ours(&target, &cases[3]).code, Some(1));
+    let clean = ours(&target, &cases[4]);
+    assert_eq!((clean.stdout.as_str(), clean.code), ("", Some(0)));
+}
+
+#[test]
+fn a_missing_list_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(ppd()
+        .args(["check-bin-arch", "-p", "foo", "-a", "AArch64", "-l"])
+        .arg(dir.path().join("nope.txt"))
+        .env("TARGET_DIR", dir.path()));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "ppd: reading file list {}: No such file or directory\n",
+            dir.path().join("nope.txt").display()
+        )
+    );
+}
