@@ -25,6 +25,7 @@ declare -A pkg=(
     [i686-linux-gnu-gcc]=gcc-i686-linux-gnu [mkfs.btrfs]=btrfs-progs
     [mkfs.xfs]=xfsprogs [setpriv]=util-linux [prlimit]=util-linux
     [mount]=mount [scanelf]=pax-utils [sed]=sed [grep]=grep [xargs]=findutils
+    [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu [ar]=binutils [tar]=tar [xz]=xz-utils
 )
 missing=()
 for tool in "${!pkg[@]}"; do
