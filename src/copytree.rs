@@ -86,7 +86,9 @@ pub fn copy_tree(
         guard: None,
         progress: Some(&progress.done),
     };
+    let locks = crate::lock::lock_for_writing(std::slice::from_ref(&cfg.dest))?;
     result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
+    crate::lock::done(&locks)?;
     Ok(result)
 }
 

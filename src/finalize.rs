@@ -99,7 +99,8 @@ pub fn finalize(
     progress
         .total
         .store((planned + plan.dirs.len()) as u64, Ordering::Relaxed);
-    let _lock = crate::lock::lock(&cfg.dest)?;
+    let lock = crate::lock::lock(&cfg.dest)?;
+    lock.mark()?;
     let opts = ApplyOptions {
         mode: match cfg.mode {
             MergeMode::Copy => FileMode::Copy { keep_newer: false },
@@ -110,6 +111,7 @@ pub fn finalize(
         progress: Some(&progress.done),
     };
     result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
+    lock.done()?;
     Ok(result)
 }
 

@@ -68,6 +68,26 @@ impl FsError {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The same error naming `real` wherever it named a temporary standing
+    /// in for it: an error line names the user's path, never a
+    /// temporary's (a rename of the temporary over `real` becomes an
+    /// error about `real` alone).
+    pub fn naming(mut self, real: &Path) -> FsError {
+        let temp = |p: &Path| p.file_name().is_some_and(|n| is_temp(n.as_bytes()));
+        if self.other.as_deref().is_some_and(temp) {
+            self.other = Some(real.to_path_buf());
+        }
+        if temp(&self.path) {
+            self.path = real.to_path_buf();
+        }
+        if self.other.as_deref() == Some(real) && self.path == real {
+            // The rename of the temporary over the user's path.
+            self.other = None;
+            self.op = "replacing";
+        }
+        self
+    }
 }
 
 impl fmt::Display for FsError {
@@ -247,10 +267,32 @@ pub fn is_root() -> bool {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How every temporary ppd creates inside a tree begins: the full name is
+/// `.ppd-tmp.<pid>.<n>` ([`temp_name`], [`is_temp`]).
+pub const TEMP_PREFIX: &[u8] = b".ppd-tmp.";
+
 /// Returns a fresh temporary name for a sibling of the file being replaced.
 pub fn temp_name() -> Vec<u8> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(".ppd-tmp.{}.{}", std::process::id(), n).into_bytes()
+}
+
+/// Returns true for a name [`temp_name`] gives: `.ppd-tmp.<digits>.<digits>`.
+///
+/// A temporary lives only between its creation and the rename over the
+/// name it stands for; one a killed run left behind is no entry of the
+/// tree. Directory listings ([`DirFd::entries`]) leave such names out, so
+/// no scan, walk, file list or final merge ever sees one, and the next run
+/// holding the tree's lock removes them ([`crate::lock`]).
+pub fn is_temp(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    match memchr::memchr(b'.', rest) {
+        Some(i) => digits(&rest[..i]) && digits(&rest[i + 1..]),
+        None => false,
+    }
 }
 
 /// An open directory plus the path it was reached by (for messages only).
@@ -477,8 +519,34 @@ impl DirFd {
     }
 
     /// [`DirFd::entries`] for a descriptor that has not been read yet (just
-    /// opened), saving the rewind.
+    /// opened), saving the rewind. Temporaries ([`is_temp`]) are left out.
     pub fn fresh_entries(&self) -> Result<Vec<RawEntry>> {
+        self.read_entries(false)
+    }
+
+    /// The names of the temporaries ([`is_temp`]) in this directory, and
+    /// its subdirectories, for [`crate::lock`]'s sweep.
+    pub fn temporaries_and_subdirs(&self) -> Result<TempsAndDirs> {
+        nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet)
+            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        let mut temps = Vec::new();
+        let mut dirs = Vec::new();
+        for e in self.read_entries(true)? {
+            if is_temp(&e.name) {
+                temps.push(e.name);
+            } else if e.kind == Some(Kind::Dir)
+                || (e.kind.is_none()
+                    && self
+                        .stat(&e.name)?
+                        .is_some_and(|st| Kind::from_mode(st.st_mode) == Kind::Dir))
+            {
+                dirs.push(e.name);
+            }
+        }
+        Ok((temps, dirs))
+    }
+
+    fn read_entries(&self, temps: bool) -> Result<Vec<RawEntry>> {
         use std::mem::MaybeUninit;
         // getdents64 straight on this descriptor: no second open, no
         // fdopendir checks.
@@ -494,7 +562,7 @@ impl DirFd {
                 )
             })?;
             let name = ent.file_name().to_bytes();
-            if name == b"." || name == b".." {
+            if name == b"." || name == b".." || (!temps && is_temp(name)) {
                 continue;
             }
             use rustix::fs::FileType as T;
@@ -602,12 +670,15 @@ impl DirFd {
             self.set_meta(&tmp, meta)?;
             self.rename(&tmp, name)
         })();
-        if result.is_err() {
+        result.map_err(|e| {
             let _ = self.unlink(&tmp, false);
-        }
-        result
+            e.naming(&self.child_path(name))
+        })
     }
 }
+
+/// The temporaries and the subdirectories of a directory, by name.
+pub type TempsAndDirs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 /// A directory entry as `getdents` reports it.
 #[derive(Clone, Debug)]

@@ -1,9 +1,20 @@
-//! Advisory locks that serialize ppd processes writing the same tree.
+//! Advisory locks that serialize ppd processes writing the same tree, and
+//! the cleanup of temporaries a killed run left in it.
 //!
 //! The lock file sits beside the destination, never inside it
 //! (`<parent>/.<name>.ppd-lock`), so it never shows up in a tree, a file
 //! list or a final merge. `flock` semantics: the kernel drops the lock when
 //! the process dies, so a SIGKILLed run never leaves a stale lock behind.
+//!
+//! The lock file is also the tree's "temporaries may exist" mark: a run
+//! that is about to write into the tree ([`TreeLock::mark`]) writes one
+//! line into it, and truncates it again once it finished without error
+//! ([`TreeLock::done`]): two system calls per run. Every temporary
+//! ([`crate::fsx::is_temp`]) lives between a creation and a rename in that
+//! window, so a lock file found non-empty means a run died or failed there:
+//! [`lock`] then walks the tree (never following a symlink) and removes
+//! every temporary before handing the lock over. Until then directory
+//! listings leave temporaries out, so nothing ever takes one for an entry.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -13,14 +24,45 @@ use anyhow::{Context, Result};
 /// A held lock; released on drop.
 #[derive(Debug)]
 pub struct TreeLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+    marked: std::cell::Cell<bool>,
 }
+
+/// What the mark says.
+const MARK: &[u8] = b"ppd: a run writing this tree has not finished\n";
 
 impl TreeLock {
     /// Returns the lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Marks the tree as possibly holding temporaries, before anything is
+    /// written into it (once per lock).
+    pub fn mark(&self) -> Result<()> {
+        if self.marked.get() {
+            return Ok(());
+        }
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(MARK, 0)
+            .with_context(|| format!("writing lock file {}", self.path.display()))?;
+        self.marked.set(true);
+        Ok(())
+    }
+
+    /// Clears the mark: the run finished writing without error, so no
+    /// temporary of its own is left.
+    pub fn done(&self) -> Result<()> {
+        if !self.marked.get() {
+            return Ok(());
+        }
+        self.file
+            .set_len(0)
+            .with_context(|| format!("writing lock file {}", self.path.display()))?;
+        self.marked.set(false);
+        Ok(())
     }
 }
 
@@ -55,7 +97,99 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         .with_context(|| format!("opening lock file {}", path.display()))?;
     file.lock()
         .with_context(|| format!("locking {}", path.display()))?;
-    Ok(TreeLock { _file: file, path })
+    let held = TreeLock {
+        file,
+        path,
+        marked: std::cell::Cell::new(false),
+    };
+    let dirty = held
+        .file
+        .metadata()
+        .with_context(|| format!("inspecting {}", held.path.display()))?
+        .len()
+        > 0;
+    if dirty {
+        sweep(dest)?;
+        // A manifest write cut short.
+        let partial = crate::manifest::temp_path_for(dest);
+        if let Err(e) = std::fs::remove_file(&partial) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e).with_context(|| format!("removing {}", partial.display()));
+            }
+        }
+        held.marked.set(true);
+        held.done()?;
+    }
+    Ok(held)
+}
+
+/// Locks each of `trees` (each once, in sorted order, so two runs never
+/// wait for each other crosswise) and marks them for writing
+/// ([`TreeLock::mark`]).
+pub fn lock_for_writing(trees: &[PathBuf]) -> Result<Vec<TreeLock>> {
+    let mut sorted: Vec<&PathBuf> = trees.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut held = Vec::with_capacity(sorted.len());
+    for t in sorted {
+        let l = lock(t)?;
+        l.mark()?;
+        held.push(l);
+    }
+    Ok(held)
+}
+
+/// Clears the marks of locks taken with [`lock_for_writing`], after the
+/// run wrote everything without error.
+pub fn done(locks: &[TreeLock]) -> Result<()> {
+    locks.iter().try_for_each(TreeLock::done)
+}
+
+/// Removes every temporary ([`crate::fsx::is_temp`]) below `tree`, never
+/// following a symlink; holds one directory handle per level. Returns how
+/// many were removed. A missing tree has none.
+pub fn sweep(tree: &Path) -> Result<u64> {
+    use crate::fsx::DirFd;
+    let root = match DirFd::open(tree) {
+        Ok(d) => d,
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut removed = 0;
+    // (directory, its subdirectories still to visit)
+    let mut stack: Vec<(DirFd, Vec<Vec<u8>>)> = Vec::new();
+    let mut visit = |d: DirFd, stack: &mut Vec<(DirFd, Vec<Vec<u8>>)>| -> Result<()> {
+        let (temps, dirs) = d.temporaries_and_subdirs()?;
+        for t in temps {
+            match d.unlink(&t, false) {
+                Ok(()) => removed += 1,
+                Err(e) if e.errno() == nix::errno::Errno::ENOENT => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        stack.push((d, dirs));
+        Ok(())
+    };
+    visit(root, &mut stack)?;
+    while let Some((d, pending)) = stack.last_mut() {
+        let Some(name) = pending.pop() else {
+            stack.pop();
+            continue;
+        };
+        match d.open_child(&name) {
+            Ok(child) => visit(child, &mut stack)?,
+            // Gone or replaced by a non-directory since the listing.
+            Err(e)
+                if matches!(
+                    e.errno(),
+                    nix::errno::Errno::ENOENT
+                        | nix::errno::Errno::ENOTDIR
+                        | nix::errno::Errno::ELOOP
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub struct TreeResult {
 /// A manifest waiting to be written once the clock has passed the ctimes of
 /// the directories it records, with the lock of its tree still held.
 struct Pending {
-    _lock: crate::lock::TreeLock,
+    lock: crate::lock::TreeLock,
     path: PathBuf,
     manifest: Manifest,
 }
@@ -126,6 +126,9 @@ pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<Tree
                 manifest::save(&p.path, &p.manifest)?;
             }
         }
+    }
+    for p in &pending {
+        p.lock.done()?;
     }
     Ok(results)
 }
@@ -215,7 +218,8 @@ fn prepare_tree(
         result.plan_text = Some(merge::describe(&sources, &plan, &job.dest, "link"));
         return Ok((result, None));
     }
-    let _lock = crate::lock::lock(&job.dest)?;
+    let lock = crate::lock::lock(&job.dest)?;
+    lock.mark()?;
     let mpath = manifest::path_for(&job.dest);
     if sources.is_empty() {
         // Nothing to merge: like the rsync loop's `mkdir -p`, just make sure
@@ -224,6 +228,7 @@ fn prepare_tree(
         if cfg.manifest && !mpath.exists() {
             manifest::save(&mpath, &Manifest::default())?;
         }
+        lock.done()?;
         return Ok((result, None));
     }
     let old = if cfg.manifest {
@@ -281,11 +286,12 @@ fn prepare_tree(
         result.fixup = Some(report);
     }
     if !cfg.manifest {
+        lock.done()?;
         return Ok((result, None));
     }
     new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
     let pending = Pending {
-        _lock,
+        lock,
         path: mpath,
         manifest: new,
     };
@@ -343,7 +349,12 @@ fn record_dirs(
 }
 
 /// Removes entries that a dependency of this run placed before but no
-/// longer provides, while they still are exactly what was placed.
+/// longer provides (or now provides as a directory), while they still
+/// carry the inode that was placed; then the directories that held them
+/// and that no dependency provides as a directory any more, if they are
+/// empty now. A fresh prepare would not have them: a dependency turning
+/// `lib64/` into `lib64 -> lib` leaves the package with the symlink, not
+/// an empty `lib64/`. `rmdir` never removes what the package put inside.
 fn remove_stale(
     cfg: &PrepareConfig,
     dest: &Path,
@@ -353,11 +364,11 @@ fn remove_stale(
     new: &mut Manifest,
 ) -> Result<u64> {
     let deps: HashSet<&str> = cfg.deps.iter().map(String::as_str).collect();
-    let mut provided: HashSet<Vec<u8>> = HashSet::new();
+    let plan_dirs: HashSet<&[u8]> = plan.dirs.iter().map(|d| &*d.rel).collect();
+    let mut leaves: HashSet<Vec<u8>> = HashSet::new();
     for d in &plan.dirs {
-        provided.insert(d.rel.to_vec());
         for &r in &d.leaves {
-            provided.insert(merge::apply::leaf_path(d, &plan::entry(sources, r).name));
+            leaves.insert(merge::apply::leaf_path(d, &plan::entry(sources, r).name));
         }
     }
     let root = match DirFd::open(dest) {
@@ -366,14 +377,21 @@ fn remove_stale(
         Err(e) => return Err(e.into()),
     };
     let mut removed = 0;
+    // Directories that held a listed dependency's entries.
+    let mut held: std::collections::BTreeSet<&[u8]> = std::collections::BTreeSet::new();
     for (path, rec) in &old.records {
-        if !deps.contains(rec.provider.as_str()) || provided.contains(path) {
+        if !deps.contains(rec.provider.as_str()) {
             continue;
         }
-        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&path[..i], &path[i + 1..]),
-            None => (&b""[..], &path[..]),
-        };
+        let mut at = &path[..];
+        while let Some(i) = memchr::memrchr(b'/', at) {
+            at = &at[..i];
+            held.insert(at);
+        }
+        if leaves.contains(path) {
+            continue;
+        }
+        let (parent, name) = split(path);
         let dir = match root.open_beneath(parent) {
             Ok(d) => d,
             Err(_) => {
@@ -391,7 +409,41 @@ fn remove_stale(
         }
         new.records.remove(path);
     }
+    // Deepest first: a path sorts after every ancestor.
+    for path in held.iter().rev() {
+        if plan_dirs.contains(path) {
+            continue;
+        }
+        let (parent, name) = split(path);
+        let Ok(dir) = root.open_beneath(parent) else {
+            continue;
+        };
+        match dir.unlink(name, true) {
+            Ok(()) => {
+                removed += 1;
+                manifest::unrecord_dir(&mut new.dirs, path);
+            }
+            // Not empty (the package's own files), gone, or no directory.
+            Err(e)
+                if matches!(
+                    e.errno(),
+                    nix::errno::Errno::ENOTEMPTY
+                        | nix::errno::Errno::EEXIST
+                        | nix::errno::Errno::ENOENT
+                        | nix::errno::Errno::ENOTDIR
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(removed)
+}
+
+/// Splits a relative path into its directory (`b""` at the root) and name.
+fn split(path: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memrchr(b'/', path) {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (&b""[..], path),
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ pub(crate) fn note_rewrites(
 /// the trees it rewrote (those that have one), so the rewritten files still
 /// count as their dependency's: conflict checks, stale-entry removal and
 /// file lists then treat them exactly as after `prepare --fixup-paths`.
+/// The caller holds the trees' locks ([`crate::lock::lock_for_writing`]).
 pub fn record_rewrites(trees: &[PathBuf], report: &crate::textfix::FixupReport) -> Result<()> {
     for tree in trees {
         if !report.rewritten.iter().any(|rw| &rw.tree == tree) {
@@ -96,7 +97,6 @@ pub fn record_rewrites(trees: &[PathBuf], report: &crate::textfix::FixupReport) 
         if !mpath.exists() {
             continue;
         }
-        let _lock = crate::lock::lock(tree)?;
         if let Loaded::Good(mut m) = manifest::load(&mpath) {
             note_rewrites(tree, report, &mut m)?;
             manifest::save(&mpath, &m)?;

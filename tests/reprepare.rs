@@ -194,3 +194,72 @@ fn equal_content_under_two_inodes_is_not_a_conflict() {
         "the last dependency still wins"
     );
 }
+
+/// A dependency turns a directory into a symlink, a file into a directory,
+/// a symlink into a file, and drops a whole directory: the re-prepared
+/// tree is exactly what a fresh prepare gives, without a warning, and a
+/// re-run changes nothing.
+#[test]
+fn reprepare_converges_after_type_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let a = pp.join("a/host");
+    write(&a.join("lib/liba.so"), "a");
+    write(&a.join("lib64/liba64.so"), "a64");
+    write(&a.join("lib64/sub/deep.so"), "deep");
+    write(&a.join("etc/conf"), "file");
+    std::os::unix::fs::symlink("lib", a.join("libx")).unwrap();
+    write(&a.join("share/doc/a/README"), "doc");
+    std::fs::create_dir_all(pp.join("a/target")).unwrap();
+    prepare_v(&pp, "app", &["a"]);
+    // a's rebuild.
+    std::fs::remove_dir_all(a.join("lib64")).unwrap();
+    std::os::unix::fs::symlink("lib", a.join("lib64")).unwrap();
+    std::fs::remove_file(a.join("etc/conf")).unwrap();
+    write(&a.join("etc/conf/main.conf"), "now a directory");
+    std::fs::remove_file(a.join("libx")).unwrap();
+    write(&a.join("libx"), "now a file");
+    std::fs::remove_dir_all(a.join("share")).unwrap();
+    let (stats, err) = prepare_v(&pp, "app", &["a"]);
+    assert_eq!(err, "", "{stats}");
+    prepare_v(&pp, "fresh", &["a"]);
+    assert_eq!(shape(&pp.join("app/host")), shape(&pp.join("fresh/host")));
+    let lib64 = pp.join("app/host/lib64");
+    assert_eq!(
+        lib64.symlink_metadata().unwrap().ino(),
+        a.join("lib64").symlink_metadata().unwrap().ino()
+    );
+    let (stats, err) = prepare_v(&pp, "app", &["a"]);
+    assert_eq!(err, "");
+    for what in [
+        "linked",
+        "replaced",
+        "removed",
+        "kept as own",
+        "dirs created",
+    ] {
+        assert_eq!(stat(&stats, what), 0, "{what}: {stats}");
+    }
+}
+
+/// A directory a dependency no longer provides stays while the package's
+/// own files are in it: they are never removed.
+#[test]
+fn a_directory_holding_the_packages_files_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let a = pp.join("a/host");
+    write(&a.join("lib64/liba64.so"), "a64");
+    std::fs::create_dir_all(pp.join("a/target")).unwrap();
+    prepare_v(&pp, "app", &["a"]);
+    write(&pp.join("app/host/lib64/mine.so"), "mine");
+    std::fs::remove_dir_all(a.join("lib64")).unwrap();
+    std::os::unix::fs::symlink("lib", a.join("lib64")).unwrap();
+    let (stats, _) = prepare_v(&pp, "app", &["a"]);
+    assert_eq!(stat(&stats, "removed"), 1, "{stats}");
+    assert_eq!(
+        std::fs::read_to_string(pp.join("app/host/lib64/mine.so")).unwrap(),
+        "mine"
+    );
+    assert!(!pp.join("app/host/lib64/liba64.so").exists());
+}

@@ -51,7 +51,19 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
     if ctx.dry_run {
         std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;
     }
+    // Staging lies inside the host tree: its lock is the host tree's (a
+    // lock file is never put inside a tree).
+    let lock_tree = match (&cfg.kind, &cfg.host_dir) {
+        (FixKind::Staging, Some(host)) if cfg.root.starts_with(host) => host.clone(),
+        _ => cfg.root.clone(),
+    };
+    let locks = if ctx.dry_run {
+        Vec::new()
+    } else {
+        crate::lock::lock_for_writing(std::slice::from_ref(&lock_tree))?
+    };
     let (done, failures) = fix::apply(&plan, &root, &pool, ctx.dry_run);
+    crate::lock::done(&locks)?;
     for (rel, why) in plan.failures.iter().chain(&failures) {
         eprintln!(
             "ppd: fixing RPATH of {}: {why}",

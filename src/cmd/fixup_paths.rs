@@ -22,6 +22,11 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         dry_run: ctx.dry_run,
     };
     let pool = ctx.threads.pool()?;
+    let locks = if ctx.dry_run {
+        Vec::new()
+    } else {
+        crate::lock::lock_for_writing(&args.trees)?
+    };
     let report = match textfix::fixup_trees_cached(&cfg, &args.trees, &pool, args.cache.as_deref())
     {
         Ok(r) => r,
@@ -36,6 +41,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
     if !ctx.dry_run {
         crate::provenance::record_rewrites(&args.trees, &report)?;
     }
+    crate::lock::done(&locks)?;
     if ctx.dry_run {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for r in &report.rewritten {

@@ -515,12 +515,28 @@ pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
     Ok(Some(Bytes::Read(data)))
 }
 
-/// Writes `m` to `path` atomically.
+/// Returns where the manifest of `tree` is written before it is renamed
+/// into place: a fixed name (the tree's lock serializes writers), which a
+/// run that finds the tree's lock marked removes ([`crate::lock`]).
+pub fn temp_path_for(tree: &Path) -> PathBuf {
+    crate::lock::sidecar(tree, "ppd-manifest.new")
+}
+
+/// Writes `m` to `path` atomically, under the lock of its tree.
 pub fn save(path: &Path, m: &Manifest) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, render(m)).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, render(m)).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(crate::fsx::FsError::new(
+            "writing",
+            path,
+            crate::fsx::errno_of(&e),
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -445,19 +445,20 @@ fn link_over(root: &Root, dir: &DirFd, name: &[u8], alias: &[u8]) -> Result<(), 
     let (adir, aname) = split_name(alias);
     let adir = root.dir().open_beneath(adir).map_err(|e| e.to_string())?;
     let tmp = fsx::temp_name();
-    adir.link_at(dir, name, &tmp).map_err(|e| {
-        fsx::FsError::two(
-            "hard-linking",
-            dir.child_path(name),
-            adir.child_path(&tmp),
-            e,
-        )
-        .to_string()
-    })?;
-    adir.rename(&tmp, aname).map_err(|e| {
-        let _ = adir.unlink(&tmp, false);
-        e.to_string()
-    })
+    adir.link_at(dir, name, &tmp)
+        .map_err(|e| {
+            fsx::FsError::two(
+                "hard-linking",
+                dir.child_path(name),
+                adir.child_path(&tmp),
+                e,
+            )
+        })
+        .and_then(|()| adir.rename(&tmp, aname))
+        .map_err(|e| {
+            let _ = adir.unlink(&tmp, false);
+            e.naming(&adir.child_path(aname)).to_string()
+        })
 }
 
 fn split_name(rel: &[u8]) -> (&[u8], &[u8]) {

@@ -482,15 +482,15 @@ fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
 /// the old one's owner and mtime, renamed over the name.
 fn replace_symlink(dir: &DirFd, name: &[u8], target: &[u8], meta: &Meta) -> fsx::Result<()> {
     let tmp = fsx::temp_name();
-    dir.symlink(target, &tmp)
-        .map_err(|e| FsError::new("creating symlink", dir.child_path(&tmp), e))?;
     let r = dir
-        .set_meta(&tmp, meta)
+        .symlink(target, &tmp)
+        .map_err(|e| FsError::new("creating symlink", dir.child_path(&tmp), e))
+        .and_then(|()| dir.set_meta(&tmp, meta))
         .and_then(|()| dir.rename(&tmp, name));
-    if r.is_err() {
+    r.map_err(|e| {
         let _ = dir.unlink(&tmp, false);
-    }
-    r
+        e.naming(&dir.child_path(name))
+    })
 }
 
 /// Applies the planned changes of one directory (indexes into `plan`);

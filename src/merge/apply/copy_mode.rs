@@ -109,12 +109,7 @@ impl Task<'_> {
                 self.own(r, e, out);
                 return Ok(());
             }
-            let tmp = fsx::temp_name();
-            copy_any(dir, src, e.kind, &tmp)?;
-            if let Err(err) = dir.rename(&tmp, name) {
-                let _ = dir.unlink(&tmp, false);
-                return Err(err.into());
-            }
+            via_temp(dir, name, |tmp| copy_any(dir, src, e.kind, tmp))?;
             out.stats.copied += 1;
             out.stats.replaced += 1;
             return Ok(());
@@ -167,7 +162,6 @@ impl Task<'_> {
                 continue;
             }
             let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));
-            let tmp = fsx::temp_name();
             match dir.stat(name)? {
                 Some(st) if FileKey::of(&st) == want => {
                     out.stats.skipped += 1;
@@ -179,8 +173,9 @@ impl Task<'_> {
                     continue;
                 }
                 Some(_) => {
-                    link_within(first_dir, first_name, dir, &tmp)?;
-                    dir.rename(&tmp, name)?;
+                    via_temp(dir, name, |tmp| {
+                        link_within(first_dir, first_name, dir, tmp)
+                    })?;
                     out.stats.replaced += 1;
                 }
                 None => link_within(first_dir, first_name, dir, name)?,

@@ -459,21 +459,14 @@ impl Task<'_> {
                         Ok(())
                     }
                     _ => {
-                        let tmp = fsx::temp_name();
-                        link_or_copy(dir, src, &tmp, out)?;
-                        if let Err(err) = dir.rename(&tmp, name) {
-                            let _ = dir.unlink(&tmp, false);
-                            return Err(err.into());
-                        }
+                        via_temp(dir, name, |tmp| link_or_copy(dir, src, tmp, out))?;
                         out.stats.replaced += 1;
                         Ok(())
                     }
                 }
             }
-            Err(Errno::EXDEV | Errno::EMLINK) => {
-                let tmp = fsx::temp_name();
-                copy_file(dir, src, &tmp)?;
-                dir.rename(&tmp, name)?;
+            Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
+                via_temp(dir, name, |tmp| copy_file(dir, src, tmp))?;
                 out.stats.copied += 1;
                 out.stats.fallbacks += 1;
                 Ok(())
@@ -529,13 +522,15 @@ impl Task<'_> {
                     self.own(r, e, out);
                     return Ok(true);
                 }
-                let tmp = fsx::temp_name();
-                if dir.link_from(src, &tmp).is_err() {
+                let linked = via_temp(dir, name, |tmp| {
+                    dir.link_from(src, tmp).map_err(|e| {
+                        FsError::two("hard-linking", os_path(src), dir.child_path(tmp), e).into()
+                    })
+                });
+                if linked.is_err() {
+                    // Recreated instead (the link was refused, or the
+                    // rename failed: recreating reports that again).
                     return Ok(false);
-                }
-                if let Err(err) = dir.rename(&tmp, name) {
-                    let _ = dir.unlink(&tmp, false);
-                    return Err(err.into());
                 }
                 out.stats.replaced += 1;
                 Ok(true)
@@ -551,7 +546,7 @@ fn link_or_copy(dir: &DirFd, src: &CStr, tmp: &[u8], out: &mut Applied) -> Resul
             out.stats.linked += 1;
             Ok(())
         }
-        Err(Errno::EXDEV | Errno::EMLINK) => {
+        Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
             copy_file(dir, src, tmp)?;
             out.stats.copied += 1;
             out.stats.fallbacks += 1;
@@ -600,12 +595,12 @@ impl Task<'_> {
                     self.own(r, e, out);
                     return Ok(());
                 }
-                let tmp = fsx::temp_name();
-                dir.symlink(target, &tmp).map_err(|errno| {
-                    FsError::new("creating symlink", dir.child_path(&tmp), errno)
+                via_temp(dir, name, |tmp| {
+                    dir.symlink(target, tmp).map_err(|errno| {
+                        FsError::new("creating symlink", dir.child_path(tmp), errno)
+                    })?;
+                    Ok(dir.set_meta(tmp, &meta)?)
                 })?;
-                dir.set_meta(&tmp, &meta)?;
-                dir.rename(&tmp, name)?;
                 out.stats.replaced += 1;
                 Ok(())
             }
@@ -647,6 +642,30 @@ fn set_dir_meta(dir: &DirFd, want: &Meta) -> Result<()> {
         dir.set_own_meta(want)?;
     }
     Ok(())
+}
+
+/// Makes an entry under a fresh temporary name with `make`, then renames
+/// it over `name`: a killed run leaves at most a temporary, which no
+/// listing shows and the next locked run removes ([`crate::lock`]). On
+/// failure the temporary is removed and the error names `name`, the
+/// user's path, never the temporary.
+pub(super) fn via_temp<T>(
+    dir: &DirFd,
+    name: &[u8],
+    make: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<T> {
+    let tmp = fsx::temp_name();
+    let made = make(&tmp).and_then(|v| {
+        dir.rename(&tmp, name)?;
+        Ok(v)
+    });
+    made.map_err(|e| {
+        let _ = dir.unlink(&tmp, false);
+        match e.downcast::<FsError>() {
+            Ok(fe) => fe.naming(&dir.child_path(name)).into(),
+            Err(e) => e,
+        }
+    })
 }
 
 /// Returns the relative path of a plan directory's child, for reports.
