@@ -282,15 +282,7 @@ fn creating_opens(case: &Case) -> Vec<usize> {
 }
 
 fn have_strace() -> bool {
-    if have("strace") {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "strace is required under CI"
-    );
-    eprintln!("SKIP: strace is not installed");
-    false
+    !skip_without(&["strace"])
 }
 
 fn pp(root: &Path) -> PathBuf {
@@ -562,9 +554,7 @@ fn fix_rpath_killed_at_every_step_converges() {
     if !have_strace() {
         return;
     }
-    if !have("gcc") {
-        assert!(std::env::var("CI").as_deref() != Ok("true"));
-        eprintln!("SKIP: gcc is not installed");
+    if skip_without(&["gcc"]) {
         return;
     }
     let case = Case {
