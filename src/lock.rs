@@ -13,7 +13,9 @@
 //! ([`crate::fsx::is_temp`]) lives between a creation and a rename in that
 //! window, so a lock file found non-empty means a run died or failed there:
 //! [`lock`] then walks the tree (never following a symlink) and removes
-//! every temporary before handing the lock over. Until then directory
+//! every temporary before handing the lock over. The files ppd writes
+//! beside the tree go through fixed temporary names, removed by every
+//! [`lock`] (one `unlink` each). Until then directory
 //! listings leave temporaries out, so nothing ever takes one for an entry.
 
 use std::fs::{File, OpenOptions};
@@ -108,15 +110,20 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         .with_context(|| format!("inspecting {}", held.path.display()))?
         .len()
         > 0;
-    if dirty {
-        sweep(dest)?;
-        // A manifest write cut short.
-        let partial = crate::manifest::temp_path_for(dest);
+    // Writes of the files beside the tree cut short (they have fixed
+    // names: writers of one tree are serialized).
+    for partial in [
+        crate::manifest::temp_path_for(dest),
+        sidecar(dest, "ppd-reported.tmp"),
+    ] {
         if let Err(e) = std::fs::remove_file(&partial) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 return Err(e).with_context(|| format!("removing {}", partial.display()));
             }
         }
+    }
+    if dirty {
+        sweep(dest)?;
         held.marked.set(true);
         held.done()?;
     }

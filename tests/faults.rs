@@ -106,7 +106,8 @@ fn state(root: &Path, dirs: &[&str], dir_mtimes: bool) -> BTreeMap<String, Entry
                 ),
             );
         }
-        // Beside the tree: nothing but ppd's manifest and an empty lock.
+        // Beside the tree: nothing but ppd's manifest, its record of reported
+        // conflicts, and an empty lock.
         let parent = tree.parent().unwrap();
         let me = tree.file_name().unwrap().to_string_lossy().into_owned();
         for e in std::fs::read_dir(parent).unwrap() {
@@ -114,7 +115,7 @@ fn state(root: &Path, dirs: &[&str], dir_mtimes: bool) -> BTreeMap<String, Entry
             let n = e.file_name().to_string_lossy().into_owned();
             if let Some(rest) = n.strip_prefix(&format!(".{me}.")) {
                 assert!(
-                    rest == "ppd-manifest" || rest == "ppd-lock",
+                    ["ppd-manifest", "ppd-lock", "ppd-reported"].contains(&rest),
                     "a stray file beside {d}: {n}"
                 );
                 if rest == "ppd-lock" {
