@@ -15,6 +15,10 @@
 //!   on); a copy the path fixup rewrote is compared without its size,
 //!   which the rewrite changed, since the fixup keeps the mtime.
 //!
+//! Entries a dependency provides now that a tree has neither a record of
+//! nor holds are new (the dependency's tree is read once, names and types
+//! only).
+//!
 //! A package whose copies are current but come from a package that needs
 //! refreshing needs refreshing too, after it: the report lists the make
 //! targets in dependency order.
@@ -38,6 +42,10 @@ pub enum Freshness {
     Changed,
     /// The dependency no longer provides this path.
     Gone,
+    /// The dependency provides this path now and the tree has nothing there
+    /// (no record: [`freshness`] never answers this; [`outdated`] finds it
+    /// by reading the dependency's tree).
+    New,
 }
 
 impl Freshness {
@@ -47,6 +55,7 @@ impl Freshness {
             Freshness::Current => "current",
             Freshness::Changed => "changed",
             Freshness::Gone => "gone",
+            Freshness::New => "new",
         }
     }
 }
@@ -134,8 +143,9 @@ pub fn outdated(
         providers: BTreeSet<String>,
         records: usize,
         warnings: Vec<String>,
+        manifests: Vec<(&'static str, manifest::Manifest)>,
     }
-    let each: Vec<One> = pool.install(|| {
+    let mut each: Vec<One> = pool.install(|| {
         pkgs.par_iter()
             .map(|pkg| {
                 let mut one = One {
@@ -144,6 +154,7 @@ pub fn outdated(
                     providers: BTreeSet::new(),
                     records: 0,
                     warnings: Vec::new(),
+                    manifests: Vec::new(),
                 };
                 for tree in ["host", "target"] {
                     let path = manifest::path_for(&per_package_dir.join(pkg).join(tree));
@@ -171,10 +182,63 @@ pub fn outdated(
                             });
                         }
                     }
+                    one.manifests.push((tree, m));
                 }
                 one
             })
             .collect()
+    });
+    // Entries a dependency provides now that a tree neither recorded nor
+    // holds: each providing tree is read once (names and types only).
+    let wanted: BTreeSet<(String, &'static str)> = each
+        .iter()
+        .flat_map(|one| {
+            one.manifests
+                .iter()
+                .flat_map(|(tree, m)| m.records.values().map(move |r| (r.provider.clone(), *tree)))
+        })
+        .collect();
+    let scanned: BTreeMap<(String, &'static str), Vec<Vec<u8>>> = pool.install(|| {
+        wanted
+            .par_iter()
+            .filter_map(|(dep, tree)| {
+                let root = per_package_dir.join(dep).join(tree);
+                let t = crate::scan::scan(&root, crate::scan::ScanOptions::default()).ok()?;
+                let mut leaves = Vec::with_capacity(t.leaf_count());
+                for d in &t.dirs {
+                    for e in d.entries.iter().filter(|e| e.kind != Kind::Dir) {
+                        leaves.push(crate::scan::child_rel(&d.rel, &e.name).into_vec());
+                    }
+                }
+                Some(((dep.clone(), *tree), leaves))
+            })
+            .collect()
+    });
+    pool.install(|| {
+        each.par_iter_mut().for_each(|one| {
+            for (tree, m) in &one.manifests {
+                let deps: BTreeSet<&String> = m.records.values().map(|r| &r.provider).collect();
+                let mine = per_package_dir.join(&one.pkg).join(tree);
+                for dep in deps {
+                    let Some(leaves) = scanned.get(&(dep.clone(), *tree)) else {
+                        continue;
+                    };
+                    for rel in leaves {
+                        if is_temporary(rel) || m.records.contains_key(rel) {
+                            continue;
+                        }
+                        if std::fs::symlink_metadata(fsx::join(&mine, rel)).is_err() {
+                            one.stale.push(Stale {
+                                tree,
+                                path: rel.clone(),
+                                provider: dep.clone(),
+                                how: Freshness::New,
+                            });
+                        }
+                    }
+                }
+            }
+        })
     });
     let mut report = OutdatedReport {
         packages: each.len(),
@@ -182,7 +246,9 @@ pub fn outdated(
     };
     let mut providers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut stale: BTreeMap<String, Vec<Stale>> = BTreeMap::new();
-    for one in each {
+    for mut one in each {
+        one.stale.sort();
+        one.stale.dedup();
         report.records += one.records;
         report.warnings.extend(one.warnings);
         if !one.stale.is_empty() {
@@ -248,6 +314,12 @@ pub fn outdated(
         }
     }
     Ok(report)
+}
+
+/// A ppd temporary (a run killed mid-rename leaves one until the next run).
+fn is_temporary(rel: &[u8]) -> bool {
+    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+    name.starts_with(b".ppd-tmp.")
 }
 
 /// Every subdirectory of `per_package_dir` that has a manifest, sorted.

@@ -221,6 +221,34 @@ fn a_file_the_dependency_stops_installing_is_gone() {
 }
 
 #[test]
+fn a_file_the_dependency_installs_now_is_new() {
+    let b = Build::new();
+    write(
+        &b.at("zlib", &format!("host/{STAGING}/usr/include/zconf.h")),
+        "new\n",
+    );
+    // A ppd temporary left by a killed run is nobody's file.
+    write(&b.at("zlib", "target/usr/lib/.ppd-tmp.1.2"), "x");
+    // A file libfoo deleted from its own tree after prepare is not new to
+    // libfoo; app's copy of it is gone from what libfoo provides.
+    std::fs::remove_file(b.at("libfoo", "target/usr/lib/libz.so.1")).unwrap();
+    assert_eq!(
+        outdated(&b.pp, &["-v"]),
+        format!(
+            "libfoo: 1 copy differs from what zlib provides now; refresh: make libfoo-reconfigure\n\
+             \x20 new host/{STAGING}/usr/include/zconf.h from zlib\n\
+             app: 1 copy differs from what libfoo provides now; copies from libfoo, refreshed \
+             before it; refresh: make app-reconfigure\n\
+             \x20 gone target/usr/lib/libz.so.1 from libfoo\n\
+             make libfoo-reconfigure app-reconfigure\n"
+        )
+    );
+    prepare(&b.pp, "libfoo", &["zlib"]);
+    prepare(&b.pp, "app", &["libfoo"]);
+    assert_eq!(outdated(&b.pp, &[]), "");
+}
+
+#[test]
 fn unshare_before_a_first_install_or_without_lists_does_nothing() {
     let b = Build::new();
     let stats = unshare(&b.pp, "tool", &b.build.join("nothing-here"));
