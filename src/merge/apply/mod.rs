@@ -178,12 +178,15 @@ pub fn apply(
 
     let chunks = chunk(plan, pool.current_num_threads());
     let stop = AtomicBool::new(false);
+    let copies = std::sync::Mutex::new(HashMap::new());
     let task = Task {
         sources,
         plan,
         opts,
         fresh: &fresh,
         groups: &groups,
+        root: &root,
+        copies: &copies,
     };
     let results: Vec<Result<Applied>> = pool.install(|| {
         use rayon::prelude::*;
@@ -325,6 +328,11 @@ struct Task<'a> {
     /// Per plan directory: created by this run.
     fresh: &'a [bool],
     groups: &'a Groups,
+    /// The destination root.
+    root: &'a DirFd,
+    /// Link fallbacks: per source inode, where its first copy was placed
+    /// (relative to the root).
+    copies: &'a std::sync::Mutex<HashMap<FileKey, Vec<u8>>>,
 }
 
 impl Task<'_> {
@@ -445,8 +453,8 @@ impl Task<'_> {
             }
             Err(Errno::EEXIST) => {
                 let st = dir.stat(name)?;
-                match st {
-                    Some(st) if FileKey::of(&st) == want => {
+                match &st {
+                    Some(st) if FileKey::of(st) == want => {
                         out.stats.skipped += 1;
                         Ok(())
                     }
@@ -454,22 +462,38 @@ impl Task<'_> {
                         out.clashes.push(clash(sources, r, e, Kind::Dir, false));
                         Ok(())
                     }
-                    Some(st) if !self.may_replace(dir, r, e, &st) => {
+                    Some(st) if !self.may_replace(dir, r, e, st) => {
                         self.own(r, e, out);
                         Ok(())
                     }
                     _ => {
-                        via_temp(dir, name, |tmp| link_or_copy(dir, src, tmp, out))?;
-                        out.stats.replaced += 1;
-                        Ok(())
+                        let tmp = fsx::temp_name();
+                        match dir.link_from(src, &tmp) {
+                            Ok(()) => {
+                                if let Err(err) = dir.rename(&tmp, name) {
+                                    let _ = dir.unlink(&tmp, false);
+                                    return Err(err.naming(&dir.child_path(name)).into());
+                                }
+                                out.stats.linked += 1;
+                                out.stats.replaced += 1;
+                                Ok(())
+                            }
+                            Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
+                                self.fall_back(&it, want, st.as_ref(), out)
+                            }
+                            Err(errno) => Err(FsError::two(
+                                "hard-linking",
+                                os_path(src),
+                                dir.child_path(name),
+                                errno,
+                            )
+                            .into()),
+                        }
                     }
                 }
             }
             Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
-                via_temp(dir, name, |tmp| copy_file(dir, src, tmp))?;
-                out.stats.copied += 1;
-                out.stats.fallbacks += 1;
-                Ok(())
+                self.fall_back(&it, want, None, out)
             }
             Err(errno) => Err(FsError::two(
                 "hard-linking",
@@ -482,6 +506,78 @@ impl Task<'_> {
             .into()),
         }
     }
+}
+
+impl Task<'_> {
+    /// Places a copy where the kernel refused the hard link (`EXDEV`
+    /// across filesystems, `EMLINK` at the link-count limit, `EPERM` from
+    /// `protected_hardlinks` for another user's file), as `rsync
+    /// --link-dest` copies: a source inode with several names gets one
+    /// copy, and its other names become hard links to that copy (as
+    /// `rsync -H`). An existing entry (`existing`) that already matches
+    /// the source as rsync's quick check sees it (type, size, mtime, mode,
+    /// owner as root) is left alone, so a re-run changes nothing; the
+    /// manifest records what is there, copy or link.
+    fn fall_back(
+        &self,
+        it: &Item,
+        want: FileKey,
+        existing: Option<&nix::sys::stat::FileStat>,
+        out: &mut Applied,
+    ) -> Result<()> {
+        let Item { dir, src, r, e, .. } = *it;
+        let name: &[u8] = &e.name;
+        let tree = &self.sources[r.src as usize].tree;
+        let rel = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, name).into_vec();
+        let replaced = u64::from(existing.is_some());
+        if existing.is_some_and(|st| quick_same(st, src)) {
+            out.stats.skipped += 1;
+            let mut copies = self.copies.lock().unwrap_or_else(|p| p.into_inner());
+            copies.entry(want).or_insert(rel);
+            return Ok(());
+        }
+        // Held while copying, so two names of one inode never make two
+        // copies; only fallbacks take it.
+        let mut copies = self.copies.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = copies.get(&want).filter(|f| **f != rel) {
+            let (fdir, fname) = match memchr::memrchr(b'/', first) {
+                Some(i) => (&first[..i], &first[i + 1..]),
+                None => (&b""[..], &first[..]),
+            };
+            if let Ok(fdir) = self.root.open_beneath(fdir) {
+                let linked = if existing.is_some() {
+                    via_temp(dir, name, |tmp| link_within(&fdir, fname, dir, tmp))
+                } else {
+                    link_within(&fdir, fname, dir, name)
+                };
+                if linked.is_ok() {
+                    out.stats.linked += 1;
+                    out.stats.replaced += replaced;
+                    return Ok(());
+                }
+            }
+        }
+        via_temp(dir, name, |tmp| copy_file(dir, src, tmp))?;
+        copies.insert(want, rel);
+        out.stats.copied += 1;
+        out.stats.fallbacks += 1;
+        out.stats.replaced += replaced;
+        Ok(())
+    }
+}
+
+/// rsync's quick check: `st` is a regular file with the size, mtime, mode
+/// bits (and, as root, owner) of the file at `src`.
+fn quick_same(st: &nix::sys::stat::FileStat, src: &CStr) -> bool {
+    let Ok(s) = nix::sys::stat::lstat(src) else {
+        return false;
+    };
+    Kind::from_mode(st.st_mode) == Kind::File
+        && Kind::from_mode(s.st_mode) == Kind::File
+        && st.st_size == s.st_size
+        && Mtime::of(st) == Mtime::of(&s)
+        && st.st_mode & 0o7777 == s.st_mode & 0o7777
+        && (!fsx::is_root() || (st.st_uid, st.st_gid) == (s.st_uid, s.st_gid))
 }
 
 impl Task<'_> {
@@ -536,24 +632,6 @@ impl Task<'_> {
                 Ok(true)
             }
             Err(_) => Ok(false),
-        }
-    }
-}
-
-fn link_or_copy(dir: &DirFd, src: &CStr, tmp: &[u8], out: &mut Applied) -> Result<()> {
-    match dir.link_from(src, tmp) {
-        Ok(()) => {
-            out.stats.linked += 1;
-            Ok(())
-        }
-        Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
-            copy_file(dir, src, tmp)?;
-            out.stats.copied += 1;
-            out.stats.fallbacks += 1;
-            Ok(())
-        }
-        Err(errno) => {
-            Err(FsError::two("hard-linking", os_path(src), dir.child_path(tmp), errno).into())
         }
     }
 }

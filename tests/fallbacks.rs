@@ -1,0 +1,251 @@
+//! Where the kernel refuses a hard link, prepare ends with what `rsync -a
+//! --hard-links --link-dest` gives: copies, with a dependency's hard-link
+//! groups still groups; and a re-run changes nothing. Each case runs the
+//! real rsync loop beside ppd and compares the trees.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const T0: i64 = 1_700_000_000;
+
+fn write(p: &Path, data: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+    set_mtime(p, T0, 0);
+}
+
+/// A dependency with a hard-link group of three names, a symlink, files in
+/// subdirectories.
+fn dependency(pp: &Path) {
+    let h = pp.join("dep/host");
+    write(&h.join("bin/tool"), "tool\n");
+    std::fs::hard_link(h.join("bin/tool"), h.join("bin/tool-alias")).unwrap();
+    std::fs::hard_link(h.join("bin/tool"), h.join("libexec/tool")).unwrap_or_else(|_| {
+        std::fs::create_dir_all(h.join("libexec")).unwrap();
+        std::fs::hard_link(h.join("bin/tool"), h.join("libexec/tool")).unwrap();
+    });
+    write(&h.join("lib/libd.so.1"), "libd\n");
+    std::os::unix::fs::symlink("libd.so.1", h.join("lib/libd.so")).unwrap();
+    set_mtime(&h.join("lib/libd.so"), T0, 0);
+    write(&pp.join("dep/target/etc/d.conf"), "d\n");
+    for (rel, s) in snapshot(&pp.join("dep")) {
+        if s.kind == "d" {
+            set_mtime(&at(&pp.join("dep"), &rel), T0, 0);
+        }
+    }
+}
+
+/// What is compared: per path, type, mode, mtime, size, symlink text,
+/// content, and the link group (the first path with that inode); inode
+/// numbers themselves differ between the two methods' copies.
+type View = BTreeMap<
+    String,
+    (
+        &'static str,
+        u32,
+        (i64, i64),
+        u64,
+        Option<Vec<u8>>,
+        Vec<u8>,
+        String,
+    ),
+>;
+
+fn view(root: &Path) -> View {
+    let mut groups: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, s)| {
+            let path = String::from_utf8_lossy(&k).into_owned();
+            let group = if s.kind == "f" {
+                groups.entry((s.dev, s.ino)).or_insert(path.clone()).clone()
+            } else {
+                String::new()
+            };
+            let data = if s.kind == "f" {
+                std::fs::read(at(root, &k)).unwrap()
+            } else {
+                Vec::new()
+            };
+            (
+                path,
+                (s.kind, s.mode, s.mtime, s.size, s.target, data, group),
+            )
+        })
+        .collect()
+}
+
+fn rsync_loop(pp: &Path, dest: &Path, as_user: Option<&str>) {
+    for tree in ["host", "target"] {
+        let src = pp.join("dep").join(tree);
+        let mut cmd = match as_user {
+            Some(u) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={u}"),
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    "rsync",
+                ]);
+                c
+            }
+            None => Command::new("rsync"),
+        };
+        ok(cmd
+            .args(["-a", "--hard-links"])
+            .arg(format!("--link-dest={}/", src.display()))
+            .arg(format!("{}/", src.display()))
+            .arg(format!("{}/", dest.join(tree).display())));
+    }
+}
+
+fn ppd_prepare(pp: &Path, dest: &Path, as_user: Option<&str>) -> String {
+    let mut cmd = match as_user {
+        Some(u) => {
+            let mut c = Command::new("setpriv");
+            c.args([&format!("--reuid={u}"), "--regid=nogroup", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_ppd"));
+            c
+        }
+        None => ppd(),
+    };
+    let out = ok(cmd
+        .args(["-v", "-j2", "prepare", "--per-package-dir"])
+        .arg(pp)
+        .args(["--pkg", "app", "--host-dir"])
+        .arg(dest.join("host"))
+        .arg("--target-dir")
+        .arg(dest.join("target"))
+        .arg("dep")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL"));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The number before `what` in the stats line (the last one, summed over
+/// both trees by prepare itself).
+fn stat(stats: &str, what: &str) -> u64 {
+    let line = stats
+        .lines()
+        .rfind(|l| l.starts_with("ppd prepare:"))
+        .unwrap();
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("{what} in {line}"));
+    line[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Runs ppd and the rsync loop from `pp` into destinations under
+/// `dest_base`, compares, and checks that a re-run changes nothing.
+fn compare_with_rsync(pp: &Path, dest_base: &Path, as_user: Option<&str>) -> String {
+    let by_ppd = dest_base.join("ppd");
+    let by_rsync = dest_base.join("rsync");
+    for d in [&by_ppd, &by_rsync] {
+        std::fs::create_dir_all(d).unwrap();
+        if as_user.is_some() {
+            ok(Command::new("chown").arg("nobody:nogroup").arg(d));
+        }
+    }
+    let first = ppd_prepare(pp, &by_ppd, as_user);
+    rsync_loop(pp, &by_rsync, as_user);
+    for tree in ["host", "target"] {
+        let (a, b) = (view(&by_ppd.join(tree)), view(&by_rsync.join(tree)));
+        assert!(a == b, "{tree}: ppd {a:#?}\nrsync {b:#?}");
+    }
+    // The dependency's group stays a group.
+    let h = by_ppd.join("host");
+    let ino = |p: &str| h.join(p).metadata().unwrap().ino();
+    assert_eq!(ino("bin/tool"), ino("bin/tool-alias"));
+    assert_eq!(ino("bin/tool"), ino("libexec/tool"));
+    let again = ppd_prepare(pp, &by_ppd, as_user);
+    for what in ["linked", "replaced", "fallbacks", "removed", "kept as own"] {
+        assert_eq!(stat(&again, what), 0, "{what} on a re-run: {again}");
+    }
+    first
+}
+
+/// Per-package trees on tmpfs (`/dev/shm`), the destination on the disk:
+/// every link is `EXDEV`.
+#[test]
+fn across_filesystems_copies_keep_link_groups_and_a_rerun_changes_nothing() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let shm = Path::new("/dev/shm");
+    let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
+    let t = tempfile::tempdir().unwrap();
+    if !shm.is_dir() || dev(shm) == dev(t.path()) {
+        skip("/dev/shm is not a filesystem of its own");
+        return;
+    }
+    let s = tempfile::tempdir_in(shm).unwrap();
+    let pp = s.path().join("per-package");
+    dependency(&pp);
+    let first = compare_with_rsync(&pp, t.path(), None);
+    // 5 files, of which 2 are links to the group's copy.
+    assert_eq!(stat(&first, "fallbacks"), 3, "{first}");
+}
+
+/// A dependency's file at the link-count limit (ext4: 65,000): `EMLINK`.
+#[test]
+fn at_the_link_count_limit_copies_keep_link_groups() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    dependency(&pp);
+    // Fill bin/tool's inode up to the limit from outside the tree.
+    let side = t.path().join("side");
+    std::fs::create_dir(&side).unwrap();
+    let tool = pp.join("dep/host/bin/tool");
+    let mut n = 0;
+    loop {
+        match std::fs::hard_link(&tool, side.join(n.to_string())) {
+            Ok(()) => n += 1,
+            Err(e) if e.raw_os_error() == Some(31) => break,
+            Err(e) => panic!("{e}"),
+        }
+        if n > 70_000 {
+            skip("this filesystem has no small link-count limit");
+            return;
+        }
+    }
+    let first = compare_with_rsync(&pp, t.path(), None);
+    assert_eq!(stat(&first, "fallbacks"), 1, "{first}");
+}
+
+/// A user other than the files' owner under `fs.protected_hardlinks=1`
+/// may not hard-link them (`EPERM`): rsync copies, and so does ppd.
+#[test]
+fn protected_hardlinks_for_another_user_fall_back_to_copies() {
+    if skip_without(&["rsync", "setpriv"]) || skip_unless_root("setpriv --reuid=nobody") {
+        return;
+    }
+    let protected = std::fs::read_to_string("/proc/sys/fs/protected_hardlinks").unwrap_or_default();
+    if protected.trim() != "1" {
+        skip("fs.protected_hardlinks is not 1");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut perm = t.path().metadata().unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(t.path(), perm).unwrap();
+    let pp = t.path().join("per-package");
+    dependency(&pp);
+    let first = compare_with_rsync(&pp, t.path(), Some("nobody"));
+    assert_eq!(stat(&first, "fallbacks"), 3, "{first}");
+}
