@@ -63,7 +63,8 @@ _ppd-make-flags = $(filter-out -%,$(firstword $(MAKEFLAGS)))
 PPD_MAKE_NOEXEC = $(strip $(foreach f,n q t,$(findstring $(f),$(_ppd-make-flags))))
 
 # The command and the options every call gets. Under 'make -n' the command
-# line make prints says --dry-run too.
+# line make prints says --dry-run too. check-rpath changes nothing, so it
+# takes no --dry-run and gets only $(PPD_OPTS).
 _ppd = $(PPD_LAUNCHER) $(PPD)
 _ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(_ppd-make-flags)),\
 	--dry-run)
@@ -145,7 +146,7 @@ endef
 # $1: host, staging or target
 # example: $(call ppd-fix-rpath,target)
 define ppd-fix-rpath
-	$(Q)+$(_ppd) fix-rpath $(_ppd-opts) $(1) --host-dir $(HOST_DIR) \
+	$(Q)+$(_ppd) fix-rpath $(_ppd-opts) --tree $(1) --host-dir $(HOST_DIR) \
 		--staging-dir $(STAGING_DIR) --target-dir $(TARGET_DIR) \
 		$(if $(PER_PACKAGE_DIR),--per-package-dir $(PER_PACKAGE_DIR))
 endef
@@ -160,7 +161,7 @@ endef
 #     $(HOST_DIR)/lib and $ORIGIN/../lib, as for a final host tree
 # example: $(call ppd-check-rpath,host-foo)
 define ppd-check-rpath
-	$(Q)+$(_ppd) check-rpath $(_ppd-opts) --host-dir $(or $(2),$(HOST_DIR)) \
+	$(Q)+$(_ppd) check-rpath $(PPD_OPTS) --host-dir $(or $(2),$(HOST_DIR)) \
 		$(call _ppd-dir-opt,$(or $(3),$(PER_PACKAGE_DIR))) $(1)
 endef
 _ppd-dir-opt = $(if $(filter-out none,$(1)),--per-package-dir $(1))
@@ -171,7 +172,7 @@ _ppd-dir-opt = $(if $(filter-out none,$(1)),--per-package-dir $(1))
 # $2: optional: the files and directories to audit (default: $1)
 # example: $(call ppd-audit-rpath,$(TARGET_DIR))
 define ppd-audit-rpath
-	$(Q)+$(_ppd) check-rpath $(_ppd-opts) --audit --root $(1) $(or $(2),$(1))
+	$(Q)+$(_ppd) check-rpath $(PPD_OPTS) --audit --root $(1) $(or $(2),$(1))
 endef
 
 # ppd_check_host_rpath -- instrumentation hook running ppd-check-rpath at the

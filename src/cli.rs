@@ -43,6 +43,7 @@ pub struct Cli {
 
 /// Options every command accepts, before or after the command name.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Print one line of statistics on stderr when done.
     #[arg(short, long, global = true)]
@@ -52,13 +53,21 @@ pub struct GlobalArgs {
     /// else the number of cores; env: PPD_JOBS].
     #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
     pub jobs: Option<usize>,
+}
 
+/// `-n`, for the commands that change something.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DryRunArgs {
     /// Print the plan instead of changing anything.
-    #[arg(short = 'n', long, global = true)]
+    #[arg(short = 'n', long)]
     pub dry_run: bool,
+}
 
+/// `--progress`, for the commands that can run long enough to show one.
+#[derive(Args, Debug, Clone)]
+pub struct ProgressArgs {
     /// Progress bar: auto shows one only on a terminal and never under make.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
 }
 
@@ -108,6 +117,34 @@ pub enum Command {
     Outdated(OutdatedArgs),
 }
 
+impl Command {
+    /// True if the command was asked for a dry run (only the commands that
+    /// change something take `-n`).
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Command::Prepare(a) => a.dry.dry_run,
+            Command::Finalize(a) => a.dry.dry_run,
+            Command::CopyTree(a) => a.dry.dry_run,
+            Command::FixupPaths(a) => a.dry.dry_run,
+            Command::FixRpath(a) => a.dry.dry_run,
+            Command::FileList(a) => a.dry.dry_run,
+            Command::CheckRpath(_)
+            | Command::CheckBinArch(_)
+            | Command::Unshare(_)
+            | Command::Outdated(_) => false,
+        }
+    }
+
+    /// The `--progress` choice (only the commands that draw a bar take it).
+    pub fn progress(&self) -> ProgressArg {
+        match self {
+            Command::Finalize(a) => a.progress.progress,
+            Command::CopyTree(a) => a.progress.progress,
+            _ => ProgressArg::Never,
+        }
+    }
+}
+
 /// What to do when two sources provide one path differently.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConflictArg {
@@ -140,11 +177,11 @@ pub struct PrepareArgs {
     pub pkg: Option<String>,
 
     /// Host destination (instead of, or overriding, the one --pkg implies).
-    #[arg(long, value_name = "H")]
+    #[arg(long, value_name = "DIR")]
     pub host_dir: Option<PathBuf>,
 
     /// Target destination (instead of, or overriding, the one --pkg implies).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "DIR")]
     pub target_dir: Option<PathBuf>,
 
     /// What to do when dependencies provide one path as different files.
@@ -163,6 +200,15 @@ pub struct PrepareArgs {
     /// Write no manifest and do no stale-entry cleanup (plain rsync-loop behaviour).
     #[arg(long)]
     pub no_manifest: bool,
+
+    /// Print the conflicts and statistics as one JSON document on stdout
+    /// (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
 
     /// The dependencies, merged in the order given.
     #[arg(value_name = "DEP")]
@@ -219,9 +265,18 @@ pub struct FinalizeArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// Print statistics as JSON on stdout.
+    /// Print the overwrites and statistics as one JSON document on stdout
+    /// (docs/json.md).
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub progress: ProgressArgs,
 
     /// The packages, merged in the order given (the last one wins a path).
     #[arg(value_name = "PKG")]
@@ -230,7 +285,8 @@ pub struct FinalizeArgs {
 
 const COPY_TREE_EXAMPLE: &str = "\
 Example:
-  ppd copy-tree --exclude=/THIS_IS_NOT_YOUR_ROOT_FILESYSTEM output/target output/build/rootfs-ext2/target";
+  ppd copy-tree --exclude=/THIS_IS_NOT_YOUR_ROOT_FILESYSTEM \\
+      output/target output/build/rootfs-ext2/target";
 
 /// `ppd copy-tree`.
 #[derive(Args, Debug)]
@@ -240,14 +296,25 @@ pub struct CopyTreeArgs {
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
 
-    /// Print statistics as JSON on stdout.
+    /// Print the clashes and statistics as one JSON document on stdout
+    /// (docs/json.md).
     #[arg(long)]
     pub json: bool,
 
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub progress: ProgressArgs,
+
     /// The tree to copy.
+    #[arg(value_name = "SRC")]
     pub src: PathBuf,
 
     /// Where to copy it.
+    #[arg(value_name = "DEST")]
     pub dest: PathBuf,
 }
 
@@ -276,6 +343,15 @@ pub struct FixupPathsArgs {
     #[arg(long, value_name = "FILE")]
     pub cache: Option<PathBuf>,
 
+    /// Print the rewrites and statistics as one JSON document on stdout
+    /// (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
+
     /// The trees to scan.
     #[arg(value_name = "TREE", required = true)]
     pub trees: Vec<PathBuf>,
@@ -299,7 +375,7 @@ pub struct CheckRpathArgs {
     /// Host directory to check (compatible mode).
     #[arg(
         long,
-        value_name = "H",
+        value_name = "DIR",
         env = "HOST_DIR",
         required_unless_present = "audit"
     )]
@@ -310,16 +386,17 @@ pub struct CheckRpathArgs {
     pub per_package_dir: Option<PathBuf>,
 
     /// The root DT_NEEDED and absolute RPATH entries resolve in (audit mode).
-    #[arg(long, value_name = "R", requires = "audit")]
+    #[arg(long, value_name = "DIR", requires = "audit")]
     pub root: Option<PathBuf>,
 
-    /// Print findings as JSON (audit mode).
-    #[arg(long, requires = "audit")]
+    /// Print the findings and statistics as one JSON document on stdout
+    /// (docs/json.md).
+    #[arg(long)]
     pub json: bool,
 
     /// The kind of tree audited: host trees resolve on `/` and need
-    /// --host-dir; the default is an installed system rooted at R (audit mode).
-    #[arg(long, value_enum, requires = "audit")]
+    /// --host-dir; the default is an installed system rooted at --root (audit mode).
+    #[arg(long, value_enum, value_name = "KIND", requires = "audit")]
     pub tree: Option<RpathTreeArg>,
 
     /// Another build location no RPATH may point into (audit mode, repeatable).
@@ -347,7 +424,7 @@ pub struct CheckRpathArgs {
     pub args: Vec<OsString>,
 }
 
-/// The kind of tree fix-rpath works on.
+/// A kind of tree: check-rpath's audit and fix-rpath.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RpathTreeArg {
     /// HOST_DIR: $ORIGIN-relative RPATHs.
@@ -359,16 +436,27 @@ pub enum RpathTreeArg {
 }
 
 const FIX_RPATH_EXAMPLE: &str = "\
-Example:
+Examples:
+  ppd fix-rpath --tree host --host-dir output/host \\
+      --staging-dir output/host/x86_64-linux-gnu/sysroot --per-package-dir output/per-package
   HOST_DIR=output/host STAGING_DIR=output/host/x86_64-linux-gnu/sysroot \\
-  PER_PACKAGE_DIR=output/per-package ppd fix-rpath host";
+      PER_PACKAGE_DIR=output/per-package ppd fix-rpath host
+
+  The second form is Buildroot's `fix-rpath host`: the tree kind as the operand, the
+  directories from the environment.";
 
 /// `ppd fix-rpath`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["tree", "tree_operand"])))]
 pub struct FixRpathArgs {
-    /// Which tree to fix.
-    #[arg(value_enum)]
-    pub tree: RpathTreeArg,
+    /// Which tree to fix (the kind is also accepted as the only operand,
+    /// as Buildroot's fix-rpath script takes it).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub tree: Option<RpathTreeArg>,
+
+    /// The tree kind as an operand (Buildroot's `fix-rpath host`).
+    #[arg(value_enum, value_name = "KIND", hide = true, conflicts_with = "tree")]
+    pub tree_operand: Option<RpathTreeArg>,
 
     /// The host directory.
     #[arg(long, value_name = "DIR", env = "HOST_DIR")]
@@ -398,6 +486,24 @@ pub struct FixRpathArgs {
     /// patchelf patch's code does, as opposed to its description).
     #[arg(long)]
     pub keep_unused: bool,
+
+    /// Print the rewrites and statistics as one JSON document on stdout
+    /// (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
+}
+
+impl FixRpathArgs {
+    /// The tree kind, given as `--tree` or as the operand.
+    pub fn kind(&self) -> RpathTreeArg {
+        self.tree
+            .or(self.tree_operand)
+            .expect("BUG: clap requires --tree or the operand")
+    }
 }
 
 const FILE_LIST_EXAMPLE: &str = "\
@@ -444,6 +550,15 @@ pub struct FileListArgs {
     /// OUT/.files-list-images.before (at the start of configure).
     #[arg(long, requires = "images_dir")]
     pub snapshot: bool,
+
+    /// Print the overwrites and statistics as one JSON document on stdout
+    /// (docs/json.md); the target list then goes only to --out-dir.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
 }
 
 const CHECK_BIN_ARCH_EXAMPLE: &str = "\

@@ -634,11 +634,67 @@ fn missing_package_tree_is_an_error() {
         .args(["a", "b"]));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        format!(
+            "ppd: missing dependency tree of package b: no package b in {}\n",
+            pp.display()
+        )
+    );
+    // The package is there, its tree of this kind is not.
+    fs::create_dir_all(pp.join("b/host")).unwrap();
+    let out = run(ppd()
+        .arg("finalize")
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .args(["--tree", "target", "--dest"])
+        .arg(t.path().join("out"))
+        .args(["a", "b"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.starts_with("ppd: missing dependency tree of package b: opening directory "),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn a_mistyped_package_gets_the_close_names_and_a_missing_root_is_blamed() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    for p in ["zlib", "zlib-ng", "busybox"] {
+        fs::create_dir_all(pp.join(p).join("target")).unwrap();
+        fs::create_dir_all(pp.join(p).join("host")).unwrap();
+    }
+    let prepare = |root: &Path, deps: &[&str]| {
+        run(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(root)
+            .args(["--pkg", "app"])
+            .args(deps))
+    };
+    let out = prepare(&pp, &["busybox", "zlbi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: missing dependency tree of package zlbi: no package zlbi in {} \
+             (did you mean zlib?)\n",
+            pp.display()
+        )
+    );
+    let missing = t.path().join("no-such-dir");
+    let out = prepare(&missing, &["zlib", "busybox"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: reading per-package directory {}: No such file or directory\n",
+            missing.display()
+        )
+    );
 }
 
 fn copy_tree(src: &Path, dest: &Path, excludes: &[&str]) -> std::process::Output {

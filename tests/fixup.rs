@@ -687,10 +687,10 @@ fn verbose_stats_and_thread_count_independence() {
     let dry = |j: &str| {
         ok(ppd()
             .args([
-                "-n",
                 "-j",
                 j,
                 "fixup-paths",
+                "-n",
                 "--per-package-dir",
                 DIR,
                 "--new-root",

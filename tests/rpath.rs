@@ -391,6 +391,39 @@ fn fix_rpath_host_makes_origin_paths_that_run() {
 }
 
 #[test]
+fn fix_rpath_takes_the_tree_as_option_or_operand_and_names_the_missing_flag() {
+    if !have_gcc() {
+        return;
+    }
+    let tr = host_trees("", "-Wl,--disable-new-dtags");
+    // --tree and Buildroot's operand plan the same rewrites.
+    let plan = |args: &[&str]| {
+        ok(ppd()
+            .arg("fix-rpath")
+            .arg("--dry-run")
+            .args(args)
+            .env("HOST_DIR", &tr.host)
+            .env("PER_PACKAGE_DIR", &tr.ppd))
+        .stdout
+    };
+    let by_option = plan(&["--tree", "host"]);
+    assert!(!by_option.is_empty());
+    assert_eq!(by_option, plan(&["host"]));
+    // Both at once, or neither, is a usage error.
+    for args in [&["--tree", "host", "host"][..], &[]] {
+        let out = common::run(ppd().arg("fix-rpath").args(args).env("HOST_DIR", &tr.host));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    // Without HOST_DIR the message names the flag and the variable.
+    let out = common::run(ppd().args(["fix-rpath", "host"]).env_remove("HOST_DIR"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ppd: fix-rpath host: which host directory? Pass --host-dir DIR or set HOST_DIR\n"
+    );
+}
+
+#[test]
 fn fix_rpath_dry_run_prints_the_plan_and_changes_nothing() {
     if !have_gcc() {
         return;
@@ -494,7 +527,7 @@ fn fix_rpath_target_keeps_root_absolute_private_dirs() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        "ppd: fix-rpath: TARGET_DIR is not set\n"
+        "ppd: fix-rpath target: which target directory? Pass --target-dir DIR or set TARGET_DIR\n"
     );
 }
 

@@ -14,14 +14,26 @@ use crate::rpath::fix::{self, FixConfig, FixKind};
 
 /// Runs the command.
 pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
-    let need = |v: &Option<PathBuf>, name: &str| {
-        v.clone()
-            .ok_or_else(|| anyhow::anyhow!("fix-rpath: {name} is not set"))
+    let need = |v: &Option<PathBuf>, kind: &str, flag: &str, var: &str| {
+        v.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "fix-rpath {kind}: which {kind} directory? Pass {flag} DIR or set {var}"
+            )
+        })
     };
-    let (kind, root) = match args.tree {
-        RpathTreeArg::Host => (FixKind::Host, need(&args.host_dir, "HOST_DIR")?),
-        RpathTreeArg::Staging => (FixKind::Staging, need(&args.staging_dir, "STAGING_DIR")?),
-        RpathTreeArg::Target => (FixKind::Target, need(&args.target_dir, "TARGET_DIR")?),
+    let (kind, root) = match args.kind() {
+        RpathTreeArg::Host => (
+            FixKind::Host,
+            need(&args.host_dir, "host", "--host-dir", "HOST_DIR")?,
+        ),
+        RpathTreeArg::Staging => (
+            FixKind::Staging,
+            need(&args.staging_dir, "staging", "--staging-dir", "STAGING_DIR")?,
+        ),
+        RpathTreeArg::Target => (
+            FixKind::Target,
+            need(&args.target_dir, "target", "--target-dir", "TARGET_DIR")?,
+        ),
     };
     let cfg = FixConfig {
         kind,

@@ -36,9 +36,9 @@ pub struct Context {
 }
 
 impl Context {
-    fn new(g: &GlobalArgs, js: &Jobserver, mode: MakeMode) -> Context {
+    fn new(g: &GlobalArgs, cmd: &Command, js: &Jobserver, mode: MakeMode) -> Context {
         let tty = std::io::stderr().is_terminal();
-        let progress = match g.progress {
+        let progress = match cmd.progress() {
             ProgressArg::Never => false,
             ProgressArg::Always => tty,
             ProgressArg::Auto => {
@@ -48,7 +48,7 @@ impl Context {
         };
         Context {
             verbose: g.verbose,
-            dry_run: g.dry_run || mode == MakeMode::DryRun,
+            dry_run: cmd.dry_run() || mode == MakeMode::DryRun,
             progress,
             threads: Threads::decide(g.jobs, js),
             jobs_given: g.jobs.is_some() || std::env::var_os("PPD_JOBS").is_some(),
@@ -64,7 +64,7 @@ pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
     if matches!(mode, MakeMode::Question | MakeMode::Touch) {
         return Ok(Status::Success);
     }
-    let ctx = Context::new(&cli.global, &js, mode);
+    let ctx = Context::new(&cli.global, &cli.command, &js, mode);
     match &cli.command {
         Command::Prepare(a) => prepare::run(a, &ctx),
         Command::Finalize(a) => finalize::run(a, &ctx),

@@ -79,11 +79,10 @@ pub fn scan_sources(
                     tree,
                 })),
                 Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
-                    if allow_missing {
+                    if allow_missing && per_package_root(root).is_some_and(Path::is_dir) {
                         Ok(None)
                     } else {
-                        Err(anyhow::Error::new(e)
-                            .context(format!("missing dependency tree of package {label}")))
+                        Err(missing_tree(label, root, e))
                     }
                 }
                 Err(e) => Err(e.into()),
@@ -99,4 +98,104 @@ pub fn scan_sources(
         }
     }
     Ok((sources, missing))
+}
+
+/// The per-package directory root of a package tree `ROOT/<pkg>/<kind>`.
+fn per_package_root(tree: &Path) -> Option<&Path> {
+    tree.parent()?.parent()
+}
+
+/// The error for a package tree that does not exist, blaming the right
+/// culprit: a per-package directory root that does not exist, or a package
+/// that is not in it (with the names present that are closest to it), or
+/// the package's tree of that kind.
+fn missing_tree(label: &str, tree: &Path, e: fsx::FsError) -> anyhow::Error {
+    let Some(root) = per_package_root(tree) else {
+        return anyhow::Error::new(e).context(format!("missing tree of package {label}"));
+    };
+    if !root.is_dir() {
+        return anyhow::anyhow!(
+            "reading per-package directory {}: No such file or directory",
+            root.display()
+        );
+    }
+    let pkg_dir = tree.parent().unwrap_or(tree);
+    if pkg_dir.is_dir() {
+        return anyhow::Error::new(e)
+            .context(format!("missing dependency tree of package {label}"));
+    }
+    let names: Vec<String> = std::fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(|d| d.ok())
+                .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|d| d.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = match suggest(label, &names).as_slice() {
+        [] => String::new(),
+        [one] => format!(" (did you mean {one}?)"),
+        many => format!(" (did you mean one of {}?)", many.join(", ")),
+    };
+    anyhow::anyhow!(
+        "missing dependency tree of package {label}: no package {label} in {}{hint}",
+        root.display()
+    )
+}
+
+/// The names closest to `name` by edit distance (about a third of its
+/// length: none for one-letter names), best first, at most three.
+pub fn suggest(name: &str, names: &[String]) -> Vec<String> {
+    let limit = (name.chars().count() + 1) / 3;
+    let mut scored: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (edit_distance(name, n), n))
+        .filter(|&(d, _)| d <= limit)
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+/// Levenshtein distance, with a swap of two neighbours counting as one edit
+/// (the commonest typo).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_the_close_names_best_first() {
+        let names: Vec<String> = ["zlib", "zlib-ng", "busybox", "host-zlib", "xz"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(suggest("zlbi", &names), ["zlib"]);
+        assert_eq!(suggest("busybx", &names), ["busybox"]);
+        assert_eq!(suggest("host-zlb", &names), ["host-zlib"]);
+        assert!(suggest("openssl", &names).is_empty());
+    }
 }
