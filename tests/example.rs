@@ -175,7 +175,10 @@ fn parallel_build_gives_the_serial_build_final_trees() {
     );
     let v: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(
-        (v["errors"].as_u64(), v["warnings"].as_u64()),
+        (
+            v["stats"]["errors"].as_u64(),
+            v["stats"]["warnings"].as_u64()
+        ),
         (Some(0), Some(0)),
         "{v:#}"
     );

@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::{CheckRpathArgs, RpathTreeArg};
 use crate::exit::Status;
@@ -39,7 +40,33 @@ fn run_host(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
     };
     let start = Instant::now();
     let report = check::check_host(&cfg, &ctx.threads.pool()?)?;
-    std::io::stdout().write_all(&report.render(&cfg.pkg))?;
+    if args.json {
+        let mut doc = Doc::new("check-rpath");
+        doc.set("mode", "host");
+        doc.set("package", String::from_utf8_lossy(&cfg.pkg).into_owned());
+        doc.set("host_dir", json::text(&cfg.host_dir));
+        doc.stat("files", report.files);
+        doc.stat("executables", report.executables);
+        doc.stat("errors", report.offenders.len());
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.findings = report
+            .offenders
+            .iter()
+            .map(|p| {
+                json::finding(
+                    &String::from_utf8_lossy(p),
+                    "host-rpath",
+                    "error",
+                    "executable without proper RPATH (needs a library of the host \
+                     directory's lib/ and has no RPATH that finds it)",
+                )
+            })
+            .collect();
+        doc.print()?;
+    } else {
+        std::io::stdout().write_all(&report.render(&cfg.pkg))?;
+    }
     if ctx.verbose {
         eprintln!(
             "ppd check-rpath: {} files, {} dynamic executables, {} without proper RPATH, {} ms",
@@ -65,14 +92,28 @@ fn run_audit(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         Some(out) => layout::audit_output(&out, &args.ignore, &pool)?,
         None => audit::audit(&audit_config(args), &pool)?,
     };
-    let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        out.write_all(b"\n")?;
+        let mut doc = Doc::new("check-rpath");
+        doc.set("mode", "audit");
+        doc.set("parts", serde_json::to_value(&report.parts)?);
+        doc.stats_from(&report.counts);
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        for f in &report.results {
+            for x in &f.findings {
+                let mut v = json::finding(&f.path, x.rule, x.severity.word(), &x.message);
+                v["part"] = f.part.clone().into();
+                v["tag"] = x.tag.into();
+                v["entry"] = x.entry.clone().into();
+                doc.findings.push(v);
+            }
+        }
+        doc.print()?;
     } else {
+        let mut out = std::io::stdout().lock();
         out.write_all(report.render().as_bytes())?;
+        out.flush()?;
     }
-    out.flush()?;
     let c = report.counts;
     if ctx.verbose {
         eprintln!(

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use super::json::{self, Doc};
 use super::report::{clash_line, stats_words, with_progress};
 use super::Context;
 use crate::cli::CopyTreeArgs;
@@ -39,21 +40,27 @@ pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
         out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
     }
     let secs = start.elapsed().as_secs_f64();
-    if args.json {
-        let doc = serde_json::json!({
-            "command": "copy-tree",
-            "src": cfg.src.display().to_string(),
-            "dest": cfg.dest.display().to_string(),
-            "entries": r.planned,
-            "dirs": r.dirs,
-            "excluded": r.excluded,
-            "stats": r.applied.stats,
-            "threads": ctx.threads.count(),
-            "seconds": secs,
-        });
-        writeln!(out, "{doc}")?;
-    }
     drop(out);
+    if args.json {
+        let mut doc = Doc::new("copy-tree");
+        doc.set("src", json::text(&cfg.src));
+        doc.set("dest", json::text(&cfg.dest));
+        doc.set("dry_run", ctx.dry_run);
+        doc.stat("entries", r.planned);
+        doc.stat("dirs", r.dirs);
+        doc.stat("excluded", r.excluded);
+        doc.stats_from(&r.applied.stats);
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", secs);
+        let label = json::text(&cfg.src);
+        doc.conflicts = r
+            .applied
+            .clashes
+            .iter()
+            .map(|c| json::clash(&cfg.dest, c, &label))
+            .collect();
+        doc.print()?;
+    }
     if ctx.verbose {
         eprintln!(
             "ppd copy-tree: {} entries, {} excluded, {}, {} threads, {secs:.3} s",

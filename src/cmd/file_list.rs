@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::{ConflictArg, FileListArgs};
 use crate::exit::Status;
@@ -77,10 +78,43 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
                 images::finish(images, dir, &args.pkg)?;
             }
         }
+        _ if args.json => {}
         _ => {
             let mut out = std::io::stdout().lock();
             out.write_all(&report.lists.target)?;
         }
+    }
+    if args.json {
+        let mut doc = Doc::new("file-list");
+        doc.set("package", args.pkg.clone());
+        doc.set("per_package_dir", json::text(&args.per_package_dir));
+        doc.set("dry_run", ctx.dry_run);
+        doc.stat("walked", report.lists.walked);
+        doc.stat("dirs_read", report.lists.dirs_read);
+        doc.stat("dirs_trusted", report.lists.dirs_trusted);
+        doc.stat("target", count(&report.lists.target));
+        doc.stat("staging", count(&report.lists.staging));
+        doc.stat("host", count(&report.lists.host));
+        doc.stat("overwrites", report.overwrites.len());
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.overwrites = report
+            .overwrites
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "tree": json::text(&o.tree),
+                    "path": String::from_utf8_lossy(&o.path),
+                    "package": args.pkg,
+                    "owner": o.owner,
+                    "how": match o.kind {
+                        filelist::OverwriteKind::Replaced => "replaced",
+                        filelist::OverwriteKind::EditedInPlace => "edited",
+                    },
+                })
+            })
+            .collect();
+        doc.print()?;
     }
     if ctx.verbose {
         eprintln!(

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 
+use super::json::{self, Doc};
 use super::report::{clash_line, stats_words, with_progress};
 use super::Context;
 use crate::cli::{ConflictArg, FinalizeArgs, MergeModeArg, TreeArg};
@@ -59,23 +60,33 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
         out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
     }
     let secs = start.elapsed().as_secs_f64();
-    if args.json {
-        let doc = serde_json::json!({
-            "command": "finalize",
-            "tree": cfg.tree,
-            "dest": cfg.dest.display().to_string(),
-            "mode": mode_word(cfg.mode),
-            "packages": cfg.pkgs.len(),
-            "entries": r.planned,
-            "dirs": r.dirs,
-            "stats": r.applied.stats,
-            "overwrites": r.conflicts.len(),
-            "threads": ctx.threads.count(),
-            "seconds": secs,
-        });
-        writeln!(out, "{doc}")?;
-    }
     drop(out);
+    if args.json {
+        let mut doc = Doc::new("finalize");
+        doc.set("tree", cfg.tree);
+        doc.set("dest", json::text(&cfg.dest));
+        doc.set("mode", mode_word(cfg.mode));
+        doc.set("dry_run", ctx.dry_run);
+        doc.stat("packages", cfg.pkgs.len());
+        doc.stat("entries", r.planned);
+        doc.stat("dirs", r.dirs);
+        doc.stats_from(&r.applied.stats);
+        doc.stat("conflicts", r.conflicts.len());
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", secs);
+        doc.conflicts = r
+            .conflicts
+            .iter()
+            .map(|c| json::conflict(&cfg.dest, c))
+            .chain(
+                r.applied
+                    .clashes
+                    .iter()
+                    .map(|c| json::clash(&cfg.dest, c, &cfg.pkgs[c.provider as usize])),
+            )
+            .collect();
+        doc.print()?;
+    }
     if ctx.verbose {
         eprintln!(
             "ppd finalize: {} packages, {} entries, {}, {} overwrites, {} threads, {secs:.3} s",

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::{FixRpathArgs, RpathTreeArg};
 use crate::exit::Status;
@@ -60,7 +61,7 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         _ => ctx.threads.pool()?,
     };
     let (plan, root) = fix::plan(&cfg, &pool)?;
-    if ctx.dry_run {
+    if ctx.dry_run && !args.json {
         std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;
     }
     // Staging lies inside the host tree: its lock is the host tree's (a
@@ -82,6 +83,54 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
             fsx::join(&cfg.root, rel).display()
         );
     }
+    if args.json {
+        let mut doc = Doc::new("fix-rpath");
+        doc.set("tree", tree_word(args.kind()));
+        doc.set("root", json::text(&cfg.root));
+        doc.set("dry_run", ctx.dry_run);
+        doc.stat("files", plan.files);
+        doc.stat("elf_files", plan.elf_files);
+        doc.stat("rewritten", done);
+        doc.stat("failed", plan.failures.len() + failures.len());
+        doc.stat("threads", pool.current_num_threads());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.rewrites = plan
+            .rewrites
+            .iter()
+            .map(|rw| {
+                let mut m = json::rewrite(&cfg.root, &rw.rel, "rpath");
+                let changes: Vec<serde_json::Value> = rw
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "tag": c.tag,
+                            "old": String::from_utf8_lossy(&c.old),
+                            "new": String::from_utf8_lossy(&c.new),
+                        })
+                    })
+                    .collect();
+                m.insert("changes".into(), changes.into());
+                let aliases: Vec<String> = rw
+                    .aliases
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                m.insert("aliases".into(), aliases.into());
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        doc.findings = plan
+            .failures
+            .iter()
+            .chain(&failures)
+            .map(|(rel, why)| {
+                let path = json::text(&fsx::join(&cfg.root, rel));
+                json::finding(&path, "rewrite-failed", "warning", why)
+            })
+            .collect();
+        doc.print()?;
+    }
     if ctx.verbose {
         eprintln!(
             "ppd fix-rpath: {} files, {} ELF, {} {}, {} failed, {} ms",
@@ -98,4 +147,12 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         );
     }
     Ok(Status::Success)
+}
+
+fn tree_word(k: RpathTreeArg) -> &'static str {
+    match k {
+        RpathTreeArg::Host => "host",
+        RpathTreeArg::Staging => "staging",
+        RpathTreeArg::Target => "target",
+    }
 }

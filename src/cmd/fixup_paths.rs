@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::FixupPathsArgs;
 use crate::exit::Status;
@@ -42,7 +43,23 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         crate::provenance::record_rewrites(&args.trees, &report)?;
     }
     crate::lock::done(&locks)?;
-    if ctx.dry_run {
+    if args.json {
+        let mut doc = Doc::new("fixup-paths");
+        doc.set("per_package_dir", json::text(&args.per_package_dir));
+        doc.set("new_root", json::text(&args.new_root));
+        let trees: Vec<String> = args.trees.iter().map(|t| json::text(t)).collect();
+        doc.set("trees", trees);
+        doc.set("dry_run", ctx.dry_run);
+        doc.stat("files_scanned", report.files_scanned);
+        doc.stat("files_read", report.files_read);
+        doc.stat("symlinks_scanned", report.symlinks_scanned);
+        doc.stat("bytes_read", report.bytes_read);
+        doc.stat("rewritten", report.rewritten.len());
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.rewrites = json::text_rewrites(&report);
+        doc.print()?;
+    } else if ctx.dry_run {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for r in &report.rewritten {
             out.write_all(r.path().as_os_str().as_bytes())?;

@@ -16,6 +16,7 @@ mod file_list;
 mod finalize;
 mod fix_rpath;
 mod fixup_paths;
+mod json;
 mod outdated;
 mod prepare;
 mod report;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use super::json::{self, Doc};
 use super::report::clash_line;
 use super::Context;
 use crate::cli::{ConflictArg, PrepareArgs};
@@ -52,11 +53,14 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
         }
     }
     drop(stderr);
-    if ctx.dry_run {
+    if ctx.dry_run && !args.json {
         let mut out = std::io::stdout().lock();
         for r in &results {
             out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
         }
+    }
+    if args.json {
+        json_doc(&cfg, &results, start, ctx).print()?;
     }
     if ctx.verbose {
         eprintln!("{}", stats_line(&cfg, &results, start, ctx));
@@ -111,6 +115,53 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         dry_run: ctx.dry_run,
         fixup,
     })
+}
+
+fn json_doc(
+    cfg: &PrepareConfig,
+    results: &[prepare::TreeResult],
+    start: Instant,
+    ctx: &Context,
+) -> Doc {
+    let mut doc = Doc::new("prepare");
+    let trees: Vec<String> = results.iter().map(|r| json::text(&r.dest)).collect();
+    doc.set("trees", trees);
+    doc.set("dependencies", cfg.deps.clone());
+    doc.set("dry_run", ctx.dry_run);
+    let mut s = crate::merge::Stats::default();
+    let (mut removed, mut kept, mut planned) = (0, 0, 0);
+    let mut missing = Vec::new();
+    for r in results {
+        s.add(&r.applied.stats);
+        removed += r.removed;
+        kept += r.applied.kept_own.len();
+        planned += r.planned;
+        missing.extend(r.missing.iter().cloned());
+        doc.conflicts
+            .extend(r.conflicts.iter().map(|c| json::conflict(&r.dest, c)));
+        // Clashes name their source by index among the trees merged.
+        let merged: Vec<&String> = cfg.deps.iter().filter(|d| !r.missing.contains(d)).collect();
+        doc.conflicts.extend(r.applied.clashes.iter().map(|c| {
+            let by = merged.get(c.provider as usize).map_or("", |s| s.as_str());
+            json::clash(&r.dest, c, by)
+        }));
+        if let Some(f) = &r.fixup {
+            doc.rewrites.extend(json::text_rewrites(f));
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    doc.set("missing", missing);
+    doc.stat("dependencies", cfg.deps.len());
+    doc.stat("entries", planned);
+    doc.stats_from(&s);
+    doc.stat("removed", removed);
+    doc.stat("kept_own", kept);
+    doc.stat("conflicts", doc.conflicts.len());
+    doc.stat("rewritten", doc.rewrites.len());
+    doc.stat("threads", ctx.threads.count());
+    doc.stat("seconds", start.elapsed().as_secs_f64());
+    doc
 }
 
 fn stats_line(
