@@ -115,6 +115,9 @@ pub enum Command {
     /// List the packages holding copies that differ from what their dependencies provide now.
     #[command(after_help = OUTDATED_EXAMPLE)]
     Outdated(OutdatedArgs),
+    /// Tell where a file of a per-package or final tree comes from.
+    #[command(after_help = EXPLAIN_EXAMPLE)]
+    Explain(ExplainArgs),
 }
 
 impl Command {
@@ -128,10 +131,11 @@ impl Command {
             Command::FixupPaths(a) => a.dry.dry_run,
             Command::FixRpath(a) => a.dry.dry_run,
             Command::FileList(a) => a.dry.dry_run,
+            Command::Unshare(a) => a.dry.dry_run,
             Command::CheckRpath(_)
             | Command::CheckBinArch(_)
-            | Command::Unshare(_)
-            | Command::Outdated(_) => false,
+            | Command::Outdated(_)
+            | Command::Explain(_) => false,
         }
     }
 
@@ -621,6 +625,10 @@ pub struct UnshareArgs {
     /// Where the package's .files-list*.txt of its last install are.
     #[arg(long, value_name = "DIR")]
     pub list_dir: PathBuf,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dry: DryRunArgs,
 }
 
 const OUTDATED_EXAMPLE: &str = "\
@@ -641,4 +649,31 @@ pub struct OutdatedArgs {
     /// The packages to look at [default: every package with a manifest].
     #[arg(value_name = "PKG")]
     pub pkgs: Vec<String>,
+}
+
+const EXPLAIN_EXAMPLE: &str = "\
+Examples:
+  ppd explain --per-package-dir output/per-package output/target/etc/os-release
+  ppd explain --per-package-dir output/per-package --json \\
+      output/per-package/libfoo/host/lib/pkgconfig/zlib.pc
+
+  For each PATH: the package that installed it, its inode and the trees sharing it,
+  every package tree that holds the path and which one wins, copies that are outdated
+  (their dependency was rebuilt since) or edited in place, and any conflict.";
+
+/// `ppd explain`.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The per-package directory root (the final trees are its siblings
+    /// `host` and `target`, as in a Buildroot output directory).
+    #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
+    pub per_package_dir: PathBuf,
+
+    /// Print the answers as one JSON document on stdout (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Paths in `DIR/PKG/host`, `DIR/PKG/target`, or the final host or target tree.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
 }

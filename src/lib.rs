@@ -23,6 +23,7 @@ pub mod cmd;
 pub mod copytree;
 pub mod elf;
 pub mod exit;
+pub mod explain;
 pub mod filelist;
 pub mod finalize;
 pub mod fsx;

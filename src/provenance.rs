@@ -228,3 +228,76 @@ pub fn conflict_line(dest: &Path, c: &NamedConflict) -> String {
         c.winner
     )
 }
+
+/// How a package's copy of a path stands against what was placed there and
+/// against what the dependency that placed it provides now (that last part
+/// is [`crate::outdated::freshness`], shared with `ppd outdated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyState {
+    /// No record: the package installed the entry itself (or the tree has
+    /// no manifest).
+    Own,
+    /// As placed, and the dependency still provides the same.
+    Current,
+    /// As placed, but the dependency now provides something else (it was
+    /// rebuilt) or nothing: the next prepare replaces or removes it.
+    Outdated,
+    /// The inode placed, edited in place since: through a hard link, so
+    /// every tree sharing the inode changed with it.
+    EditedInPlace,
+    /// Another inode than the one placed: the package replaced it.
+    Replaced,
+}
+
+impl CopyState {
+    /// The word for reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            CopyState::Own => "own",
+            CopyState::Current => "current",
+            CopyState::Outdated => "outdated",
+            CopyState::EditedInPlace => "edited in place",
+            CopyState::Replaced => "replaced",
+        }
+    }
+}
+
+/// The state of the entry at `rel` of `tree` (a per-package tree of
+/// `kind`), whose manifest is `m`. `current` is its `lstat` result.
+pub fn copy_state(
+    per_package_dir: &Path,
+    kind: &str,
+    tree: &Path,
+    rel: &[u8],
+    m: Option<&Manifest>,
+    current: &nix::sys::stat::FileStat,
+) -> CopyState {
+    let Some(rec) = m.and_then(|m| m.records.get(rel)) else {
+        return CopyState::Own;
+    };
+    if !rec.matches(current) {
+        let entry = fsx::join(tree, rel);
+        let written = m.and_then(|m| m.written);
+        return if rec.still_placed(current, written, || fsx::born(&entry)) {
+            CopyState::EditedInPlace
+        } else {
+            CopyState::Replaced
+        };
+    }
+    // Whether the dependency still provides what was placed is
+    // `outdated::freshness`'s one answer.
+    let from = fsx::join(&per_package_dir.join(&rec.provider).join(kind), rel);
+    let now = std::fs::symlink_metadata(&from).ok();
+    match crate::outdated::freshness(rec, now.as_ref()) {
+        crate::outdated::Freshness::Current => CopyState::Current,
+        _ => CopyState::Outdated,
+    }
+}
+
+/// Loads the manifest of a tree, if it has a good one.
+pub fn manifest_of(tree: &Path) -> Option<Manifest> {
+    match manifest::load(&manifest::path_for(tree)) {
+        Loaded::Good(m) => Some(m),
+        _ => None,
+    }
+}

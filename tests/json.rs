@@ -135,6 +135,16 @@ fn every_reporting_command_prints_the_documented_document() {
     assert_eq!(v["stats"]["rewritten"], 1);
     assert_eq!(v["stats"]["conflicts"], 1);
 
+    // explain: the conflict and the rewrite, as seen from app's trees.
+    let out = ok(ppd()
+        .args(["explain", "--json", "--per-package-dir"])
+        .arg(&pp)
+        .arg(pp.join("app/target/etc/conf"))
+        .arg(pp.join("app/host/lib/pkgconfig/o.pc")));
+    let v = doc(&out, "explain", &["paths"]);
+    assert_eq!(v["conflicts"][0]["path"], "etc/conf");
+    assert_eq!(v["paths"][1]["copy"]["rewritten"], true);
+
     // file-list: the package replaced a file it got from base.
     let x = pp.join("app/host/share/x.txt");
     fs::remove_file(&x).unwrap();

@@ -87,7 +87,7 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     if args.json {
         let mut doc = Doc::new("file-list");
         doc.set("package", args.pkg.clone());
-        doc.set("per_package_dir", json::text(&args.per_package_dir));
+        doc.set("per_package_dir", json::text(&cfg.per_package_dir));
         doc.set("dry_run", ctx.dry_run);
         doc.stat("walked", report.lists.walked);
         doc.stat("dirs_read", report.lists.dirs_read);

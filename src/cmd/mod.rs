@@ -12,6 +12,7 @@ use crate::makeflags::MakeMode;
 mod check_bin_arch;
 mod check_rpath;
 mod copy_tree;
+mod explain;
 mod file_list;
 mod finalize;
 mod fix_rpath;
@@ -77,5 +78,6 @@ pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
         Command::CheckBinArch(a) => check_bin_arch::run(a, &ctx),
         Command::Unshare(a) => unshare::run(a, &ctx),
         Command::Outdated(a) => outdated::run(a, &ctx),
+        Command::Explain(a) => explain::run(a, &ctx),
     }
 }
