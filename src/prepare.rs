@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::fsx::{self, DirFd, Kind};
+use crate::fsx::{self, DirFd, FileKey, Kind};
 use crate::manifest::{self, Loaded, Manifest, Record};
 use crate::merge::{self, plan, Applied, ApplyOptions, FileMode, Plan, Source};
 use crate::provenance::{self, NamedConflict};
@@ -232,7 +232,7 @@ fn prepare_tree(
         return Ok((result, None));
     }
     let old = if cfg.manifest {
-        match manifest::load(&mpath) {
+        match manifest::load_for(&job.dest) {
             Loaded::Good(m) => Some(m),
             Loaded::Missing => None,
             Loaded::Damaged(why) => {
@@ -289,6 +289,10 @@ fn prepare_tree(
         lock.done()?;
         return Ok((result, None));
     }
+    if old.as_ref().is_some_and(|m| m.identity_lost) {
+        refresh_identities(&job.dest, &mut new)?;
+    }
+    new.root = Some(FileKey::of(&DirFd::open(&job.dest)?.stat_self()?));
     new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
     let pending = Pending {
         lock,
@@ -348,6 +352,34 @@ fn record_dirs(
     Ok(dirs)
 }
 
+/// After the tree was copied or restored (its manifest's inode numbers
+/// all stale), records each entry's new identity where the entry is still
+/// what was placed (type, size, mtime and mode), and forgets the others:
+/// the package's own from now on, as any entry prepare did not place.
+fn refresh_identities(dest: &Path, m: &mut Manifest) -> Result<()> {
+    let root = DirFd::open(dest)?;
+    let lost = manifest::Trust {
+        written: None,
+        identity_lost: true,
+    };
+    let mut gone = Vec::new();
+    for (path, rec) in m.records.iter_mut() {
+        let (parent, name) = split(path);
+        let st = match root.open_beneath(parent) {
+            Ok(dir) => dir.stat(name)?,
+            Err(_) => None,
+        };
+        match st {
+            Some(st) if rec.still_placed(&st, lost, || None) => rec.key = FileKey::of(&st),
+            _ => gone.push(path.clone()),
+        }
+    }
+    for path in gone {
+        m.records.remove(&path);
+    }
+    Ok(())
+}
+
 /// Removes entries that a dependency of this run placed before but no
 /// longer provides (or now provides as a directory), while they still
 /// carry the inode that was placed; then the directories that held them
@@ -401,7 +433,7 @@ fn remove_stale(
         };
         if let Some(st) = dir.stat(name)? {
             if Kind::from_mode(st.st_mode) != Kind::Dir
-                && rec.still_placed(&st, old.written, || dir.born(name))
+                && rec.still_placed(&st, old.trust(), || dir.born(name))
             {
                 dir.unlink(name, false)?;
                 removed += 1;

@@ -97,7 +97,7 @@ pub fn record_rewrites(trees: &[PathBuf], report: &crate::textfix::FixupReport) 
         if !mpath.exists() {
             continue;
         }
-        if let Loaded::Good(mut m) = manifest::load(&mpath) {
+        if let Loaded::Good(mut m) = manifest::load_for(tree) {
             note_rewrites(tree, report, &mut m)?;
             manifest::save(&mpath, &m)?;
         }
@@ -188,21 +188,22 @@ impl<'a> Origins<'a> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         for _ in 0..64 {
-            let m = self.cache.entry(tree.clone()).or_insert_with(|| {
-                match manifest::load(&manifest::path_for(&tree)) {
-                    Loaded::Good(m) => Some(m),
-                    _ => None,
-                }
-            });
+            let m =
+                self.cache
+                    .entry(tree.clone())
+                    .or_insert_with(|| match manifest::load_for(&tree) {
+                        Loaded::Good(m) => Some(m),
+                        _ => None,
+                    });
             let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
                 return pkg;
             };
             let entry = fsx::join(&tree, path);
             let current = nix::sys::stat::lstat(&entry).ok();
-            let written = m.as_ref().and_then(|m| m.written);
+            let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
             let untouched = current.is_some_and(|st| {
                 (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
-                    || rec.still_placed(&st, written, || fsx::born(&entry))
+                    || rec.still_placed(&st, trust, || fsx::born(&entry))
             });
             if !untouched {
                 return pkg;

@@ -182,7 +182,7 @@ impl<'a> Index<'a> {
     /// pool.
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
         use rayon::prelude::*;
-        let (body, count, version) = frame(data)?;
+        let (body, count, version, _) = frame(data)?;
         if version != Version::V2 {
             bail!("format 1 manifest (see manifest::in_current_format)");
         }
@@ -460,7 +460,7 @@ mod tests {
         let data = render(&m);
         assert!(data.len() > PARALLEL_PARSE);
         // Pieces start at directory lines.
-        let (body, _, _) = frame(&data).unwrap();
+        let (body, _, _, _) = frame(&data).unwrap();
         let pieces = split_lines(body, 3);
         assert_eq!(pieces.len(), 3);
         assert!(pieces.iter().all(|(p, _)| p.starts_with(b"D\t")));

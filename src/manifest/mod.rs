@@ -87,19 +87,30 @@ impl Record {
     /// time where the filesystem records one (it is asked only in that
     /// case), `written` the manifest's mtime. Without either the inode
     /// number decides.
+    ///
+    /// After the tree was copied or restored (`trust.identity_lost`: inode
+    /// numbers all changed, hard links, names, sizes, modes and mtimes
+    /// kept), the entry is recognised by type, size, mtime and mode
+    /// instead.
     pub fn still_placed(
         &self,
         st: &nix::sys::stat::FileStat,
-        written: Option<Mtime>,
+        trust: Trust,
         born: impl FnOnce() -> Option<Mtime>,
     ) -> bool {
+        if trust.identity_lost {
+            return Kind::from_mode(st.st_mode) == self.kind
+                && self.size == st.st_size as u64
+                && self.mtime == Mtime::of(st)
+                && self.mode & 0o7777 == st.st_mode & 0o7777;
+        }
         if self.key != FileKey::of(st) {
             return false;
         }
         if self.size == st.st_size as u64 && self.mtime == Mtime::of(st) {
             return true;
         }
-        match (written, born()) {
+        match (trust.written, born()) {
             (Some(w), Some(b)) => b <= w,
             _ => true,
         }
@@ -146,6 +157,34 @@ pub struct Manifest {
     /// The manifest file's mtime when it was loaded: every inode prepare
     /// placed was born before it (see [`Record::still_placed`]).
     pub written: Option<Mtime>,
+    /// The identity of the tree's root directory when the manifest was
+    /// written (`end` line; absent in manifests of earlier versions).
+    pub root: Option<FileKey>,
+    /// Set by [`load_for`]: the tree's root is no longer the inode
+    /// recorded, so the tree was copied or restored (`cp -a`, tar, `rsync
+    /// -aH`) and every inode number recorded is meaningless; entries are
+    /// then recognised by type, size, mtime and mode.
+    pub identity_lost: bool,
+}
+
+impl Manifest {
+    /// What [`Record::still_placed`] needs to know about the manifest.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            written: self.written,
+            identity_lost: self.identity_lost,
+        }
+    }
+}
+
+/// How far a manifest's records identify entries (see
+/// [`Record::still_placed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// The manifest file's mtime.
+    pub written: Option<Mtime>,
+    /// Inode numbers no longer identify entries (the tree was copied).
+    pub identity_lost: bool,
 }
 
 /// Removes the directory record of `path` and those of all its ancestors.
@@ -184,6 +223,21 @@ pub fn retain_dirs(
 /// Returns where the manifest of `tree` lives.
 pub fn path_for(tree: &Path) -> PathBuf {
     crate::lock::sidecar(tree, "ppd-manifest")
+}
+
+/// Loads the manifest of `tree`, noting whether the tree is still the
+/// one it describes ([`Manifest::identity_lost`]).
+pub fn load_for(tree: &Path) -> Loaded {
+    let mut loaded = load(&path_for(tree));
+    if let Loaded::Good(m) = &mut loaded {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::metadata(tree).ok().map(|md| FileKey {
+            dev: md.dev(),
+            ino: md.ino(),
+        });
+        m.identity_lost = m.root.is_some() && now.is_some() && m.root != now;
+    }
+    loaded
 }
 
 /// What loading found.
@@ -280,7 +334,11 @@ pub fn render(m: &Manifest) -> Vec<u8> {
             render_entry(name, r, &mut out);
         }
     }
-    let _ = writeln!(out, "end {}", m.records.len() + m.dirs.len());
+    let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
+    if let Some(k) = m.root {
+        let _ = write!(out, " root {} {}", k.dev, k.ino);
+    }
+    out.push(b'\n');
     out
 }
 
@@ -329,9 +387,10 @@ impl RecordRef<'_> {
 }
 
 /// Checks the framing of serialized manifest bytes: returns the lines
-/// between the magic line and the `end <count>` line, the count (entries
-/// plus recorded directories) and the format.
-fn frame(data: &[u8]) -> Result<(&[u8], usize, Version)> {
+/// between the magic line and the `end <count> [root <dev> <ino>]` line,
+/// the count (entries plus recorded directories), the format and the
+/// tree root's identity when the manifest was written.
+fn frame(data: &[u8]) -> Result<(&[u8], usize, Version, Option<FileKey>)> {
     let first = memchr::memchr(b'\n', data).unwrap_or(data.len());
     let version = match &data[..first] {
         m if m == MAGIC.as_bytes() => Version::V2,
@@ -345,10 +404,20 @@ fn frame(data: &[u8]) -> Result<(&[u8], usize, Version)> {
     }
     let last =
         memchr::memrchr(b'\n', &data[body_start..end]).map_or(body_start, |i| body_start + i + 1);
-    let count = data[last..end]
+    let end_line = data[last..end]
         .strip_prefix(b"end ")
         .context("truncated (no end line)")?;
-    Ok((&data[body_start..last], unsigned(count, "count")?, version))
+    let mut fields = end_line.split(|&b| b == b' ');
+    let count = unsigned(fields.next().unwrap_or_default(), "count")?;
+    let root = match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (None, ..) => None,
+        (Some(b"root"), Some(dev), Some(ino), None) => Some(FileKey {
+            dev: unsigned(dev, "device")?,
+            ino: unsigned(ino, "inode")?,
+        }),
+        _ => bail!("bad end line"),
+    };
+    Ok((&data[body_start..last], count, version, root))
 }
 
 /// Hands every non-empty line of `body` to `each` (`first_line` is the
@@ -421,8 +490,11 @@ fn check_count(count: usize, held: usize) -> Result<()> {
 
 /// Parses a serialized manifest (either format).
 pub fn parse(data: &[u8]) -> Result<Manifest> {
-    let (body, count, version) = frame(data)?;
-    let mut m = Manifest::default();
+    let (body, count, version, root) = frame(data)?;
+    let mut m = Manifest {
+        root,
+        ..Manifest::default()
+    };
     // The directory of the current section (format 2).
     let mut section: Option<Vec<u8>> = None;
     for_each_line(body, 2, |line| {

@@ -354,7 +354,7 @@ impl Task<'_> {
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
         m.records
             .get(&*path)
-            .is_some_and(|rec| rec.still_placed(st, m.written, || dir.born(&e.name)))
+            .is_some_and(|rec| rec.still_placed(st, m.trust(), || dir.born(&e.name)))
     }
 
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {

@@ -1,0 +1,232 @@
+//! An output directory copied away and restored at the same path (`cp -a`,
+//! tar, `rsync -aH`: every inode number and ctime changes; names, sizes,
+//! modes, mtimes, contents and hard links stay), then reconfigured after a
+//! dependency's rebuild: no false conflict, exactly the stale entries
+//! removed, nothing the package installed taken for a dependency's, and the
+//! path fixup's rewritten copies still traced to their installer.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const T0: i64 = 1_700_000_000;
+
+fn write(p: &Path, data: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+    set_mtime(p, T0, 0);
+}
+
+fn replace(p: &Path, data: &str) {
+    std::fs::remove_file(p).unwrap();
+    write(p, data);
+}
+
+/// Runs prepare with the path fixup; returns (stats line, other stderr).
+fn prepare(pp: &Path, pkg: &str, deps: &[&str]) -> (String, String) {
+    let out = ok(ppd()
+        .arg("-v")
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(pp)
+        .args(["--pkg", pkg, "--fixup-paths"])
+        .args(deps));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (stats, rest): (Vec<&str>, Vec<&str>) = err
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with("ppd prepare: "));
+    (stats.concat(), rest.concat())
+}
+
+fn stat(line: &str, what: &str) -> u64 {
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("{what} in {line}"));
+    line[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// (path, type, symlink target, content) of every entry.
+type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, Vec<u8>)>;
+
+fn shape(root: &Path) -> Shape {
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            let data = if v.kind == "f" {
+                std::fs::read(at(root, &k)).unwrap()
+            } else {
+                Vec::new()
+            };
+            (k, v.kind, v.target, data)
+        })
+        .collect()
+}
+
+/// zlib (with a `.pc` naming its per-package directory), libpng built on
+/// it (the fixup rewrites its copy of zlib.pc), app built on both; app
+/// installs a file of its own and replaces one of zlib's.
+fn build(out: &Path) {
+    let pp = out.join("per-package");
+    let z = pp.join("zlib/host");
+    write(&z.join("lib/libz.so.1"), "libz\n");
+    write(
+        &z.join("lib/pkgconfig/zlib.pc"),
+        &format!("prefix={}/zlib/host/usr\n", pp.display()),
+    );
+    write(&z.join("bin/zlib-config"), "zlib-config\n");
+    write(&pp.join("zlib/target/usr/lib/libz.so.1"), "libz\n");
+    prepare(&pp, "libpng", &["zlib"]);
+    write(&pp.join("libpng/host/lib/libpng.so"), "png\n");
+    write(&pp.join("libpng/host/share/libpng/gone.txt"), "gone\n");
+    write(
+        &pp.join("libpng/host/lib/pkgconfig/libpng.pc"),
+        &format!("prefix={}/libpng/host/usr\n", pp.display()),
+    );
+    write(&pp.join("libpng/target/usr/lib/libpng.so"), "png\n");
+    let (_, err) = prepare(&pp, "app", &["libpng", "zlib"]);
+    assert_eq!(err, "");
+    write(&pp.join("app/target/usr/bin/app"), "app\n");
+    replace(
+        &pp.join("app/host/bin/zlib-config"),
+        "app's own zlib-config\n",
+    );
+}
+
+fn sh(script: &str) {
+    let st = Command::new("sh").arg("-ec").arg(script).status().unwrap();
+    assert!(st.success(), "{script}");
+}
+
+/// Copies `out` away and back to the same path with `how`.
+fn round_trip(out: &Path, how: &str) {
+    let o = out.display();
+    let base = out.parent().unwrap().display();
+    match how {
+        "cp -a" => sh(&format!("cp -a {o} {o}.bak && rm -rf {o} && cp -a {o}.bak {o} && rm -rf {o}.bak")),
+        "tar" => sh(&format!(
+            "tar --format=posix -C {base} -cf {o}.tar out && rm -rf {o} && tar -C {base} -xpf {o}.tar && rm {o}.tar"
+        )),
+        "rsync -aH" => sh(&format!(
+            "rsync -aH {o}/ {o}.bak/ && rm -rf {o} && rsync -aH {o}.bak/ {o}/ && rm -rf {o}.bak"
+        )),
+        _ => unreachable!(),
+    }
+}
+
+fn restore_then_reconfigure(how: &str) {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let pp = out.join("per-package");
+    build(&out);
+    let before = pp.join("zlib/host/lib/libz.so.1").metadata().unwrap().ino();
+    round_trip(&out, how);
+    assert_ne!(
+        pp.join("zlib/host/lib/libz.so.1").metadata().unwrap().ino(),
+        before,
+        "{how}: the inodes changed"
+    );
+    // A reconfigure right after: nothing to do, nothing reported.
+    let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
+    assert_eq!(err, "", "{how}: {stats}");
+    assert_eq!(stat(&stats, "removed"), 0, "{how}: {stats}");
+    assert_eq!(stat(&stats, "kept as own"), 1, "{how}: {stats}");
+    // zlib's rebuild changes a file; libpng's drops a directory.
+    let z = pp.join("zlib/host");
+    replace(&z.join("lib/libz.so.1"), "libz v2, longer\n");
+    std::fs::remove_dir_all(pp.join("libpng/host/share/libpng")).unwrap();
+    let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
+    assert_eq!(err, "", "{how}: {stats}");
+    assert_eq!(stat(&stats, "kept as own"), 1, "{how}: {stats}");
+    // share/libpng/gone.txt and the directory share/libpng.
+    assert_eq!(stat(&stats, "removed"), 2, "{how}: {stats}");
+    let app = pp.join("app/host");
+    assert_eq!(
+        app.join("lib/libz.so.1").metadata().unwrap().ino(),
+        z.join("lib/libz.so.1").metadata().unwrap().ino(),
+        "{how}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join("bin/zlib-config")).unwrap(),
+        "app's own zlib-config\n",
+        "{how}: the package's own file"
+    );
+    // Exactly a fresh prepare plus what app installed itself.
+    prepare(&pp, "fresh", &["libpng", "zlib"]);
+    std::fs::remove_file(pp.join("fresh/host/bin/zlib-config")).unwrap();
+    write(
+        &pp.join("fresh/host/bin/zlib-config"),
+        "app's own zlib-config\n",
+    );
+    write(&pp.join("fresh/target/usr/bin/app"), "app\n");
+    let fresh = |p: &Path| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        text.replace("/fresh/", "/app/")
+    };
+    let mine = shape(&app);
+    let theirs = shape(&pp.join("fresh/host"));
+    assert_eq!(
+        mine.iter().map(|e| (&e.0, e.1)).collect::<Vec<_>>(),
+        theirs.iter().map(|e| (&e.0, e.1)).collect::<Vec<_>>(),
+        "{how}"
+    );
+    for (rel, kind, _, data) in &mine {
+        if *kind == "f" {
+            let other = fresh(&at(&pp.join("fresh/host"), rel));
+            assert_eq!(String::from_utf8_lossy(data), other, "{how}: {rel:?}");
+        }
+    }
+    assert_eq!(
+        shape(&pp.join("app/target")),
+        shape(&pp.join("fresh/target")),
+        "{how}"
+    );
+    // A package built on app after the restore: its copies of the
+    // rewritten .pc files trace back to zlib and libpng, no conflict; the
+    // one real conflict is app's own zlib-config.
+    let (_, err) = prepare(&pp, "top", &["app", "libpng", "zlib"]);
+    assert_eq!(
+        err,
+        format!(
+            "ppd: conflict: {} is provided differently by app (file), libpng (file), zlib (file); zlib wins\n",
+            pp.join("top/host/bin/zlib-config").display()
+        ),
+        "{how}"
+    );
+    // And a second reconfigure changes nothing.
+    let (stats, _) = prepare(&pp, "app", &["libpng", "zlib"]);
+    for what in ["removed", "dirs created"] {
+        assert_eq!(stat(&stats, what), 0, "{how}: {what}: {stats}");
+    }
+}
+
+#[test]
+fn restored_with_cp_a() {
+    restore_then_reconfigure("cp -a");
+}
+
+#[test]
+fn restored_with_tar() {
+    if skip_without(&["tar"]) {
+        return;
+    }
+    restore_then_reconfigure("tar");
+}
+
+#[test]
+fn restored_with_rsync() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    restore_then_reconfigure("rsync -aH");
+}
