@@ -576,11 +576,19 @@ fn add_after_libc_line(root: &Path, pkg: &str, make: impl FnOnce(&str) -> String
         .find(|l| l.ends_with("\tlibc.so.6"))
         .unwrap()
         .to_owned();
-    let count: usize = text.lines().last().unwrap()["end ".len()..]
+    // `end <count> root <dev> <ino>`
+    let end = text.lines().last().unwrap().to_owned();
+    let count: usize = end["end ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     let text = text
-        .replace(&format!("end {count}\n"), &format!("end {}\n", count + 1))
+        .replace(
+            &end,
+            &end.replacen(&format!("end {count}"), &format!("end {}", count + 1), 1),
+        )
         .replace(&line, &format!("{line}\n{}", make(&line)));
     std::fs::write(&m, text).unwrap();
 }
@@ -705,11 +713,13 @@ fn a_subdirectory_without_a_record_is_still_walked() {
     // Both usr and usr/lib were created by prepare and recorded.
     assert!(dir_line("usr").is_some());
     let lib = dir_line("usr/lib").expect("usr/lib recorded");
-    let count: usize = lines.last().unwrap()["end ".len()..].parse().unwrap();
+    let end = lines.last().unwrap().to_string();
+    let (count, root) = end["end ".len()..].split_once(' ').unwrap();
+    let count: usize = count.parse().unwrap();
     // Its section stays, as that of a directory prepare did not record.
     let mut kept: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
     kept[lib] = "D\tusr/lib".to_owned();
-    *kept.last_mut().unwrap() = format!("end {}", count - 1);
+    *kept.last_mut().unwrap() = format!("end {} {root}", count - 1);
     std::fs::write(&m, kept.join("\n") + "\n").unwrap();
     // A new file in usr/lib changes usr/lib's ctime, not usr's.
     assert_lists_match(r, "libfoo", |me| {

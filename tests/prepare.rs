@@ -651,5 +651,9 @@ fn concurrent_runs_on_one_tree_serialize() {
     };
     assert_eq!(shape("me"), shape("clean"));
     let m = std::fs::read_to_string(r.join("per-package/me/.host.ppd-manifest")).unwrap();
-    assert!(m.ends_with("end 3000\n"), "manifest intact");
+    let end = m.lines().last().unwrap();
+    assert!(
+        end.starts_with("end 3000 root ") && m.ends_with('\n'),
+        "manifest intact: {end}"
+    );
 }
