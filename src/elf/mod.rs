@@ -230,10 +230,12 @@ pub fn has_magic(head: &[u8]) -> bool {
 /// Reads an open file. Returns `Ok(None)` if it is not ELF (no magic),
 /// `Err` if it has the magic but cannot be parsed.
 pub fn read_file(file: &File) -> Result<Option<ElfInfo>> {
-    let head = HeadFile::new(file).map_err(|e| ElfError::new(format!("reading: {e}")))?;
+    let mut head = HeadFile::new(file).map_err(|e| ElfError::new(format!("reading: {e}")))?;
     if !has_magic(&head.head) {
         return Ok(None);
     }
+    head.find_len()
+        .map_err(|e| ElfError::new(format!("reading: {e}")))?;
     let cache = ReadCache::new(head);
     parse_any(&cache).map(Some)
 }
@@ -414,17 +416,21 @@ impl<'f> HeadFile<'f> {
             }
         }
         head.truncate(n);
-        let len = if (n as u64) < HEAD {
-            n as u64
-        } else {
-            file.metadata()?.len()
-        };
         Ok(HeadFile {
             file,
-            len,
+            len: n as u64,
             pos: 0,
             head,
         })
+    }
+
+    /// Learns the file's real length when the first page was full. Called
+    /// only for ELF files: most files of a tree are not, and need no fstat.
+    fn find_len(&mut self) -> std::io::Result<()> {
+        if self.len == HEAD {
+            self.len = self.file.metadata()?.len();
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -264,8 +265,8 @@ impl AuditReport {
 }
 
 /// One file to audit: (walk base, path below it, canonical location in the
-/// resolution root, path as shown).
-type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, String);
+/// resolution root, path as shown, mode).
+type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, String, u32);
 
 /// What reading one file gave.
 enum Read {
@@ -293,7 +294,7 @@ impl Survey {
     /// where other architectures are expected.
     pub fn arch_counts(&self) -> BTreeMap<Arch, usize> {
         let mut counts = BTreeMap::new();
-        for ((_, _, loc, _), r) in self.jobs.iter().zip(&self.reads) {
+        for ((_, _, loc, _, _), r) in self.jobs.iter().zip(&self.reads) {
             if let Read::Elf(info, _) = r {
                 if !self.env.foreign_ok(loc) {
                     *counts.entry(arch_of(info)).or_insert(0) += 1;
@@ -340,7 +341,7 @@ pub fn survey(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<Sur
     }
     let reads: Vec<Read> = pool.install(|| {
         jobs.par_iter()
-            .map(|(dir, rel, _, _)| read_one(dir, rel))
+            .map(|(dir, rel, _, _, mode)| read_one(dir, rel, *mode))
             .collect()
     });
     Ok(Survey {
@@ -361,7 +362,7 @@ pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool
         s.jobs
             .par_iter()
             .zip(s.reads.par_iter())
-            .map(|((_, _, loc, _), r)| judge_one(env, r, loc, arch))
+            .map(|((_, _, loc, _, _), r)| judge_one(env, r, loc, arch))
             .collect()
     });
     let mut counts = Counts {
@@ -369,7 +370,7 @@ pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool
         ..Counts::default()
     };
     let mut out = Vec::new();
-    for (((_, _, _, shown), r), mut findings) in s.jobs.iter().zip(&s.reads).zip(results) {
+    for (((_, _, _, shown, _), r), mut findings) in s.jobs.iter().zip(&s.reads).zip(results) {
         counts.elf_files += usize::from(matches!(r, Read::Elf(..)));
         findings.retain(|f| !s.ignore.iter().any(|r| r == f.rule));
         if findings.is_empty() {
@@ -565,7 +566,13 @@ fn collect(
             .next()
             .unwrap_or_default()
             .to_vec();
-        jobs.push((Arc::new(real_dir), name, loc, p.display().to_string()));
+        jobs.push((
+            Arc::new(real_dir),
+            name,
+            loc,
+            p.display().to_string(),
+            meta.mode(),
+        ));
         return Ok(());
     }
     let mut skip = Vec::new();
@@ -584,7 +591,7 @@ fn collect(
         }
         l.extend_from_slice(&f.rel);
         let shown = crate::fsx::join(p, &f.rel).display().to_string();
-        jobs.push((Arc::clone(&dir), f.rel, l, shown));
+        jobs.push((Arc::clone(&dir), f.rel, l, shown, f.meta.mode));
     }
     Ok(())
 }
@@ -596,8 +603,8 @@ fn parent_abs(abs: &[u8]) -> &[u8] {
     }
 }
 
-/// Reads one file's ELF facts.
-fn read_one(dir: &DirFd, rel: &[u8]) -> Read {
+/// Reads one file's ELF facts; `mode` comes from the walk.
+fn read_one(dir: &DirFd, rel: &[u8], mode: u32) -> Read {
     let info = match super::root::open_beneath(dir, rel).map(|f| elf::read_file(&f)) {
         Err(e) => {
             return Read::Bad(finding(
@@ -619,7 +626,6 @@ fn read_one(dir: &DirFd, rel: &[u8]) -> Read {
     if !matches!(info.file_type, FileType::Executable | FileType::Dynamic) {
         return Read::Skip;
     }
-    let mode = dir.stat(rel).ok().flatten().map_or(0, |st| st.st_mode);
     Read::Elf(Box::new(info), mode)
 }
 

@@ -100,9 +100,25 @@ impl Root {
     }
 
     fn resolve_uncached(&self, path: &[u8]) -> Option<(Vec<u8>, Kind)> {
-        let mut done: Vec<Vec<u8>> = Vec::new();
         let mut todo: Vec<Vec<u8>> = components_rev(path);
+        let mut done: Vec<Vec<u8>> = Vec::new();
         let mut kind = Kind::Dir;
+        // Thousands of names are looked up in the same few directories:
+        // resolve the parent through the cache and only the last component
+        // here. The walk below is sequential, so its state after the parent
+        // is exactly the parent's resolution.
+        if todo.len() > 1 {
+            let last = todo.remove(0);
+            let parent: Vec<&[u8]> = todo.iter().rev().map(Vec::as_slice).collect();
+            let (p, k) = self.resolve(&parent.join(&b'/'))?;
+            done = p
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            kind = k;
+            todo = vec![last];
+        }
         let mut hops = 0;
         while let Some(c) = todo.pop() {
             if kind != Kind::Dir {
