@@ -158,6 +158,14 @@ fn build_output(o: &Path) -> (Built, Built) {
         x86.copy("plain", &root.join("usr/share/blob/x86.elf"));
         x86.copy("plain", &root.join("lib/firmware/x86.elf"));
     }
+    // An external toolchain's gcc support directory, copied into the
+    // sysroot's lib/ whole by Buildroot: programs and plugins for the
+    // build machine (reported once each, as information).
+    x86.prog(&sysroot.join("lib/cc1"), "");
+    x86.copy(
+        "libbar-origin.so",
+        &sysroot.join("lib/plugin/libcc1plugin.so"),
+    );
     std::fs::create_dir_all(sysroot.join("usr/include")).unwrap();
     std::fs::write(sysroot.join("usr/include/foo.h"), "int foo(void);\n").unwrap();
     symlink(format!("host/{TUPLE}/sysroot"), o.join("staging")).unwrap();
@@ -217,7 +225,20 @@ fn a_clean_output_directory_has_no_findings() {
     let o = t.path().join("output");
     build_output(&o);
     let (code, v) = audit(&o);
-    assert_eq!(findings(&o, &v), [], "{v:#}");
+    let s = format!("host/{TUPLE}/sysroot");
+    let info = |p: &str| {
+        (
+            "staging".into(),
+            format!("{s}/{p}"),
+            "F10".into(),
+            "info".into(),
+        )
+    };
+    assert_eq!(
+        findings(&o, &v),
+        [info("lib/cc1"), info("lib/plugin/libcc1plugin.so")],
+        "{v:#}"
+    );
     assert_eq!(code, 0);
     // What each part covered: the sysroot and the external toolchain are
     // not part of host/, usr/include and lib/firmware are pruned.
@@ -240,17 +261,18 @@ fn a_clean_output_directory_has_no_findings() {
         assert_eq!(p["arch"], "ELF64 AArch64");
     }
     // libc, ld.so, libfoo, libbar, private/libbar, prog, private, and the
-    // x86-64 file in usr/share (lib/firmware is pruned as fix-rpath does).
+    // x86-64 file in usr/share (lib/firmware is pruned as fix-rpath does);
+    // staging has lib/firmware, cc1 and the plugin too.
     assert_eq!(part(&v, "target")["elf_files"], 8);
-    assert_eq!(part(&v, "staging")["elf_files"], 9);
+    assert_eq!(part(&v, "staging")["elf_files"], 11);
     assert_eq!(
         part(&v, "staging")["excluded"],
         serde_json::json!([format!("{}/host/{TUPLE}/sysroot/usr/include", o.display())])
     );
-    assert_eq!(v["stats"]["elf_files"], 24);
+    assert_eq!(v["stats"]["elf_files"], 26);
     assert_eq!(v["stats"]["errors"], 0);
     assert_eq!(v["stats"]["warnings"], 0);
-    assert_eq!(v["stats"]["infos"], 0);
+    assert_eq!(v["stats"]["infos"], 2);
 
     // The human report names each part and ends with the totals, also
     // when nothing is found; a single PATH that is an output directory is
@@ -263,13 +285,15 @@ fn a_clean_output_directory_has_no_findings() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "host: {d}/host as a host tree, ELF64 x86-64, without {d}/host/{TUPLE}/sysroot, \
+            "{d}/{s}/lib/cc1\n  info    F10  ELF64 x86-64 file in a tree of ELF64 AArch64 files\n\
+             {d}/{s}/lib/plugin/libcc1plugin.so\n  info    F10  ELF64 x86-64 file in a tree of ELF64 AArch64 files\n\
+             host: {d}/host as a host tree, ELF64 x86-64, without {d}/host/{TUPLE}/sysroot, \
              {d}/host/opt/ext-toolchain: {hf} file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 7 ELF file(s)\n\
              staging: {d}/host/{TUPLE}/sysroot as a staging tree, ELF64 AArch64, without \
-             {d}/host/{TUPLE}/sysroot/usr/include: 9 file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 9 ELF file(s)\n\
+             {d}/host/{TUPLE}/sysroot/usr/include: 11 file(s): 0 error(s), 0 warning(s), 2 info(s) in 2 of 11 ELF file(s)\n\
              target: {d}/target as a target tree, ELF64 AArch64, without {d}/target/lib/firmware: \
              8 file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 8 ELF file(s)\n\
-             0 error(s), 0 warning(s), 0 info(s) in 0 of 24 ELF file(s)\n",
+             0 error(s), 0 warning(s), 2 info(s) in 2 of 26 ELF file(s)\n",
             hf = host["files"],
         )
     );
@@ -349,7 +373,14 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
         ("host", "host/bin/bad-ppd", "R06", "error"),
         ("host", "host/bin/bad-relative", "R02", "error"),
         ("host", "host/bin/bad-ww", "R13", "warning"),
-        ("host", "host/lib/libarm.so", "F10", "warning"),
+        ("host", "host/lib/libarm.so", "F10", "info"),
+        ("staging", &format!("{s}/lib/cc1"), "F10", "info"),
+        (
+            "staging",
+            &format!("{s}/lib/plugin/libcc1plugin.so"),
+            "F10",
+            "info",
+        ),
         (
             "staging",
             &format!("{s}/usr/bin/bad-missing"),
@@ -364,12 +395,7 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
             "error",
         ),
         ("staging", &format!("{s}/usr/bin/bad-ww"), "R13", "warning"),
-        (
-            "staging",
-            &format!("{s}/usr/lib/plugin.so"),
-            "F10",
-            "warning",
-        ),
+        ("staging", &format!("{s}/usr/lib/plugin.so"), "F10", "info"),
         ("target", "target/usr/bin/bad-arch", "F10", "error"),
         ("target", "target/usr/bin/bad-missing", "F02", "warning"),
         ("target", "target/usr/bin/bad-ppd", "R06", "error"),
@@ -384,18 +410,26 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
     assert_eq!(
         (
             v["stats"]["errors"].as_u64(),
-            v["stats"]["warnings"].as_u64()
+            v["stats"]["warnings"].as_u64(),
+            v["stats"]["infos"].as_u64()
         ),
-        (Some(8), Some(7))
+        (Some(8), Some(5), Some(4))
     );
-    for (name, errors, warnings) in [("host", 3, 2), ("staging", 2, 3), ("target", 3, 2)] {
+    for (name, errors, warnings, infos) in
+        [("host", 3, 1, 1), ("staging", 2, 2, 3), ("target", 3, 2, 0)]
+    {
         let p = part(&v, name);
         assert_eq!(
-            (p["errors"].as_u64(), p["warnings"].as_u64()),
-            (Some(errors), Some(warnings)),
+            (
+                p["errors"].as_u64(),
+                p["warnings"].as_u64(),
+                p["infos"].as_u64()
+            ),
+            (Some(errors), Some(warnings), Some(infos)),
             "{name}"
         );
-        assert_eq!(p["files_with_findings"], 5, "{name}");
+        let extra = if name == "staging" { 2 } else { 0 };
+        assert_eq!(p["files_with_findings"], 5 + extra, "{name}");
     }
     // The wrong-machine files are reported once, as such: not as
     // libraries the loader cannot find.

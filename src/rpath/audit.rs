@@ -645,15 +645,24 @@ fn judge_one(env: &Env, r: &Read, loc: &[u8], arch: Option<Arch>) -> Vec<Finding
     let mut out = Vec::new();
     file.entry_rules(&mut out);
     let foreign = arch.filter(|&a| a != arch_of(info));
+    if foreign.is_some() {
+        // Whether an entry supplies a library depends on the file's
+        // machine too: the tree's libraries are not its libraries.
+        out.retain(|f| f.rule != "R12");
+    }
     file.file_rules(&mut out, foreign.is_none());
     if let Some(a) = foreign {
         if !env.foreign_ok(loc) {
             // Buildroot's check-bin-arch rule. The file's libraries would
             // be looked up among the tree's, so those lookups say nothing.
-            let sev = if env.kind == TreeKind::Target {
-                Severity::Error
-            } else {
-                Severity::Warning
+            // check-bin-arch fails the build for target/ only; a staging
+            // sysroot gets the external toolchain's gcc support directory
+            // copied in whole (cc1, lto plugins for the build machine), a
+            // harmless and common sight, so it is worth knowing, no more.
+            let sev = match env.kind {
+                TreeKind::Target => Severity::Error,
+                TreeKind::System => Severity::Warning,
+                TreeKind::Staging | TreeKind::Host => Severity::Info,
             };
             out.push(finding(
                 "F10",
