@@ -278,8 +278,8 @@ pub fn copy_state(
     };
     if !rec.matches(current) {
         let entry = fsx::join(tree, rel);
-        let written = m.and_then(|m| m.written);
-        return if rec.still_placed(current, written, || fsx::born(&entry)) {
+        let trust = m.map(Manifest::trust).unwrap_or_default();
+        return if rec.still_placed(current, trust, || fsx::born(&entry)) {
             CopyState::EditedInPlace
         } else {
             CopyState::Replaced
@@ -297,7 +297,7 @@ pub fn copy_state(
 
 /// Loads the manifest of a tree, if it has a good one.
 pub fn manifest_of(tree: &Path) -> Option<Manifest> {
-    match manifest::load(&manifest::path_for(tree)) {
+    match manifest::load_for(tree) {
         Loaded::Good(m) => Some(m),
         _ => None,
     }
