@@ -39,7 +39,9 @@
 # Rebuilds cannot reach dependents: before a package's build and install
 # steps run again, the files it installed itself that its dependents share
 # through hard links get a private inode (ppd unshare), so an install that
-# writes into an existing file changes only the package's copy. 'make
+# writes into an existing file changes only the package's copy; before its
+# configure step runs again, they are removed from its trees, which the
+# re-prepare then fills from the dependencies as in a clean build. 'make
 # ppd-outdated' then names the packages whose copies differ from what their
 # dependencies provide now, with the make targets that refresh them.
 #
@@ -182,19 +184,27 @@ endef
 endif
 
 ifeq ($(PPD_UNSHARE),y)
-# ppd_unshare -- instrumentation hook: at the start of a package's build and
-# install steps, if the package was installed before (its file lists
-# exist), give the files it installed that other trees share a private
-# inode. A first build runs nothing.
+# ppd_unshare -- instrumentation hook for packages installed before (their
+# file lists exist; a first build runs nothing):
+# - at the start of the configure step (a -reconfigure), before the
+#   re-prepare, the files and symlinks the package installed are removed
+#   from its trees (and directories left empty), so the trees start from
+#   what the dependencies provide, as in a clean build: a file the package
+#   stops installing does not linger, a dependency file it had replaced
+#   comes back;
+# - at the start of its build and install steps (a -rebuild, -reinstall),
+#   the files it installed that other trees share get a private inode, so an
+#   install writing into an existing file changes only this package's copy.
 # $1: start or end
 # $2: the step name
 # $3: the package name
 define ppd_unshare
-	$(if $(filter start,$(1)),$(if $(filter build install-host install-staging \
-		install-target,$(2)),$(if $(wildcard $($(PKG)_DIR)/.files-list*.txt),\
-		$(Q)+$(_ppd) unshare $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
-			--pkg $(3) --staging-subdir $(STAGING_SUBDIR) \
-			--list-dir $($(PKG)_DIR))))
+	$(if $(filter start,$(1)),$(if $(filter configure build install-host \
+		install-staging install-target,$(2)),$(if $(wildcard \
+		$($(PKG)_DIR)/.files-list*.txt),$(Q)+$(_ppd) unshare $(_ppd-opts) \
+		$(if $(filter configure,$(2)),--remove) \
+		--per-package-dir $(PER_PACKAGE_DIR) --pkg $(3) \
+		--staging-subdir $(STAGING_SUBDIR) --list-dir $($(PKG)_DIR))))
 endef
 GLOBAL_INSTRUMENTATION_HOOKS += ppd_unshare
 endif

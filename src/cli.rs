@@ -626,6 +626,11 @@ pub struct UnshareArgs {
     #[arg(long, value_name = "DIR")]
     pub list_dir: PathBuf,
 
+    /// Remove the listed files and symlinks (and directories left empty)
+    /// instead: before a re-prepare, so the trees start from the dependencies.
+    #[arg(long)]
+    pub remove: bool,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub dry: DryRunArgs,

@@ -16,6 +16,13 @@
 //! dependencies are theirs (an in-place edit of those is reported by
 //! `file-list`).
 //!
+//! With `--remove` (before a re-prepare: the configure step of a
+//! `-reconfigure`), the listed files and symlinks are removed instead, and
+//! the directories that leaves empty: the package's trees then start from
+//! what its dependencies provide, as in a clean build, so a file the package
+//! stops installing does not linger in its trees and the final ones, and a
+//! dependency file it had replaced comes back with the re-prepare.
+//!
 //! The copies are what the dependents now hold apart from the package; once
 //! the package's install has run, `ppd outdated` names the dependents whose
 //! copies differ from it.
@@ -38,15 +45,20 @@ pub struct UnshareConfig {
     pub staging_subdir: Option<PathBuf>,
     /// The directory holding the package's `.files-list*.txt`.
     pub list_dir: PathBuf,
-    /// Only say what would be copied.
+    /// Remove the listed entries instead of copying them.
+    pub remove: bool,
+    /// Only say what would be done.
     pub dry_run: bool,
 }
 
 /// The outcome.
 #[derive(Debug, Default)]
 pub struct UnshareReport {
-    /// Files given a private inode (or that would be, in a dry run), as full paths, sorted.
+    /// Files given a private inode (or removed, with `remove`; or that would
+    /// be, in a dry run), as full paths, sorted.
     pub copied: Vec<PathBuf>,
+    /// Directories removed because they became empty.
+    pub dirs_removed: usize,
     /// Listed entries examined.
     pub examined: usize,
     /// Bytes copied.
@@ -95,6 +107,7 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
             Err(e) if e.errno() == Errno::ENOENT => continue,
             Err(e) => return Err(e.into()),
         };
+        let mut emptied: std::collections::BTreeSet<Vec<u8>> = Default::default();
         let mut paths = own_paths(&list, &cfg.pkg);
         paths.sort_unstable();
         paths.dedup();
@@ -121,7 +134,19 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
             }
             let Some((_, dir)) = &open else { continue };
             let Some(st) = dir.stat(leaf)? else { continue };
-            if Kind::from_mode(st.st_mode) != Kind::File || st.st_nlink < 2 {
+            let kind = Kind::from_mode(st.st_mode);
+            if cfg.remove {
+                if kind == Kind::Dir {
+                    continue;
+                }
+                report.copied.push(dir.child_path(leaf));
+                if !cfg.dry_run {
+                    dir.unlink(leaf, false)?;
+                    emptied.insert(parent.to_vec());
+                }
+                continue;
+            }
+            if kind != Kind::File || st.st_nlink < 2 {
                 continue;
             }
             let full = dir.child_path(leaf);
@@ -135,6 +160,25 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
                 }
             }
             report.copied.push(full);
+        }
+        drop(open);
+        // Deepest first, each directory and then its parents while empty
+        // (rmdir refuses a non-empty one); never the tree's root.
+        let mut seen = std::collections::BTreeSet::new();
+        for parent in emptied.iter().rev() {
+            let mut at: &[u8] = parent;
+            while !at.is_empty() && seen.insert(at.to_vec()) {
+                let (up, name) = match memchr::memrchr(b'/', at) {
+                    Some(i) => (&at[..i], &at[i + 1..]),
+                    None => (&b""[..], at),
+                };
+                let Ok(d) = root.open_beneath(up) else { break };
+                if d.unlink(name, true).is_err() {
+                    break;
+                }
+                report.dirs_removed += 1;
+                at = up;
+            }
         }
     }
     report.copied.sort();

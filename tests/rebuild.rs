@@ -361,3 +361,67 @@ fn the_images_list_is_byte_identical_to_buildroots() {
         want
     );
 }
+
+#[test]
+fn a_reconfigure_starts_the_trees_from_the_dependencies() {
+    let b = Build::new();
+    // libfoo's install also replaced a zlib file and made a directory.
+    let zconf = b.at("libfoo", "target/usr/lib/libz.so.1");
+    std::fs::remove_file(&zconf).unwrap();
+    write(&zconf, "libfoo's libz");
+    write(&b.at("libfoo", "target/usr/share/foo/data/a.txt"), "a");
+    write(&b.at("libfoo", "target/usr/share/foo/b.txt"), "b");
+    std::os::unix::fs::symlink("libfoo.so.1", b.at("libfoo", "target/usr/lib/libfoo.so")).unwrap();
+    b.lists("libfoo");
+    let zlib_ino = std::fs::symlink_metadata(b.at("zlib", "target/usr/lib/libz.so.1"))
+        .unwrap()
+        .ino();
+
+    // libfoo-reconfigure: the hook removes what libfoo installed, then the
+    // re-prepare fills the trees from zlib.
+    let out = ok(ppd()
+        .args(["unshare", "-v", "--remove", "--per-package-dir"])
+        .arg(&b.pp)
+        .args(["--pkg", "libfoo", "--staging-subdir", STAGING, "--list-dir"])
+        .arg(b.build.join("libfoo")));
+    let stats = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stats.contains("5 own entries of libfoo examined, 5 removed, 3 empty directories removed"),
+        "{stats}"
+    );
+    for gone in [
+        "target/usr/lib/libfoo.so.1",
+        "target/usr/lib/libfoo.so",
+        "target/usr/lib/libz.so.1",
+        "target/usr/share",
+    ] {
+        assert!(
+            std::fs::symlink_metadata(b.at("libfoo", gone)).is_err(),
+            "{gone} still there"
+        );
+    }
+    // zlib's own files and the dependency files libfoo did not replace stay.
+    assert!(std::fs::symlink_metadata(b.at("libfoo", "target/usr/lib/libz.so")).is_ok());
+    assert_eq!(
+        std::fs::read(b.at("zlib", "target/usr/lib/libz.so.1")).unwrap(),
+        b"libz v1"
+    );
+    prepare(&b.pp, "libfoo", &["zlib"]);
+    assert_eq!(
+        std::fs::symlink_metadata(b.at("libfoo", "target/usr/lib/libz.so.1"))
+            .unwrap()
+            .ino(),
+        zlib_ino,
+        "zlib's file is back"
+    );
+    // The install runs again and installs less; app's copy of the file
+    // libfoo no longer installs is gone from what libfoo provides.
+    write(&b.at("libfoo", "target/usr/lib/libfoo.so.1"), "foo");
+    b.lists("libfoo");
+    assert_eq!(
+        outdated(&b.pp, &["-v"]),
+        "app: 1 copy differs from what libfoo provides now; refresh: make app-reconfigure\n\
+         \x20 changed target/usr/lib/libfoo.so.1 from libfoo\n\
+         make app-reconfigure\n"
+    );
+}

@@ -19,25 +19,43 @@ pub fn run(args: &UnshareArgs, ctx: &Context) -> Result<Status> {
         pkg: args.pkg.clone(),
         staging_subdir: args.staging_subdir.clone(),
         list_dir: args.list_dir.clone(),
+        remove: args.remove,
         dry_run: ctx.dry_run,
     };
     let report = unshare::unshare(&cfg)?;
     if ctx.dry_run {
         let mut out = std::io::stdout().lock();
         for p in &report.copied {
-            writeln!(out, "copy {}", p.display())?;
+            writeln!(
+                out,
+                "{} {}",
+                if cfg.remove { "remove" } else { "copy" },
+                p.display()
+            )?;
         }
     }
     if ctx.verbose {
-        eprintln!(
-            "ppd unshare: {} own entries of {} examined, {} shared files given a private inode \
-             ({} bytes), {:.3} s",
-            report.examined,
-            cfg.pkg,
-            report.copied.len(),
-            report.bytes,
-            start.elapsed().as_secs_f64()
-        );
+        if cfg.remove {
+            eprintln!(
+                "ppd unshare: {} own entries of {} examined, {} removed, {} empty directories \
+                 removed, {:.3} s",
+                report.examined,
+                cfg.pkg,
+                report.copied.len(),
+                report.dirs_removed,
+                start.elapsed().as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "ppd unshare: {} own entries of {} examined, {} shared files given a private \
+                 inode ({} bytes), {:.3} s",
+                report.examined,
+                cfg.pkg,
+                report.copied.len(),
+                report.bytes,
+                start.elapsed().as_secs_f64()
+            );
+        }
     }
     Ok(Status::Success)
 }
