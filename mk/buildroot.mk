@@ -165,9 +165,10 @@ define pkg_size_after
 			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR))
 endef
 
-# check_bin_arch -- the architecture of the package's target files
+# check_bin_arch -- the architecture of the package's target files (it
+# changes nothing: not run under make -n, no jobserver needed)
 define check_bin_arch
-	$(Q)+$(_ppd) check-bin-arch $(_ppd-opts) -p $($(PKG)_NAME) \
+	$(Q)$(_ppd) check-bin-arch $(PPD_OPTS) -p $($(PKG)_NAME) \
 		-l $($(PKG)_DIR)/.files-list.txt \
 		$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \
 		-a $(BR2_READELF_ARCH_NAME) --target-dir $(TARGET_DIR)
@@ -214,7 +215,7 @@ endif
 # make command that refreshes them
 .PHONY: ppd-outdated
 ppd-outdated:
-	$(Q)$(_ppd) outdated $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR)
+	$(Q)$(_ppd) outdated $(PPD_OPTS) --per-package-dir $(PER_PACKAGE_DIR)
 
 ifeq ($(PPD_FIX_RPATH)$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),y),yy)
 # fix-rpath: host-finalize and target-finalize run
