@@ -221,6 +221,31 @@ pub fn born(path: &Path) -> Option<Mtime> {
     born_at(rustix::fs::CWD, path.as_os_str().as_bytes())
 }
 
+/// The identity of the directory a user's path names (symlinks followed,
+/// as [`DirFd::open`] does): device and inode, and the birth time where
+/// the filesystem records one. A directory removed and created anew can
+/// get its inode number back, never its birth time.
+pub fn dir_identity(path: &Path) -> Option<(FileKey, Option<Mtime>)> {
+    use rustix::fs::{statx, AtFlags as RxAt, StatxFlags};
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let sx = statx(
+        rustix::fs::CWD,
+        &c,
+        RxAt::empty(),
+        StatxFlags::INO | StatxFlags::BTIME,
+    )
+    .ok()?;
+    let key = FileKey {
+        dev: rustix::fs::makedev(sx.stx_dev_major, sx.stx_dev_minor),
+        ino: sx.stx_ino,
+    };
+    let born = (sx.stx_mask & StatxFlags::BTIME.bits() != 0).then(|| Mtime {
+        sec: sx.stx_btime.tv_sec,
+        nsec: i64::from(sx.stx_btime.tv_nsec),
+    });
+    Some((key, born))
+}
+
 /// Returns true if `a` and `b` are both regular files (never following a
 /// symlink) with the same mode bits, size and bytes. Any error reading
 /// either counts as different.

@@ -292,7 +292,7 @@ fn prepare_tree(
     if old.as_ref().is_some_and(|m| m.identity_lost) {
         refresh_identities(&job.dest, &mut new)?;
     }
-    new.root = Some(FileKey::of(&DirFd::open(&job.dest)?.stat_self()?));
+    new.root = fsx::dir_identity(&job.dest);
     new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
     let pending = Pending {
         lock,

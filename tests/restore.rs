@@ -129,13 +129,7 @@ fn restore_then_reconfigure(how: &str) {
     let out = t.path().join("out");
     let pp = out.join("per-package");
     build(&out);
-    let before = pp.join("zlib/host/lib/libz.so.1").metadata().unwrap().ino();
     round_trip(&out, how);
-    assert_ne!(
-        pp.join("zlib/host/lib/libz.so.1").metadata().unwrap().ino(),
-        before,
-        "{how}: the inodes changed"
-    );
     // A reconfigure right after: nothing to do, nothing reported.
     let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
     assert_eq!(err, "", "{how}: {stats}");

@@ -158,8 +158,9 @@ pub struct Manifest {
     /// placed was born before it (see [`Record::still_placed`]).
     pub written: Option<Mtime>,
     /// The identity of the tree's root directory when the manifest was
-    /// written (`end` line; absent in manifests of earlier versions).
-    pub root: Option<FileKey>,
+    /// written, and its birth time where known (`end` line; absent in
+    /// manifests of earlier versions).
+    pub root: Option<(FileKey, Option<Mtime>)>,
     /// Set by [`load_for`]: the tree's root is no longer the inode
     /// recorded, so the tree was copied or restored (`cp -a`, tar, `rsync
     /// -aH`) and every inode number recorded is meaningless; entries are
@@ -230,12 +231,12 @@ pub fn path_for(tree: &Path) -> PathBuf {
 pub fn load_for(tree: &Path) -> Loaded {
     let mut loaded = load(&path_for(tree));
     if let Loaded::Good(m) = &mut loaded {
-        use std::os::unix::fs::MetadataExt;
-        let now = std::fs::metadata(tree).ok().map(|md| FileKey {
-            dev: md.dev(),
-            ino: md.ino(),
-        });
-        m.identity_lost = m.root.is_some() && now.is_some() && m.root != now;
+        m.identity_lost = match (m.root, crate::fsx::dir_identity(tree)) {
+            (Some((was, was_born)), Some((now, now_born))) => {
+                was != now || (was_born.is_some() && now_born.is_some() && was_born != now_born)
+            }
+            _ => false,
+        };
     }
     loaded
 }
@@ -335,8 +336,11 @@ pub fn render(m: &Manifest) -> Vec<u8> {
         }
     }
     let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
-    if let Some(k) = m.root {
+    if let Some((k, born)) = m.root {
         let _ = write!(out, " root {} {}", k.dev, k.ino);
+        if let Some(b) = born {
+            let _ = write!(out, " {}.{:09}", b.sec, b.nsec);
+        }
     }
     out.push(b'\n');
     out
@@ -386,11 +390,15 @@ impl RecordRef<'_> {
     }
 }
 
+/// The body lines, count, format and root identity of manifest bytes.
+type Framed<'a> = (&'a [u8], usize, Version, Option<(FileKey, Option<Mtime>)>);
+
 /// Checks the framing of serialized manifest bytes: returns the lines
-/// between the magic line and the `end <count> [root <dev> <ino>]` line,
+/// between the magic line and the `end <count> [root <dev> <ino> [<btime>]]`
+/// line,
 /// the count (entries plus recorded directories), the format and the
 /// tree root's identity when the manifest was written.
-fn frame(data: &[u8]) -> Result<(&[u8], usize, Version, Option<FileKey>)> {
+fn frame(data: &[u8]) -> Result<Framed<'_>> {
     let first = memchr::memchr(b'\n', data).unwrap_or(data.len());
     let version = match &data[..first] {
         m if m == MAGIC.as_bytes() => Version::V2,
@@ -411,10 +419,24 @@ fn frame(data: &[u8]) -> Result<(&[u8], usize, Version, Option<FileKey>)> {
     let count = unsigned(fields.next().unwrap_or_default(), "count")?;
     let root = match (fields.next(), fields.next(), fields.next(), fields.next()) {
         (None, ..) => None,
-        (Some(b"root"), Some(dev), Some(ino), None) => Some(FileKey {
-            dev: unsigned(dev, "device")?,
-            ino: unsigned(ino, "inode")?,
-        }),
+        (Some(b"root"), Some(dev), Some(ino), born) => {
+            let key = FileKey {
+                dev: unsigned(dev, "device")?,
+                ino: unsigned(ino, "inode")?,
+            };
+            let born = match born.map(|b| b.split(|&c| c == b'.').collect::<Vec<_>>()) {
+                None => None,
+                Some(p) if p.len() == 2 => Some(Mtime {
+                    sec: unsigned(p[0], "birth time")?,
+                    nsec: unsigned(p[1], "birth time")?,
+                }),
+                Some(_) => bail!("bad end line"),
+            };
+            if fields.next().is_some() {
+                bail!("bad end line");
+            }
+            Some((key, born))
+        }
         _ => bail!("bad end line"),
     };
     Ok((&data[body_start..last], count, version, root))
@@ -650,6 +672,36 @@ mod tests {
             },
         );
         m
+    }
+
+    #[test]
+    fn the_root_identity_round_trips() {
+        let mut m = sample();
+        let key = FileKey { dev: 2049, ino: 2 };
+        let born = Mtime {
+            sec: 1_700_000_000,
+            nsec: 42,
+        };
+        for root in [None, Some((key, None)), Some((key, Some(born)))] {
+            m.root = root;
+            let text = render(&m);
+            assert_eq!(parse(&text).unwrap(), m);
+            assert!(Index::parse(&text).is_ok());
+        }
+        let good = String::from_utf8_lossy(&render(&m)).into_owned();
+        assert!(
+            good.ends_with("end 1 root 2049 2 1700000000.000000042\n"),
+            "{good}"
+        );
+        for bad in [
+            " root 2049\n",
+            " root 2049 2 x\n",
+            " root 2049 2 1.2 3\n",
+            " base 1 2\n",
+        ] {
+            let text = good.replace(" root 2049 2 1700000000.000000042\n", bad);
+            assert!(parse(text.as_bytes()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
