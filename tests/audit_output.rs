@@ -437,3 +437,33 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
     );
     assert_eq!(plugin.len(), 1, "{plugin:#?}");
 }
+
+#[test]
+fn a_directory_that_is_not_an_output_directory_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("host")).unwrap();
+    let out = run(ppd()
+        .args(["check-rpath", "--audit", "--buildroot-output"])
+        .arg(t.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "ppd: auditing {}: not a Buildroot output directory (needs host/, target/ and \
+             host/<tuple>/sysroot)\n",
+            t.path().display()
+        )
+    );
+    // Given as the only PATH, the same directory is an ordinary tree.
+    let out = run(ppd().args(["check-rpath", "--audit"]).arg(t.path()));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "audit: {} as a system tree: 0 file(s)\n\
+             0 error(s), 0 warning(s), 0 info(s) in 0 of 0 ELF file(s)\n",
+            t.path().display()
+        )
+    );
+}

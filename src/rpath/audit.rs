@@ -105,20 +105,6 @@ pub fn arch_name(a: Arch) -> String {
     format!("{} {}", class_name(a.class), elf::machine_name(a.machine))
 }
 
-/// Directories of a target or staging root whose files Buildroot's
-/// check-bin-arch does not check: they legitimately hold ELF files for
-/// other machines (firmware, kernel modules, grub, guile, /usr/share).
-pub const BIN_ARCH_IGNORES: &[&str] = &[
-    "lib/firmware",
-    "usr/lib/firmware",
-    "lib/modules",
-    "usr/lib/modules",
-    "usr/share",
-    "lib/grub",
-    "usr/lib/grub",
-    "usr/lib/guile",
-];
-
 /// One problem in one file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Finding {
@@ -484,7 +470,13 @@ impl Env {
         };
         let mut foreign_ok: Vec<Vec<u8>> = Vec::new();
         if cfg.kind != TreeKind::Host {
-            foreign_ok.extend(BIN_ARCH_IGNORES.iter().map(|d| d.as_bytes().to_vec()));
+            // check-bin-arch's list (firmware, kernel modules, /usr/share,
+            // grub, guile), taken as whole directories.
+            foreign_ok.extend(
+                crate::binarch::BUILTIN_IGNORES
+                    .iter()
+                    .map(|d| d.trim_start_matches('/').as_bytes().to_vec()),
+            );
         }
         for p in &cfg.foreign_ok {
             if let Ok(abs) = canonical(p) {
