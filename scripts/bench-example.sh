@@ -15,8 +15,11 @@
 # Buildroot dl/ directory would be. SETTLE (default 3) seconds of rest
 # before each build let the disk finish deleting the previous output.
 #
-# Usage: scripts/bench-example.sh [--runs N] [--jobs N] [--toolchain-files N]
+# Usage: scripts/bench-example.sh [--quick] [--runs N] [--jobs N] [--toolchain-files N]
 #            [--dropin] [--no-doc]
+#   --quick   a smoke run: 1 round, a 300-file toolchain, docs left alone
+# Needs make, gcc, rsync, file and tac: installed with apt-get (--no-remove)
+# when run as root, else named.
 # Writes the table to stdout and, unless --no-doc, into docs/example.md
 # between the bench-example markers.
 set -euo pipefail
@@ -26,6 +29,7 @@ ARGS="$*"
 RUNS=3 JOBS=$(nproc) TC=3000 DROPIN= DOC=1
 while [ $# -gt 0 ]; do
 	case $1 in
+	--quick) RUNS=1 TC=300 DOC= ;;
 	--runs) RUNS=$2; shift ;;
 	--jobs) JOBS=$2; shift ;;
 	--toolchain-files) TC=$2; shift ;;
@@ -36,9 +40,8 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-for tool in make gcc rsync file tac; do
-	command -v $tool >/dev/null || { echo "bench-example: $tool is needed" >&2; exit 2; }
-done
+. "$top/scripts/lib/bench-common.sh"
+bench_need make=make gcc=gcc rsync=rsync file=file tac=coreutils
 
 PPD=$("$top/scripts/build-release.sh" --quiet)
 work=${BENCH_WORK:-$top/bench-work/example}

@@ -54,6 +54,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
+bench_need find=findutils sort=coreutils comm=coreutils python3=python3
 GIVEN=$WORKLOAD
 WORKLOAD=${WORKLOAD:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
 RESULTS=${RESULTS:-$BENCH_WORK/results/file-list.md}

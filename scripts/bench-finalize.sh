@@ -35,9 +35,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-for tool in rsync tac python3 cargo; do
-    command -v $tool >/dev/null || bench_die "$tool is needed"
-done
+bench_need rsync=rsync tac=coreutils python3=python3
+command -v cargo >/dev/null || bench_die "needs cargo (a Rust toolchain, e.g. from rustup.rs)"
 GIVEN=$WORKLOAD
 WORKLOAD=${WORKLOAD:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
 RESULTS=${RESULTS:-$BENCH_WORK/results/finalize.md}

@@ -16,8 +16,11 @@
 #          the timed run includes filling it, as a build from scratch does).
 # Afterwards the two tools' results are compared (diff -r): they must be equal.
 #
-# Usage: scripts/bench-fixup.sh [--packages N] [--seed S] [--runs R]
+# Usage: scripts/bench-fixup.sh [--quick] [--packages N] [--seed S] [--runs R]
 #            [--scenario all,step,cache] [--workload DIR] [--work DIR] [--keep]
+#   --quick         a smoke run: 20 packages, 1 run
+# Needs grep, file, sed, xargs, cp, diff and python3: installed with
+# apt-get (--no-remove) when run as root, else named.
 #   --workload DIR  reuse an existing gen-workload.py output instead of generating
 #   --work DIR      scratch directory (default: a new one under /tmp, removed at exit)
 #   PPD=path        use this ppd binary instead of building one (scripts/build-release.sh)
@@ -26,6 +29,7 @@ set -euo pipefail
 packages=120 seed=1 runs=3 scenario=all,step,cache workload='' work='' keep=0
 while [ $# -gt 0 ]; do
     case $1 in
+    --quick) packages=20 runs=1; shift ;;
     --packages) packages=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
@@ -42,9 +46,8 @@ for s in "${scenarios[@]}"; do
     case $s in all | step | cache) ;; *) echo "bench-fixup: bad --scenario $s" >&2; exit 2 ;; esac
 done
 
-for tool in grep file sed xargs cp diff python3; do
-    command -v "$tool" >/dev/null || { echo "bench-fixup: $tool is not installed" >&2; exit 2; }
-done
+. "$(dirname "$0")/lib/bench-common.sh"
+bench_need grep=grep file=file sed=sed xargs=findutils cp=coreutils diff=diffutils python3=python3
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${PPD:-}" ]; then

@@ -13,18 +13,37 @@
 # fix runs on a fresh copy of the tree each time (patchelf edits in place),
 # made by hyperfine's --prepare and not timed.
 #
-# usage: scripts/bench-rpath.sh [N_FILES] [RUNS]     (needs gcc, hyperfine,
-#        readelf, patchelf; builds ppd in release mode)
+# Usage: scripts/bench-rpath.sh [--quick] [--files N] [--runs R] [N_FILES [RUNS]]
+#   --files N   ELF files in the tree (default 2000)
+#   --runs R    timed runs per tool (default 3)
+#   --quick     a smoke run: 200 files, 1 run
+# Needs gcc, hyperfine, readelf and patchelf: installed with apt-get
+# (--no-remove) when run as root, else named. Builds ppd in release mode
+# (scripts/build-release.sh).
 set -euo pipefail
 
-N=${1:-2000}
-RUNS=${2:-3}
+N=2000
+RUNS=3
+pos=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) N=200 RUNS=1 ;;
+        --files) N=${2:?--files needs a number}; shift ;;
+        --runs) RUNS=${2:?--runs needs a number}; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "bench-rpath: unknown argument $1 (see --help)" >&2; exit 2 ;;
+        *) pos+=("$1") ;;
+    esac
+    shift
+done
+# The old positional form: N_FILES [RUNS].
+[ ${#pos[@]} -ge 1 ] && N=${pos[0]}
+[ ${#pos[@]} -ge 2 ] && RUNS=${pos[1]}
 JOBS=$(nproc)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-for t in gcc hyperfine readelf patchelf; do
-    command -v "$t" >/dev/null || { echo "bench-rpath: $t is required" >&2; exit 2; }
-done
+. "$HERE/lib/bench-common.sh"
+bench_need gcc=gcc hyperfine=hyperfine readelf=binutils patchelf=patchelf
 
 PPD=$("$ROOT/scripts/build-release.sh" --quiet)
 

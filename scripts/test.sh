@@ -26,6 +26,7 @@ declare -A pkg=(
     [mkfs.xfs]=xfsprogs [setpriv]=util-linux [prlimit]=util-linux
     [mount]=mount [scanelf]=pax-utils [sed]=sed [grep]=grep [xargs]=findutils
     [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu [ar]=binutils [tar]=tar [xz]=xz-utils
+    [git]=git [man]=man-db [nroff]=groff-base
 )
 missing=()
 for tool in "${!pkg[@]}"; do

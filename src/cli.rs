@@ -118,6 +118,9 @@ pub enum Command {
     /// Tell where a file of a per-package or final tree comes from.
     #[command(after_help = EXPLAIN_EXAMPLE)]
     Explain(ExplainArgs),
+    /// Print the man pages or shell completions (generated from these definitions).
+    #[command(after_help = GENERATE_EXAMPLE)]
+    Generate(GenerateArgs),
 }
 
 impl Command {
@@ -135,7 +138,8 @@ impl Command {
             Command::CheckRpath(_)
             | Command::CheckBinArch(_)
             | Command::Outdated(_)
-            | Command::Explain(_) => false,
+            | Command::Explain(_)
+            | Command::Generate(_) => false,
         }
     }
 
@@ -681,4 +685,89 @@ pub struct ExplainArgs {
     /// Paths in `DIR/PKG/host`, `DIR/PKG/target`, or the final host or target tree.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+const GENERATE_EXAMPLE: &str = "\
+Examples:
+  ppd generate man > ppd.1                 # the main page
+  ppd generate man --dir share/man/man1    # ppd.1 and ppd-<command>.1 for every command
+  ppd generate completions bash > /usr/share/bash-completion/completions/ppd
+
+scripts/install.sh --prefix PREFIX installs the binary, the man pages and the
+completions for bash, zsh and fish.";
+
+/// `ppd generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// What to generate.
+    #[command(subcommand)]
+    pub what: GenerateWhat,
+}
+
+/// What `ppd generate` writes.
+#[derive(Subcommand, Debug)]
+pub enum GenerateWhat {
+    /// The man page ppd(1) on stdout, or with --dir every page as files.
+    Man {
+        /// Write ppd.1 and one ppd-<command>.1 per command into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// The completion script for a shell, on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+}
+
+/// A shell completions are generated for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellArg {
+    /// bash (bash-completion).
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// The man pages, as `(file name, roff text)`: `ppd.1` first, then
+/// `ppd-<command>.1` for every command, all from the clap definitions.
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut pages = Vec::new();
+    let mut main = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut main)?;
+    pages.push(("ppd.1".to_string(), main));
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() {
+            continue;
+        }
+        let name = format!("ppd-{}", sub.get_name());
+        let sub = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("ppd {}", sub.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub).render(&mut page)?;
+        pages.push((format!("{name}.1"), page));
+    }
+    Ok(pages)
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: ShellArg) -> Vec<u8> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match shell {
+        ShellArg::Bash => Shell::Bash,
+        ShellArg::Zsh => Shell::Zsh,
+        ShellArg::Fish => Shell::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "ppd", &mut out);
+    out
 }

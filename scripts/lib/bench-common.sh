@@ -18,6 +18,32 @@ bench_die() {
     exit 2
 }
 
+# Makes sure the tools a benchmark runs are there: bench_need TOOL=PACKAGE...
+# (the Debian package that provides each). Missing ones are installed with
+# apt-get (never removing anything) when running as root on a Debian-like
+# system; otherwise the benchmark stops, naming what to install.
+bench_need() {
+    local spec tool missing=() pkgs=()
+    for spec in "$@"; do
+        tool=${spec%%=*}
+        command -v "$tool" >/dev/null 2>&1 && continue
+        missing+=("$tool")
+        pkgs+=("${spec#*=}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing ${pkgs[*]} (for ${missing[*]})" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-remove \
+            --no-install-recommends "${pkgs[@]}" >/dev/null \
+            || bench_die "apt-get could not install ${pkgs[*]}"
+        for tool in "${missing[@]}"; do
+            command -v "$tool" >/dev/null 2>&1 || bench_die "$tool is still missing after installing ${pkgs[*]}"
+        done
+        return 0
+    fi
+    bench_die "needs ${missing[*]}: install ${pkgs[*]} (e.g. apt-get install --no-remove ${pkgs[*]})"
+}
+
 # Stores the wall clock in nanoseconds into the variable named $1, from
 # bash's EPOCHREALTIME: no date process, and no command substitution, whose
 # fork would add about a millisecond to every interval.

@@ -17,6 +17,7 @@ mod file_list;
 mod finalize;
 mod fix_rpath;
 mod fixup_paths;
+mod generate;
 mod json;
 mod outdated;
 mod prepare;
@@ -79,5 +80,6 @@ pub fn dispatch(cli: Cli, js: Jobserver) -> anyhow::Result<Status> {
         Command::Unshare(a) => unshare::run(a, &ctx),
         Command::Outdated(a) => outdated::run(a, &ctx),
         Command::Explain(a) => explain::run(a, &ctx),
+        Command::Generate(a) => generate::run(a),
     }
 }

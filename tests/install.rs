@@ -1,0 +1,106 @@
+//! The documented install (`scripts/install.sh --prefix PREFIX`) run from a
+//! fresh clone: it gives a working `ppd` under the prefix, man pages that
+//! `man` finds and renders, and a bash completion that loads and completes.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{ok, skip_without};
+
+/// Installs from a fresh clone of this checkout into a temporary prefix
+/// (with the binary under test: a release build here would take minutes).
+fn install(t: &Path) -> std::path::PathBuf {
+    let clone = t.join("clone");
+    ok(Command::new("git")
+        .args(["clone", "-q", env!("CARGO_MANIFEST_DIR")])
+        .arg(&clone));
+    let prefix = t.join("prefix");
+    let out = ok(Command::new("bash")
+        .arg(clone.join("scripts/install.sh"))
+        .arg("--prefix")
+        .arg(&prefix)
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_ppd")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "installed ppd {} under {}\n",
+            env!("CARGO_PKG_VERSION"),
+            prefix.display()
+        )
+    );
+    prefix
+}
+
+#[test]
+fn install_gives_ppd_its_man_pages_and_completions() {
+    if skip_without(&["git", "man", "nroff"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let prefix = install(t.path());
+    let ppd = prefix.join("bin/ppd");
+    let v = ok(Command::new(&ppd).arg("--version"));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout),
+        format!("ppd {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for f in [
+        "share/man/man1/ppd.1",
+        "share/man/man1/ppd-prepare.1",
+        "share/man/man1/ppd-explain.1",
+        "share/bash-completion/completions/ppd",
+        "share/zsh/site-functions/_ppd",
+        "share/fish/vendor_completions.d/ppd.fish",
+        "share/ppd/mk/ppd.mk",
+        "share/ppd/mk/buildroot.mk",
+    ] {
+        assert!(prefix.join(f).is_file(), "{f} not installed");
+    }
+
+    // man -l renders the page; MANPATH finds it by name.
+    let man = |args: &[&str]| {
+        let out = ok(Command::new("man")
+            .args(args)
+            .env("MANPATH", prefix.join("share/man"))
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env("MANWIDTH", "100")
+            .env_remove("MANOPT"));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let page = man(&["-l", prefix.join("share/man/man1/ppd.1").to_str().unwrap()]);
+    assert!(
+        page.contains("ppd - Per-package directories for make-driven embedded builds"),
+        "{page}"
+    );
+    assert!(page.contains("explain"), "{page}");
+    let located = man(&["-w", "ppd"]);
+    assert_eq!(
+        located.trim(),
+        prefix.join("share/man/man1/ppd.1").display().to_string()
+    );
+    let page = man(&["ppd-explain"]);
+    assert!(page.contains("ppd explain"), "{page}");
+    assert!(page.contains("--per-package-dir"), "{page}");
+
+    // The bash completion loads, registers for ppd, and completes commands
+    // and options.
+    let comp = prefix.join("share/bash-completion/completions/ppd");
+    let script = format!(
+        "source '{}'; complete -p ppd; \
+         COMP_WORDS=(ppd ex); COMP_CWORD=1; COMP_LINE='ppd ex'; COMP_POINT=6; _ppd ppd ex ppd; \
+         echo \"words: ${{COMPREPLY[*]}}\"; \
+         COMP_WORDS=(ppd fix-rpath --tr); COMP_CWORD=2; COMP_LINE='ppd fix-rpath --tr'; COMP_POINT=19; \
+         _ppd ppd --tr fix-rpath; echo \"options: ${{COMPREPLY[*]}}\"",
+        comp.display()
+    );
+    let out = ok(Command::new("bash").arg("-c").arg(&script));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with(" -F _ppd ppd"), "{text}");
+    assert_eq!(lines.next().unwrap(), "words: explain", "{text}");
+    assert_eq!(lines.next().unwrap(), "options: --tree", "{text}");
+}
