@@ -11,7 +11,7 @@
 //! - every error carries the operation and the full path(s), and formats as
 //!   `<operation> <path>: <reason>`.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -451,17 +451,12 @@ impl DirFd {
         stat::fstat(self.fd.as_fd()).map_err(|e| FsError::new("inspecting", &self.path, e))
     }
 
-    /// Hard-links `src` (an absolute or cwd-relative path, never followed if
-    /// it is a symlink) to the child `name`. Returns the raw errno so callers
-    /// can treat EEXIST, EXDEV and EMLINK as the normal cases they are.
-    pub fn link_from(&self, src: &CStr, name: &[u8]) -> std::result::Result<(), Errno> {
-        unistd::linkat(
-            fcntl::AT_FDCWD,
-            src,
-            self.fd.as_fd(),
-            name,
-            AtFlags::empty(),
-        )
+    /// Hard-links `src` (a child of another open directory, never followed
+    /// if it is a symlink) to the child `name`. Returns the raw errno so
+    /// callers can treat EEXIST, EXDEV and EMLINK as the normal cases they
+    /// are.
+    pub fn link_from(&self, src: At<'_>, name: &[u8]) -> std::result::Result<(), Errno> {
+        self.link_at(src.dir, src.name, name)
     }
 
     /// Hard-links a child of `src_dir` into this directory.
@@ -704,6 +699,25 @@ impl DirFd {
 
 /// The temporaries and the subdirectories of a directory, by name.
 pub type TempsAndDirs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+/// A child of an open directory: how an entry of a source tree is named
+/// for reading, linking and copying, so that no path is resolved below the
+/// tree's root (paths longer than `PATH_MAX` work, and a directory swapped
+/// for a symlink is never followed).
+#[derive(Clone, Copy, Debug)]
+pub struct At<'a> {
+    /// The directory.
+    pub dir: &'a DirFd,
+    /// The child's name.
+    pub name: &'a [u8],
+}
+
+impl At<'_> {
+    /// Returns the child's full path, for messages.
+    pub fn path(&self) -> PathBuf {
+        self.dir.child_path(self.name)
+    }
+}
 
 /// A directory entry as `getdents` reports it.
 #[derive(Clone, Debug)]

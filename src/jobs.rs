@@ -8,6 +8,11 @@
 //! When make runs with `-j` but its jobserver cannot be reached (GNU make
 //! 4.3 hides the pipe from recipes not marked `+`), ppd uses one thread: the
 //! user asked make for N jobs and this recipe is one of them.
+//!
+//! Whatever the source, the count is clamped to
+//! [`crate::limits::max_threads`]: at most 4 threads per core, at most 256,
+//! and no more than the open-descriptor limit can serve, so `-j 100000`
+//! starts no more threads than `-j 8` does on two cores.
 
 use std::num::NonZeroUsize;
 
@@ -63,15 +68,16 @@ impl Threads {
         let cores = std::thread::available_parallelism()
             .map(NonZeroUsize::get)
             .unwrap_or(1);
+        let max = crate::limits::max_threads(cores);
         if let Some(n) = explicit.or_else(env_jobs) {
             return Threads {
-                count: n.max(1),
+                count: n.clamp(1, max),
                 _tokens: Vec::new(),
             };
         }
         if let Some(client) = &js.client {
             let mut tokens = Vec::new();
-            while tokens.len() + 1 < cores {
+            while tokens.len() + 1 < cores.min(max) {
                 match client.try_acquire() {
                     Ok(Some(t)) => tokens.push(t),
                     _ => break,
@@ -82,17 +88,19 @@ impl Threads {
                 _tokens: tokens,
             };
         }
-        let count = if js.make_parallel { 1 } else { cores };
+        let count = if js.make_parallel { 1 } else { cores.min(max) };
         Threads {
             count,
             _tokens: Vec::new(),
         }
     }
 
-    /// A fixed budget of `n` threads (at least 1), holding no tokens.
+    /// A fixed budget of `n` threads (at least 1, at most
+    /// [`crate::limits::max_threads`]), holding no tokens.
     pub fn fixed(n: usize) -> Threads {
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
         Threads {
-            count: n.max(1),
+            count: n.clamp(1, crate::limits::max_threads(cores)),
             _tokens: Vec::new(),
         }
     }
@@ -124,6 +132,10 @@ mod tests {
         assert_eq!(t.count(), 3);
         let t = Threads::decide(Some(0), &Jobserver::none());
         assert_eq!(t.count(), 1);
+        let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let t = Threads::decide(Some(100_000), &Jobserver::none());
+        assert_eq!(t.count(), crate::limits::max_threads(cores));
+        assert!(t.count() <= crate::limits::MAX_THREADS);
     }
 
     #[test]

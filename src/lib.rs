@@ -28,6 +28,7 @@ pub mod filelist;
 pub mod finalize;
 pub mod fsx;
 pub mod jobs;
+pub mod limits;
 pub mod lock;
 pub mod makeflags;
 pub mod manifest;
@@ -39,6 +40,7 @@ pub mod rpath;
 pub mod scan;
 pub mod textfix;
 pub mod unshare;
+pub mod walk;
 
 /// Runs one parsed command line.
 pub fn run(cli: cli::Cli, jobserver: jobs::Jobserver) -> anyhow::Result<exit::Status> {

@@ -7,6 +7,8 @@ fn main() -> ExitCode {
     // The jobserver's pipe descriptors must be claimed before any file is
     // opened, or a descriptor number could be reused and misread as a pipe.
     let jobserver = ppd::jobs::Jobserver::from_env();
+    // Wide trees need directory handles; the budget follows the limit.
+    ppd::limits::raise_nofile();
     let cli = ppd::cli::parse();
     match ppd::run(cli, jobserver) {
         Ok(status) => status.into(),

@@ -1,17 +1,21 @@
 //! Reading a source tree into memory, cheaply.
 //!
-//! A tree is read depth-first with `openat(O_NOFOLLOW)` and `getdents`, in
-//! pre-order, so parents always come before their children. Entry types and
+//! A tree is read depth-first with `openat(O_NOFOLLOW)` and `getdents`
+//! through a [`Walker`] (so a bounded number of directory handles, whatever
+//! the tree's width or depth), parents always before their children. Entry types and
 //! inode numbers come from the directory entries themselves: a regular file
 //! is never `stat`ed unless the caller asks for file metadata (copy mode,
 //! manifests) or the filesystem does not report `d_type`. Directories are
 //! `fstat`ed once (their mode, owner and mtime are merged). Symlink targets
-//! and metadata are read lazily, only for the entries that need them.
+//! and metadata are read lazily, only for the entries that need them, and
+//! always relative to the directory's handle (`readlinkat`, `fstatat`), so
+//! paths longer than `PATH_MAX` work.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta};
+use crate::walk::Walker;
 
 /// One non-root entry of a scanned directory.
 #[derive(Debug, Clone)]
@@ -51,7 +55,7 @@ pub struct SrcDir {
 }
 
 /// A whole scanned tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SrcTree {
     /// The root as given.
     pub root: PathBuf,
@@ -59,6 +63,8 @@ pub struct SrcTree {
     pub dev: u64,
     /// Directories in pre-order; index 0 is the root.
     pub dirs: Vec<SrcDir>,
+    /// The directories' handles, by index (see [`crate::walk`]).
+    walker: Walker,
 }
 
 /// What to read besides names and types.
@@ -77,51 +83,48 @@ impl SrcTree {
             .sum()
     }
 
+    /// Returns the open handle of directory `dir` (see [`crate::walk`]):
+    /// every later read of the source goes through it, never by path.
+    pub fn dir(&self, dir: usize) -> Result<Arc<DirFd>, FsError> {
+        self.walker.open(dir as u32)
+    }
+
     /// Returns a symlink's target, reading it on first use.
     pub fn target<'e>(&self, dir: usize, e: &'e SrcEntry) -> Result<&'e [u8], FsError> {
         if let Some(t) = e.target.get() {
             return Ok(t);
         }
-        let path = self.path_of(dir, &e.name);
-        let t = std::fs::read_link(&path)
-            .map_err(|io| FsError::new("reading symlink", &path, fsx::errno_of(&io)))?;
-        let t = t.into_os_string().into_encoded_bytes().into_boxed_slice();
+        let t = self.dir(dir)?.readlink(&e.name)?.into_boxed_slice();
         Ok(e.target.get_or_init(|| t))
     }
 
-    /// Returns a directory's metadata, `lstat`ing it on first use.
+    /// Returns a directory's metadata, `fstat`ing it on first use.
     pub fn dir_meta(&self, dir: usize) -> Result<Meta, FsError> {
         let d = &self.dirs[dir];
         if let Some(m) = d.meta.get() {
             return Ok(*m);
         }
-        let path = fsx::join(&self.root, &d.rel);
-        let st = nix::sys::stat::lstat(&path).map_err(|e| FsError::new("inspecting", &path, e))?;
+        let st = self.dir(dir)?.stat_self()?;
         Ok(*d.meta.get_or_init(|| Meta::of(&st)))
     }
 
-    /// Returns an entry's metadata, `lstat`ing it if the scan did not.
+    /// Returns an entry's metadata, `fstatat`ing it if the scan did not.
     pub fn meta_of(&self, dir: usize, e: &SrcEntry) -> Result<Meta, FsError> {
         if let Some(m) = e.meta {
             return Ok(m);
         }
-        let path = self.path_of(dir, &e.name);
-        let md = std::fs::symlink_metadata(&path)
-            .map_err(|io| FsError::new("inspecting", &path, fsx::errno_of(&io)))?;
-        use std::os::unix::fs::MetadataExt;
-        Ok(Meta {
-            kind: Kind::from_mode(md.mode()),
-            mode: md.mode(),
-            uid: md.uid(),
-            gid: md.gid(),
-            mtime: fsx::Mtime {
-                sec: md.mtime(),
-                nsec: md.mtime_nsec(),
-            },
-        })
+        let d = self.dir(dir)?;
+        let st = d.stat(&e.name)?.ok_or_else(|| {
+            FsError::new(
+                "inspecting",
+                d.child_path(&e.name),
+                nix::errno::Errno::ENOENT,
+            )
+        })?;
+        Ok(Meta::of(&st))
     }
 
-    /// Returns the absolute path of an entry.
+    /// Returns the absolute path of an entry (for messages and plans).
     pub fn path_of(&self, dir: usize, name: &[u8]) -> PathBuf {
         fsx::join(&fsx::join(&self.root, &self.dirs[dir].rel), name)
     }
@@ -130,22 +133,28 @@ impl SrcTree {
 /// Reads the tree at `root` (which must be a directory; a symlink to one is
 /// followed, as rsync follows `SRC/`).
 pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
-    let top = DirFd::open(root)?;
+    let walker = Walker::new(root);
+    let top = walker.open(0)?;
     let st = top.stat_self()?;
+    drop(top);
     let mut tree = SrcTree {
         root: root.to_path_buf(),
         dev: st.st_dev,
         dirs: Vec::new(),
+        walker,
     };
-    let mut stack: Vec<(DirFd, Box<[u8]>, usize)> = vec![(top, Box::from(&b""[..]), 0)];
     tree.dirs.push(SrcDir {
         rel: Box::from(&b""[..]),
         meta: OnceLock::from(Meta::of(&st)),
         entries: Vec::new(),
     });
-    while let Some((dir, rel, idx)) = stack.pop() {
+    // Depth first; each directory is opened (through the walker's bounded
+    // cache), read whole, and its handle left to the cache.
+    let mut stack: Vec<usize> = vec![0];
+    while let Some(idx) = stack.pop() {
+        let dir = tree.walker.open(idx as u32)?;
         let mut entries = Vec::new();
-        for raw in dir.fresh_entries()? {
+        for raw in dir.entries()? {
             let kind = raw.kind;
             let mut ent = SrcEntry {
                 name: raw.name.into_boxed_slice(),
@@ -179,16 +188,16 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
             }
             entries.push(ent);
         }
+        let rel = tree.dirs[idx].rel.clone();
         for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
-            let sub = dir.open_child(&ent.name)?;
-            let child_rel = child_rel(&rel, &ent.name);
-            ent.child = tree.dirs.len() as u32;
+            ent.child = tree.walker.add(idx as u32, &ent.name);
+            debug_assert_eq!(ent.child as usize, tree.dirs.len());
             tree.dirs.push(SrcDir {
-                rel: child_rel.clone(),
+                rel: child_rel(&rel, &ent.name),
                 meta: OnceLock::new(),
                 entries: Vec::new(),
             });
-            stack.push((sub, child_rel, ent.child as usize));
+            stack.push(ent.child as usize);
         }
         tree.dirs[idx].entries = entries;
     }

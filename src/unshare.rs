@@ -153,7 +153,8 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
             report.bytes += st.st_size as u64;
             if !cfg.dry_run {
                 let tmp = fsx::temp_name();
-                crate::merge::copy::copy_file(dir, &fsx::cstr(fsx::bytes(&full)), &tmp)?;
+                let src = fsx::At { dir, name: leaf };
+                crate::merge::copy::copy_file(dir, src, &tmp)?;
                 if let Err(e) = dir.rename(&tmp, leaf) {
                     let _ = dir.unlink(&tmp, false);
                     return Err(e.into());

@@ -15,6 +15,10 @@
 //! filesystem that keeps ctimes) makes the tree be walked again reading
 //! every directory; a bad record line makes it be walked again without
 //! the manifest, and the damage is reported.
+//!
+//! Tasks name directories by [`Walker`] number and take the handle only
+//! while they run, so queued tasks hold no descriptor and the walk keeps a
+//! bounded number open however wide or deep the tree.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,6 +30,7 @@ use rustc_hash::FxHashMap;
 use super::Found;
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta, Mtime, RawEntry};
 use crate::manifest::{DirRecord, Group, Index, RecordRef, Run, RUN_LINES};
+use crate::walk::Walker;
 
 /// Entries `lstat`ed per task: large directories are split so that one
 /// toolchain `usr/include` does not keep the other threads idle.
@@ -100,6 +105,7 @@ fn walk_once<'a>(
         Err(e) => return Err(e),
     };
     let ctx = Ctx {
+        walker: Walker::from_dir(top),
         index,
         trust,
         found: Mutex::new(Vec::new()),
@@ -110,7 +116,7 @@ fn walk_once<'a>(
         trusted: AtomicUsize::new(0),
         stale: AtomicBool::new(false),
     };
-    pool.scope(|s| ctx.dir(s, Arc::new(top), Arc::from(&b""[..])));
+    pool.scope(|s| ctx.dir(s, 0, Arc::from(&b""[..]), false));
     if let Some(e) = ctx.error.into_inner().expect("BUG: poisoned") {
         return Err(e);
     }
@@ -169,6 +175,7 @@ fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
 }
 
 struct Ctx<'i, 'a> {
+    walker: Walker,
     index: &'i Index<'a>,
     trust: bool,
     found: Mutex<Vec<Vec<Found<'a>>>>,
@@ -209,10 +216,18 @@ impl<'i, 'a> Ctx<'i, 'a> {
 
     /// Lists one directory: from the manifest if it is a recorded one that
     /// nothing changed, else by reading it.
-    fn dir<'s>(&'s self, scope: &rayon::Scope<'s>, dir: Arc<DirFd>, rel: Arc<[u8]>)
+    /// A directory the manifest says exists (`recorded`) and that cannot
+    /// be opened makes the walk start over without trusting directories;
+    /// any other one is an error.
+    fn dir<'s>(&'s self, scope: &rayon::Scope<'s>, node: u32, rel: Arc<[u8]>, recorded: bool)
     where
         'i: 's,
     {
+        let dir = match self.walker.open(node) {
+            Ok(d) => d,
+            Err(_) if recorded => return self.stale.store(true, Ordering::Relaxed),
+            Err(e) => return self.fail(e),
+        };
         let group = self.index.group(&rel);
         let unchanged = |g: &Group<'a>| {
             g.dir.is_some_and(|d| {
@@ -225,20 +240,20 @@ impl<'i, 'a> Ctx<'i, 'a> {
             Some(g) if self.trust && unchanged(g) => {
                 self.trusted.fetch_add(1, Ordering::Relaxed);
                 for name in &g.subdirs {
-                    match dir.open_child(name) {
-                        Ok(sub) => self.spawn_dir(scope, sub, &rel, name),
-                        Err(_) => self.stale.store(true, Ordering::Relaxed),
-                    }
+                    self.spawn_dir(scope, node, &rel, name, true);
                 }
                 let runs: &'i [Run<'a>] = &g.runs;
                 for batch in batches(runs) {
-                    let (dir, rel) = (Arc::clone(&dir), Arc::clone(&rel));
-                    scope.spawn(move |_| self.recorded(&dir, &rel, batch));
+                    let rel = Arc::clone(&rel);
+                    scope.spawn(move |_| match self.walker.open(node) {
+                        Ok(dir) => self.recorded(&dir, &rel, batch),
+                        Err(e) => self.fail(e),
+                    });
                 }
             }
             _ => {
                 self.read.fetch_add(1, Ordering::Relaxed);
-                let entries = match dir.fresh_entries() {
+                let entries = match dir.entries() {
                     Ok(e) => e,
                     Err(e) => return self.fail(e),
                 };
@@ -249,33 +264,42 @@ impl<'i, 'a> Ctx<'i, 'a> {
                 let mut files = Vec::with_capacity(entries.len());
                 for ent in entries {
                     if ent.kind == Some(Kind::Dir) {
-                        match dir.open_child(&ent.name) {
-                            Ok(sub) => self.spawn_dir(scope, sub, &rel, &ent.name),
-                            Err(e) => return self.fail(e),
-                        }
+                        self.spawn_dir(scope, node, &rel, &ent.name, false);
                     } else {
                         files.push(ent);
                     }
                 }
                 let files = Arc::new(files);
                 for start in (0..files.len()).step_by(STAT_CHUNK) {
-                    let (dir, rel) = (Arc::clone(&dir), Arc::clone(&rel));
+                    let rel = Arc::clone(&rel);
                     let (files, by_name) = (Arc::clone(&files), Arc::clone(&by_name));
                     scope.spawn(move |s| {
                         let end = files.len().min(start + STAT_CHUNK);
-                        self.read_entries(s, &dir, &rel, &files[start..end], &by_name);
+                        match self.walker.open(node) {
+                            Ok(dir) => {
+                                self.read_entries(s, node, &dir, &rel, &files[start..end], &by_name)
+                            }
+                            Err(e) => self.fail(e),
+                        }
                     });
                 }
             }
         }
     }
 
-    fn spawn_dir<'s>(&'s self, scope: &rayon::Scope<'s>, sub: DirFd, rel: &[u8], name: &[u8])
-    where
+    fn spawn_dir<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        parent: u32,
+        rel: &[u8],
+        name: &[u8],
+        recorded: bool,
+    ) where
         'i: 's,
     {
+        let sub = self.walker.add(parent, name);
         let sub_rel: Arc<[u8]> = Arc::from(crate::scan::child_rel(rel, name));
-        scope.spawn(move |s| self.dir(s, Arc::new(sub), sub_rel));
+        scope.spawn(move |s| self.dir(s, sub, sub_rel, recorded));
     }
 
     /// `lstat`s the recorded entries of a trusted directory.
@@ -305,6 +329,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
     fn read_entries<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
+        node: u32,
         dir: &DirFd,
         rel: &[u8],
         files: &[RawEntry],
@@ -324,10 +349,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
             };
             if Kind::from_mode(st.st_mode) == Kind::Dir {
                 // No d_type from this filesystem.
-                match dir.open_child(&ent.name) {
-                    Ok(sub) => self.spawn_dir(scope, sub, rel, &ent.name),
-                    Err(e) => return self.fail(e),
-                }
+                self.spawn_dir(scope, node, rel, &ent.name, false);
                 continue;
             }
             mine.compare(rel, &ent.name, &st, by_name.get(&ent.name[..]));

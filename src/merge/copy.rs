@@ -8,19 +8,12 @@
 //! reflink on XFS and btrfs), sparse files extent by extent so holes stay
 //! holes.
 
-use std::ffi::CStr;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use nix::errno::Errno;
 
-use crate::fsx::{self, DirFd, FsError, Kind, Meta};
-
-pub(super) fn os_path(c: &CStr) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes()))
-}
+use crate::fsx::{self, At, DirFd, FsError, Kind, Meta};
 
 /// Copies the file at `src` to the new child `tmp` of `dir`, with the
 /// source's mode, owner (as root) and mtime. Data moves with
@@ -29,21 +22,14 @@ pub(super) fn os_path(c: &CStr) -> PathBuf {
 /// extent (`SEEK_DATA`/`SEEK_HOLE`), so holes stay holes. The source is
 /// opened with `O_NOFOLLOW`; the copy's metadata is set through its own
 /// descriptor. Returns the source's metadata as copied.
-pub fn copy_file(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> {
-    use nix::fcntl::OFlag;
-    let input = nix::fcntl::open(
-        src,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map(std::fs::File::from)
-    .map_err(|e| FsError::new("opening", os_path(src), e))?;
+pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
+    let input = src.dir.open_file(src.name)?;
     let st =
-        nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", os_path(src), e))?;
+        nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", src.path(), e))?;
     let meta = Meta::of(&st);
     let output = dir.create_exclusive(tmp)?;
     let result = copy_data(&input, &output, &st)
-        .map_err(|e| FsError::two("copying", os_path(src), dir.child_path(tmp), e))
+        .map_err(|e| FsError::two("copying", src.path(), dir.child_path(tmp), e))
         .and_then(|()| {
             set_fd_meta(&output, &meta).map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
         });
@@ -154,9 +140,12 @@ pub(super) fn set_fd_meta(fd: &impl AsFd, meta: &Meta) -> Result<(), (&'static s
 }
 
 /// Recreates the device, fifo or socket at `src` as the new child `tmp`.
-pub(super) fn copy_special(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> {
+pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
     use nix::sys::stat::{Mode, SFlag};
-    let st = nix::sys::stat::lstat(src).map_err(|e| FsError::new("inspecting", os_path(src), e))?;
+    let st = src
+        .dir
+        .stat(src.name)?
+        .ok_or_else(|| FsError::new("inspecting", src.path(), Errno::ENOENT))?;
     let meta = Meta::of(&st);
     let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
     nix::sys::stat::mknodat(
@@ -175,7 +164,7 @@ pub(super) fn copy_special(dir: &DirFd, src: &CStr, tmp: &[u8]) -> Result<Meta> 
 }
 
 /// Creates a new file or special file `tmp` in `dir` as a copy of `src`.
-pub(super) fn copy_any(dir: &DirFd, src: &CStr, kind: Kind, tmp: &[u8]) -> Result<Meta> {
+pub(super) fn copy_any(dir: &DirFd, src: At<'_>, kind: Kind, tmp: &[u8]) -> Result<Meta> {
     match kind {
         Kind::Other => copy_special(dir, src, tmp),
         _ => copy_file(dir, src, tmp),

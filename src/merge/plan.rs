@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta};
 use crate::scan::{SrcEntry, SrcTree};
+use crate::walk::{DirCache, Layout};
 
 /// A source tree with the name of the package it belongs to.
 #[derive(Debug)]
@@ -87,28 +88,46 @@ impl Plan {
         root: &DirFd,
         mut visit: impl FnMut(usize, &PlanDir, &DirFd) -> Result<bool, E>,
     ) -> Result<(), E> {
-        let mut stack: Vec<(u32, DirFd)> = vec![(0, root.try_clone()?)];
+        let layout = self.layout(root);
+        let mut cache = DirCache::new();
+        let mut entered = vec![false; self.dirs.len()];
+        entered[0] = true;
         for (i, d) in self.dirs.iter().enumerate().skip(1) {
-            if !stack.iter().any(|(at, _)| *at == d.parent) {
+            if !entered[d.parent as usize] {
                 continue;
             }
-            while stack.last().is_some_and(|(at, _)| *at != d.parent) {
-                stack.pop();
-            }
-            let (_, parent) = stack.last().expect("BUG: the parent is on the stack");
-            let enter = visit(i, d, parent)?;
-            let has_subdirs = self.dirs.get(i + 1).is_some_and(|n| n.parent == i as u32);
-            if enter && has_subdirs {
-                let fd = parent.open_child(d.name())?;
-                stack.push((i as u32, fd));
-            }
+            let parent = cache.open(&layout, d.parent)?;
+            entered[i] = visit(i, d, &parent)?;
         }
         Ok(())
+    }
+
+    /// Returns where each plan directory sits below `root`, the open
+    /// destination, for a [`DirCache`].
+    pub fn layout<'a>(&'a self, root: &'a DirFd) -> PlanLayout<'a> {
+        PlanLayout { plan: self, root }
     }
 
     /// Returns the number of non-directory entries.
     pub fn leaf_count(&self) -> usize {
         self.dirs.iter().map(|d| d.leaves.len()).sum()
+    }
+}
+
+/// The plan's directories below an open destination root.
+pub struct PlanLayout<'a> {
+    plan: &'a Plan,
+    root: &'a DirFd,
+}
+
+impl Layout for PlanLayout<'_> {
+    fn parent(&self, n: u32) -> Option<(u32, &[u8])> {
+        let d = &self.plan.dirs[n as usize];
+        (n != 0).then(|| (d.parent, d.name()))
+    }
+
+    fn open_root(&self) -> Result<DirFd, FsError> {
+        self.root.try_clone()
     }
 }
 

@@ -1,10 +1,12 @@
 //! Listing the regular files of a tree for the RPATH commands, like
 //! `find DIR -type f` with `-prune`s, but sorted and without following
-//! symlinks anywhere below the starting directory.
+//! symlinks anywhere below the starting directory, through the bounded
+//! handles of a [`Walker`].
 
 use nix::errno::Errno;
 
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta};
+use crate::walk::Walker;
 
 /// One regular file found by a walk.
 #[derive(Clone, Debug)]
@@ -33,9 +35,11 @@ pub fn regular_files(
         }
         Err(e) => return Err(e),
     };
+    let walker = Walker::from_dir(top);
     let mut out = Vec::new();
-    let mut stack = vec![(top, start.to_vec())];
-    while let Some((dir, rel)) = stack.pop() {
+    let mut stack = vec![(0, start.to_vec())];
+    while let Some((node, rel)) = stack.pop() {
+        let dir = walker.open(node)?;
         for (name, _) in dir.list()? {
             let mut child = rel.clone();
             if !child.is_empty() {
@@ -49,7 +53,7 @@ pub fn regular_files(
             // metadata are needed anyway.
             let Some(st) = dir.stat(&name)? else { continue };
             match Kind::from_mode(st.st_mode) {
-                Kind::Dir => stack.push((dir.open_child(&name)?, child)),
+                Kind::Dir => stack.push((walker.add(node, &name), child)),
                 Kind::File => out.push(FileEntry {
                     rel: child,
                     key: FileKey::of(&st),

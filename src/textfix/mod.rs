@@ -41,6 +41,7 @@ use nix::sys::stat::{self, FileStat, Mode};
 use rayon::prelude::*;
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta, Mtime, RawEntry};
+use crate::walk::Walker;
 
 mod cache;
 mod classify;
@@ -203,6 +204,8 @@ impl Scanned {
 }
 
 struct Scanner<'a> {
+    /// One per tree: directories by number, through bounded handles.
+    walkers: Vec<Walker>,
     pattern: &'a Pattern,
     symlinks: bool,
     memo: Memo,
@@ -285,19 +288,28 @@ fn child_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 impl Scanner<'_> {
-    fn scan_dir(&self, tree: usize, dir: &DirFd, rel: &[u8]) -> Scanned {
-        let entries = match dir.entries() {
+    /// Reads directory `node` of tree `tree`, then scans its entries in
+    /// parallel. No task holds a directory handle while it waits for
+    /// others: each entry takes its directory's handle from the walker
+    /// while it works, so the handles open stay bounded.
+    fn scan_dir(&self, tree: usize, node: u32, rel: &[u8]) -> Scanned {
+        let entries = match self.walkers[tree].open(node).and_then(|d| d.entries()) {
             Ok(e) => e,
             Err(e) => return Scanned::error(e),
         };
         entries
             .into_par_iter()
-            .map(|e| self.scan_entry(tree, dir, rel, &e))
+            .map(|e| self.scan_entry(tree, node, rel, &e))
             .reduce(Scanned::default, Scanned::merge)
     }
 
-    fn scan_entry(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], e: &RawEntry) -> Scanned {
+    fn scan_entry(&self, tree: usize, node: u32, dir_rel: &[u8], e: &RawEntry) -> Scanned {
         let name = &e.name[..];
+        let walker = &self.walkers[tree];
+        let dir = match walker.open(node) {
+            Ok(d) => d,
+            Err(e) => return Scanned::error(e),
+        };
         let mut st = None;
         let kind = match e.kind {
             Some(k) => k,
@@ -312,11 +324,13 @@ impl Scanner<'_> {
                 Err(e) => return Scanned::error(e),
             },
         };
+        if kind == Kind::Dir {
+            drop(dir);
+            let sub = walker.add(node, name);
+            return self.scan_dir(tree, sub, &child_rel(dir_rel, name));
+        }
+        let dir = &*dir;
         match kind {
-            Kind::Dir => match dir.open_child(name) {
-                Ok(sub) => self.scan_dir(tree, &sub, &child_rel(dir_rel, name)),
-                Err(e) => Scanned::error(e),
-            },
             Kind::File => {
                 if let Some(cache) = self.cache {
                     if st.is_none() {
@@ -363,8 +377,9 @@ impl Scanner<'_> {
                 self.scan_file(tree, dir, dir_rel, name)
             }
             Kind::Symlink if self.symlinks => self.scan_symlink(tree, dir, dir_rel, name),
-            // Devices, fifos and sockets are skipped, as grep -r does.
-            Kind::Symlink | Kind::Other => Scanned::default(),
+            // Devices, fifos and sockets are skipped, as grep -r does
+            // (directories were entered above).
+            Kind::Symlink | Kind::Other | Kind::Dir => Scanned::default(),
         }
     }
 
@@ -549,6 +564,7 @@ pub fn fixup_trees_cached(
     let pattern = Pattern::new(dir_bytes, cfg.new_root.as_os_str().as_bytes())?;
     let cache = cache.map(|p| ScanCache::load(p, trim_slashes(dir_bytes)));
     let scanner = Scanner {
+        walkers: Vec::new(),
         pattern: &pattern,
         symlinks: cfg.symlinks,
         memo: Memo::new(),
@@ -565,12 +581,19 @@ pub fn fixup_trees_cached(
     if !errors.is_empty() {
         return Err(FixupError::Fs(errors));
     }
+    let mut walkers = Vec::with_capacity(roots.len());
+    for r in &roots {
+        walkers.push(Walker::from_dir(
+            r.try_clone().map_err(|e| FixupError::Fs(vec![e]))?,
+        ));
+    }
+    let scanner = Scanner { walkers, ..scanner };
 
     let scanned = pool.install(|| {
         roots
             .par_iter()
             .enumerate()
-            .map(|(i, root)| scanner.scan_dir(i, root, b""))
+            .map(|(i, _)| scanner.scan_dir(i, 0, b""))
             .reduce(Scanned::default, Scanned::merge)
     });
     if !scanned.errors.is_empty() {

@@ -87,8 +87,9 @@ impl Task<'_> {
             let (m, size) = match e.meta {
                 Some(m) => (m, e.size),
                 None => {
-                    let s = nix::sys::stat::lstat(src)
-                        .map_err(|err| FsError::new("inspecting", os_path(src), err))?;
+                    let s = src.dir.stat(src.name)?.ok_or_else(|| {
+                        FsError::new("inspecting", src.path(), nix::errno::Errno::ENOENT)
+                    })?;
                     (Meta::of(&s), s.st_size as u64)
                 }
             };
@@ -126,22 +127,15 @@ impl Task<'_> {
     /// that gained them. Runs after every copy exists; sequential, since
     /// groups are few.
     pub(super) fn link_groups(&self, root: &DirFd, out: &mut Applied) -> Result<()> {
-        let mut dirs: HashMap<u32, DirFd> = HashMap::new();
-        let open = |d: u32, dirs: &mut HashMap<u32, DirFd>| -> Result<()> {
-            if let std::collections::hash_map::Entry::Vacant(v) = dirs.entry(d) {
-                v.insert(root.open_beneath(&self.plan.dirs[d as usize].rel)?);
-            }
-            Ok(())
-        };
-        let mut buf = Vec::with_capacity(256);
+        let layout = self.plan.layout(root);
+        let mut dirs = DirCache::new();
         for &((d, l), (fd, fl)) in &self.groups.links {
-            open(d, &mut dirs)?;
-            open(fd, &mut dirs)?;
+            let dir = &*dirs.open(&layout, d)?;
+            let first_dir = &*dirs.open(&layout, fd)?;
             let r = self.plan.dirs[d as usize].leaves[l as usize];
             let e = entry(self.sources, r);
             let fr = self.plan.dirs[fd as usize].leaves[fl as usize];
             let first_name: &[u8] = &entry(self.sources, fr).name;
-            let (dir, first_dir) = (&dirs[&d], &dirs[&fd]);
             let name: &[u8] = &e.name;
             let placed = first_dir.stat(first_name)?;
             let usable = placed
@@ -149,8 +143,11 @@ impl Task<'_> {
                 .is_some_and(|s| !matches!(Kind::from_mode(s.st_mode), Kind::Dir | Kind::Symlink));
             if !usable {
                 // The first name was kept as something else: copy this one.
-                src_path(self.sources, r, e, &mut buf);
-                let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
+                let src_dir = self.sources[r.src as usize].tree.dir(r.dir as usize)?;
+                let src = At {
+                    dir: &src_dir,
+                    name: &e.name,
+                };
                 let it = Item {
                     dir,
                     fresh: false,
@@ -183,9 +180,8 @@ impl Task<'_> {
             out.stats.linked += 1;
         }
         for &d in &self.groups.late_dirs {
-            open(d, &mut dirs)?;
             set_dir_meta(
-                &dirs[&d],
+                &*dirs.open(&layout, d)?,
                 &dir_meta(self.sources, &self.plan.dirs[d as usize])?,
             )?;
         }

@@ -33,18 +33,18 @@
 //! replaced by the next run); an existing entry is replaced by rename.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CStr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use nix::errno::Errno;
 
-use super::copy::{copy_any, copy_file, link_within, os_path};
+use super::copy::{copy_any, copy_file, link_within};
 use super::plan::{dir_meta, entry, EntryRef, Plan, PlanDir, Source};
-use crate::fsx::{self, DirFd, FileKey, FsError, Kind, Meta, Mtime};
+use crate::fsx::{self, At, DirFd, FileKey, FsError, Kind, Meta, Mtime};
 use crate::manifest::Manifest;
 use crate::scan::SrcEntry;
+use crate::walk::DirCache;
 
 mod copy_mode;
 use copy_mode::Groups;
@@ -281,41 +281,34 @@ fn make_dirs(
     Ok(fresh)
 }
 
-/// Opens plan directories one after another, reusing open ancestors.
-struct Cursor<'p> {
-    plan: &'p Plan,
-    stack: Vec<(u32, DirFd)>,
+/// The source directory the previous leaf came from, kept so that a run
+/// of leaves from one source directory takes its handle once.
+#[derive(Default)]
+struct SrcDirs {
+    last: Option<((u32, u32), Arc<DirFd>)>,
 }
 
-impl<'p> Cursor<'p> {
-    fn open(&mut self, d: u32) -> Result<&DirFd, FsError> {
-        let mut chain = vec![d];
-        while let Some(&c) = chain.last() {
-            if c == 0 || self.stack.iter().any(|(i, _)| *i == c) {
-                break;
+impl SrcDirs {
+    fn open(&mut self, sources: &[Source], r: EntryRef) -> Result<Arc<DirFd>, FsError> {
+        match &self.last {
+            Some((at, fd)) if *at == (r.src, r.dir) => Ok(Arc::clone(fd)),
+            _ => {
+                let fd = sources[r.src as usize].tree.dir(r.dir as usize)?;
+                self.last = Some(((r.src, r.dir), Arc::clone(&fd)));
+                Ok(fd)
             }
-            chain.push(self.plan.dirs[c as usize].parent);
         }
-        let anchor = *chain.last().expect("BUG: chain is never empty");
-        while self.stack.last().is_some_and(|(i, _)| *i != anchor) {
-            self.stack.pop();
-        }
-        for &c in chain.iter().rev().skip(1) {
-            let parent = &self.stack.last().expect("BUG: root stays on the stack").1;
-            let fd = parent.open_child(self.plan.dirs[c as usize].name())?;
-            self.stack.push((c, fd));
-        }
-        Ok(&self.stack.last().expect("BUG: just pushed").1)
     }
 }
 
 /// One entry to place: the open destination directory, whether this run
-/// created it, the source path (NUL-terminated) and the plan entry.
+/// created it, the source entry (through its directory's handle) and the
+/// plan entry.
 #[derive(Clone, Copy)]
 struct Item<'a> {
     dir: &'a DirFd,
     fresh: bool,
-    src: &'a CStr,
+    src: At<'a>,
     r: EntryRef,
     e: &'a SrcEntry,
 }
@@ -370,26 +363,27 @@ impl Task<'_> {
         stop: &AtomicBool,
     ) -> Result<Applied> {
         let (sources, plan, opts) = (self.sources, self.plan, self.opts);
-        let mut cur = Cursor {
-            plan,
-            stack: vec![(0, root.try_clone()?)],
-        };
+        let layout = plan.layout(root);
+        let mut cache = DirCache::new();
+        let mut src_dirs = SrcDirs::default();
         let mut out = Applied::default();
-        let mut buf = Vec::with_capacity(256);
         for i in range {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             let d = &plan.dirs[i];
-            let dir = cur.open(i as u32)?;
+            let dir = &*cache.open(&layout, i as u32)?;
             let late = self.groups.late_dirs.contains(&(i as u32));
             for (l, &r) in d.leaves.iter().enumerate() {
                 if late && self.groups.later.contains(&(i as u32, l as u32)) {
                     continue;
                 }
                 let e = entry(sources, r);
-                src_path(sources, r, e, &mut buf);
-                let src = CStr::from_bytes_with_nul(&buf).expect("BUG: names hold no NUL");
+                let src_dir = src_dirs.open(sources, r)?;
+                let src = At {
+                    dir: &src_dir,
+                    name: &e.name,
+                };
                 let it = Item {
                     dir,
                     fresh: self.fresh[i],
@@ -412,20 +406,6 @@ impl Task<'_> {
         }
         Ok(out)
     }
-}
-
-fn src_path(sources: &[Source], r: EntryRef, e: &SrcEntry, buf: &mut Vec<u8>) {
-    let tree = &sources[r.src as usize].tree;
-    buf.clear();
-    buf.extend_from_slice(fsx::bytes(&tree.root));
-    let rel = &tree.dirs[r.dir as usize].rel;
-    if !rel.is_empty() {
-        buf.push(b'/');
-        buf.extend_from_slice(rel);
-    }
-    buf.push(b'/');
-    buf.extend_from_slice(&e.name);
-    buf.push(0);
 }
 
 impl Task<'_> {
@@ -483,7 +463,7 @@ impl Task<'_> {
                             }
                             Err(errno) => Err(FsError::two(
                                 "hard-linking",
-                                os_path(src),
+                                src.path(),
                                 dir.child_path(name),
                                 errno,
                             )
@@ -495,15 +475,9 @@ impl Task<'_> {
             Err(Errno::EXDEV | Errno::EMLINK | Errno::EPERM) => {
                 self.fall_back(&it, want, None, out)
             }
-            Err(errno) => Err(FsError::two(
-                "hard-linking",
-                PathBuf::from(std::ffi::OsStr::new(&*String::from_utf8_lossy(
-                    src.to_bytes(),
-                ))),
-                dir.child_path(name),
-                errno,
-            )
-            .into()),
+            Err(errno) => {
+                Err(FsError::two("hard-linking", src.path(), dir.child_path(name), errno).into())
+            }
         }
     }
 }
@@ -568,8 +542,8 @@ impl Task<'_> {
 
 /// rsync's quick check: `st` is a regular file with the size, mtime, mode
 /// bits (and, as root, owner) of the file at `src`.
-fn quick_same(st: &nix::sys::stat::FileStat, src: &CStr) -> bool {
-    let Ok(s) = nix::sys::stat::lstat(src) else {
+fn quick_same(st: &nix::sys::stat::FileStat, src: At<'_>) -> bool {
+    let Ok(Some(s)) = src.dir.stat(src.name) else {
         return false;
     };
     Kind::from_mode(st.st_mode) == Kind::File
@@ -620,7 +594,7 @@ impl Task<'_> {
                 }
                 let linked = via_temp(dir, name, |tmp| {
                     dir.link_from(src, tmp).map_err(|e| {
-                        FsError::two("hard-linking", os_path(src), dir.child_path(tmp), e).into()
+                        FsError::two("hard-linking", src.path(), dir.child_path(tmp), e).into()
                     })
                 });
                 if linked.is_err() {

@@ -1,0 +1,92 @@
+//! The process's resource budget: open descriptors and worker threads.
+//!
+//! ppd must finish wherever rsync would, whatever the soft `RLIMIT_NOFILE`
+//! (systemd's 1024, a CI's `ulimit -n 64`) and whatever `-j` says. So:
+//! - `main` raises the soft descriptor limit to the hard one, once
+//!   ([`raise_nofile`]);
+//! - the budget is split, from the limit in force, into a reserve (standard
+//!   streams, the jobserver's pipe, locks, manifests), a fixed allowance per
+//!   worker thread (a file being read, one being written, the directories
+//!   they sit in) and the directory handles that walks keep open for reuse
+//!   ([`retained_dirs`], shared by every [`crate::walk::DirCache`]);
+//! - the thread count is clamped to [`max_threads`]: at most 4 per core and
+//!   at most [`MAX_THREADS`], and at most what the descriptor budget can
+//!   serve.
+//!
+//! At the smallest limit supported, 64, this gives 4 threads and 12 kept
+//! directory handles; at 1024, 94 threads and 252; from 4096 on, the
+//! thread caps decide and 1024 handles are kept.
+
+use std::sync::OnceLock;
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+/// The most worker threads any command uses, whatever `-j`, `PPD_JOBS` or
+/// the jobserver say.
+pub const MAX_THREADS: usize = 256;
+
+/// Worker threads allowed per core.
+pub const THREADS_PER_CORE: usize = 4;
+
+/// Descriptors kept for everything that is not a walk or a worker.
+const RESERVED: u64 = 16;
+
+/// Descriptors a worker thread may hold at once.
+const PER_THREAD: u64 = 8;
+
+/// Bounds of the directory handles kept open for reuse.
+const MIN_RETAINED: u64 = 8;
+const MAX_RETAINED: u64 = 1024;
+
+static NOFILE: OnceLock<u64> = OnceLock::new();
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit. Called once, first
+/// thing in `main`; failing to raise it is not an error (the budget then
+/// follows the limit in force).
+pub fn raise_nofile() {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// The soft descriptor limit in force (read once).
+pub fn nofile() -> u64 {
+    *NOFILE.get_or_init(|| getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft))
+}
+
+/// How many directory handles all walks together keep open for reuse.
+pub fn retained_dirs() -> usize {
+    retained_for(nofile()) as usize
+}
+
+fn retained_for(nofile: u64) -> u64 {
+    (nofile.saturating_sub(RESERVED) / 4).clamp(MIN_RETAINED, MAX_RETAINED)
+}
+
+/// The most worker threads this process may run, for `cores` cores.
+pub fn max_threads(cores: usize) -> usize {
+    threads_for(nofile(), cores)
+}
+
+fn threads_for(nofile: u64, cores: usize) -> usize {
+    let by_fds = nofile.saturating_sub(RESERVED + retained_for(nofile)) / PER_THREAD;
+    let by_cores = cores.max(1).saturating_mul(THREADS_PER_CORE);
+    (by_fds as usize).clamp(1, MAX_THREADS).min(by_cores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_at_common_limits() {
+        assert_eq!((retained_for(64), threads_for(64, 64)), (12, 4));
+        assert_eq!((retained_for(1024), threads_for(1024, 64)), (252, 94));
+        assert_eq!(threads_for(1 << 20, 2), 8);
+        assert_eq!(threads_for(1 << 20, 1000), MAX_THREADS);
+        // Even a limit too small for ppd's reserve gives one thread.
+        assert_eq!(threads_for(10, 4), 1);
+    }
+}

@@ -1,0 +1,332 @@
+//! The one way ppd reaches the directories of a tree: by number, through a
+//! bounded cache of open directory handles, each opened relative to its
+//! parent with `openat(O_DIRECTORY | O_NOFOLLOW)`.
+//!
+//! Every walk (the merge's source scan and destination writes, the RPATH
+//! commands, `file-list`, `fixup-paths`) names a directory by a node number
+//! whose parent and name a [`Layout`] knows. [`DirCache::open`] returns its
+//! handle: a kept one, or one opened from the nearest kept ancestor (or the
+//! root, opened by the user's path) one component at a time. So:
+//! - however wide or deep a tree, a walk holds a bounded number of
+//!   directory handles: the kept ones, at most [`LOCAL_CAP`] per cache and
+//!   [`crate::limits::retained_dirs`] for the whole process, plus those its
+//!   callers are using at the moment; a handle that cannot be kept is
+//!   simply closed after use and opened again when needed;
+//! - no path is ever resolved below a root: paths longer than `PATH_MAX`
+//!   work, and a symlink swapped in for a directory is refused (ELOOP or
+//!   ENOTDIR), never followed;
+//! - each handle carries the user's path of its directory, so every error
+//!   names that path.
+//!
+//! Callers read a directory's entries into memory when they first open it
+//! ([`DirFd::entries`]); a handle is needed again only for `fstatat`,
+//! `readlinkat`, `openat` and `linkat` of its children. [`Walker`] is the
+//! cache and the node table together, shared between threads, for walks
+//! that discover the tree as they go.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::fsx::{DirFd, Result};
+
+/// The most handles one cache keeps.
+pub const LOCAL_CAP: usize = 64;
+
+/// Handles kept by all caches of the process together.
+static RETAINED: AtomicUsize = AtomicUsize::new(0);
+
+/// Where each directory of a tree sits.
+pub trait Layout {
+    /// Returns the parent and own name of directory `n`, or `None` for the
+    /// root.
+    fn parent(&self, n: u32) -> Option<(u32, &[u8])>;
+
+    /// Opens the root.
+    fn open_root(&self) -> Result<DirFd>;
+}
+
+struct Slot {
+    node: u32,
+    fd: Arc<DirFd>,
+    used: u64,
+}
+
+/// Open directory handles kept for reuse, least recently used dropped
+/// first. Not shared between threads: see [`Walker`] for that.
+#[derive(Default)]
+pub struct DirCache {
+    slots: Vec<Slot>,
+    tick: u64,
+}
+
+impl std::fmt::Debug for DirCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DirCache({} open)", self.slots.len())
+    }
+}
+
+impl Drop for DirCache {
+    fn drop(&mut self) {
+        RETAINED.fetch_sub(self.slots.len(), Ordering::Relaxed);
+    }
+}
+
+impl DirCache {
+    /// An empty cache.
+    pub fn new() -> DirCache {
+        DirCache::default()
+    }
+
+    /// Returns the handle of directory `n` of `layout`.
+    pub fn open(&mut self, layout: &impl Layout, n: u32) -> Result<Arc<DirFd>> {
+        if let Some(fd) = self.lookup(n) {
+            return Ok(fd);
+        }
+        // Climb to a kept ancestor (or the root), then open back down.
+        let mut below = Vec::new();
+        let mut cur = n;
+        let mut base = loop {
+            match layout.parent(cur) {
+                None => {
+                    let fd = Arc::new(layout.open_root()?);
+                    self.keep(cur, &fd);
+                    break fd;
+                }
+                Some((p, _)) => {
+                    below.push(cur);
+                    if let Some(fd) = self.lookup(p) {
+                        break fd;
+                    }
+                    cur = p;
+                }
+            }
+        };
+        for &c in below.iter().rev() {
+            let (_, name) = layout.parent(c).expect("BUG: only the root has no parent");
+            let fd = Arc::new(base.open_child(name)?);
+            self.keep(c, &fd);
+            base = fd;
+        }
+        Ok(base)
+    }
+
+    /// Closes every kept handle.
+    pub fn clear(&mut self) {
+        RETAINED.fetch_sub(self.slots.len(), Ordering::Relaxed);
+        self.slots.clear();
+    }
+
+    fn lookup(&mut self, n: u32) -> Option<Arc<DirFd>> {
+        self.tick += 1;
+        let slot = self.slots.iter_mut().rev().find(|s| s.node == n)?;
+        slot.used = self.tick;
+        Some(Arc::clone(&slot.fd))
+    }
+
+    /// Keeps a handle if the budget allows, in a new slot or in place of
+    /// the least recently used one; else it is closed when its last user
+    /// drops it.
+    fn keep(&mut self, n: u32, fd: &Arc<DirFd>) {
+        self.tick += 1;
+        let slot = Slot {
+            node: n,
+            fd: Arc::clone(fd),
+            used: self.tick,
+        };
+        if self.slots.len() < LOCAL_CAP && acquire() {
+            self.slots.push(slot);
+            return;
+        }
+        if let Some(old) = self.slots.iter_mut().min_by_key(|s| s.used) {
+            *old = slot;
+        }
+    }
+}
+
+/// Takes one of the process's kept-handle slots, if one is free.
+fn acquire() -> bool {
+    let cap = crate::limits::retained_dirs();
+    RETAINED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < cap).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// One directory found by a [`Walker`].
+#[derive(Debug)]
+struct Node {
+    parent: u32,
+    name: Box<[u8]>,
+}
+
+struct Nodes<'a> {
+    root: &'a Path,
+    root_fd: Option<&'a DirFd>,
+    nodes: &'a [Node],
+}
+
+impl Layout for Nodes<'_> {
+    fn parent(&self, n: u32) -> Option<(u32, &[u8])> {
+        let node = &self.nodes[n as usize];
+        (n != 0).then_some((node.parent, &node.name[..]))
+    }
+
+    fn open_root(&self) -> Result<DirFd> {
+        match self.root_fd {
+            Some(fd) => fd.try_clone(),
+            None => DirFd::open(self.root),
+        }
+    }
+}
+
+struct Inner {
+    nodes: Vec<Node>,
+    cache: DirCache,
+}
+
+/// A tree being discovered: its directories by number (0 is the root,
+/// opened by the user's path; symlinks in that path are followed, as rsync
+/// and find follow their arguments) and a [`DirCache`] of their handles,
+/// usable from several threads.
+pub struct Walker {
+    root: PathBuf,
+    /// The root's handle, when the walk starts from an open directory.
+    root_fd: Option<DirFd>,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Walker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Walker({})", self.root.display())
+    }
+}
+
+impl Walker {
+    /// A walker of the tree at `root`, knowing only the root.
+    pub fn new(root: &Path) -> Walker {
+        Walker {
+            root: root.to_path_buf(),
+            root_fd: None,
+            inner: Mutex::new(Inner {
+                nodes: vec![Node {
+                    parent: 0,
+                    name: Box::default(),
+                }],
+                cache: DirCache::new(),
+            }),
+        }
+    }
+
+    /// A walker of the tree below the open directory `root` (which it keeps
+    /// open: a directory reached through a tree is never opened by path).
+    pub fn from_dir(root: DirFd) -> Walker {
+        let mut w = Walker::new(root.path());
+        w.root_fd = Some(root);
+        w
+    }
+
+    /// The root as given.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave the table half-updated: every
+        // change is one push or one slot write.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the subdirectory `name` of directory `parent`; returns its
+    /// number (numbers are handed out in the order of these calls).
+    pub fn add(&self, parent: u32, name: &[u8]) -> u32 {
+        let mut inner = self.lock();
+        inner.nodes.push(Node {
+            parent,
+            name: name.into(),
+        });
+        (inner.nodes.len() - 1) as u32
+    }
+
+    /// Returns the handle of directory `n`.
+    pub fn open(&self, n: u32) -> Result<Arc<DirFd>> {
+        let mut guard = self.lock();
+        let Inner { nodes, cache } = &mut *guard;
+        let layout = Nodes {
+            root: &self.root,
+            root_fd: self.root_fd.as_ref(),
+            nodes,
+        };
+        cache.open(&layout, n)
+    }
+
+    /// Closes every kept handle (the walk is over; handles are opened
+    /// again if needed).
+    pub fn close_all(&self) {
+        self.lock().cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+
+    #[test]
+    fn deep_and_wide_trees_hold_few_handles() {
+        let t = tempfile::tempdir().unwrap();
+        let w = Walker::new(t.path());
+        // 300 levels deep: a path far longer than PATH_MAX.
+        let name = [b'd'; 20];
+        let mut cur = 0;
+        let mut p = t.path().to_path_buf();
+        let root = DirFd::open(t.path()).unwrap();
+        let mut dir = root.try_clone().unwrap();
+        for _ in 0..300 {
+            dir.mkdir(&name, 0o755).unwrap();
+            dir = dir.open_child(&name).unwrap();
+            cur = w.add(cur, &name);
+            p.push(std::str::from_utf8(&name).unwrap());
+        }
+        drop(dir);
+        assert!(p.as_os_str().len() > 4096);
+        let deepest = cur;
+        let before = open_fds();
+        let fd = w.open(deepest).unwrap();
+        assert_eq!(fd.path(), p);
+        fd.mkdir(b"leaf", 0o755).unwrap();
+        assert!(fd.stat(b"leaf").unwrap().is_some());
+        drop(fd);
+        assert!(open_fds() <= before + LOCAL_CAP);
+        // Opening every level again, bottom up, reuses or reopens.
+        for n in (1..=deepest).rev() {
+            w.open(n).unwrap();
+        }
+        assert!(open_fds() <= before + LOCAL_CAP);
+        w.close_all();
+        assert!(open_fds() <= before);
+    }
+
+    #[test]
+    fn symlink_in_place_of_a_directory_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("a")).unwrap();
+        let w = Walker::new(t.path());
+        let a = w.add(0, b"a");
+        let b = w.add(a, b"b");
+        std::os::unix::fs::symlink("/etc", t.path().join("a/b")).unwrap();
+        let e = w.open(b).unwrap_err();
+        assert!(
+            matches!(
+                e.errno(),
+                nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR
+            ),
+            "{e}"
+        );
+        assert_eq!(e.path(), t.path().join("a/b"));
+    }
+}
