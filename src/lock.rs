@@ -153,48 +153,52 @@ pub fn done(locks: &[TreeLock]) -> Result<()> {
 }
 
 /// Removes every temporary ([`crate::fsx::is_temp`]) below `tree`, never
-/// following a symlink; holds one directory handle per level. Returns how
-/// many were removed. A missing tree has none.
+/// following a symlink, through a [`crate::walk::Walker`] (so a bounded
+/// number of directory handles, however deep the tree). Returns how many
+/// were removed. A missing tree has none.
 pub fn sweep(tree: &Path) -> Result<u64> {
     use crate::fsx::DirFd;
+    use nix::errno::Errno;
     let root = match DirFd::open(tree) {
         Ok(d) => d,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(0),
+        Err(e) if e.errno() == Errno::ENOENT => return Ok(0),
         Err(e) => return Err(e.into()),
     };
+    let walker = crate::walk::Walker::from_dir(root);
     let mut removed = 0;
     // (directory, its subdirectories still to visit)
-    let mut stack: Vec<(DirFd, Vec<Vec<u8>>)> = Vec::new();
-    let mut visit = |d: DirFd, stack: &mut Vec<(DirFd, Vec<Vec<u8>>)>| -> Result<()> {
+    let mut stack: Vec<(u32, Vec<Vec<u8>>)> = Vec::new();
+    let mut visit = |node: u32, stack: &mut Vec<(u32, Vec<Vec<u8>>)>| -> Result<()> {
+        let d = match walker.open(node) {
+            Ok(d) => d,
+            // Gone or replaced by a non-directory since the listing.
+            Err(e)
+                if node != 0
+                    && matches!(e.errno(), Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) =>
+            {
+                return Ok(())
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (temps, dirs) = d.temporaries_and_subdirs()?;
         for t in temps {
             match d.unlink(&t, false) {
                 Ok(()) => removed += 1,
-                Err(e) if e.errno() == nix::errno::Errno::ENOENT => {}
+                Err(e) if e.errno() == Errno::ENOENT => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        stack.push((d, dirs));
+        stack.push((node, dirs));
         Ok(())
     };
-    visit(root, &mut stack)?;
-    while let Some((d, pending)) = stack.last_mut() {
+    visit(0, &mut stack)?;
+    while let Some((node, pending)) = stack.last_mut() {
         let Some(name) = pending.pop() else {
             stack.pop();
             continue;
         };
-        match d.open_child(&name) {
-            Ok(child) => visit(child, &mut stack)?,
-            // Gone or replaced by a non-directory since the listing.
-            Err(e)
-                if matches!(
-                    e.errno(),
-                    nix::errno::Errno::ENOENT
-                        | nix::errno::Errno::ENOTDIR
-                        | nix::errno::Errno::ELOOP
-                ) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let child = walker.add(*node, &name);
+        visit(child, &mut stack)?;
     }
     Ok(removed)
 }
