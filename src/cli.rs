@@ -49,8 +49,9 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
-    /// Use N threads [default: tokens from make's jobserver if reachable,
-    /// else the number of cores; env: PPD_JOBS].
+    /// Use N threads, at most 4 per core and 256 [default: tokens from
+    /// make's jobserver if reachable, else the number of cores; env:
+    /// PPD_JOBS].
     #[arg(short = 'j', long = "jobs", value_name = "N", global = true)]
     pub jobs: Option<usize>,
 }

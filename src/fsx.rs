@@ -119,6 +119,15 @@ pub fn join(base: &Path, rel: &[u8]) -> PathBuf {
     }
 }
 
+/// Splits a relative byte path into its parent (empty at the top) and
+/// its last component.
+pub fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memrchr(b'/', rel) {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&[], rel),
+    }
+}
+
 /// The kind of a directory entry, as far as ppd cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {

@@ -60,24 +60,30 @@ pub(crate) fn note_rewrites(
     report: &crate::textfix::FixupReport,
     m: &mut Manifest,
 ) -> Result<()> {
+    // Read below the tree's handle, one directory at a time: a path can be
+    // longer than PATH_MAX.
+    let mut root = None;
     for rw in report.rewritten.iter().filter(|rw| rw.tree == dest) {
         let Some(rec) = m.records.get_mut(&rw.rel) else {
             continue;
         };
-        let path = fsx::join(dest, &rw.rel);
-        let md = std::fs::symlink_metadata(&path)
-            .map_err(|e| fsx::FsError::new("inspecting", &path, fsx::errno_of(&e)))?;
-        use std::os::unix::fs::MetadataExt;
-        rec.key = FileKey {
-            dev: md.dev(),
-            ino: md.ino(),
+        let root = match &root {
+            Some(r) => r,
+            None => root.insert(fsx::DirFd::open(dest)?),
         };
-        rec.size = md.size();
-        rec.mode = md.mode() & 0o7777;
-        rec.mtime = fsx::Mtime {
-            sec: md.mtime(),
-            nsec: md.mtime_nsec(),
-        };
+        let (parent, name) = fsx::split_rel(&rw.rel);
+        let dir = root.open_beneath(parent)?;
+        let st = dir.stat(name)?.ok_or_else(|| {
+            fsx::FsError::new(
+                "inspecting",
+                dir.child_path(name),
+                nix::errno::Errno::ENOENT,
+            )
+        })?;
+        rec.key = FileKey::of(&st);
+        rec.size = st.st_size as u64;
+        rec.mode = st.st_mode & 0o7777;
+        rec.mtime = fsx::Mtime::of(&st);
         rec.rewritten = true;
     }
     Ok(())

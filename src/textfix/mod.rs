@@ -486,13 +486,6 @@ fn open_for_reading(dir: &DirFd, name: &[u8]) -> Result<OwnedFd, Errno> {
     }
 }
 
-fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memrchr(b'/', rel) {
-        Some(i) => (&rel[..i], &rel[i + 1..]),
-        None => (&[], rel),
-    }
-}
-
 /// Replaces a symlink atomically: a new symlink at a temporary name with
 /// the old one's owner and mtime, renamed over the name.
 fn replace_symlink(dir: &DirFd, name: &[u8], target: &[u8], meta: &Meta) -> fsx::Result<()> {
@@ -521,7 +514,7 @@ fn apply_dir(
         Err(e) => return vec![(idx[0], Err(e))],
     };
     let apply = |p: &Planned| {
-        let name = split_rel(&p.rel).1;
+        let name = fsx::split_rel(&p.rel).1;
         match &p.change {
             Change::File { data, meta } => dir.replace_file(name, data, meta)?,
             Change::Symlink { target, meta } => replace_symlink(&dir, name, target, meta)?,
@@ -613,7 +606,7 @@ pub fn fixup_trees_cached(
         let mut by_dir: BTreeMap<(usize, &[u8]), Vec<usize>> = BTreeMap::new();
         for (i, p) in plan.iter().enumerate() {
             by_dir
-                .entry((p.tree, split_rel(&p.rel).0))
+                .entry((p.tree, fsx::split_rel(&p.rel).0))
                 .or_default()
                 .push(i);
         }
