@@ -510,7 +510,7 @@ fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
 
     // fix-rpath: the same plan under the limit, then the same result.
     for (host, mut cmd) in [("pp/a/host", limited(ws)), ("pp/b/host", unlimited(ws))] {
-        let out = ok(cmd.args(["-n", "fix-rpath", "host", "--host-dir", host]));
+        let out = ok(cmd.args(["fix-rpath", "-n", "host", "--host-dir", host]));
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("bin/d1099/prog"),
             "{}",
