@@ -50,6 +50,10 @@ fn write_sources(dir: &Path) {
             "int gone(void);\nint main(void) { return gone(); }\n",
         ),
         ("plain.c", "int main(void) { return 0; }\n"),
+        (
+            "privmain.c",
+            "int foo(void);\nint main(void) { return foo() == 40 ? 0 : 1; }\n",
+        ),
     ] {
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -75,6 +79,17 @@ impl Built {
             "-shared -fPIC ../bar.c -L. -lfoo -Wl,-rpath,'$ORIGIN'",
         );
         b.cc("plain", "../plain.c");
+        // A private library, a plugin needing it with no search path of
+        // its own, and a program reaching it through its DT_RPATH.
+        b.cc(
+            "libpriv.so",
+            "-shared -fPIC ../foo.c -Wl,-soname,libpriv.so",
+        );
+        b.cc("libplug.so", "-shared -fPIC ../bar.c -L. -lpriv");
+        b.cc(
+            "privapp",
+            "../privmain.c -L. -lpriv -Wl,-rpath,/usr/lib/app -Wl,--disable-new-dtags",
+        );
         b
     }
 
@@ -158,6 +173,12 @@ fn build_output(o: &Path) -> (Built, Built) {
         "libbar-origin.so",
         &sysroot.join("lib/plugin/libcc1plugin.so"),
     );
+    // target/: a plugin that finds the private library of the program
+    // loading it through that program's DT_RPATH (information, not a
+    // warning).
+    arm.copy("libpriv.so", &target.join("usr/lib/app/libpriv.so"));
+    arm.copy("libplug.so", &target.join("usr/lib/app/plugins/libplug.so"));
+    arm.copy("privapp", &target.join("usr/bin/privapp"));
     std::fs::create_dir_all(sysroot.join("usr/include")).unwrap();
     std::fs::write(sysroot.join("usr/include/foo.h"), "int foo(void);\n").unwrap();
     symlink(format!("host/{TUPLE}/sysroot"), o.join("staging")).unwrap();
@@ -226,9 +247,15 @@ fn a_clean_output_directory_has_no_findings() {
             "info".into(),
         )
     };
+    let plugin = (
+        "target".to_string(),
+        "target/usr/lib/app/plugins/libplug.so".to_string(),
+        "F02".to_string(),
+        "info".to_string(),
+    );
     assert_eq!(
         findings(&o, &v),
-        [info("lib/cc1"), info("lib/plugin/libcc1plugin.so")],
+        [info("lib/cc1"), info("lib/plugin/libcc1plugin.so"), plugin],
         "{v:#}"
     );
     assert_eq!(code, 0);
@@ -255,16 +282,16 @@ fn a_clean_output_directory_has_no_findings() {
     // libc, ld.so, libfoo, libbar, private/libbar, prog, private, and the
     // x86-64 file in usr/share (lib/firmware is pruned as fix-rpath does);
     // staging has lib/firmware, cc1 and the plugin too.
-    assert_eq!(part(&v, "target")["elf_files"], 8);
+    assert_eq!(part(&v, "target")["elf_files"], 11);
     assert_eq!(part(&v, "staging")["elf_files"], 11);
     assert_eq!(
         part(&v, "staging")["excluded"],
         serde_json::json!([format!("{}/host/{TUPLE}/sysroot/usr/include", o.display())])
     );
-    assert_eq!(v["stats"]["elf_files"], 26);
+    assert_eq!(v["stats"]["elf_files"], 29);
     assert_eq!(v["stats"]["errors"], 0);
     assert_eq!(v["stats"]["warnings"], 0);
-    assert_eq!(v["stats"]["infos"], 2);
+    assert_eq!(v["stats"]["infos"], 3);
 
     // The human report names each part and ends with the totals, also
     // when nothing is found; a single PATH that is an output directory is
@@ -279,13 +306,15 @@ fn a_clean_output_directory_has_no_findings() {
         format!(
             "{d}/{s}/lib/cc1\n  info    F10  ELF64 x86-64 file in a tree of ELF64 AArch64 files\n\
              {d}/{s}/lib/plugin/libcc1plugin.so\n  info    F10  ELF64 x86-64 file in a tree of ELF64 AArch64 files\n\
+             {d}/target/usr/lib/app/plugins/libplug.so\n  info    F02  needed library libpriv.so found only \
+             through another file's DT_RPATH, which the loader searches when that file loads this one\n\
              host: {d}/host as a host tree, ELF64 x86-64, without {d}/host/{TUPLE}/sysroot, \
              {d}/host/opt/ext-toolchain: {hf} file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 7 ELF file(s)\n\
              staging: {d}/host/{TUPLE}/sysroot as a staging tree, ELF64 AArch64, without \
              {d}/host/{TUPLE}/sysroot/usr/include: 11 file(s): 0 error(s), 0 warning(s), 2 info(s) in 2 of 11 ELF file(s)\n\
              target: {d}/target as a target tree, ELF64 AArch64, without {d}/target/lib/firmware: \
-             8 file(s): 0 error(s), 0 warning(s), 0 info(s) in 0 of 8 ELF file(s)\n\
-             0 error(s), 0 warning(s), 2 info(s) in 2 of 26 ELF file(s)\n",
+             11 file(s): 0 error(s), 0 warning(s), 1 info(s) in 1 of 11 ELF file(s)\n\
+             0 error(s), 0 warning(s), 3 info(s) in 3 of 29 ELF file(s)\n",
             hf = host["files"],
         )
     );
@@ -393,6 +422,12 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
         ("target", "target/usr/bin/bad-ppd", "R06", "error"),
         ("target", "target/usr/bin/bad-relative", "R02", "error"),
         ("target", "target/usr/bin/bad-ww", "R13", "warning"),
+        (
+            "target",
+            "target/usr/lib/app/plugins/libplug.so",
+            "F02",
+            "info",
+        ),
     ]
     .iter()
     .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
@@ -405,10 +440,10 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
             v["stats"]["warnings"].as_u64(),
             v["stats"]["infos"].as_u64()
         ),
-        (Some(8), Some(5), Some(4))
+        (Some(8), Some(5), Some(5))
     );
     for (name, errors, warnings, infos) in
-        [("host", 3, 1, 1), ("staging", 2, 2, 3), ("target", 3, 2, 0)]
+        [("host", 3, 1, 1), ("staging", 2, 2, 3), ("target", 3, 2, 1)]
     {
         let p = part(&v, name);
         assert_eq!(
@@ -420,7 +455,11 @@ fn planted_problems_are_found_in_their_part_with_their_rule() {
             (Some(errors), Some(warnings), Some(infos)),
             "{name}"
         );
-        let extra = if name == "staging" { 2 } else { 0 };
+        let extra = match name {
+            "staging" => 2,
+            "target" => 1,
+            _ => 0,
+        };
         assert_eq!(p["files_with_findings"], 5 + extra, "{name}");
     }
     // The wrong-machine files are reported once, as such: not as

@@ -344,11 +344,12 @@ pub fn survey(cfg: &AuditConfig, pool: &rayon::ThreadPool) -> anyhow::Result<Sur
 /// to `arch`.
 pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool) -> AuditReport {
     let env = &s.env;
+    let inherited = inherited_dirs(&s);
     let results: Vec<Vec<Finding>> = pool.install(|| {
         s.jobs
             .par_iter()
             .zip(s.reads.par_iter())
-            .map(|((_, _, loc, _, _), r)| judge_one(env, r, loc, arch))
+            .map(|((_, _, loc, _, _), r)| judge_one(env, r, loc, arch, &inherited))
             .collect()
     });
     let mut counts = Counts {
@@ -391,6 +392,37 @@ pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool
         }],
         results: out,
     }
+}
+
+/// The directories the DT_RPATH of some file of the part leads to, for
+/// files without DT_RUNPATH (which makes the loader ignore DT_RPATH). The
+/// loader searches the DT_RPATH of every object in the loading chain, the
+/// program's included, for a library's dependencies: a plugin without a
+/// search path of its own finds the private libraries of the program that
+/// loads it there.
+fn inherited_dirs(s: &Survey) -> Vec<Vec<u8>> {
+    let mut dirs = BTreeSet::new();
+    for ((_, _, loc, _, _), r) in s.jobs.iter().zip(&s.reads) {
+        let Read::Elf(info, _) = r else { continue };
+        if !info.runpath.is_empty() {
+            continue;
+        }
+        let file = FileCtx {
+            env: &s.env,
+            info,
+            dir: parent(loc),
+            setid: false,
+            inherited: &[],
+        };
+        for d in &info.rpath {
+            for e in split_entries(&d.value) {
+                if let Target::Dir(p) = file.target(e) {
+                    dirs.insert(p);
+                }
+            }
+        }
+    }
+    dirs.into_iter().collect()
 }
 
 impl TreeKind {
@@ -622,7 +654,13 @@ fn read_one(dir: &DirFd, rel: &[u8], mode: u32) -> Read {
 }
 
 /// Applies the rules to one file read.
-fn judge_one(env: &Env, r: &Read, loc: &[u8], arch: Option<Arch>) -> Vec<Finding> {
+fn judge_one(
+    env: &Env,
+    r: &Read,
+    loc: &[u8],
+    arch: Option<Arch>,
+    inherited: &[Vec<u8>],
+) -> Vec<Finding> {
     let (info, mode) = match r {
         Read::Skip => return Vec::new(),
         Read::Bad(f) => return vec![f.clone()],
@@ -633,6 +671,7 @@ fn judge_one(env: &Env, r: &Read, loc: &[u8], arch: Option<Arch>) -> Vec<Finding
         info,
         dir: parent(loc),
         setid: mode & 0o6000 != 0,
+        inherited,
     };
     let mut out = Vec::new();
     file.entry_rules(&mut out);
@@ -688,6 +727,8 @@ struct FileCtx<'a> {
     dir: &'a [u8],
     /// Setuid or setgid.
     setid: bool,
+    /// Directories other files' DT_RPATH lead to (see [`inherited_dirs`]).
+    inherited: &'a [Vec<u8>],
 }
 
 /// Where an entry leads.
@@ -997,6 +1038,16 @@ impl FileCtx<'_> {
                         elf::machine_name(self.info.machine)
                     ),
                 );
+            } else if self.inherits_from(name) {
+                push(
+                    "F02",
+                    Info,
+                    format!(
+                        "needed library {} found only through another file's DT_RPATH, \
+                         which the loader searches when that file loads this one",
+                        show(name)
+                    ),
+                );
             } else if !is_libc_part(name) {
                 let sev = if self.env.kind == TreeKind::Host {
                     Error
@@ -1013,6 +1064,21 @@ impl FileCtx<'_> {
                 );
             }
         }
+    }
+
+    /// True if this file is a shared library without DT_RUNPATH (which
+    /// would make the loader ignore the loading objects' DT_RPATH) and
+    /// `name` of its machine is in a directory another file's DT_RPATH
+    /// leads to.
+    fn inherits_from(&self, name: &[u8]) -> bool {
+        let info = self.info;
+        let library = info.file_type == FileType::Dynamic && info.interp.is_none();
+        library
+            && info.runpath.is_empty()
+            && self.inherited.iter().any(|d| {
+                matches!(self.env.resolver.lookup_lib(d, name),
+                    LibLookup::Elf(h) if h.class == info.class && h.machine == info.machine)
+            })
     }
 
     /// F01: a library present in HOST_DIR/lib must be reachable.
