@@ -110,6 +110,11 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         .with_context(|| format!("inspecting {}", held.path.display()))?
         .len()
         > 0;
+    if dirty {
+        let journal = std::fs::read(&held.path)
+            .with_context(|| format!("reading lock file {}", held.path.display()))?;
+        roll_forward(dest, &journal)?;
+    }
     // Writes of the files beside the tree cut short (they have fixed
     // names: writers of one tree are serialized).
     for partial in [
@@ -128,6 +133,141 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         held.done()?;
     }
     Ok(held)
+}
+
+/// Notes, in a tree's lock file, rewrites that give several names one new
+/// inode: the rewrite renames the new file over the first name, then links
+/// it over the others, and no single system call does all of that. A run
+/// killed in between would leave the hard-link group split, and a later
+/// run could not tell the names had been one file; so the names are noted
+/// before the first rename, and a run that finds the lock marked links the
+/// first name over every other one that is not already it (rolling the
+/// rewrite forward; a no-op where the kill came before the first rename).
+#[derive(Debug)]
+pub struct Journal {
+    file: std::sync::Mutex<File>,
+    prefix: Vec<u8>,
+}
+
+impl TreeLock {
+    /// A journal for rewrites below `sub` (a directory of the tree, given
+    /// relative to it: paths handed to [`Journal::relink`] are relative to
+    /// `sub`).
+    pub fn journal(&self, sub: &[u8]) -> Result<Journal> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening lock file {}", self.path.display()))?;
+        let mut prefix = sub.to_vec();
+        if !prefix.is_empty() && !prefix.ends_with(b"/") {
+            prefix.push(b'/');
+        }
+        Ok(Journal {
+            file: std::sync::Mutex::new(file),
+            prefix,
+        })
+    }
+}
+
+impl Journal {
+    /// Notes that `name`'s new inode is about to be linked over `aliases`
+    /// (all relative to the journal's directory).
+    pub fn relink(&self, name: &[u8], aliases: &[Vec<u8>]) -> std::io::Result<()> {
+        let mut line = b"relink".to_vec();
+        for p in std::iter::once(name).chain(aliases.iter().map(Vec::as_slice)) {
+            line.push(b'\t');
+            let mut full = self.prefix.clone();
+            full.extend_from_slice(p);
+            crate::manifest::escape(&full, &mut line);
+        }
+        line.push(b'\n');
+        // One write with O_APPEND: lines of parallel rewrites never mix.
+        use std::io::Write;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(&line)
+    }
+}
+
+/// Finishes the rewrites a killed run noted in `journal` (the lock file's
+/// text): each first name is linked over each other name of its line that
+/// is not already the same inode, through a temporary and a rename.
+fn roll_forward(tree: &Path, journal: &[u8]) -> Result<()> {
+    use crate::fsx::{DirFd, FileKey, Kind};
+    let root = match DirFd::open(tree) {
+        Ok(d) => d,
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let split = |p: &[u8]| -> (Vec<u8>, Vec<u8>) {
+        match memchr::memrchr(b'/', p) {
+            Some(i) => (p[..i].to_vec(), p[i + 1..].to_vec()),
+            None => (Vec::new(), p.to_vec()),
+        }
+    };
+    for line in journal.split(|&b| b == b'\n') {
+        let Some(rest) = line.strip_prefix(b"relink\t") else {
+            continue;
+        };
+        let names: Vec<Vec<u8>> = rest.split(|&b| b == b'\t').map(unescape).collect();
+        let Some((first, others)) = names.split_first() else {
+            continue;
+        };
+        let (fdir, fname) = split(first);
+        let Ok(fdir) = root.open_beneath(&fdir) else {
+            continue;
+        };
+        let Some(fst) = fdir.stat(&fname)? else {
+            continue;
+        };
+        if Kind::from_mode(fst.st_mode) != Kind::File {
+            continue;
+        }
+        for other in others {
+            let (odir, oname) = split(other);
+            let Ok(odir) = root.open_beneath(&odir) else {
+                continue;
+            };
+            match odir.stat(&oname)? {
+                Some(st)
+                    if FileKey::of(&st) != FileKey::of(&fst)
+                        && Kind::from_mode(st.st_mode) == Kind::File => {}
+                _ => continue,
+            }
+            let tmp = crate::fsx::temp_name();
+            odir.link_at(&fdir, &fname, &tmp).map_err(|e| {
+                crate::fsx::FsError::two(
+                    "hard-linking",
+                    fdir.child_path(&fname),
+                    odir.child_path(&oname),
+                    e,
+                )
+            })?;
+            if let Err(e) = odir.rename(&tmp, &oname) {
+                let _ = odir.unlink(&tmp, false);
+                return Err(e.naming(&odir.child_path(&oname)).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reverses [`crate::manifest::escape`].
+fn unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut it = s.iter();
+    while let Some(&b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(&c) => out.push(c),
+            None => out.push(b'\\'),
+        }
+    }
+    out
 }
 
 /// Locks each of `trees` (each once, in sorted order, so two runs never

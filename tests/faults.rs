@@ -192,20 +192,15 @@ fn kill_at_every_step(case: &Case) -> u32 {
         );
         once
     };
-    // strace counts each system call of each thread on its own, so
-    // `when=N` kills at the first thread's Nth call of any of them. Every
-    // link, rename, mkdir and unlink is a step; of the opens only those
-    // that create (the others are reads, most of them the loader's).
+    // strace counts each system call of each thread on its own, and
+    // `when=N` on a set of calls kills at the first thread's Nth call of
+    // any of them: one call would hide another with the same N. So each
+    // call is injected on its own, at every N a traced run shows: every
+    // link, rename, mkdir and unlink, and of the opens those that create
+    // (the others are reads, most of them the loader's).
     let mut killed = 0;
-    for n in 1.. {
-        assert!(n < 2000, "{}: never completed", case.name);
-        if !kill_at(case, &reference, STEPS, n) {
-            break;
-        }
-        killed += 1;
-    }
-    for n in creating_opens(case) {
-        killed += u32::from(kill_at(case, &reference, OPENS, n));
+    for (call, n) in kill_points(case) {
+        killed += u32::from(kill_at(case, &reference, call, n));
     }
     std::fs::remove_dir_all(fresh_root_path(case)).unwrap();
     eprintln!("{}: killed at {killed} steps", case.name);
@@ -243,43 +238,48 @@ fn kill_at(case: &Case, reference: &BTreeMap<String, Entry>, calls: &str, n: usi
     killed
 }
 
-/// The numbers N for which some thread's Nth open creates a file, from a
-/// traced run.
-fn creating_opens(case: &Case) -> Vec<usize> {
+/// Every (call, N) to kill at, from a traced run: for each call of
+/// `STEPS`, N = 1 up to the most calls one thread made; for the opens, the
+/// N at which some thread's open creates a file.
+fn kill_points(case: &Case) -> Vec<(&'static str, usize)> {
     let root = fresh_root(case);
     let log = root.with_extension("strace");
     ok(Command::new("strace")
         .args(["-f", "-qq", "-o"])
         .arg(&log)
-        .arg(format!("-etrace={OPENS}"))
+        .arg(format!("-etrace={STEPS},{OPENS}"))
         .arg(env!("CARGO_BIN_EXE_ppd"))
         .args((case.args)(&root)));
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::remove_file(&log).unwrap();
-    let mut per_thread: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut out = Vec::new();
+    let calls: Vec<&'static str> = STEPS.split(',').chain(OPENS.split(',')).collect();
+    let mut per_thread: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut most: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut creating = std::collections::BTreeSet::new();
     for line in text.lines() {
         let Some((pid, call)) = line.split_once(' ') else {
             continue;
         };
         let call = call.trim_start();
-        if call.starts_with("<...")
-            || !["open(", "openat(", "creat("]
-                .iter()
-                .any(|c| call.starts_with(c))
-        {
+        let Some(name) = calls.iter().find(|c| call.starts_with(&format!("{c}("))) else {
             continue;
-        }
-        let n = per_thread.entry(pid).or_default();
+        };
+        let n = per_thread.entry((pid, name)).or_default();
         *n += 1;
-        if call.contains("O_CREAT") || call.starts_with("creat(") {
-            out.push(*n);
+        let m = most.entry(name).or_default();
+        *m = (*m).max(*n);
+        if OPENS.split(',').any(|o| o == *name) && (call.contains("O_CREAT") || *name == "creat") {
+            creating.insert((*name, *n));
         }
     }
-    out.sort_unstable();
-    out.dedup();
-    assert!(!out.is_empty(), "{}: no file created", case.name);
-    out
+    let mut points: Vec<(&'static str, usize)> = most
+        .into_iter()
+        .filter(|(c, _)| !OPENS.split(',').any(|o| o == *c))
+        .flat_map(|(c, m)| (1..=m).map(move |n| (c, n)))
+        .collect();
+    points.extend(creating);
+    assert!(!points.is_empty(), "{}: nothing to kill at", case.name);
+    points
 }
 
 fn have_strace() -> bool {
@@ -550,7 +550,6 @@ fn rpath_args(root: &Path) -> Vec<OsString> {
 }
 
 #[test]
-#[ignore = "a kill between rewriting the names of a hard-link group splits the group"]
 fn fix_rpath_killed_at_every_step_converges() {
     if !have_strace() {
         return;

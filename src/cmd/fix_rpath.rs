@@ -60,11 +60,8 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         Some(n) if !ctx.jobs_given => crate::jobs::Threads::fixed(n).pool()?,
         _ => ctx.threads.pool()?,
     };
-    let (plan, root) = fix::plan(&cfg, &pool)?;
-    if ctx.dry_run && !args.json {
-        std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;
-    }
-    // Staging lies inside the host tree: its lock is the host tree's (a
+    // Locked before planning: taking the lock may finish a killed run's
+    // rewrites. Staging lies inside the host tree: its lock is the host tree's (a
     // lock file is never put inside a tree).
     let lock_tree = match (&cfg.kind, &cfg.host_dir) {
         (FixKind::Staging, Some(host)) if cfg.root.starts_with(host) => host.clone(),
@@ -75,8 +72,27 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
     } else {
         crate::lock::lock_for_writing(std::slice::from_ref(&lock_tree))?
     };
-    let (done, failures) = fix::apply(&plan, &root, &pool, ctx.dry_run);
-    crate::lock::done(&locks)?;
+    let (plan, root) = fix::plan(&cfg, &pool)?;
+    if ctx.dry_run && !args.json {
+        std::io::stdout().write_all(fix::render_plan(&plan, &cfg.root).as_bytes())?;
+    }
+    // The rewrites' paths are relative to the fixed tree, which is the
+    // locked one or (staging) a directory inside it.
+    let journal = match locks.first() {
+        Some(l) => {
+            let sub = cfg
+                .root
+                .strip_prefix(&lock_tree)
+                .unwrap_or(std::path::Path::new(""));
+            Some(l.journal(fsx::bytes(sub))?)
+        }
+        None => None,
+    };
+    let (done, failures) = fix::apply(&plan, &root, &pool, ctx.dry_run, journal.as_ref());
+    if failures.is_empty() {
+        // Else the mark stays: the next run finishes what was noted.
+        crate::lock::done(&locks)?;
+    }
     for (rel, why) in plan.failures.iter().chain(&failures) {
         eprintln!(
             "ppd: fixing RPATH of {}: {why}",

@@ -366,6 +366,7 @@ pub fn apply(
     root: &Root,
     pool: &rayon::ThreadPool,
     dry_run: bool,
+    journal: Option<&crate::lock::Journal>,
 ) -> (usize, Vec<(Vec<u8>, String)>) {
     // Rewrites are sorted by path: cut them into runs sharing a directory
     // (at most CHUNK long, so a big bin/ still spreads over the threads),
@@ -389,7 +390,7 @@ pub fn apply(
                 let dir = root.dir().open_beneath(parent(&chunk[0].rel));
                 chunk.iter().map(move |r| {
                     let dir = dir.as_ref().map_err(|e| (r.rel.clone(), e.to_string()))?;
-                    apply_one(root, dir, r, dry_run).map_err(|e| (r.rel.clone(), e))
+                    apply_one(root, dir, r, dry_run, journal).map_err(|e| (r.rel.clone(), e))
                 })
             })
             .collect()
@@ -406,7 +407,13 @@ pub fn apply(
     (done, failures)
 }
 
-fn apply_one(root: &Root, dir: &DirFd, r: &Rewrite, dry_run: bool) -> Result<(), String> {
+fn apply_one(
+    root: &Root,
+    dir: &DirFd,
+    r: &Rewrite,
+    dry_run: bool,
+    journal: Option<&crate::lock::Journal>,
+) -> Result<(), String> {
     let (_, name) = split_name(&r.rel);
     let mut file = dir.open_file(name).map_err(|e| e.to_string())?;
     let st = nix::sys::stat::fstat(&file).map_err(|e| e.desc().to_string())?;
@@ -430,6 +437,11 @@ fn apply_one(root: &Root, dir: &DirFd, r: &Rewrite, dry_run: bool) -> Result<(),
     rewrite_strings(&mut data, &info, &changes).map_err(|e| e.to_string())?;
     if dry_run {
         return Ok(());
+    }
+    if let (Some(j), false) = (journal, r.aliases.is_empty()) {
+        // Before the first rename: a kill from there on is rolled forward.
+        j.relink(&r.rel, &r.aliases)
+            .map_err(|e| format!("writing the lock file: {}", fsx::errno_of(&e).desc()))?;
     }
     dir.replace_file(name, &data, &Meta::of(&st))
         .map_err(|e| e.to_string())?;
