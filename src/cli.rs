@@ -772,3 +772,30 @@ pub fn completions(shell: ShellArg) -> Vec<u8> {
     clap_complete::generate(shell, &mut Cli::command(), "ppd", &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap wraps help text at `max_term_width` (100): an example line
+    /// longer than that would be cut mid-command, without a backslash, and
+    /// could not be pasted. Examples wrap themselves, with `\`.
+    #[test]
+    fn examples_fit_the_help_width() {
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        for sub in cmd.get_subcommands() {
+            let Some(text) = sub.get_after_help() else {
+                continue;
+            };
+            for line in text.to_string().lines() {
+                assert!(
+                    line.chars().count() <= 100,
+                    "{}: example line of {} columns: {line}",
+                    sub.get_name(),
+                    line.chars().count()
+                );
+            }
+        }
+    }
+}

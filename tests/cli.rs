@@ -1,0 +1,125 @@
+//! The shape of the command line: global options under their own heading,
+//! options only on the commands where they act, wrapped examples that can
+//! be pasted.
+
+mod common;
+
+use common::{ok, ppd, run};
+
+fn help(cmd: &str) -> String {
+    String::from_utf8(ok(ppd().args([cmd, "--help"])).stdout).unwrap()
+}
+
+#[test]
+fn global_options_have_their_own_heading() {
+    let h = help("prepare");
+    let global = h
+        .find("\nGlobal options:\n")
+        .expect("no Global options heading");
+    let own = h.find("\nOptions:\n").expect("no Options heading");
+    assert!(own < global, "{h}");
+    let (own_part, global_part) = h.split_at(global);
+    for g in ["--verbose", "--jobs"] {
+        assert!(global_part.contains(g), "{g}: {h}");
+        assert!(!own_part.contains(g), "{g} among the command's own: {h}");
+    }
+    assert!(own_part.contains("--dry-run"), "{h}");
+}
+
+#[test]
+fn options_are_refused_where_they_do_nothing() {
+    for args in [
+        &["check-rpath", "-n", "--host-dir", "/nonexistent", "pkg"][..],
+        &[
+            "explain",
+            "--dry-run",
+            "--per-package-dir",
+            "/x",
+            "/x/a/host/f",
+        ],
+        &[
+            "prepare",
+            "--progress",
+            "auto",
+            "--per-package-dir",
+            "/x",
+            "--pkg",
+            "a",
+        ],
+        &[
+            "fixup-paths",
+            "--progress",
+            "never",
+            "--per-package-dir",
+            "/x",
+            "--new-root",
+            "/y",
+            "/z",
+        ],
+    ] {
+        let out = run(ppd().args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: unexpected argument '"),
+            "{args:?}: {err}"
+        );
+    }
+    // And accepted where they act.
+    for cmd in [
+        "prepare",
+        "finalize",
+        "copy-tree",
+        "fixup-paths",
+        "fix-rpath",
+        "file-list",
+    ] {
+        assert!(help(cmd).contains("-n, --dry-run"), "{cmd}");
+    }
+    for cmd in ["finalize", "copy-tree"] {
+        assert!(help(cmd).contains("--progress <PROGRESS>"), "{cmd}");
+    }
+}
+
+#[test]
+fn every_reporting_command_takes_json() {
+    for cmd in [
+        "prepare",
+        "finalize",
+        "copy-tree",
+        "fixup-paths",
+        "check-rpath",
+        "fix-rpath",
+        "file-list",
+        "explain",
+    ] {
+        assert!(help(cmd).contains("      --json"), "{cmd}");
+    }
+}
+
+#[test]
+fn wrapped_examples_continue_with_a_backslash() {
+    for cmd in [
+        "prepare",
+        "finalize",
+        "copy-tree",
+        "fixup-paths",
+        "check-rpath",
+        "fix-rpath",
+        "file-list",
+        "explain",
+        "generate",
+    ] {
+        let h = help(cmd);
+        let lines: Vec<&str> = h.lines().collect();
+        for w in lines.windows(2) {
+            // A command line followed by a more-indented line is one
+            // command wrapped: it must end with a backslash.
+            let (a, b) = (w[0], w[1]);
+            let indent = |l: &str| l.len() - l.trim_start().len();
+            if a.trim_start().starts_with("ppd ") && indent(b) > indent(a) && !b.trim().is_empty() {
+                assert!(a.ends_with('\\'), "{cmd}: {a:?} then {b:?}");
+            }
+        }
+    }
+}
