@@ -10,17 +10,17 @@
 //! lines, writes the list and removes the snapshot. The output is
 //! byte-identical to `comm -13 before after | sed 's/^[^,]+/<pkg>/'`.
 //!
-//! The walk never follows a symlink and never holds more than one directory
-//! open: a directory's names are read and closed before its subdirectories
-//! are entered.
+//! The walk goes through [`crate::walk`]: it never follows a symlink below
+//! the directory named, resolves no path below it (deeper than `PATH_MAX`
+//! works), and holds a bounded number of directory handles.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::key_line;
 use crate::fsx::{Kind, Mtime};
+use crate::walk::Walker;
 
 /// The snapshot file's name in the output directory.
 pub const BEFORE: &str = ".files-list-images.before";
@@ -32,44 +32,43 @@ pub const LIST: &str = ".files-list-images.txt";
 /// nothing useful).
 pub fn tree_lines(dir: &Path) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
-    if dir.is_dir() {
-        walk(dir, b".", &mut out)?;
+    if !dir.is_dir() {
+        return Ok(out);
     }
-    out.sort_unstable();
-    Ok(out)
-}
-
-fn walk(dir: &Path, rel: &[u8], out: &mut Vec<Vec<u8>>) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading directory {}", dir.display()))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading directory {}", dir.display()))?;
-    for name in names {
-        let path = dir.join(&name);
-        let md = std::fs::symlink_metadata(&path)
-            .with_context(|| format!("lstat {}", path.display()))?;
-        let mut child = rel.to_vec();
-        child.push(b'/');
-        child.extend_from_slice(name.as_bytes());
-        let kind = Kind::from_mode(md.mode());
-        match kind {
-            Kind::Dir => walk(&path, &child, out)?,
-            Kind::File | Kind::Symlink => {
-                let mut line = Vec::with_capacity(64 + child.len());
-                let mtime = Mtime {
-                    sec: md.mtime(),
-                    nsec: md.mtime_nsec(),
-                };
-                key_line(mtime, md.ino(), md.mode(), kind, md.size(), &mut line);
-                line.extend_from_slice(&child);
-                out.push(line);
+    // Directories by number through the bounded walker: no path is resolved
+    // below the root, and the handles held stay bounded however deep.
+    let walker = Walker::new(dir);
+    let mut stack: Vec<(u32, Vec<u8>)> = vec![(0, b".".to_vec())];
+    while let Some((node, rel)) = stack.pop() {
+        let d = walker.open(node)?;
+        for e in d.fresh_entries()? {
+            let Some(st) = d.stat(&e.name)? else { continue };
+            let mut child = rel.clone();
+            child.push(b'/');
+            child.extend_from_slice(&e.name);
+            let kind = Kind::from_mode(st.st_mode);
+            match kind {
+                Kind::Dir => stack.push((walker.add(node, &e.name), child)),
+                Kind::File | Kind::Symlink => {
+                    let mut line = Vec::with_capacity(64 + child.len());
+                    key_line(
+                        Mtime::of(&st),
+                        st.st_ino,
+                        st.st_mode,
+                        kind,
+                        st.st_size as u64,
+                        &mut line,
+                    );
+                    line.extend_from_slice(&child);
+                    out.push(line);
+                }
+                Kind::Other => {}
             }
-            Kind::Other => {}
         }
     }
-    Ok(())
+    walker.close_all();
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// Writes the "before" snapshot of `images` into `out_dir`.
