@@ -20,6 +20,8 @@
 #   ppd-fixup-paths                -> ppd fixup-paths
 #   pkg_size_before/pkg_size_after -> ppd file-list (the same
 #                                     .files-list*.txt, byte for byte)
+#   PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC -> a find of the lib/python*
+#                                     directories only, not the whole tree
 #   check_bin_arch                 -> ppd check-bin-arch
 #   check_host_rpath               -> ppd check-rpath
 #   support/scripts/fix-rpath      -> ppd fix-rpath, in host-finalize and
@@ -53,7 +55,12 @@
 #   PPD_OPTS            options for every ppd call, e.g. -v
 #   PPD_CHECK_HOST_RPATH  n: keep Buildroot's check-host-rpath script
 #   PPD_FIX_RPATH       n: keep Buildroot's fix-rpath script
-#   PPD_UNSHARE         n: do not give rebuilt packages' files private inodes
+#   PPD_UNSHARE         n: leave a rebuilt package's files shared with its
+#                       dependents, and in its trees at a -reconfigure
+#
+# What stays Buildroot's: the rsync -auH of fs/common.mk (once per root
+# filesystem image, with or without per-package directories) and the
+# step_time, step_check_build_dir and step_user hooks.
 #
 # To check that it is active: 'make -s printvars VARS=PPD_BUILDROOT_MK' prints
 # this file's path, and 'make <pkg>-reconfigure V=1' shows 'ppd prepare'
