@@ -679,3 +679,58 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
         "mine"
     );
 }
+
+/// An error while replacing an entry names the user's path, never the
+/// temporary standing in for it, and leaves no temporary behind.
+#[test]
+fn errors_name_the_users_path_never_a_temporary() {
+    if !have_strace() {
+        return;
+    }
+    for (name, setup, args, path) in [
+        (
+            "prepare",
+            prepare_setup as fn(&Path),
+            prepare_args as fn(&Path) -> Vec<OsString>,
+            "per-package/app/host/bin/b-config",
+        ),
+        (
+            "fixup-paths",
+            fixup_setup,
+            fixup_args,
+            "per-package/app/host/lib/",
+        ),
+        ("copy-tree", copy_tree_setup, copy_tree_args, "dst/"),
+    ] {
+        let case = Case {
+            name,
+            setup,
+            args,
+            compare: &[],
+            dir_mtimes: false,
+        };
+        let root = fresh_root(&case);
+        let out = run(Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg("inject=rename,renameat,renameat2:error=ENOSPC")
+            .arg(env!("CARGO_BIN_EXE_ppd"))
+            .args(args(&root)));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(!err.contains(".ppd-tmp."), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}", root.join(path).display())),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains("No space left on device") && !err.contains("os error"),
+            "{name}: {err}"
+        );
+        let leftovers: Vec<_> = snapshot(&root)
+            .into_keys()
+            .filter(|k| String::from_utf8_lossy(k).contains(".ppd-tmp."))
+            .collect();
+        assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
