@@ -689,18 +689,18 @@ fn errors_name_the_users_path_never_a_temporary() {
     }
     for (name, setup, args, path) in [
         (
-            "prepare",
+            "err-prepare",
             prepare_setup as fn(&Path),
             prepare_args as fn(&Path) -> Vec<OsString>,
             "per-package/app/host/bin/b-config",
         ),
         (
-            "fixup-paths",
+            "err-fixup-paths",
             fixup_setup,
             fixup_args,
             "per-package/app/host/lib/",
         ),
-        ("copy-tree", copy_tree_setup, copy_tree_args, "dst/"),
+        ("err-copy-tree", copy_tree_setup, copy_tree_args, "dst/"),
     ] {
         let case = Case {
             name,
