@@ -159,6 +159,17 @@ fn run_plain(root: &Path, case: &Case) {
     ok(ppd().args((case.args)(root)));
 }
 
+/// Removes a case's tree when the test ends, passed or failed.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("strace"));
+    }
+}
+
 fn fresh_root_path(case: &Case) -> PathBuf {
     std::env::temp_dir().join(format!("ppd-faults-{}-{}", case.name, std::process::id()))
 }
@@ -177,6 +188,7 @@ fn fresh_root(case: &Case) -> PathBuf {
 
 /// Kills the command at every step in turn; returns how many runs were killed.
 fn kill_at_every_step(case: &Case) -> u32 {
+    let _cleanup = Cleanup(fresh_root_path(case));
     let reference = {
         let root = fresh_root(case);
         run_plain(&root, case);
@@ -202,7 +214,6 @@ fn kill_at_every_step(case: &Case) -> u32 {
     for (call, n) in kill_points(case) {
         killed += u32::from(kill_at(case, &reference, call, n));
     }
-    std::fs::remove_dir_all(fresh_root_path(case)).unwrap();
     eprintln!("{}: killed at {killed} steps", case.name);
     killed
 }
@@ -557,6 +568,9 @@ fn fix_rpath_killed_at_every_step_converges() {
     if skip_without(&["gcc"]) {
         return;
     }
+    // The binary rpath_setup builds once per process.
+    let bin = std::env::temp_dir().join(format!("ppd-faults-rpath-{}", std::process::id()));
+    let _bin = (Cleanup(bin.clone()), Cleanup(bin.with_extension("c")));
     let case = Case {
         name: "fix-rpath",
         dir_mtimes: false,
@@ -710,6 +724,7 @@ fn errors_name_the_users_path_never_a_temporary() {
             dir_mtimes: false,
         };
         let root = fresh_root(&case);
+        let _cleanup = Cleanup(root.clone());
         let out = run(Command::new("strace")
             .args(["-f", "-qq", "-o", "/dev/null", "-e"])
             .arg("inject=rename,renameat,renameat2:error=ENOSPC")
@@ -731,6 +746,5 @@ fn errors_name_the_users_path_never_a_temporary() {
             .filter(|k| String::from_utf8_lossy(k).contains(".ppd-tmp."))
             .collect();
         assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }
