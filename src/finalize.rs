@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::fsx::{self, Kind};
 use crate::merge::{self, Applied, ApplyOptions, FileMode, Plan, Progress, Source};
@@ -76,6 +76,9 @@ pub fn finalize(
     pool: &rayon::ThreadPool,
     progress: &Progress,
 ) -> Result<FinalizeResult> {
+    if cfg.pkgs.is_empty() {
+        return finalize_nothing(cfg);
+    }
     let roots: Vec<(String, PathBuf)> = cfg
         .pkgs
         .iter()
@@ -112,6 +115,30 @@ pub fn finalize(
     };
     result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
     lock.done()?;
+    Ok(result)
+}
+
+/// Finalize with no package, as Buildroot's `per-package-rsync` does it:
+/// the destination is created (`mkdir -p`), nothing else changes.
+fn finalize_nothing(cfg: &FinalizeConfig) -> Result<FinalizeResult> {
+    let mut result = FinalizeResult {
+        applied: Applied::default(),
+        conflicts: Vec::new(),
+        planned: 0,
+        dirs: 0,
+        plan_text: None,
+    };
+    if cfg.dry_run {
+        let text = match cfg.dest.is_dir() {
+            true => String::new(),
+            false => format!("mkdir {}\n", cfg.dest.display()),
+        };
+        result.plan_text = Some(text.into_bytes());
+        return Ok(result);
+    }
+    let _lock = crate::lock::lock(&cfg.dest)?;
+    std::fs::create_dir_all(&cfg.dest)
+        .with_context(|| format!("creating directory {}", fsx::show(&cfg.dest)))?;
     Ok(result)
 }
 

@@ -93,10 +93,45 @@ impl FsError {
 impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.other {
-            None => write!(f, "{} {}", self.op, self.path.display())?,
-            Some(o) => write!(f, "{} {} to {}", self.op, self.path.display(), o.display())?,
+            None => write!(f, "{} {}", self.op, show(&self.path))?,
+            Some(o) => write!(f, "{} {} to {}", self.op, show(&self.path), show(o))?,
         }
         write!(f, ": {}", self.errno.desc())
+    }
+}
+
+/// Shows a path in a message: as text, with control characters and bytes
+/// that are not UTF-8 escaped (`\n`, `\t`, `\x1b`, `\xe9`) and a
+/// backslash doubled, so an error stays one line and names the file
+/// unambiguously; the empty path shows as `''`.
+pub fn show(p: &Path) -> Shown<'_> {
+    Shown(p.as_os_str().as_bytes())
+}
+
+/// A path formatted by [`show`].
+pub struct Shown<'a>(&'a [u8]);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("''");
+        }
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\n' => f.write_str("\\n")?,
+                    '\t' => f.write_str("\\t")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\\' => f.write_str("\\\\")?,
+                    c if c.is_control() => write!(f, "\\x{:02x}", c as u32)?,
+                    c => write!(f, "{c}")?,
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -689,19 +724,52 @@ impl DirFd {
     /// Atomically replaces the child `name` with a new file holding `data`,
     /// with the metadata `meta` (mode, owner when root, mtime). The old inode
     /// is never written: other hard links to it keep the old content.
+    ///
+    /// An error names `name` (the user's file), never the temporary, which
+    /// is removed.
     pub fn replace_file(&self, name: &[u8], data: &[u8], meta: &Meta) -> Result<()> {
+        self.via_temporary(name, 0o600, data, Some(meta))
+    }
+
+    /// Writes `data` as the child file `name`, created with mode 0666 minus
+    /// the umask like a plain write, through a temporary in this directory
+    /// renamed over `name`: a symlink or hard link found at `name` is
+    /// replaced, never followed or written through. An error names `name`.
+    pub fn write_file(&self, name: &[u8], data: &[u8]) -> Result<()> {
+        self.via_temporary(name, 0o666, data, None)
+    }
+
+    fn via_temporary(
+        &self,
+        name: &[u8],
+        mode: u32,
+        data: &[u8],
+        meta: Option<&Meta>,
+    ) -> Result<()> {
         let tmp = temp_name();
         let result = (|| {
-            let mut f = self.create_exclusive(&tmp)?;
-            std::io::Write::write_all(&mut f, data)
-                .map_err(|e| FsError::new("writing", self.child_path(&tmp), errno_of(&e)))?;
+            let flags = OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC;
+            let fd = fcntl::openat(
+                self.fd.as_fd(),
+                tmp.as_slice(),
+                flags,
+                Mode::from_bits_truncate(mode),
+            )?;
+            let mut f = std::fs::File::from(fd);
+            std::io::Write::write_all(&mut f, data).map_err(|e| errno_of(&e))?;
             drop(f);
-            self.set_meta(&tmp, meta)?;
-            self.rename(&tmp, name)
+            if let Some(meta) = meta {
+                self.set_meta(&tmp, meta).map_err(|e| e.errno())?;
+            }
+            fcntl::renameat(self.fd.as_fd(), tmp.as_slice(), self.fd.as_fd(), name)
         })();
-        result.map_err(|e| {
+        result.map_err(|errno| {
             let _ = self.unlink(&tmp, false);
-            e.naming(&self.child_path(name))
+            FsError::new("writing", self.child_path(name), errno)
         })
     }
 }

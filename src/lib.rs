@@ -40,6 +40,7 @@ pub mod rpath;
 pub mod scan;
 pub mod textfix;
 pub mod unshare;
+pub mod validate;
 pub mod walk;
 
 /// Runs one parsed command line.

@@ -85,20 +85,27 @@ pub fn sidecar(dest: &Path, suffix: &str) -> PathBuf {
 
 /// Takes the exclusive lock for `dest`, waiting for another ppd holding it.
 /// Creates the parent directory if needed.
+///
+/// Errors name `dest`, the user's path, with the lock file in parentheses.
 pub fn lock(dest: &Path) -> Result<TreeLock> {
     let path = lock_path(dest);
+    let ctx = || {
+        format!(
+            "locking {} (lock file {})",
+            crate::fsx::show(dest),
+            crate::fsx::show(&path)
+        )
+    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating directory {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(ctx)?;
     }
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .with_context(|| format!("opening lock file {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("locking {}", path.display()))?;
+        .with_context(ctx)?;
+    file.lock().with_context(ctx)?;
     let held = TreeLock {
         file,
         path,

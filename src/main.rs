@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             if ppd::exit::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("ppd: {err:#}");
+            eprintln!("ppd: {}", ppd::exit::render(&err));
             ppd::exit::Status::Error.into()
         }
     }

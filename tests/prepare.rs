@@ -350,7 +350,8 @@ fn bad_usage_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "ppd: bad dependency name \"../evil\": must be one path component\n"
+        "ppd: prepare ../evil: not a package name (a package name is one path component: \
+         not empty, no '/', not '.' or '..')\n"
     );
 }
 

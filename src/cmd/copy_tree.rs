@@ -19,6 +19,7 @@ pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
     if args.src.as_os_str().is_empty() || args.dest.as_os_str().is_empty() {
         bail!("SRC and DEST must not be empty");
     }
+    crate::validate::dest_outside("copy-tree", &args.dest, std::slice::from_ref(&args.src))?;
     let cfg = CopyTreeConfig {
         src: args.src.clone(),
         dest: args.dest.clone(),

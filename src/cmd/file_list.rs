@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::json::{self, Doc};
 use super::Context;
@@ -26,6 +26,7 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     let Some(per_package_dir) = args.per_package_dir.clone() else {
         anyhow::bail!("file-list: --per-package-dir (or PER_PACKAGE_DIR) is required");
     };
+    crate::validate::package_name("file-list", &args.pkg)?;
     let cfg = FileListConfig {
         per_package_dir,
         pkg: args.pkg.clone(),
@@ -57,25 +58,22 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     ];
     match &args.out_dir {
         Some(dir) if !ctx.dry_run => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+            let dir = crate::fsx::DirFd::create_all(dir)?;
+            // Each list goes to a temporary renamed over the old one: a
+            // symlink planted at a list's name is replaced, never followed.
             // Creating a file costs a journal transaction on ext4: the three
             // are written at once.
             // (If several fail, the first in list order is reported.)
             use rayon::prelude::*;
-            let written: Vec<Result<()>> = pool.install(|| {
+            let written: Vec<Result<(), crate::fsx::FsError>> = pool.install(|| {
                 lists
                     .par_iter()
-                    .map(|(name, data)| {
-                        let path = dir.join(name);
-                        std::fs::write(&path, data)
-                            .with_context(|| format!("writing {}", path.display()))
-                    })
+                    .map(|(name, data)| dir.write_file(name.as_bytes(), data))
                     .collect()
             });
-            written.into_iter().collect::<Result<()>>()?;
+            written.into_iter().collect::<Result<(), _>>()?;
             if let Some(images) = &args.images_dir {
-                images::finish(images, dir, &args.pkg)?;
+                images::finish(images, dir.path(), &args.pkg)?;
             }
         }
         _ if args.json => {}

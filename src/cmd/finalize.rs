@@ -108,16 +108,21 @@ fn config(args: &FinalizeArgs, ctx: &Context) -> Result<FinalizeConfig> {
         bail!("--dest is empty");
     }
     for p in &args.pkgs {
-        if p.is_empty() || p.contains('/') || p == "." || p == ".." {
-            bail!("bad package name {p:?}: must be one path component");
-        }
+        crate::validate::package_name("finalize", p)?;
     }
+    let tree = match args.tree {
+        TreeArg::Host => "host",
+        TreeArg::Target => "target",
+    };
+    let sources: Vec<_> = args
+        .pkgs
+        .iter()
+        .map(|p| args.per_package_dir.join(p).join(tree))
+        .collect();
+    crate::validate::dest_outside("finalize", &args.dest, &sources)?;
     Ok(FinalizeConfig {
         per_package_dir: args.per_package_dir.clone(),
-        tree: match args.tree {
-            TreeArg::Host => "host",
-            TreeArg::Target => "target",
-        },
+        tree,
         dest: args.dest.clone(),
         mode: match args.mode {
             MergeModeArg::Copy => MergeMode::Copy,

@@ -2,6 +2,7 @@
 //! conflict messages, the dry-run plan and the `-v` stats line.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -12,6 +13,7 @@ use super::Context;
 use crate::cli::{ConflictArg, PrepareArgs};
 use crate::exit::Status;
 use crate::prepare::{self, PrepareConfig, TreeJob};
+use crate::validate;
 
 /// Runs `ppd prepare`.
 pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
@@ -73,6 +75,13 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
     if dir.as_os_str().is_empty() {
         bail!("--per-package-dir is empty");
     }
+    if let Some(pkg) = &args.pkg {
+        validate::package_name("prepare", pkg)?;
+        validate::not_own_dependency("prepare", pkg, &args.deps)?;
+    }
+    for d in &args.deps {
+        validate::package_name("prepare", d)?;
+    }
     let pkg_dir = args.pkg.as_ref().map(|p| dir.join(p));
     let host = args
         .host_dir
@@ -92,10 +101,15 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
             dest,
         });
     }
-    for d in &args.deps {
-        if d.is_empty() || d.contains('/') || d == "." || d == ".." {
-            bail!("bad dependency name {d:?}: must be one path component");
-        }
+    // Every tree of every dependency is read: no destination may be one of
+    // them or inside one.
+    let sources: Vec<PathBuf> = args
+        .deps
+        .iter()
+        .flat_map(|d| ["host", "target"].map(|k| dir.join(d).join(k)))
+        .collect();
+    for t in &trees {
+        validate::dest_outside("prepare", &t.dest, &sources)?;
     }
     let fixup = match (&args.pkg, args.fixup_paths) {
         (Some(pkg), true) => Some(crate::textfix::FixupConfig {

@@ -18,7 +18,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::fsx::{FileKey, Kind, Meta, Mtime};
 use crate::manifest::{self, Index, RecordRef};
@@ -242,6 +242,23 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
 
     let target = base.join("target");
     let host = base.join("host");
+    // A mistyped or never-prepared package must not give empty lists.
+    for (tree, kind) in [(&target, "target"), (&host, "host")] {
+        match std::fs::metadata(tree) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(
+                "file-list {}: package {} has no {kind} tree: Not a directory",
+                crate::fsx::show(tree),
+                crate::fsx::show(Path::new(&cfg.pkg))
+            ),
+            Err(e) => bail!(
+                "file-list {}: package {} has no {kind} tree: {}",
+                crate::fsx::show(tree),
+                crate::fsx::show(Path::new(&cfg.pkg)),
+                crate::exit::io_reason(&e)
+            ),
+        }
+    }
     let target_data = read_manifest(&target, &mut report.warnings);
     let host_data = read_manifest(&host, &mut report.warnings);
     // Each tree is indexed, then walked; both trees at once, so the small

@@ -1,0 +1,171 @@
+//! Checks of the user's input, made before anything is read or written.
+//!
+//! Every check fails with one line `<operation> <path>: <reason>` (exit 2),
+//! naming the argument as the user typed it:
+//! - a package name is one path component: not empty, no `/`, not `.` or
+//!   `..` (otherwise `per-package/<name>` would lead outside the per-package
+//!   directory);
+//! - a package never depends on itself;
+//! - a destination is never a source tree nor inside one (writing it would
+//!   change the tree being read). Nesting is decided by directory identity
+//!   (device and inode of the destination's nearest existing ancestors), so
+//!   a symlink or a `..` in either path cannot hide it.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::fsx::show;
+
+/// Fails unless `name` can be a package name: one path component.
+pub fn package_name(op: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        bail!(
+            "{op} {}: not a package name (a package name is one path component: \
+             not empty, no '/', not '.' or '..')",
+            show(Path::new(name))
+        );
+    }
+    Ok(())
+}
+
+/// Fails if `pkg` is among its own dependencies `deps`.
+pub fn not_own_dependency(op: &str, pkg: &str, deps: &[String]) -> Result<()> {
+    if deps.iter().any(|d| d == pkg) {
+        bail!(
+            "{op} {}: package {} is listed as its own dependency",
+            show(Path::new(pkg)),
+            show(Path::new(pkg))
+        );
+    }
+    Ok(())
+}
+
+/// The directories a destination is, or would be created, inside: the
+/// identities of its nearest existing ancestor and of every directory above.
+pub struct Ancestry {
+    /// (device, inode) -> how many levels above the destination's nearest
+    /// existing directory (0: that directory itself).
+    ids: HashMap<(u64, u64), usize>,
+    /// True if the destination itself exists (then level 0 is it).
+    exists: bool,
+}
+
+impl Ancestry {
+    /// Collects the ancestry of `dest` (which need not exist).
+    pub fn of(dest: &Path) -> Ancestry {
+        let mut ids = HashMap::new();
+        let mut probe = std::path::absolute(dest).unwrap_or_else(|_| dest.to_path_buf());
+        let mut exists = true;
+        // The nearest existing directory: the kernel resolves `..` and
+        // symlinks in it, as it will when the destination is created.
+        let start = loop {
+            if std::fs::metadata(&probe).is_ok_and(|m| m.is_dir()) {
+                break Some(probe);
+            }
+            exists = false;
+            if !probe.pop() {
+                break None;
+            }
+        };
+        if let Some(mut dir) = start.and_then(|s| std::fs::canonicalize(s).ok()) {
+            let mut level = 0;
+            loop {
+                if let Ok(m) = std::fs::metadata(&dir) {
+                    ids.entry((m.dev(), m.ino())).or_insert(level);
+                }
+                level += 1;
+                if !dir.pop() {
+                    break;
+                }
+            }
+        }
+        Ancestry { ids, exists }
+    }
+
+    /// Fails if the destination `dest` (whose ancestry this is) is the
+    /// existing directory `src` or lies inside it.
+    pub fn check(&self, op: &str, dest: &Path, src: &Path) -> Result<()> {
+        let Ok(m) = std::fs::metadata(src) else {
+            // A missing source is reported where it is read.
+            return Ok(());
+        };
+        match self.ids.get(&(m.dev(), m.ino())) {
+            Some(0) if self.exists => bail!(
+                "{op} {}: the destination is the source tree {}",
+                show(dest),
+                show(src)
+            ),
+            Some(_) => bail!(
+                "{op} {}: the destination is inside the source tree {}",
+                show(dest),
+                show(src)
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Fails if `dest` is any of `sources` or inside one.
+pub fn dest_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
+    let a = Ancestry::of(dest);
+    sources.iter().try_for_each(|s| a.check(op, dest, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names_are_one_component() {
+        for bad in ["", ".", "..", "../../x", "/abs", "a/b", "a/"] {
+            let e = package_name("prepare", bad).unwrap_err().to_string();
+            assert!(e.starts_with("prepare "), "{e}");
+            assert!(e.contains("not a package name"), "{e}");
+        }
+        assert_eq!(
+            package_name("prepare", "").unwrap_err().to_string(),
+            "prepare '': not a package name (a package name is one path component: \
+             not empty, no '/', not '.' or '..')"
+        );
+        for good in ["a", "host-gcc-final", ".hidden", "a..b", "x y"] {
+            package_name("prepare", good).unwrap();
+        }
+    }
+
+    #[test]
+    fn nesting_is_found_through_dotdot_and_symlinks() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("pp/a/host");
+        std::fs::create_dir_all(&src).unwrap();
+        std::os::unix::fs::symlink(&src, t.path().join("alias")).unwrap();
+        let inside = [
+            src.join("sub/new"),
+            t.path().join("alias/x"),
+            t.path().join("pp/a/host/../host/y"),
+        ];
+        for d in inside {
+            let e = dest_outside("finalize", &d, std::slice::from_ref(&src)).unwrap_err();
+            assert!(
+                e.to_string().contains("is inside the source tree"),
+                "{d:?}: {e}"
+            );
+        }
+        let e = dest_outside(
+            "copy-tree",
+            &t.path().join("alias"),
+            std::slice::from_ref(&src),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is the source tree"), "{e}");
+        for d in [
+            t.path().join("pp/a/target"),
+            t.path().join("pp/a"),
+            t.path().join("out"),
+        ] {
+            dest_outside("finalize", &d, std::slice::from_ref(&src)).unwrap();
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Bad input: every case is refused with one line
+//! `ppd: <operation> <path>: <reason>` and exit 2, before anything is
+//! written, and the trees involved are left exactly as they were (checked
+//! down to inodes and nanosecond mtimes). Also: finalize of no package,
+//! file-list's list files written through a temporary, and the uniform
+//! error text (no "(os error N)", the user's path, control characters
+//! escaped).
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+/// A per-package directory with packages `a` and `b` (host and target).
+fn setup(root: &Path) {
+    for p in ["a", "b"] {
+        for tree in ["host", "target"] {
+            let d = root.join("pp").join(p).join(tree).join("lib");
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(format!("{p}.so")), p).unwrap();
+            set_mtime(&d.join(format!("{p}.so")), 1_600_000_000, 123_456_789);
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts exit 2 with exactly `line` (plus newline) on stderr, nothing on stdout.
+fn refused(out: &Output, line: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert_eq!(stderr(out), format!("ppd: {line}\n"));
+    assert!(out.stdout.is_empty());
+}
+
+const NOT_A_NAME: &str =
+    "not a package name (a package name is one path component: not empty, no '/', not '.' or '..')";
+
+#[test]
+fn package_names_are_one_path_component() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let before = snapshot(r);
+    let pp = r.join("pp");
+    for bad in ["../../x", "", "/abs", "a/b", ".", "..", "../a"] {
+        let shown = if bad.is_empty() { "''" } else { bad };
+        // As the package being prepared.
+        let out = run(ppd().current_dir(r).args([
+            "prepare",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            bad,
+            "a",
+        ]));
+        refused(&out, &format!("prepare {shown}: {NOT_A_NAME}"));
+        // As a dependency.
+        let out = run(ppd()
+            .args(["prepare", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "me", "a", bad]));
+        refused(&out, &format!("prepare {shown}: {NOT_A_NAME}"));
+        // As a package to finalize.
+        let out = run(ppd()
+            .args(["finalize", "--tree", "host", "--per-package-dir"])
+            .arg(&pp)
+            .arg("--dest")
+            .arg(r.join("out"))
+            .args(["a", bad]));
+        refused(&out, &format!("finalize {shown}: {NOT_A_NAME}"));
+        // As the package to list.
+        let out = run(ppd()
+            .args(["file-list", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", bad, "--out-dir"])
+            .arg(r.join("lists")));
+        refused(&out, &format!("file-list {shown}: {NOT_A_NAME}"));
+    }
+    // Nothing was written anywhere: not outside the per-package directory
+    // (t/x, /abs), not inside it, no lock file.
+    assert_eq!(snapshot(r), before);
+    assert!(!Path::new("/abs").exists());
+}
+
+#[test]
+fn a_package_never_depends_on_itself() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let before = snapshot(r);
+    let out = run(ppd().current_dir(r).args([
+        "prepare",
+        "--per-package-dir",
+        "pp",
+        "--pkg",
+        "a",
+        "b",
+        "a",
+    ]));
+    refused(&out, "prepare a: package a is listed as its own dependency");
+    assert_eq!(snapshot(r), before);
+}
+
+#[test]
+fn a_destination_is_never_a_source_tree_or_inside_one() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    // A symlink does not hide the nesting.
+    symlink("pp/a/host", r.join("alias")).unwrap();
+    let before = snapshot(r);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "pp/a/host/sub", "a"],
+            "prepare pp/a/host/sub: the destination is inside the source tree pp/a/host",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "alias/x/y", "b", "a"],
+            "prepare alias/x/y: the destination is inside the source tree pp/a/host",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--target-dir", "pp/b/host", "a", "b"],
+            "prepare pp/b/host: the destination is the source tree pp/b/host",
+        ),
+        (
+            &["finalize", "--per-package-dir", "pp", "--tree", "host", "--dest", "pp/b/host/usr", "a", "b"],
+            "finalize pp/b/host/usr: the destination is inside the source tree pp/b/host",
+        ),
+        (
+            &["finalize", "--per-package-dir", "pp", "--tree", "target", "--dest", "pp/a/target", "a"],
+            "finalize pp/a/target: the destination is the source tree pp/a/target",
+        ),
+        (
+            &["copy-tree", "pp/a", "pp/a/host/copy"],
+            "copy-tree pp/a/host/copy: the destination is inside the source tree pp/a",
+        ),
+        (
+            &["copy-tree", "pp/a/host", "alias"],
+            "copy-tree alias: the destination is the source tree pp/a/host",
+        ),
+        (
+            &["copy-tree", "pp/a/host/", "pp/a/host/../host/lib/new"],
+            "copy-tree pp/a/host/../host/lib/new: the destination is inside the source tree pp/a/host/",
+        ),
+    ];
+    for (args, line) in cases {
+        let out = run(ppd().current_dir(r).args(*args));
+        refused(&out, line);
+        assert_eq!(snapshot(r), before, "{args:?} changed something");
+    }
+    // Side by side is fine, and a dependency's sibling tree too.
+    ok(ppd()
+        .current_dir(r)
+        .args(["copy-tree", "pp/a/host", "pp/a/host-copy"]));
+    ok(ppd().current_dir(r).args([
+        "finalize",
+        "--per-package-dir",
+        "pp",
+        "--tree",
+        "host",
+        "--dest",
+        "pp/a/target/usr",
+        "b",
+    ]));
+}
+
+#[test]
+fn finalize_of_no_package_creates_the_destination_only() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let before = snapshot(&r.join("pp"));
+    let dest = r.join("output/host");
+    let finalize = || {
+        let mut c = ppd();
+        c.args(["finalize", "--tree", "host", "--per-package-dir"])
+            .arg(r.join("pp"))
+            .arg("--dest")
+            .arg(&dest);
+        c
+    };
+    // The dry run says what it would do and does nothing.
+    let out = ok(finalize().arg("--dry-run"));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("mkdir {}\n", dest.display())
+    );
+    assert!(!r.join("output").exists());
+
+    let out = ok(&mut finalize());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    let snap = snapshot(&dest);
+    assert_eq!(snap.len(), 1, "only the directory itself: {snap:?}");
+    assert_eq!(snap[&b""[..]].kind, "d");
+    assert_eq!(snapshot(&r.join("pp")), before);
+
+    // An existing destination keeps everything it has (mkdir -p).
+    std::fs::write(dest.join("keep"), "k").unwrap();
+    set_mtime(&dest, 1_500_000_000, 5);
+    let held = snapshot(&dest);
+    ok(&mut finalize());
+    assert_eq!(snapshot(&dest), held);
+}
+
+#[test]
+fn file_list_of_a_package_without_a_tree_is_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let pp = r.join("pp");
+    let lists = r.join("lists");
+    let list = |pkg: &str| {
+        run(ppd()
+            .args(["file-list", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", pkg, "--out-dir"])
+            .arg(&lists))
+    };
+    refused(
+        &list("mistyped"),
+        &format!(
+            "file-list {}/mistyped/target: package mistyped has no target tree: \
+             No such file or directory",
+            pp.display()
+        ),
+    );
+    std::fs::remove_dir_all(pp.join("b/host")).unwrap();
+    refused(
+        &list("b"),
+        &format!(
+            "file-list {}/b/host: package b has no host tree: No such file or directory",
+            pp.display()
+        ),
+    );
+    assert!(!lists.exists(), "no list written");
+    ok(ppd()
+        .args(["file-list", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "a", "--out-dir"])
+        .arg(&lists));
+    assert!(std::fs::read_to_string(lists.join(".files-list.txt"))
+        .unwrap()
+        .contains("a,./lib/a.so\n"));
+}
+
+#[test]
+fn file_list_replaces_a_planted_symlink_instead_of_following_it() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let pp = r.join("pp");
+    let lists = r.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    // Symlinks planted at every list name, pointing outside; and a hard
+    // link to another outside file.
+    let outside = r.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    for name in [".files-list.txt", ".files-list-staging.txt"] {
+        std::fs::write(outside.join(name), "precious\n").unwrap();
+        symlink(outside.join(name), lists.join(name)).unwrap();
+    }
+    std::fs::write(outside.join("linked"), "precious\n").unwrap();
+    std::fs::hard_link(outside.join("linked"), lists.join(".files-list-host.txt")).unwrap();
+    let content = |snap: std::collections::BTreeMap<Vec<u8>, Snap>| {
+        snap.into_iter()
+            .map(|(k, s)| (k, s.ino, s.size, s.mtime))
+            .collect::<Vec<_>>()
+    };
+    let before = content(snapshot(&outside));
+    ok(ppd()
+        .args(["file-list", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "a", "--out-dir"])
+        .arg(&lists));
+    assert_eq!(
+        content(snapshot(&outside)),
+        before,
+        "nothing outside changed"
+    );
+    for name in [".files-list.txt", ".files-list-staging.txt", "linked"] {
+        assert_eq!(
+            std::fs::read_to_string(outside.join(name)).unwrap(),
+            "precious\n"
+        );
+    }
+    for name in [
+        ".files-list.txt",
+        ".files-list-staging.txt",
+        ".files-list-host.txt",
+    ] {
+        let md = std::fs::symlink_metadata(lists.join(name)).unwrap();
+        assert!(md.file_type().is_file(), "{name} is a regular file");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(md.nlink(), 1, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(lists.join(".files-list.txt")).unwrap(),
+        "a,./lib/a.so\n"
+    );
+    // No temporary left beside the lists.
+    let names: Vec<_> = std::fs::read_dir(&lists)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn errors_are_one_line_naming_the_users_path() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    // A system error's reason, without Rust's "(os error N)".
+    let report = r.join("no/such/dir/report.json");
+    let out = run(ppd()
+        .args(["finalize", "--tree", "host", "--per-package-dir"])
+        .arg(r.join("pp"))
+        .arg("--dest")
+        .arg(r.join("out"))
+        .arg("--report")
+        .arg(&report)
+        .arg("a"));
+    refused(
+        &out,
+        &format!(
+            "writing report {}: No such file or directory",
+            report.display()
+        ),
+    );
+    // The lock is taken for the destination the user named: the error
+    // names it (the lock file follows in parentheses).
+    // (Nothing can be created in /proc, even by root.)
+    let out = run(ppd()
+        .args(["prepare", "--per-package-dir"])
+        .arg(r.join("pp"))
+        .args(["--host-dir", "/proc/ppd-test/host", "a"]));
+    refused(
+        &out,
+        "locking /proc/ppd-test/host (lock file /proc/ppd-test/.host.ppd-lock): \
+         No such file or directory",
+    );
+    // Control characters in a name are shown escaped: still one line.
+    let odd = r.join("new\nline\x1b[31m");
+    let out = run(ppd().arg("copy-tree").arg(&odd).arg(r.join("out2")));
+    refused(
+        &out,
+        &format!(
+            "opening directory {}/new\\nline\\x1b[31m: No such file or directory",
+            r.display()
+        ),
+    );
+}
