@@ -728,47 +728,53 @@ impl DirFd {
     /// An error names `name` (the user's file), never the temporary, which
     /// is removed.
     pub fn replace_file(&self, name: &[u8], data: &[u8], meta: &Meta) -> Result<()> {
-        self.via_temporary(name, 0o600, data, Some(meta))
+        self.via_temporary(name, &temp_name(), 0o600, data, Some(meta))
     }
 
     /// Writes `data` as the child file `name`, created with mode 0666 minus
     /// the umask like a plain write, through a temporary in this directory
     /// renamed over `name`: a symlink or hard link found at `name` is
     /// replaced, never followed or written through. An error names `name`.
+    ///
+    /// The temporary's name is fixed (`.ppd-tmp.` and `name` without its
+    /// leading dot), so one a killed run left is removed by the next write:
+    /// writers of one file must be serialized (file-list's output directory
+    /// is one package's build directory, written by one step at a time).
     pub fn write_file(&self, name: &[u8], data: &[u8]) -> Result<()> {
-        self.via_temporary(name, 0o666, data, None)
+        let mut tmp = TEMP_PREFIX.to_vec();
+        tmp.extend_from_slice(name.strip_prefix(b".").unwrap_or(name));
+        match unistd::unlinkat(self.fd.as_fd(), tmp.as_slice(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(FsError::new("writing", self.child_path(name), e)),
+        }
+        self.via_temporary(name, &tmp, 0o666, data, None)
     }
 
     fn via_temporary(
         &self,
         name: &[u8],
+        tmp: &[u8],
         mode: u32,
         data: &[u8],
         meta: Option<&Meta>,
     ) -> Result<()> {
-        let tmp = temp_name();
         let result = (|| {
             let flags = OFlag::O_WRONLY
                 | OFlag::O_CREAT
                 | OFlag::O_EXCL
                 | OFlag::O_NOFOLLOW
                 | OFlag::O_CLOEXEC;
-            let fd = fcntl::openat(
-                self.fd.as_fd(),
-                tmp.as_slice(),
-                flags,
-                Mode::from_bits_truncate(mode),
-            )?;
+            let fd = fcntl::openat(self.fd.as_fd(), tmp, flags, Mode::from_bits_truncate(mode))?;
             let mut f = std::fs::File::from(fd);
             std::io::Write::write_all(&mut f, data).map_err(|e| errno_of(&e))?;
             drop(f);
             if let Some(meta) = meta {
-                self.set_meta(&tmp, meta).map_err(|e| e.errno())?;
+                self.set_meta(tmp, meta).map_err(|e| e.errno())?;
             }
-            fcntl::renameat(self.fd.as_fd(), tmp.as_slice(), self.fd.as_fd(), name)
+            fcntl::renameat(self.fd.as_fd(), tmp, self.fd.as_fd(), name)
         })();
         result.map_err(|errno| {
-            let _ = self.unlink(&tmp, false);
+            let _ = self.unlink(tmp, false);
             FsError::new("writing", self.child_path(name), errno)
         })
     }
