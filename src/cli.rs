@@ -605,6 +605,11 @@ pub struct CheckBinArchArgs {
     /// The target tree the listed paths are in.
     #[arg(long, value_name = "DIR", env = "TARGET_DIR")]
     pub target_dir: PathBuf,
+
+    /// Print the files of another architecture and statistics as one JSON
+    /// document on stdout (docs/json.md); the ERROR lines then go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const UNSHARE_EXAMPLE: &str = "\
@@ -636,6 +641,11 @@ pub struct UnshareArgs {
     #[arg(long)]
     pub remove: bool,
 
+    /// Print the files unshared (or removed) and statistics as one JSON
+    /// document on stdout (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub dry: DryRunArgs,
@@ -655,6 +665,11 @@ pub struct OutdatedArgs {
     /// The per-package directory root.
     #[arg(long, value_name = "DIR", env = "PER_PACKAGE_DIR")]
     pub per_package_dir: PathBuf,
+
+    /// Print the packages to refresh, the differing copies and statistics as
+    /// one JSON document on stdout (docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 
     /// The packages to look at [default: every package with a manifest].
     #[arg(value_name = "PKG")]

@@ -92,6 +92,9 @@ fn every_reporting_command_takes_json() {
         "fix-rpath",
         "file-list",
         "explain",
+        "check-bin-arch",
+        "unshare",
+        "outdated",
     ] {
         assert!(help(cmd).contains("      --json"), "{cmd}");
     }

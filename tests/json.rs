@@ -260,3 +260,141 @@ fn every_reporting_command_prints_the_documented_document() {
     );
     assert_eq!(r["changes"][0]["old"], format!("{pps}/base/host/lib"));
 }
+
+/// The commands Buildroot's rebuild and check steps run: `unshare` before
+/// a package's install runs again, `outdated` after a dependency's
+/// rebuild, `check-bin-arch` after an install.
+#[test]
+fn the_rebuild_and_arch_commands_print_the_documented_document() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let prepare = |pkg: &str, deps: &[&str]| {
+        ok(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", pkg])
+            .args(deps));
+    };
+    prepare("zlib", &[]);
+    write(&pp.join("zlib/target/usr/lib/libz.so.1"), "libz v1\n");
+    prepare("app", &["zlib"]);
+    write(&pp.join("app/target/usr/bin/app"), "app\n");
+    let lists = t.path().join("build/app");
+    ok(ppd()
+        .args(["file-list", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "app", "--out-dir"])
+        .arg(&lists));
+    prepare("top", &["app"]);
+
+    // unshare: app's own file, shared with top, gets a private inode.
+    let own = pp.join("app/target/usr/bin/app");
+    let out = ok(ppd()
+        .args(["unshare", "--json", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "app", "--list-dir"])
+        .arg(&lists));
+    let v = doc(
+        &out,
+        "unshare",
+        &[
+            "package",
+            "per_package_dir",
+            "list_dir",
+            "remove",
+            "dry_run",
+            "files",
+        ],
+    );
+    assert_eq!(v["files"], serde_json::json!([own.display().to_string()]));
+    assert_eq!(v["stats"]["files"], 1);
+    assert_eq!(v["stats"]["bytes"], 4);
+    assert_eq!(
+        (&v["remove"], &v["dry_run"]),
+        (&false.into(), &false.into())
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&own).unwrap().nlink(), 1);
+
+    // outdated: zlib rebuilt with another libz.so.1.
+    let lib = pp.join("zlib/target/usr/lib/libz.so.1");
+    fs::remove_file(&lib).unwrap();
+    write(&lib, "libz v2, longer\n");
+    let out = ok(ppd()
+        .args(["outdated", "--json", "--per-package-dir"])
+        .arg(&pp));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = doc(&out, "outdated", &["per_package_dir", "refresh", "make"]);
+    let r = &v["refresh"][0];
+    assert_eq!(r["package"], "app");
+    assert_eq!(
+        r["stale"],
+        serde_json::json!([{"tree": "target", "path": "usr/lib/libz.so.1",
+            "provider": "zlib", "how": "changed"}])
+    );
+    assert_eq!(v["make"], "make app-reconfigure top-reconfigure");
+    let f = &v["findings"][0];
+    assert_eq!(
+        f["path"],
+        pp.join("app/target/usr/lib/libz.so.1")
+            .display()
+            .to_string()
+    );
+    assert_eq!(
+        (&f["rule"], &f["severity"]),
+        (&"outdated".into(), &"warning".into())
+    );
+    assert_eq!(
+        f["message"],
+        "differs from what zlib provides now; refresh: make app-reconfigure"
+    );
+    assert_eq!(v["stats"]["refresh"], 2);
+
+    // check-bin-arch: an x86-64 program where AArch64 is expected; the
+    // script's ERROR line goes to stderr, the document to stdout, status 1.
+    let target = t.path().join("target");
+    fs::create_dir_all(target.join("usr/bin")).unwrap();
+    fs::copy("/bin/true", target.join("usr/bin/true")).unwrap();
+    write(&target.join("etc/conf"), "text\n");
+    let list = t.path().join("files-list.txt");
+    write(
+        &list,
+        "foo,./usr/bin/true\nfoo,./etc/conf\nbar,./usr/bin/x\n",
+    );
+    let out = run(ppd()
+        .args([
+            "check-bin-arch",
+            "--json",
+            "-p",
+            "foo",
+            "-a",
+            "AArch64",
+            "-l",
+        ])
+        .arg(&list)
+        .env("TARGET_DIR", &target));
+    assert_eq!(out.status.code(), Some(1));
+    let v = doc(&out, "check-bin-arch", &["package", "target_dir", "arch"]);
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "ERROR: architecture for \"/usr/bin/true\" is \"Advanced Micro Devices X86-64\", \
+         should be \"AArch64\"\n"
+    );
+    let f = &v["findings"][0];
+    assert_eq!(f["path"], target.join("usr/bin/true").display().to_string());
+    assert_eq!(
+        (&f["rule"], &f["severity"]),
+        (&"bin-arch".into(), &"error".into())
+    );
+    assert_eq!(
+        f["message"],
+        "architecture is \"Advanced Micro Devices X86-64\", should be \"AArch64\""
+    );
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(v["stats"]["wrong"], 1);
+}

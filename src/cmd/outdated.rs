@@ -1,16 +1,18 @@
 //! `ppd outdated`: one line per package to refresh, dependencies first,
 //! then the make command that refreshes them all (nothing when every copy
-//! is current); `-v` adds each differing copy.
+//! is current); `-v` adds each differing copy; `--json` prints the document
+//! of docs/json.md instead (`refresh` and `make`, one finding per copy).
 
 use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Result;
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::OutdatedArgs;
 use crate::exit::Status;
-use crate::outdated;
+use crate::outdated::{self, Freshness, OutdatedReport};
 
 /// Runs `ppd outdated`.
 pub fn run(args: &OutdatedArgs, ctx: &Context) -> Result<Status> {
@@ -20,6 +22,94 @@ pub fn run(args: &OutdatedArgs, ctx: &Context) -> Result<Status> {
     for w in &report.warnings {
         eprintln!("ppd: warning: {w}");
     }
+    let goals: Vec<String> = report
+        .refresh
+        .iter()
+        .map(|r| format!("{}-reconfigure", r.pkg))
+        .collect();
+    if args.json {
+        let mut doc = Doc::new("outdated");
+        doc.set("per_package_dir", json::text(&args.per_package_dir));
+        doc.set(
+            "refresh",
+            report
+                .refresh
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "package": r.pkg,
+                        "stale": r.stale.iter().map(|s| serde_json::json!({
+                            "tree": s.tree,
+                            "path": String::from_utf8_lossy(&s.path),
+                            "provider": s.provider,
+                            "how": s.how.word(),
+                        })).collect::<Vec<_>>(),
+                        "after": r.after,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        );
+        doc.set(
+            "make",
+            if goals.is_empty() {
+                serde_json::Value::Null
+            } else {
+                format!("make {}", goals.join(" ")).into()
+            },
+        );
+        doc.stat("packages", report.packages);
+        doc.stat("records", report.records);
+        doc.stat("refresh", report.refresh.len());
+        doc.stat(
+            "stale",
+            report.refresh.iter().map(|r| r.stale.len()).sum::<usize>(),
+        );
+        doc.stat("threads", ctx.threads.count());
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.findings = report
+            .refresh
+            .iter()
+            .flat_map(|r| {
+                r.stale.iter().map(|s| {
+                    let tree = args.per_package_dir.join(&r.pkg).join(s.tree);
+                    let why = match s.how {
+                        Freshness::Gone => format!("{} no longer provides it", s.provider),
+                        Freshness::New => {
+                            format!(
+                                "{} provides it now and this tree has nothing there",
+                                s.provider
+                            )
+                        }
+                        _ => format!("differs from what {} provides now", s.provider),
+                    };
+                    json::finding(
+                        &json::text(&crate::fsx::join(&tree, &s.path)),
+                        "outdated",
+                        "warning",
+                        &format!("{why}; refresh: make {}-reconfigure", r.pkg),
+                    )
+                })
+            })
+            .collect();
+        doc.print()?;
+    } else {
+        human(&report, &goals, ctx.verbose)?;
+    }
+    if ctx.verbose {
+        eprintln!(
+            "ppd outdated: {} packages, {} copies compared, {} to refresh, {:.3} s",
+            report.packages,
+            report.records,
+            report.refresh.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Status::Success)
+}
+
+/// The human report: one line per package, each copy with `-v`, then the
+/// make command.
+fn human(report: &OutdatedReport, goals: &[String], verbose: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for r in &report.refresh {
         let mut why = Vec::new();
@@ -51,7 +141,7 @@ pub fn run(args: &OutdatedArgs, ctx: &Context) -> Result<Status> {
             why.join("; "),
             r.pkg
         )?;
-        if ctx.verbose {
+        if verbose {
             for s in &r.stale {
                 writeln!(
                     out,
@@ -64,22 +154,8 @@ pub fn run(args: &OutdatedArgs, ctx: &Context) -> Result<Status> {
             }
         }
     }
-    if !report.refresh.is_empty() {
-        let goals: Vec<String> = report
-            .refresh
-            .iter()
-            .map(|r| format!("{}-reconfigure", r.pkg))
-            .collect();
+    if !goals.is_empty() {
         writeln!(out, "make {}", goals.join(" "))?;
     }
-    if ctx.verbose {
-        eprintln!(
-            "ppd outdated: {} packages, {} copies compared, {} to refresh, {:.3} s",
-            report.packages,
-            report.records,
-            report.refresh.len(),
-            start.elapsed().as_secs_f64()
-        );
-    }
-    Ok(Status::Success)
+    Ok(())
 }

@@ -1,11 +1,14 @@
 //! `ppd unshare`: arguments to [`crate::unshare::UnshareConfig`]; the dry
-//! run prints one `copy <path>` line per file, `-v` a stats line.
+//! run prints one `copy <path>` line per file, `-v` a stats line, `--json`
+//! the document of docs/json.md (the files in `files`, in place of the
+//! dry run's lines).
 
 use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Result;
 
+use super::json::{self, Doc};
 use super::Context;
 use crate::cli::UnshareArgs;
 use crate::exit::Status;
@@ -23,7 +26,28 @@ pub fn run(args: &UnshareArgs, ctx: &Context) -> Result<Status> {
         dry_run: ctx.dry_run,
     };
     let report = unshare::unshare(&cfg)?;
-    if ctx.dry_run {
+    if args.json {
+        let mut doc = Doc::new("unshare");
+        doc.set("package", cfg.pkg.clone());
+        doc.set("per_package_dir", json::text(&cfg.per_package_dir));
+        doc.set("list_dir", json::text(&cfg.list_dir));
+        doc.set("remove", cfg.remove);
+        doc.set("dry_run", ctx.dry_run);
+        doc.set(
+            "files",
+            report
+                .copied
+                .iter()
+                .map(|p| serde_json::Value::from(json::text(p)))
+                .collect::<Vec<_>>(),
+        );
+        doc.stat("examined", report.examined);
+        doc.stat("files", report.copied.len());
+        doc.stat("dirs_removed", report.dirs_removed);
+        doc.stat("bytes", report.bytes);
+        doc.stat("seconds", start.elapsed().as_secs_f64());
+        doc.print()?;
+    } else if ctx.dry_run {
         let mut out = std::io::stdout().lock();
         for p in &report.copied {
             writeln!(
