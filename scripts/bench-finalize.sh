@@ -5,6 +5,8 @@
 #          mkdir -p DEST; printf "%s/<tree>/\n" <sorted pkgs> | tac |
 #          rsync -a --hard-links --files-from=- --no-R -r PER_PACKAGE_DIR DEST
 #   ppd    ppd finalize --per-package-dir PER_PACKAGE_DIR --tree <tree> --dest DEST <sorted pkgs>
+#   ppd-base  with --baseline BIN: the same with BIN, an earlier build of
+#          ppd, in the same rounds (before/after)
 # Two scenarios, each timing host then target together:
 #   empty     into empty destinations (a clean build's finalize)
 #   no-change a re-run onto the complete destinations (every later `make`)
@@ -13,12 +15,13 @@
 # results (content, mode, mtime, symlink texts, hard-link groups).
 #
 # Usage: scripts/bench-finalize.sh [--quick] [--rounds N] [--workload DIR]
-#            [--packages N] [--toolchain-files F] [--seed S] [--results FILE] [--keep]
+#            [--packages N] [--toolchain-files F] [--seed S] [--results FILE]
+#            [--baseline BIN] [--keep]
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
 
 ARGS="$*"
-ROUNDS=5 PACKAGES=250 TC=4000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS= KEEP=
+ROUNDS=5 PACKAGES=250 TC=4000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS= KEEP= BASE=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=60 TC=1000 ROUNDS=3 ;;
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
         --toolchain-files) TC=$2; shift ;;
         --seed) SEED=$2; shift ;;
         --results) RESULTS=$2; shift ;;
+        --baseline) BASE=$2; shift ;;
         --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
         *) bench_die "unknown argument $1 (see --help)" ;;
@@ -62,6 +66,8 @@ finalize_rsync() {
     done
 }
 
+finalize_ppd-base() { PPD=$BASE finalize_ppd "$1"; }
+
 finalize_ppd() {
     local d=$1 tree rc
     for tree in host target; do
@@ -90,6 +96,10 @@ timed() { # scenario method round dest
 TIMES=$OUT/times.tsv
 : > "$TIMES"
 M=(rsync ppd)
+if [ -n "$BASE" ]; then
+    [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
+    M+=(ppd-base)
+fi
 echo "bench: final merge of ${#PKGS[@]} packages, $ROUNDS rounds"
 for ((r = 0; r < ROUNDS; r++)); do
     for ((k = 0; k < ${#M[@]}; k++)); do
@@ -130,7 +140,9 @@ walked=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direct
     python3 "$BENCH_REPO/scripts/lib/bench-table.py" --times "$TIMES" --verify "$VERIFY" \
         --label rsync="rsync --files-from (Buildroot)" --label ppd="ppd finalize" \
         --faster-than rsync="rsync" \
-        --target=empty/ppd/rsync/speedup/4 --target=no-change/ppd/rsync/speedup/20
+        --target=empty/ppd/rsync/speedup/4 --target=no-change/ppd/rsync/speedup/20 \
+        --label ppd-base="ppd finalize (baseline)" \
+        ${BASE:+--target=empty/ppd/ppd-base/within/1.05 --target=no-change/ppd/ppd-base/within/1.05}
 } > "$RESULTS"
 echo
 cat "$RESULTS"

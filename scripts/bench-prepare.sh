@@ -9,6 +9,9 @@
 #   ppd           ppd prepare --no-manifest (one process per step)
 #   ppd-manifest  ppd prepare (default: also writes the manifest)
 #   floor         scripts/floor.c replaying precomputed mkdir/link/symlink lists
+#   ppd-base, ppd-manifest-base
+#                 with --baseline BIN: ppd and ppd-manifest run with BIN, an
+#                 earlier build of ppd, in the same rounds (before/after)
 # Every method replays the whole build; rounds are interleaved (the method
 # order rotates each round); destinations are deleted and synced between runs
 # (untimed).  Medians, ratios and an untimed correctness check (results
@@ -17,12 +20,12 @@
 #
 # Usage: scripts/bench-prepare.sh [--quick] [--rounds N] [--workload DIR]
 #            [--packages N] [--toolchain-files F] [--seed S] [--results FILE]
-#            [--methods "rsync cp-al ppd ppd-manifest floor"] [--keep]
+#            [--methods "rsync cp-al ppd ppd-manifest floor"] [--baseline BIN] [--keep]
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
 
 ARGS="$*"
-ROUNDS=3 PACKAGES=250 TC=4000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS= KEEP=
+ROUNDS=3 PACKAGES=250 TC=4000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS= KEEP= BASE=
 METHODS="rsync cp-al ppd ppd-manifest floor"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift ;;
         --results) RESULTS=$2; shift ;;
         --methods) METHODS=$2; shift ;;
+        --baseline) BASE=$2; shift ;;
         --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
         *) bench_die "unknown argument $1 (see --help)" ;;
@@ -114,6 +118,14 @@ replay_ppd_common() {
 
 replay_ppd() { PPD_EXTRA=--no-manifest replay_ppd_common "$1" "$OUT/ppd.log"; }
 replay_ppd-manifest() { PPD_EXTRA= replay_ppd_common "$1" "$OUT/ppd-manifest.log"; }
+replay_ppd-base() { PPD=$BASE PPD_EXTRA=--no-manifest replay_ppd_common "$1" "$OUT/ppd-base.log"; }
+replay_ppd-manifest-base() {
+    PPD=$BASE PPD_EXTRA= replay_ppd_common "$1" "$OUT/ppd-manifest-base.log"
+}
+if [ -n "$BASE" ]; then
+    [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
+    METHODS="$METHODS ppd-base ppd-manifest-base"
+fi
 
 replay_floor() {
     local plan
@@ -192,7 +204,10 @@ entries=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direc
         --faster-than rsync="rsync" --faster-than cp-al="cp -al" --floor floor \
         --target=-/ppd/rsync/speedup/20 --target=-/ppd/cp-al/speedup/3 \
         --target=-/ppd/floor/within/1.3 \
-        --target=-/ppd-manifest/rsync/speedup/20 --target=-/ppd-manifest/floor/within/1.3
+        --target=-/ppd-manifest/rsync/speedup/20 --target=-/ppd-manifest/floor/within/1.3 \
+        --label ppd-base="ppd prepare --no-manifest (baseline)" \
+        --label ppd-manifest-base="ppd prepare (manifest, baseline)" \
+        ${BASE:+--target=-/ppd/ppd-base/within/1.05 --target=-/ppd-manifest/ppd-manifest-base/within/1.05}
     conflicts=$(grep -c 'conflict' "$OUT/ppd.log" 2>/dev/null)
     echo
     echo "ppd reported ${conflicts:-0} conflicts in the last round (paths such as share/info/dir"
