@@ -154,7 +154,8 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
     while let Some(idx) = stack.pop() {
         let dir = tree.walker.open(idx as u32)?;
         let mut entries = Vec::new();
-        for raw in dir.entries()? {
+        // Each directory is read once, right after it is first opened.
+        for raw in dir.fresh_entries()? {
             let kind = raw.kind;
             let mut ent = SrcEntry {
                 name: raw.name.into_boxed_slice(),
@@ -201,6 +202,9 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
         }
         tree.dirs[idx].entries = entries;
     }
+    // The handles kept while reading are of the last directories read;
+    // what comes next (the merge) starts again from the root.
+    tree.walker.close_all();
     Ok(tree)
 }
 

@@ -36,6 +36,14 @@ pub const LOCAL_CAP: usize = 64;
 /// Handles kept by all caches of the process together.
 static RETAINED: AtomicUsize = AtomicUsize::new(0);
 
+/// Caches alive: each may keep its share of the process's budget (and at
+/// least [`MIN_SHARE`]), so that the trees of sixty dependencies do not
+/// leave the last ones without any handle to reuse.
+static CACHES: AtomicUsize = AtomicUsize::new(0);
+
+/// The fewest handles a cache may keep while the budget allows.
+const MIN_SHARE: usize = 4;
+
 /// Where each directory of a tree sits.
 pub trait Layout {
     /// Returns the parent and own name of directory `n`, or `None` for the
@@ -54,7 +62,6 @@ struct Slot {
 
 /// Open directory handles kept for reuse, least recently used dropped
 /// first. Not shared between threads: see [`Walker`] for that.
-#[derive(Default)]
 pub struct DirCache {
     slots: Vec<Slot>,
     tick: u64,
@@ -69,6 +76,17 @@ impl std::fmt::Debug for DirCache {
 impl Drop for DirCache {
     fn drop(&mut self) {
         RETAINED.fetch_sub(self.slots.len(), Ordering::Relaxed);
+        CACHES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Default for DirCache {
+    fn default() -> DirCache {
+        CACHES.fetch_add(1, Ordering::Relaxed);
+        DirCache {
+            slots: Vec::new(),
+            tick: 0,
+        }
     }
 }
 
@@ -134,7 +152,9 @@ impl DirCache {
             fd: Arc::clone(fd),
             used: self.tick,
         };
-        if self.slots.len() < LOCAL_CAP && acquire() {
+        let share = crate::limits::retained_dirs() / CACHES.load(Ordering::Relaxed).max(1);
+        let cap = share.clamp(MIN_SHARE, LOCAL_CAP);
+        if self.slots.len() < cap && acquire() {
             self.slots.push(slot);
             return;
         }

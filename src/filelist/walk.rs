@@ -253,7 +253,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
             }
             _ => {
                 self.read.fetch_add(1, Ordering::Relaxed);
-                let entries = match dir.entries() {
+                let entries = match dir.fresh_entries() {
                     Ok(e) => e,
                     Err(e) => return self.fail(e),
                 };
