@@ -231,13 +231,13 @@ fn ppd_in(root: &Path, case: &Case) -> std::process::Output {
         .args(case.args.iter().map(OsString::from)))
 }
 
+/// One compared entry: kind, mode, size, mtime, content hash, link group.
+type Compared = (String, u32, u64, (i64, i64), u64, String);
+
 /// What a clean run must give, compared without inode numbers: kind,
 /// mode, size, mtime of files and symlinks, symlink target, content, and
 /// which names share an inode.
-fn state(
-    root: &Path,
-    dirs: &[&str],
-) -> BTreeMap<String, (String, u32, u64, (i64, i64), u64, String)> {
+fn state(root: &Path, dirs: &[&str]) -> BTreeMap<String, Compared> {
     let mut out = BTreeMap::new();
     for d in dirs {
         let mut groups: BTreeMap<(u64, u64), String> = BTreeMap::new();
@@ -498,7 +498,7 @@ fn a_read_only_destination_is_named_in_the_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with(&format!("ppd: ")) && err.contains(&dst.display().to_string()),
+        err.starts_with("ppd: ") && err.contains(&dst.display().to_string()),
         "{err}"
     );
     assert!(err.ends_with(": Read-only file system\n"), "{err}");
