@@ -49,7 +49,8 @@ pub struct CopyTreeResult {
     pub dirs: usize,
     /// Entries skipped by the patterns (a directory counts once).
     pub excluded: usize,
-    /// The plan, as text, with `dry_run`.
+    /// With `dry_run`: the operations a real run would perform, as text
+    /// ([`crate::merge::preview`]).
     pub plan_text: Option<Vec<u8>>,
 }
 
@@ -73,19 +74,21 @@ pub fn copy_tree(
         excluded,
         plan_text: None,
     };
-    if cfg.dry_run {
-        result.plan_text = Some(merge::describe(&sources, &plan, &cfg.dest, "copy"));
-        return Ok(result);
-    }
-    progress
-        .total
-        .store((result.planned + result.dirs) as u64, Ordering::Relaxed);
     let opts = ApplyOptions {
         mode: FileMode::Copy { keep_newer: true },
         record: false,
         guard: None,
         progress: Some(&progress.done),
     };
+    if cfg.dry_run {
+        let pv = merge::preview::preview(&sources, &plan, &cfg.dest, opts, &Default::default())?;
+        result.applied = pv.applied;
+        result.plan_text = Some(pv.text);
+        return Ok(result);
+    }
+    progress
+        .total
+        .store((result.planned + result.dirs) as u64, Ordering::Relaxed);
     let locks = crate::lock::lock_for_writing(std::slice::from_ref(&cfg.dest))?;
     result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
     crate::lock::done(&locks)?;

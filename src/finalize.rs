@@ -66,8 +66,12 @@ pub struct FinalizeResult {
     pub planned: usize,
     /// Directories in the merged tree.
     pub dirs: usize,
-    /// The plan, as text, with `dry_run`.
+    /// With `dry_run`: the operations a real run would perform, as text
+    /// ([`crate::merge::preview`]).
     pub plan_text: Option<Vec<u8>>,
+    /// With `dry_run`: packages whose trees do not exist yet; the final
+    /// tree would be assembled after they are built, so nothing is planned.
+    pub waiting: Vec<String>,
 }
 
 /// Merges every package's tree of `cfg` into the destination.
@@ -84,6 +88,13 @@ pub fn finalize(
         .iter()
         .map(|p| (p.clone(), cfg.per_package_dir.join(p).join(cfg.tree)))
         .collect();
+    // A dry run reports a package that is not built yet instead of
+    // failing: under make -n its tree would be there by then.
+    let (roots, waiting) = if cfg.dry_run {
+        merge::preview::not_built(roots)
+    } else {
+        (roots, Vec::new())
+    };
     let (sources, _) = merge::scan_sources(&roots, false, ScanOptions::default(), pool)?;
     let plan = merge::build(&sources);
     let conflicts = overwrites(&sources, &plan, &cfg.per_package_dir);
@@ -94,16 +105,8 @@ pub fn finalize(
         planned,
         dirs: plan.dirs.len(),
         plan_text: None,
+        waiting,
     };
-    if cfg.dry_run {
-        result.plan_text = Some(describe(&sources, &plan, &cfg.dest, cfg.mode));
-        return Ok(result);
-    }
-    progress
-        .total
-        .store((planned + plan.dirs.len()) as u64, Ordering::Relaxed);
-    let lock = crate::lock::lock(&cfg.dest)?;
-    lock.mark()?;
     let opts = ApplyOptions {
         mode: match cfg.mode {
             MergeMode::Copy => FileMode::Copy { keep_newer: false },
@@ -113,6 +116,20 @@ pub fn finalize(
         guard: None,
         progress: Some(&progress.done),
     };
+    if cfg.dry_run {
+        if result.waiting.is_empty() {
+            let pv =
+                merge::preview::preview(&sources, &plan, &cfg.dest, opts, &Default::default())?;
+            result.applied = pv.applied;
+            result.plan_text = Some(pv.text);
+        }
+        return Ok(result);
+    }
+    progress
+        .total
+        .store((planned + plan.dirs.len()) as u64, Ordering::Relaxed);
+    let lock = crate::lock::lock(&cfg.dest)?;
+    lock.mark()?;
     result.applied = merge::apply(&sources, &plan, &cfg.dest, opts, pool)?;
     lock.done()?;
     Ok(result)
@@ -184,15 +201,6 @@ fn same_bytes(sources: &[Source], c: &NamedConflict) -> bool {
         }
     }
     true
-}
-
-/// Renders the plan for `--dry-run` with the verb of `mode`.
-pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, mode: MergeMode) -> Vec<u8> {
-    let verb = match mode {
-        MergeMode::Copy => "copy",
-        MergeMode::Hardlink => "link",
-    };
-    merge::describe(sources, plan, dest, verb)
 }
 
 /// The `--report` document: every overwrite, with all packages involved.

@@ -66,8 +66,13 @@ pub struct TreeResult {
     pub removed: u64,
     /// Warnings (damaged manifest...).
     pub warnings: Vec<String>,
-    /// The plan, as text, with `dry_run`.
+    /// With `dry_run`: the operations a real run would perform, as text
+    /// (see [`crate::merge::preview`], plus `remove PATH (no longer
+    /// provided by DEP)`, `rmdir PATH` and `rewrite PATH` lines).
     pub plan_text: Option<Vec<u8>>,
+    /// With `dry_run`: dependencies whose trees do not exist yet; the tree
+    /// would be prepared after they are built, so nothing else is planned.
+    pub waiting: Vec<String>,
     /// Number of entries in the plan.
     pub planned: usize,
     /// The path fixup's report (host tree with `fixup`).
@@ -198,6 +203,13 @@ fn prepare_tree(
         .iter()
         .map(|d| (d.clone(), dep_tree(cfg, d, job.kind)))
         .collect();
+    // A dry run reports a dependency that is not built yet instead of
+    // failing: under make -n its tree would be there by then.
+    let (roots, waiting) = if cfg.dry_run && !cfg.allow_missing {
+        merge::preview::not_built(roots)
+    } else {
+        (roots, Vec::new())
+    };
     let (sources, missing) =
         merge::scan_sources(&roots, cfg.allow_missing, ScanOptions::default(), pool)?;
     let plan = merge::build(&sources);
@@ -211,12 +223,12 @@ fn prepare_tree(
         removed: 0,
         warnings: Vec::new(),
         plan_text: None,
+        waiting,
         planned: plan.leaf_count(),
         fixup: None,
     };
     if cfg.dry_run {
-        result.plan_text = Some(merge::describe(&sources, &plan, &job.dest, "link"));
-        return Ok((result, None));
+        return Ok((dry_run(cfg, job, &sources, &plan, result, pool)?, None));
     }
     let lock = crate::lock::lock(&job.dest)?;
     lock.mark()?;
@@ -248,7 +260,8 @@ fn prepare_tree(
     };
     let mut new = old.clone().unwrap_or_default();
     if let Some(old) = &old {
-        result.removed = remove_stale(cfg, &job.dest, &sources, &plan, old, &mut new)?;
+        result.removed =
+            remove_stale(cfg, &job.dest, &sources, &plan, old, &mut new, false)?.len() as u64;
     }
     let opts = ApplyOptions {
         mode: FileMode::Link,
@@ -300,6 +313,136 @@ fn prepare_tree(
         manifest: new,
     };
     Ok((result, Some(pending)))
+}
+
+/// The dry run of [`prepare_tree`]: what it would remove, place and
+/// rewrite in `job.dest` as it is now, changing nothing (no lock, no
+/// manifest, no directory).
+fn dry_run(
+    cfg: &PrepareConfig,
+    job: &TreeJob,
+    sources: &[Source],
+    plan: &Plan,
+    mut result: TreeResult,
+    pool: &rayon::ThreadPool,
+) -> Result<TreeResult> {
+    use std::io::Write;
+    let mut text = Vec::new();
+    if !result.waiting.is_empty() {
+        result.plan_text = Some(text);
+        return Ok(result);
+    }
+    if sources.is_empty() {
+        if std::fs::symlink_metadata(&job.dest).is_err() {
+            writeln!(text, "mkdir {}", job.dest.display())?;
+        }
+        result.plan_text = Some(text);
+        return Ok(result);
+    }
+    let old = if cfg.manifest {
+        let mpath = manifest::path_for(&job.dest);
+        match manifest::load_for(&job.dest) {
+            Loaded::Good(m) => Some(m),
+            Loaded::Missing => None,
+            Loaded::Damaged(why) => {
+                result.warnings.push(format!(
+                    "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
+                    mpath.display()
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut gone = HashSet::new();
+    if let Some(old) = &old {
+        let mut scratch = old.clone();
+        let removed = remove_stale(cfg, &job.dest, sources, plan, old, &mut scratch, true)?;
+        for (rel, dep) in &removed {
+            let path = fsx::join(&job.dest, rel);
+            if dep.is_empty() {
+                writeln!(text, "rmdir {}", path.display())?;
+            } else {
+                writeln!(
+                    text,
+                    "remove {} (no longer provided by {dep})",
+                    path.display()
+                )?;
+            }
+        }
+        result.removed = removed.len() as u64;
+        gone.extend(removed.into_iter().map(|(rel, _)| rel));
+    }
+    let opts = ApplyOptions {
+        mode: FileMode::Link,
+        record: false,
+        guard: old.as_ref(),
+        progress: None,
+    };
+    let pv = merge::preview::preview(sources, plan, &job.dest, opts, &gone)?;
+    text.extend_from_slice(&pv.text);
+    result.applied = pv.applied;
+    if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
+        let report = fixup_preview(fx, &job.dest, &pv.incoming, pool)?;
+        for rw in &report.rewritten {
+            writeln!(text, "rewrite {}", rw.path().display())?;
+        }
+        result.fixup = Some(report);
+    }
+    result.plan_text = Some(text);
+    Ok(result)
+}
+
+/// The files the path fixup after a merge would rewrite: those of the
+/// destination as it is now that keep their content (a dry run of
+/// `fixup-paths` on it), and those the merge would bring in, judged by
+/// their source's content.
+fn fixup_preview(
+    fx: &crate::textfix::FixupConfig,
+    dest: &Path,
+    incoming: &[(Vec<u8>, PathBuf)],
+    pool: &rayon::ThreadPool,
+) -> Result<crate::textfix::FixupReport> {
+    use crate::textfix::{classify, Class, Pattern, Rewritten, RewrittenKind};
+    use std::os::unix::ffi::OsStrExt;
+    let fx = crate::textfix::FixupConfig {
+        dry_run: true,
+        ..fx.clone()
+    };
+    let mut report = if std::fs::symlink_metadata(dest).is_ok() {
+        crate::textfix::fixup_trees(&fx, &[dest.to_path_buf()], pool)
+            .map_err(|e| anyhow::anyhow!(e.lines().join("; ")))?
+    } else {
+        crate::textfix::FixupReport::default()
+    };
+    let replaced: HashSet<&[u8]> = incoming.iter().map(|(rel, _)| rel.as_slice()).collect();
+    report
+        .rewritten
+        .retain(|rw| !replaced.contains(rw.rel.as_slice()));
+    let pattern = Pattern::new(
+        fx.per_package_dir.as_os_str().as_bytes(),
+        fx.new_root.as_os_str().as_bytes(),
+    )
+    .map_err(|e| anyhow::anyhow!(e.lines().join("; ")))?;
+    for (rel, src) in incoming {
+        let data = std::fs::read(src)
+            .map_err(|e| fsx::FsError::new("reading", src.clone(), fsx::errno_of(&e)))?;
+        if pattern.is_match(&data)
+            && classify(&data) == Class::Text
+            && pattern.rewrite(&data).is_some()
+        {
+            report.rewritten.push(Rewritten {
+                tree: dest.to_path_buf(),
+                rel: rel.clone(),
+                kind: RewrittenKind::File,
+                new_target: None,
+                ino: None,
+            });
+        }
+    }
+    report.rewritten.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(report)
 }
 
 /// Records the directories this run created (they hold exactly what the
@@ -394,7 +537,8 @@ fn remove_stale(
     plan: &Plan,
     old: &Manifest,
     new: &mut Manifest,
-) -> Result<u64> {
+    dry_run: bool,
+) -> Result<Vec<(Vec<u8>, String)>> {
     let deps: HashSet<&str> = cfg.deps.iter().map(String::as_str).collect();
     let plan_dirs: HashSet<&[u8]> = plan.dirs.iter().map(|d| &*d.rel).collect();
     let mut leaves: HashSet<Vec<u8>> = HashSet::new();
@@ -405,10 +549,10 @@ fn remove_stale(
     }
     let root = match DirFd::open(dest) {
         Ok(r) => r,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(0),
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
-    let mut removed = 0;
+    let mut removed = Vec::new();
     // Directories that held a listed dependency's entries.
     let mut held: std::collections::BTreeSet<&[u8]> = std::collections::BTreeSet::new();
     for (path, rec) in &old.records {
@@ -435,8 +579,10 @@ fn remove_stale(
             if Kind::from_mode(st.st_mode) != Kind::Dir
                 && rec.still_placed(&st, old.trust(), || dir.born(name))
             {
-                dir.unlink(name, false)?;
-                removed += 1;
+                if !dry_run {
+                    dir.unlink(name, false)?;
+                }
+                removed.push((path.clone(), rec.provider.clone()));
             }
         }
         new.records.remove(path);
@@ -450,9 +596,24 @@ fn remove_stale(
         let Ok(dir) = root.open_beneath(parent) else {
             continue;
         };
+        if dry_run {
+            // rmdir succeeds if everything in the directory is gone by then.
+            let empty = root.open_beneath(path).is_ok_and(|d| {
+                d.list().is_ok_and(|names| {
+                    names.iter().all(|(n, _)| {
+                        let child = crate::scan::child_rel(path, n);
+                        removed.iter().any(|(r, _)| r[..] == child[..])
+                    })
+                })
+            });
+            if empty {
+                removed.push((path.to_vec(), String::new()));
+            }
+            continue;
+        }
         match dir.unlink(name, true) {
             Ok(()) => {
-                removed += 1;
+                removed.push((path.to_vec(), String::new()));
                 manifest::unrecord_dir(&mut new.dirs, path);
             }
             // Not empty (the package's own files), gone, or no directory.

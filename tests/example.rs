@@ -379,3 +379,211 @@ fn rebuild_and_reconfigure_runs_converge() {
     assert!(stdout_has(&out, ">>> app-hello Configuring"));
     assert_same("app-hello-dirclean", &first, &final_state(&o));
 }
+
+/// Every entry under `o` (paths, types, inodes, sizes, modes, nanosecond
+/// mtimes, link targets), or nothing if `o` does not exist.
+fn output_state(o: &Path) -> BTreeMap<Vec<u8>, common::Snap> {
+    if o.exists() {
+        snapshot(o)
+    } else {
+        BTreeMap::new()
+    }
+}
+
+/// The ppd trees of an output directory: what make -t must leave alone
+/// (make itself touches stamps and targets).
+fn ppd_trees(o: &Path) -> Vec<BTreeMap<Vec<u8>, common::Snap>> {
+    ["per-package", "host", "target"]
+        .iter()
+        .map(|t| output_state(&o.join(t)))
+        .collect()
+}
+
+/// Runs make with `flags` and asserts it exits `code` and changes nothing
+/// under `o` (with -t: nothing in the ppd trees).
+fn make_changes_nothing(o: &Path, flags: &[&str], code: i32) -> Output {
+    let before = output_state(o);
+    let trees = ppd_trees(o);
+    let mut cmd = make(o, flags);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(code), "{}", show(&cmd, &out));
+    if flags.contains(&"-t") {
+        assert!(trees == ppd_trees(o), "make {flags:?} changed a ppd tree");
+    } else {
+        let after = output_state(o);
+        let changed: Vec<String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        assert!(changed.is_empty(), "make {flags:?} changed {changed:?}");
+    }
+    out
+}
+
+/// The operations ppd's dry runs printed in make's output.
+fn dry_ops(out: &Output) -> Vec<String> {
+    const VERBS: [&str; 8] = [
+        "mkdir", "link", "copy", "symlink", "meta", "remove", "rewrite", "write",
+    ];
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            l.split_once(' ')
+                .is_some_and(|(v, rest)| VERBS.contains(&v) && rest.starts_with('/'))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `ppd <command>: ...` stats lines of make's output, without the
+/// time and the dry-run mark.
+fn stats_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("ppd ") && l.contains(": "))
+        .filter(|l| !l.contains("would be"))
+        .map(|l| {
+            let l = l.trim_end_matches(" (dry run)");
+            let l = l.rsplit_once(", ").map_or(l, |(a, _)| a);
+            l.replace(" to rewrite", " rewritten")
+        })
+        .collect()
+}
+
+/// Every path a traced run changed: `<fd path>, "name"` pairs of the *at
+/// calls (`strace -y`) and absolute path arguments.
+fn changed_paths(trace: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for line in trace.lines() {
+        let mut rest = line;
+        while let Some(i) = rest.find('<') {
+            let Some(j) = rest[i..].find('>') else { break };
+            let dir = &rest[i + 1..i + j];
+            out.insert(dir.to_owned());
+            rest = &rest[i + j + 1..];
+            if let Some(named) = rest.strip_prefix(", \"") {
+                if let Some(k) = named.find('"') {
+                    out.insert(format!("{dir}/{}", &named[..k]));
+                }
+            }
+        }
+        for part in line.split('"').skip(1).step_by(2) {
+            if part.starts_with('/') {
+                out.insert(part.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn make_n_q_t_change_nothing_and_dry_runs_tell_the_truth() {
+    if skip_without_make() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+
+    // Fresh: every ppd line runs (they are marked '+'), finds no
+    // dependency tree yet and says what it would do after it is built;
+    // the timing launcher, which make -n does not build, is left out.
+    let out = make_changes_nothing(&o, &["-n", "-j4"], 0);
+    assert!(!o.exists());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "ppd prepare: {}/per-package/skeleton/host would be prepared after host-skeleton is built",
+            o.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("would be assembled after"), "{text}");
+    make_changes_nothing(&o, &["-q"], 1);
+
+    // Partial: some packages built, the rest not.
+    make_ok(&o, &["-j4", "libjson"]);
+    let out = make_changes_nothing(&o, &["-n", "-j4"], 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("link {}/per-package/app-fetch/host/", o.display()))
+            || text.contains("would be prepared after"),
+        "{text}"
+    );
+    make_changes_nothing(&o, &["-q"], 1);
+    // make -t touches the stamps itself (it cannot where a build directory
+    // does not exist yet, so a built package is asked for); the ppd lines
+    // of the configure step it re-runs change nothing.
+    std::fs::remove_file(o.join("build/libjson/.stamp_configured")).unwrap();
+    let out = make_changes_nothing(&o, &["-t", "libjson"], 0);
+    assert!(
+        stdout_has(&out, "touch ") && o.join("build/libjson/.stamp_configured").exists(),
+        "{}",
+        tail(&out.stdout)
+    );
+
+    // Finished: make -n prints only operations the next real make
+    // performs, with the counts it reports.
+    std::fs::remove_dir_all(&o).unwrap();
+    make_ok(&o, &["-j4"]);
+    let dry = make_changes_nothing(&o, &["-n", "PPD_OPTS=-v"], 0);
+    make_changes_nothing(&o, &["-q"], 1);
+    let ops = dry_ops(&dry);
+    assert!(ops.iter().all(|l| !l.starts_with("mkdir")), "{ops:#?}");
+    if common::skip_without(&["strace"]) {
+        return;
+    }
+    let trace = tmp.path().join("trace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-y", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            "trace=rename,renameat,renameat2,link,linkat,mkdir,mkdirat,symlink,symlinkat,\
+             unlink,unlinkat,utimensat,fchmodat,fchownat,openat",
+        ])
+        .arg("make");
+    let real = make(&o, &["PPD_OPTS=-v"]);
+    cmd.args(real.get_args()).env_clear();
+    for (k, v) in real.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let real = run(&mut cmd);
+    assert!(real.status.success(), "{}", show(&cmd, &real));
+    // The counters each dry run predicted are the real run's, except
+    // host-finalize's path fixup: its dry run sees the final host tree
+    // before the finalize line ahead of it re-copies the rewritten files
+    // (make -n runs every line, each a dry run), so it predicts fewer.
+    let comparable = |out: &Output| -> Vec<String> {
+        stats_lines(out)
+            .into_iter()
+            .filter(|l| !l.starts_with("ppd fixup-paths:"))
+            .collect()
+    };
+    assert_eq!(comparable(&dry), comparable(&real));
+    // One printed copy per file the real finalize runs copied (the path
+    // fixup's rewrites of the final host tree make them differ each run).
+    let copied: usize = stats_lines(&real)
+        .iter()
+        .filter(|l| l.starts_with("ppd finalize:"))
+        .filter_map(|l| l.split(", ").find_map(|w| w.strip_suffix(" copied")))
+        .map(|n| n.parse::<usize>().unwrap())
+        .sum();
+    assert!(copied > 0, "{:?}", stats_lines(&real));
+    assert_eq!(
+        ops.iter().filter(|l| l.starts_with("copy ")).count(),
+        copied,
+        "{ops:#?}"
+    );
+    let changed = changed_paths(&std::fs::read_to_string(&trace).unwrap());
+    for op in &ops {
+        let path = op.split(' ').nth(1).unwrap();
+        assert!(
+            changed.contains(path),
+            "make -n printed '{op}', which the real make did not do"
+        );
+    }
+}

@@ -15,12 +15,40 @@ use crate::rpath::check::{self, HostCheck};
 use crate::rpath::layout::{self, HostLayout, OutputDir};
 
 /// Runs the command.
+///
+/// The check changes nothing, so a dry run (`-n`, `make -n`) runs it too,
+/// but reports without failing: under `make -n` nothing was built, and a
+/// tree that does not exist yet is reported as "would be checked after it
+/// is built".
 pub fn run(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
-    if args.audit {
-        run_audit(args, ctx)
-    } else {
-        run_host(args, ctx)
+    if ctx.dry_run {
+        let paths: Vec<PathBuf> = if args.audit {
+            args.args.iter().map(PathBuf::from).collect()
+        } else {
+            args.host_dir.iter().cloned().collect()
+        };
+        let missing: Vec<&PathBuf> = paths
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_err())
+            .collect();
+        if !missing.is_empty() {
+            let mut out = std::io::stdout().lock();
+            for p in missing {
+                writeln!(
+                    out,
+                    "ppd check-rpath: {} would be checked after it is built",
+                    p.display()
+                )?;
+            }
+            return Ok(Status::Success);
+        }
     }
+    let status = if args.audit {
+        run_audit(args, ctx)?
+    } else {
+        run_host(args, ctx)?
+    };
+    Ok(if ctx.dry_run { Status::Success } else { status })
 }
 
 fn run_host(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {

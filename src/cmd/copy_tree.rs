@@ -64,11 +64,12 @@ pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
     }
     if ctx.verbose {
         eprintln!(
-            "ppd copy-tree: {} entries, {} excluded, {}, {} threads, {secs:.3} s",
+            "ppd copy-tree: {} entries, {} excluded, {}, {} threads, {secs:.3} s{}",
             r.planned,
             r.excluded,
             stats_words(&r.applied.stats),
             ctx.threads.count(),
+            if ctx.dry_run { " (dry run)" } else { "" },
         );
     }
     Ok(Status::Success)

@@ -34,6 +34,15 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         // Owners are only printed; --overwrites ignore prints nothing.
         trace_owners: args.overwrites != ConflictArg::Ignore,
     };
+    let pkg_dir = cfg.per_package_dir.join(&args.pkg);
+    if ctx.dry_run && std::fs::symlink_metadata(&pkg_dir).is_err() {
+        println!(
+            "ppd file-list: {} would be listed after {} is built",
+            pkg_dir.display(),
+            args.pkg
+        );
+        return Ok(Status::Success);
+    }
     let pool = ctx.threads.pool()?;
     let report = filelist::file_lists(&cfg, &pool)?;
     let mut status = Status::Success;
@@ -77,7 +86,19 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
             }
         }
         _ if args.json => {}
-        _ => {
+        // A dry run names the files it would write and their line counts.
+        Some(dir) => {
+            let mut out = std::io::stdout().lock();
+            for (name, data) in &lists {
+                writeln!(
+                    out,
+                    "write {} ({} lines)",
+                    dir.join(name).display(),
+                    count(data)
+                )?;
+            }
+        }
+        None => {
             let mut out = std::io::stdout().lock();
             out.write_all(&report.lists.target)?;
         }

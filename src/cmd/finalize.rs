@@ -35,8 +35,10 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
         )
         .collect();
     // A warning is given once per conflict, not on every no-op make; a
-    // conflict that fails the build fails every run until it is fixed.
+    // conflict that fails the build fails every run until it is fixed. A
+    // dry run that waits for a package knows only part of the merge.
     let shown = match args.conflicts {
+        _ if !r.waiting.is_empty() => Vec::new(),
         ConflictArg::Warn => finalize::first_reports(&cfg.dest, &lines, ctx.dry_run)?,
         ConflictArg::Error => lines.clone(),
         ConflictArg::Ignore => Vec::new(),
@@ -47,16 +49,24 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
             writeln!(stderr, "ppd: {l}")?;
         }
     }
-    if !lines.is_empty() && args.conflicts == ConflictArg::Error {
+    if !lines.is_empty() && args.conflicts == ConflictArg::Error && r.waiting.is_empty() {
         status = Status::Findings;
     }
-    if let Some(path) = &args.report {
+    if let (Some(path), false) = (&args.report, ctx.dry_run) {
         let doc = serde_json::to_vec_pretty(&finalize::report(&cfg, &r.conflicts))?;
         std::fs::write(path, [doc, b"\n".to_vec()].concat())
             .with_context(|| format!("writing report {}", path.display()))?;
     }
     let mut out = std::io::stdout().lock();
     if ctx.dry_run {
+        if !r.waiting.is_empty() {
+            writeln!(
+                out,
+                "ppd finalize: {} would be assembled after {} built",
+                cfg.dest.display(),
+                super::prepare::waiting_words(&r.waiting)
+            )?;
+        }
         out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -89,12 +99,13 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     }
     if ctx.verbose {
         eprintln!(
-            "ppd finalize: {} packages, {} entries, {}, {} overwrites, {} threads, {secs:.3} s",
+            "ppd finalize: {} packages, {} entries, {}, {} overwrites, {} threads, {secs:.3} s{}",
             cfg.pkgs.len(),
             r.planned,
             stats_words(&r.applied.stats),
             r.conflicts.len(),
             ctx.threads.count(),
+            if ctx.dry_run { " (dry run)" } else { "" },
         );
     }
     Ok(status)

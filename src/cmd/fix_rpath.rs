@@ -60,6 +60,13 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         Some(n) if !ctx.jobs_given => crate::jobs::Threads::fixed(n).pool()?,
         _ => ctx.threads.pool()?,
     };
+    if ctx.dry_run && std::fs::symlink_metadata(&cfg.root).is_err() {
+        println!(
+            "ppd fix-rpath: {} would be fixed after it is built",
+            cfg.root.display()
+        );
+        return Ok(Status::Success);
+    }
     // Locked before planning: taking the lock may finish a killed run's
     // rewrites. Staging lies inside the host tree: its lock is the host tree's (a
     // lock file is never put inside a tree).

@@ -23,13 +23,30 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         dry_run: ctx.dry_run,
     };
     let pool = ctx.threads.pool()?;
+    let mut trees = args.trees.clone();
+    if ctx.dry_run {
+        // Under make -n a tree may not be built yet: say so, plan the rest.
+        let mut out = std::io::stdout().lock();
+        for t in &trees {
+            if std::fs::symlink_metadata(t).is_err() {
+                writeln!(
+                    out,
+                    "ppd fixup-paths: {} would be rewritten after it is built",
+                    t.display()
+                )?;
+            }
+        }
+        trees.retain(|t| std::fs::symlink_metadata(t).is_ok());
+        if trees.is_empty() {
+            return Ok(Status::Success);
+        }
+    }
     let locks = if ctx.dry_run {
         Vec::new()
     } else {
-        crate::lock::lock_for_writing(&args.trees)?
+        crate::lock::lock_for_writing(&trees)?
     };
-    let report = match textfix::fixup_trees_cached(&cfg, &args.trees, &pool, args.cache.as_deref())
-    {
+    let report = match textfix::fixup_trees_cached(&cfg, &trees, &pool, args.cache.as_deref()) {
         Ok(r) => r,
         Err(e) => {
             // Every error on its own line, so none is hidden behind the first.
@@ -40,7 +57,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         }
     };
     if !ctx.dry_run {
-        crate::provenance::record_rewrites(&args.trees, &report)?;
+        crate::provenance::record_rewrites(&trees, &report)?;
     }
     crate::lock::done(&locks)?;
     if args.json {

@@ -45,7 +45,9 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
             .map(|c| crate::provenance::conflict_line(&r.dest, c))
             .chain(clashes)
             .collect();
-        if !lines.is_empty() && args.conflicts != ConflictArg::Ignore {
+        // A dry run that waits for a dependency knows only part of the
+        // merge: its conflicts are reported by the run that merges it all.
+        if !lines.is_empty() && args.conflicts != ConflictArg::Ignore && r.waiting.is_empty() {
             for l in &lines {
                 writeln!(stderr, "ppd: {l}")?;
             }
@@ -58,6 +60,14 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
     if ctx.dry_run && !args.json {
         let mut out = std::io::stdout().lock();
         for r in &results {
+            if !r.waiting.is_empty() {
+                writeln!(
+                    out,
+                    "ppd prepare: {} would be prepared after {} built",
+                    r.dest.display(),
+                    waiting_words(&r.waiting)
+                )?;
+            }
             out.write_all(r.plan_text.as_deref().unwrap_or_default())?;
         }
     }
@@ -199,7 +209,7 @@ fn stats_line(
         .sum();
     format!(
         "ppd prepare: {} dependencies, {} linked, {} dirs created, {} symlinks, {} replaced, \
-         {} skipped, {} removed, {} kept as own, {} fallbacks, {} paths fixed, {} threads, {:.3} s",
+         {} skipped, {} removed, {} kept as own, {} fallbacks, {} paths fixed, {} threads, {:.3} s{}",
         cfg.deps.len(),
         s.linked,
         s.dirs_created,
@@ -211,6 +221,17 @@ fn stats_line(
         s.fallbacks,
         rewritten,
         ctx.threads.count(),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        if ctx.dry_run { " (dry run)" } else { "" }
     )
+}
+
+/// "a is", "a and b are", "a, b and c are": the dependencies a dry run
+/// waits for.
+pub(super) fn waiting_words(deps: &[String]) -> String {
+    match deps {
+        [one] => format!("{one} is"),
+        [init @ .., last] => format!("{} and {last} are", init.join(", ")),
+        [] => String::new(),
+    }
 }

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod copy;
 pub mod plan;
+pub mod preview;
 
 pub use apply::{apply, Applied, ApplyOptions, DestClash, FileMode, Placed, Stats};
 pub use plan::{build, Conflict, EntryRef, Plan, PlanDir, Source};
@@ -14,44 +15,8 @@ use std::sync::atomic::AtomicU64;
 
 use anyhow::Result;
 
-use crate::fsx::{self, Kind};
+use crate::fsx;
 use crate::scan::{self, ScanOptions};
-
-/// Renders a plan for `--dry-run`: `mkdir DIR`, then `<verb> DEST -> SRC
-/// (package)` or `symlink DEST -> TARGET (package)` per entry, in plan
-/// order (sorted pre-order), so the output is the same for every run.
-pub fn describe(sources: &[Source], plan: &Plan, dest: &Path, verb: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = Vec::new();
-    for d in &plan.dirs {
-        let _ = writeln!(out, "mkdir {}", fsx::join(dest, &d.rel).display());
-        for &r in &d.leaves {
-            let e = plan::entry(sources, r);
-            let to = fsx::join(dest, &apply::leaf_path(d, &e.name));
-            let src = &sources[r.src as usize];
-            if e.kind == Kind::Symlink {
-                let t = src.tree.target(r.dir as usize, e).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "symlink {} -> {} ({})",
-                    to.display(),
-                    String::from_utf8_lossy(t),
-                    src.label
-                );
-            } else {
-                let from = src.tree.path_of(r.dir as usize, &e.name);
-                let _ = writeln!(
-                    out,
-                    "{verb} {} -> {} ({})",
-                    to.display(),
-                    from.display(),
-                    src.label
-                );
-            }
-        }
-    }
-    out
-}
 
 /// Work done so far, for a progress bar drawn by another thread.
 #[derive(Debug, Default)]

@@ -7,17 +7,17 @@ use super::*;
 /// Hard-link groups of a copy: names placing an inode already placed
 /// earlier in plan order, each with the `(dir, leaf)` of that first name.
 #[derive(Default)]
-pub(super) struct Groups {
+pub(in crate::merge) struct Groups {
     /// `(dir, leaf)` of a later name -> `(dir, leaf)` of the first name.
-    pub(super) links: Vec<((u32, u32), (u32, u32))>,
+    pub(in crate::merge) links: Vec<((u32, u32), (u32, u32))>,
     /// The later names, skipped by the parallel pass.
-    pub(super) later: HashSet<(u32, u32)>,
+    pub(in crate::merge) later: HashSet<(u32, u32)>,
     /// Directories holding later names: their metadata is set last.
-    pub(super) late_dirs: HashSet<u32>,
+    pub(in crate::merge) late_dirs: HashSet<u32>,
 }
 
 impl Groups {
-    pub(super) fn of(sources: &[Source], plan: &Plan) -> Groups {
+    pub(in crate::merge) fn of(sources: &[Source], plan: &Plan) -> Groups {
         let mut first: HashMap<FileKey, (u32, u32)> = HashMap::new();
         let mut g = Groups::default();
         for (d, pd) in plan.dirs.iter().enumerate() {
@@ -55,7 +55,12 @@ impl Groups {
 /// source with metadata `m` and identity `key`: the quick check of rsync
 /// (type, size, mtime) plus mode and owner, which `-a` also keeps. The
 /// source inode itself (left by a hard-link merge) is never a copy.
-pub(super) fn is_copy_of(st: &nix::sys::stat::FileStat, m: &Meta, size: u64, key: FileKey) -> bool {
+pub(in crate::merge) fn is_copy_of(
+    st: &nix::sys::stat::FileStat,
+    m: &Meta,
+    size: u64,
+    key: FileKey,
+) -> bool {
     Kind::from_mode(st.st_mode) == m.kind
         && st.st_size as u64 == size
         && Mtime::of(st) == m.mtime

@@ -47,7 +47,7 @@ use crate::scan::SrcEntry;
 use crate::walk::DirCache;
 
 mod copy_mode;
-use copy_mode::Groups;
+pub(super) use copy_mode::{is_copy_of, Groups};
 
 /// Counters of one apply run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -313,6 +313,24 @@ struct Item<'a> {
     e: &'a SrcEntry,
 }
 
+/// The rule of [`Task::may_replace`] for the entry `name` of `dir` at
+/// `path` (relative to the destination), shared with the dry run
+/// ([`super::preview`]).
+pub(super) fn replaceable(
+    guard: Option<&Manifest>,
+    path: &[u8],
+    dir: &DirFd,
+    name: &[u8],
+    st: &nix::sys::stat::FileStat,
+) -> bool {
+    let Some(m) = guard else {
+        return true;
+    };
+    m.records
+        .get(path)
+        .is_some_and(|rec| rec.still_placed(st, m.trust(), || dir.born(name)))
+}
+
 /// What every placement needs to know.
 struct Task<'a> {
     sources: &'a [Source],
@@ -340,14 +358,9 @@ impl Task<'_> {
         e: &SrcEntry,
         st: &nix::sys::stat::FileStat,
     ) -> bool {
-        let Some(m) = self.opts.guard else {
-            return true;
-        };
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
-        m.records
-            .get(&*path)
-            .is_some_and(|rec| rec.still_placed(st, m.trust(), || dir.born(&e.name)))
+        replaceable(self.opts.guard, &path, dir, &e.name, st)
     }
 
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
@@ -542,7 +555,7 @@ impl Task<'_> {
 
 /// rsync's quick check: `st` is a regular file with the size, mtime, mode
 /// bits (and, as root, owner) of the file at `src`.
-fn quick_same(st: &nix::sys::stat::FileStat, src: At<'_>) -> bool {
+pub(super) fn quick_same(st: &nix::sys::stat::FileStat, src: At<'_>) -> bool {
     let Ok(Some(s)) = src.dir.stat(src.name) else {
         return false;
     };
@@ -687,10 +700,7 @@ fn record(dir: &DirFd, sources: &[Source], r: EntryRef, e: &SrcEntry, d: u32) ->
 }
 
 fn set_dir_meta(dir: &DirFd, want: &Meta) -> Result<()> {
-    let st = dir.stat_self()?;
-    let have = Meta::of(&st);
-    let owner_ok = !fsx::is_root() || (have.uid, have.gid) == (want.uid, want.gid);
-    if have.mode & 0o7777 != want.mode & 0o7777 || have.mtime != want.mtime || !owner_ok {
+    if dir_meta_differs(&Meta::of(&dir.stat_self()?), want) {
         dir.set_own_meta(want)?;
     }
     Ok(())
@@ -718,6 +728,13 @@ pub(super) fn via_temp<T>(
             Err(e) => e,
         }
     })
+}
+
+/// True if a directory with metadata `have` needs `want` set: mode, mtime,
+/// and (as root) owner.
+pub(super) fn dir_meta_differs(have: &Meta, want: &Meta) -> bool {
+    let owner_ok = !fsx::is_root() || (have.uid, have.gid) == (want.uid, want.gid);
+    have.mode & 0o7777 != want.mode & 0o7777 || have.mtime != want.mtime || !owner_ok
 }
 
 /// Returns the relative path of a plan directory's child, for reports.
