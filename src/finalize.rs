@@ -144,6 +144,7 @@ fn finalize_nothing(cfg: &FinalizeConfig) -> Result<FinalizeResult> {
         planned: 0,
         dirs: 0,
         plan_text: None,
+        waiting: Vec::new(),
     };
     if cfg.dry_run {
         let text = match cfg.dest.is_dir() {
