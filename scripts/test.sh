@@ -27,6 +27,9 @@ declare -A pkg=(
     [mount]=mount [scanelf]=pax-utils [sed]=sed [grep]=grep [xargs]=findutils
     [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu [ar]=binutils [tar]=tar [xz]=xz-utils
     [git]=git [man]=man-db [nroff]=groff-base
+    # the real-Buildroot test (tests/buildroot): an aarch64 build, offline
+    [aarch64-linux-gnu-g++]=g++-aarch64-linux-gnu [g++]=g++ [pkg-config]=pkgconf
+    [bc]=bc [cpio]=cpio [unzip]=unzip [perl]=perl [patch]=patch [bzip2]=bzip2 [wget]=wget
 )
 missing=()
 for tool in "${!pkg[@]}"; do

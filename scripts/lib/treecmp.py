@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare two merged trees entry by entry, as the benchmarks' parity check.
 
-Usage: treecmp.py [--copy] A B
+Usage: treecmp.py [--copy] [--since A_START B_START] A B
 
 Without --copy (hard-link merges): every non-directory must be the very same
 inode in A and B (so the same source file won), symlinks must have the same
@@ -9,6 +9,11 @@ target text, directories the same mode, owner and mtime (ns).
 With --copy (finalize): inodes differ by design; files must instead agree on
 content, mode, owner and mtime, and the hard-link groups must be the same
 partition of names.  Symlink mtimes are compared in both modes.
+With --since (two trees made by two builds, each started at the given time
+in seconds since the epoch, e.g. two Buildroot builds): an mtime older than
+its build's start was copied from a source (a preserved timestamp) and must
+be equal in both trees; a newer one is the build's own clock and is not
+compared, but it must be newer in both trees.
 Prints "same" or the first differences; exit 0 when equal, 1 otherwise.
 """
 
@@ -37,9 +42,29 @@ def main():
     args = sys.argv[1:]
     copy = "--copy" in args
     args = [a for a in args if a != "--copy"]
-    if len(args) != 2:
+    since = None
+    if "--since" in args:
+        i = args.index("--since")
+        try:
+            since = tuple(int(float(t) * 1e9) for t in args[i + 1:i + 3])
+        except ValueError:
+            sys.exit(__doc__)
+        del args[i:i + 3]
+    if len(args) != 2 or (since is not None and len(since) != 2):
         sys.exit(__doc__)
     a_root, b_root = args
+    timed = [0]
+
+    def same_mtime(x, y):
+        if since is None:
+            return x.st_mtime_ns == y.st_mtime_ns
+        old_x, old_y = x.st_mtime_ns < since[0], y.st_mtime_ns < since[1]
+        if old_x != old_y:
+            return False
+        if old_x:
+            timed[0] += 1
+            return x.st_mtime_ns == y.st_mtime_ns
+        return True
     a, b = scan(a_root), scan(b_root)
     diffs = []
     for rel in sorted(set(a) | set(b)):
@@ -54,14 +79,14 @@ def main():
         if stat.S_ISLNK(x.st_mode):
             if os.readlink(os.path.join(a_root, rel)) != os.readlink(os.path.join(b_root, rel)):
                 what.append("symlink target")
-            if x.st_mtime_ns != y.st_mtime_ns:
+            if not same_mtime(x, y):
                 what.append("symlink mtime")
         elif stat.S_ISDIR(x.st_mode) or copy:
             if x.st_mode != y.st_mode:
                 what.append(f"mode {x.st_mode:o} vs {y.st_mode:o}")
             if (x.st_uid, x.st_gid) != (y.st_uid, y.st_gid):
                 what.append("owner")
-            if x.st_mtime_ns != y.st_mtime_ns:
+            if not same_mtime(x, y):
                 what.append("mtime")
             if copy and stat.S_ISREG(x.st_mode):
                 if x.st_size != y.st_size or not filecmp.cmp(
@@ -86,7 +111,10 @@ def main():
         for d in diffs[:10]:
             print("  " + d)
         return 1
-    print(f"same ({len(a)} entries)")
+    if since is None:
+        print(f"same ({len(a)} entries)")
+    else:
+        print(f"same ({len(a)} entries, {timed[0]} preserved mtimes)")
     return 0
 
 

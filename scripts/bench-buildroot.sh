@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The real Buildroot (the configuration of tests/buildroot: aarch64, the
+# local packages of tests/buildroot/external, Debian's cross compiler as an
+# external toolchain), built three ways:
+#   stock   BR2_PER_PACKAGE_DIRECTORIES=y with Buildroot's own macros
+#   ppd     BR2_PER_PACKAGE_DIRECTORIES=y with mk/buildroot.mk
+#   noppd   without per-package directories (Buildroot's classic build)
+# and timed for:
+#   clean      a clean build (make -jJOBS from an empty output directory)
+#   noop       a no-op make right after it
+#   rebuild    make libalpha-rebuild, then make
+# Every recipe line runs through scripts/lib/br-timeshell.sh (make's SHELL),
+# which sums the time spent in per-package directory and instrumentation
+# steps (prepare, fixup, finalize, file lists, check-bin-arch,
+# check-host-rpath, fix-rpath; ppd's commands for the ppd build): the column
+# "steps" of the clean build. The three builds of a round run one after the
+# other, their order rotating between rounds; the table gives medians.
+#
+# Usage: scripts/bench-buildroot.sh [--quick] [--rounds N] [--jobs J] [--keep]
+#   --quick     one round
+#   --rounds N  rounds (default 3)
+#   --jobs J    make -jJ (default 2)
+#   --keep      keep the last output directories
+# Environment: BUILDROOT (a Buildroot tarball or tree, default
+# ../shared/buildroot/buildroot-2026.05.1.tar.xz), PPD_BENCH_WORK.
+# Results: $PPD_BENCH_WORK/results/bench-buildroot.md (and stdout).
+set -u
+. "$(dirname "$0")/lib/bench-common.sh"
+
+ARGS="$*"
+ROUNDS=3 JOBS=2 KEEP=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) ROUNDS=1 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --jobs) JOBS=$2; shift ;;
+        --keep) KEEP=1 ;;
+        -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
+        *) bench_die "unknown argument $1 (see --help)" ;;
+    esac
+    shift
+done
+BUILDROOT=${BUILDROOT:-$BENCH_REPO/../shared/buildroot/buildroot-2026.05.1.tar.xz}
+[ -e "$BUILDROOT" ] || bench_die "no Buildroot at $BUILDROOT (set BUILDROOT to a Buildroot tarball or tree)"
+
+bench_build_ppd
+W=$BENCH_WORK/buildroot
+mkdir -p "$W" "$BENCH_WORK/results"
+echo "bench: preparing Buildroot, toolchain and packages in $W"
+BR=$(BUILDROOT=$BUILDROOT PPD=$PPD bash "$BENCH_REPO/tests/buildroot/run.sh" --work "$W" --setup-only) \
+    || bench_die "setup failed"
+timeshell=$BENCH_REPO/scripts/lib/br-timeshell.sh
+alpha_version=$W/external/src/libalpha/version.h
+
+# The configuration without per-package directories.
+mkdir -p "$W/out-noppd-cfg"
+grep -v '^BR2_PER_PACKAGE_DIRECTORIES=' "$W/config" > "$W/out-noppd-cfg/.config"
+make -s -C "$BR" O="$W/out-noppd-cfg" BR2_EXTERNAL="$W/external" olddefconfig >/dev/null \
+    || bench_die "olddefconfig failed"
+grep -q '^# BR2_PER_PACKAGE_DIRECTORIES is not set' "$W/out-noppd-cfg/.config" \
+    || bench_die "could not turn off per-package directories"
+cp "$W/out-noppd-cfg/.config" "$W/config-noppd"
+rm -rf "$W/out-noppd-cfg"
+
+# brmake MODE OUT LOG TIMELOG ARGS...: one make, its wall time in $secs.
+brmake() {
+    local mode=$1 out=$2 log=$3 timelog=$4
+    shift 4
+    local extra=()
+    [ "$mode" = ppd ] && extra=(PPDTEST_DROPIN="$BENCH_REPO/mk/buildroot.mk" PPD="$PPD")
+    local t0 t1 rc=0
+    bench_now t0
+    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C BR_TIMELOG="$timelog" BR_PPD="$PPD" \
+        make -C "$BR" O="$out" BR2_EXTERNAL="$W/external" SHELL="$timeshell" \
+        "${extra[@]}" "$@" >> "$log" 2>&1 || rc=$?
+    bench_now t1
+    secs=$(bench_secs "$t0" "$t1")
+    [ "$rc" = 0 ] || bench_die "make $* ($mode) failed, see $log"
+}
+
+# steps TIMELOG: the summed seconds per step, "step=secs ..." and the total.
+steps() {
+    awk '{ s[$1] += $3 - $2; t += $3 - $2 }
+         END { for (k in s) printf "%s=%.2f ", k, s[k]; printf "total=%.2f\n", t }' "$1" 2>/dev/null
+}
+
+raw=$W/raw.tsv
+: > "$raw"
+modes=(stock ppd noppd)
+for ((r = 1; r <= ROUNDS; r++)); do
+    for ((i = 0; i < 3; i++)); do
+        mode=${modes[$(((i + r - 1) % 3))]}
+        out=$W/out-$mode
+        bench_clean "$out"
+        mkdir -p "$out"
+        if [ "$mode" = noppd ]; then cp "$W/config-noppd" "$out/.config"; else cp "$W/config" "$out/.config"; fi
+        echo '#define ALPHA_VERSION "1.0"' > "$alpha_version"
+        log=$W/$mode.log
+        : > "$log"
+        load0=$(cut -d' ' -f1 /proc/loadavg)
+        for scen in clean noop rebuild; do
+            tl=$W/$mode-$scen.timelog
+            : > "$tl"
+            case $scen in
+            clean) brmake "$mode" "$out" "$log" "$tl" -j"$JOBS"; s=$secs ;;
+            noop) brmake "$mode" "$out" "$log" "$tl" -j"$JOBS"; s=$secs ;;
+            rebuild)
+                echo "#define ALPHA_VERSION \"1.$r\"" > "$alpha_version"
+                brmake "$mode" "$out" "$log" "$tl" -j"$JOBS" libalpha-rebuild; s=$secs
+                brmake "$mode" "$out" "$log" "$tl" -j"$JOBS"; s=$(awk -v a="$s" -v b="$secs" 'BEGIN { printf "%.4f", a + b }') ;;
+            esac
+            st=$(steps "$tl")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$mode" "$r" "$s" "$st" "$load0" >> "$raw"
+            echo "bench: round $r $mode $scen: ${s}s, steps: $st (load $load0)"
+        done
+    done
+done
+echo '#define ALPHA_VERSION "1.0"' > "$alpha_version"
+[ -n "$KEEP" ] || bench_clean "$W/out-stock" "$W/out-ppd" "$W/out-noppd"
+
+res=$BENCH_WORK/results/bench-buildroot.md
+python3 - "$raw" "$ROUNDS" "$JOBS" "$ARGS" "$BENCH_LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg)" > "$res" <<'EOF'
+import statistics, sys
+raw, rounds, jobs, args, load0, load1 = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(raw) if l.strip()]
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+def parse_steps(s):
+    d = {}
+    for kv in s.split():
+        k, v = kv.split("=")
+        d[k] = float(v)
+    return d
+modes = ["stock", "ppd", "noppd"]
+names = {"stock": "PPD, Buildroot's macros", "ppd": "PPD, mk/buildroot.mk", "noppd": "no per-package directories"}
+print(f"Buildroot benchmark (scripts/bench-buildroot.sh {args}): {rounds} round(s), make -j{jobs}, medians.")
+print(f"Load average at start {load0}, at end {load1}; per build at its start: "
+      + ", ".join(f"{r[1]} {r[5]}" for r in rows if r[0] == "clean") + ".")
+print()
+print("| build | clean build (s) | PPD + instrumentation steps (s) | share of the build | no-op make (s) | rebuild libalpha + make (s) | steps in rebuild (s) |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for m in modes:
+    get = lambda scen, i: [float(r[3]) if i == 3 else parse_steps(r[4])["total"] for r in rows if r[0] == scen and r[1] == m]
+    clean, steps = med(get("clean", 3)), med(get("clean", 4))
+    noop, rebuild, rsteps = med(get("noop", 3)), med(get("rebuild", 3)), med(get("rebuild", 4))
+    print(f"| {names[m]} | {clean:.1f} | {steps:.1f} | {100 * steps / clean:.1f}% | {noop:.1f} | {rebuild:.1f} | {rsteps:.1f} |")
+print()
+print("Steps of the clean build (median seconds, summed over both jobs):")
+print()
+keys = sorted({k for r in rows if r[0] == "clean" for k in parse_steps(r[4]) if k != "total"})
+print("| build | " + " | ".join(keys) + " |")
+print("|---|" + "---:|" * len(keys))
+for m in modes:
+    vals = []
+    for k in keys:
+        xs = [parse_steps(r[4]).get(k, 0.0) for r in rows if r[0] == "clean" and r[1] == m]
+        vals.append(f"{med(xs):.2f}")
+    print(f"| {names[m]} | " + " | ".join(vals) + " |")
+EOF
+cat "$res"
+echo "bench: results in $res, raw runs in $raw"

@@ -1,0 +1,10 @@
+################################################################################
+#
+# app-gamma
+#
+################################################################################
+
+APP_GAMMA_VERSION = 1.0
+APP_GAMMA_DEPENDENCIES = libgamma
+$(eval $(call ppdtest-target-make,APP_GAMMA,app-gamma))
+$(eval $(generic-package))

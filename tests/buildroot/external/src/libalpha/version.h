@@ -1,0 +1,1 @@
+#define ALPHA_VERSION "1.0"

@@ -1,0 +1,3 @@
+#include <alpha.h>
+#include "beta.h"
+int beta_twice(int a) { return alpha_add(a, a); }

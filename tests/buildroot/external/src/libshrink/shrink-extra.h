@@ -1,0 +1,1 @@
+#define SHRINK_EXTRA 1

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# run.sh -- ppd against the real Buildroot: build the same per-package
+# directory configuration (BR2_PER_PACKAGE_DIRECTORIES=y, aarch64, the
+# local packages of tests/buildroot/external) with Buildroot's own macros
+# and with ppd's mk/buildroot.mk, compare the results, then run the
+# everyday workflows on the ppd build.
+#
+# Usage: tests/buildroot/run.sh [--work DIR] [--jobs N] [--setup-only]
+#   --work DIR  where everything goes (default: target/buildroot-test);
+#               the ppd build's output directory, DIR/out, is kept for
+#               inspection (e.g. ppd check-rpath --audit on it)
+#   --jobs N    make -jN (default 2)
+#   --setup-only  only prepare DIR (Buildroot, toolchain, external tree,
+#               DIR/config), as scripts/bench-buildroot.sh does
+# Environment:
+#   PPD           the ppd binary (default: target/debug/ppd)
+#   BUILDROOT     a Buildroot source tarball or tree (default:
+#                 ../shared/buildroot/buildroot-2026.05.1.tar.xz)
+#   PPD_BR_PENDING
+#                 space-separated names of checks whose failure is reported
+#                 as PENDING instead of failing the run: checks of parts of
+#                 mk/buildroot.mk that do not exist yet. Empty enforces all.
+# Prints progress on stderr; exits 0 when every enforced check passes,
+# 1 when one fails, 2 on a setup error.
+set -euo pipefail
+
+# Everything runs inside main, which bash reads whole before running it: an
+# edit of this file during a run cannot change the running script.
+main() {
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tests/buildroot
+work=$top/target/buildroot-test
+jobs=2
+setup_only=
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --work) work=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --setup-only) setup_only=1; shift ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+PPD=${PPD:-$top/target/debug/ppd}
+BUILDROOT=${BUILDROOT:-$top/../shared/buildroot/buildroot-2026.05.1.tar.xz}
+# Checks of mk/buildroot.mk's parts still to come (see the header).
+PPD_BR_PENDING=${PPD_BR_PENDING-file-list bin-arch host-rpath fix-rpath rebuild-inplace outdated}
+
+say() { echo "br-test: $*" >&2; }
+die() { echo "br-test: $*" >&2; exit 2; }
+failed=0
+pending_hit=0
+# check NAME DESCRIPTION COMMAND...: runs COMMAND; a failure fails the run,
+# or is reported as PENDING when NAME is in PPD_BR_PENDING.
+check() {
+    local name=$1 desc=$2
+    shift 2
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    if [ "$rc" = 0 ]; then
+        case " $PPD_BR_PENDING " in
+        *" $name "*) say "ok      $desc (listed as pending: '$name' can leave PPD_BR_PENDING)" ;;
+        *) say "ok      $desc" ;;
+        esac
+        return 0
+    fi
+    case " $PPD_BR_PENDING " in
+    *" $name "*)
+        say "PENDING $desc [$name]"
+        pending_hit=$((pending_hit + 1)) ;;
+    *)
+        say "FAIL    $desc [$name]"
+        failed=$((failed + 1)) ;;
+    esac
+    printf '%s\n' "$out" | head -20 | sed 's/^/br-test:         /' >&2
+    return 0
+}
+
+[ -x "$PPD" ] || die "no ppd binary at $PPD (build it, or set PPD)"
+for t in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ rsync patchelf pkg-config file bc cpio \
+    unzip perl python3 make gcc g++; do
+    command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
+done
+
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+logs=$work/logs
+rm -rf "$logs" "$work/out" "$work/out-stock" "$work/external" "$work/hostpkg"
+mkdir -p "$logs"
+
+# --- Buildroot, toolchain, external tree -----------------------------------
+br=$work/buildroot
+if [ -d "$BUILDROOT" ]; then
+    br=$(cd "$BUILDROOT" && pwd)
+elif [ -f "$BUILDROOT" ]; then
+    stamp=$(stat -c '%s-%Y' "$BUILDROOT")
+    if [ "$(cat "$br/.ppd-extracted" 2>/dev/null)" != "$stamp" ]; then
+        say "extracting $BUILDROOT"
+        rm -rf "$br"
+        mkdir -p "$br"
+        tar -xf "$BUILDROOT" -C "$br" --strip-components=1
+        echo "$stamp" > "$br/.ppd-extracted"
+    fi
+else
+    die "no Buildroot at $BUILDROOT"
+fi
+[ -f "$br/package/pkg-generic.mk" ] || die "$br is not a Buildroot tree"
+bash "$here/toolchain.sh" "$work/toolchain"
+cp -a "$here/external" "$here/hostpkg" "$work/"
+# Sources get one fixed timestamp, so files installed with their timestamp
+# preserved (install -p, cp -p) have the same mtime in both builds.
+find "$work/external" "$work/hostpkg" -exec touch -h -d @1700000000 {} +
+cat > "$work/overrides.mk" <<EOF
+PATCHELF_OVERRIDE_SRCDIR = $work/hostpkg/patchelf
+TAR_OVERRIDE_SRCDIR = $work/hostpkg/tar
+EOF
+sed -e "s:@TOOLCHAIN@:$work/toolchain:" -e "s:@OVERRIDES@:$work/overrides.mk:" \
+    "$here/defconfig.in" > "$work/defconfig"
+
+out=$work/out
+dropin=(PPDTEST_DROPIN="$top/mk/buildroot.mk" PPD="$PPD")
+# brmake LOG ARGS...: one make of Buildroot into $out; output in LOG.
+brmake() {
+    local log=$1
+    shift
+    local t0=$EPOCHREALTIME rc=0
+    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C \
+        make -C "$br" O="$out" BR2_EXTERNAL="$work/external" "$@" > "$log" 2>&1 || rc=$?
+    local t1=$EPOCHREALTIME
+    say "  make $* ($(basename "$log")): $(( (${t1/./} - ${t0/./}) / 1000 )) ms, exit $rc"
+    return $rc
+}
+
+# --- The two builds ---------------------------------------------------------
+say "configuring (Buildroot in $br)"
+brmake "$logs/defconfig.log" BR2_DEFCONFIG="$work/defconfig" defconfig \
+    || die "defconfig failed, see $logs/defconfig.log"
+cp "$out/.config" "$work/config"
+if [ -n "$setup_only" ]; then
+    rm -rf "$out"
+    echo "$br"
+    exit 0
+fi
+
+# --trace prints every recipe line, also those Buildroot runs silently (@),
+# so the log shows which commands ran.
+stock_start=$(date +%s.%N)
+say "building with Buildroot's macros"
+brmake "$logs/stock.log" -j"$jobs" V=1 --trace || die "the stock build failed, see $logs/stock.log"
+mv "$out" "$work/out-stock"
+
+mkdir -p "$out"
+cp "$work/config" "$out/.config"
+dropin_start=$(date +%s.%N)
+say "building with mk/buildroot.mk"
+brmake "$logs/dropin.log" -j"$jobs" V=1 --trace "${dropin[@]}" \
+    || die "the build with mk/buildroot.mk failed, see $logs/dropin.log"
+
+# --- Same results -------------------------------------------------------------
+cmp_tree() { python3 "$top/scripts/lib/treecmp.py" --copy --since "$stock_start" "$dropin_start" "$@"; }
+check trees "host directory (with staging) equal: content, modes, symlinks, link groups, preserved mtimes" \
+    cmp_tree "$work/out-stock/host" "$out/host"
+check trees "target directory equal" cmp_tree "$work/out-stock/target" "$out/target"
+cmp_lists() {
+    local a=$1 b=$2 f rel n=0
+    for f in "$a"/build/*/.files-list*.txt "$a"/build/packages-file-list*.txt; do
+        rel=${f#"$a"/}
+        cmp "$f" "$b/$rel" || return 1
+        n=$((n + 1))
+    done
+    [ "$n" -gt 100 ] || { echo "only $n lists"; return 1; }
+    echo "$n lists identical"
+}
+check file-list "package file lists (.files-list*.txt, packages-file-list*.txt) byte-identical" \
+    cmp_lists "$work/out-stock" "$out"
+
+# Each stock command, as --trace shows it, and the check it belongs to.
+stock_cmds=(
+    "prepare|rsync -a --hard-links --link-dest="
+    "prepare|--files-from=-"
+    "prepare|grep --binary-files=without-match -lrZ"
+    "file-list|-printf '%T@:%i:%#m:%y:%s,%p"
+    "bin-arch|support/scripts/check-bin-arch"
+    "host-rpath|support/scripts/check-host-rpath"
+    "fix-rpath|support/scripts/fix-rpath"
+)
+in_log() { grep -c -F -e "$2" "$1"; }
+not_in_log() {
+    local n
+    n=$(grep -c -F -e "$2" "$1") || return 0
+    echo "$n lines of $1 contain: $2"
+    grep -m 3 -F -e "$2" "$1"
+    return 1
+}
+for entry in "${stock_cmds[@]}"; do
+    name=${entry%%|*}
+    pat=${entry#*|}
+    check logs "the stock build runs: $pat" in_log "$logs/stock.log" "$pat"
+    check "$name" "the ppd build does not run: $pat" not_in_log "$logs/dropin.log" "$pat"
+done
+check logs "the ppd build runs ppd prepare" in_log "$logs/dropin.log" " prepare "
+
+# --- The audit of the ppd build's output ------------------------------------
+if "$PPD" check-rpath --help 2>&1 | grep -q -- --buildroot-output; then
+    audit() {
+        local o rc=0
+        o=$("$PPD" check-rpath --audit --buildroot-output "$out" 2>&1) || rc=$?
+        printf '%s\n' "$o"
+        [ "$rc" = 0 ] || return 1
+        ! printf '%s\n' "$o" | grep -qi 'warning\|error'
+    }
+    check audit "ppd check-rpath --audit --buildroot-output: no error, no warning" audit
+else
+    say "SKIP    ppd check-rpath --audit --buildroot-output (this ppd has no --buildroot-output)"
+fi
+
+# --- Everyday workflows on the ppd build ------------------------------------
+ppdir=$out/per-package
+sysroot=host/aarch64-buildroot-linux-gnu/sysroot
+snap() { (cd "$1" && find . -printf '%y %m %s %T@ %p -> %l\n' | LC_ALL=C sort); }
+
+say "workflow: a no-op make"
+snap "$out/target" > "$work/target.before"
+snap "$out/host" > "$work/host.before"
+lines_before=$(wc -l < "$out/build/build-time.log")
+brmake "$logs/noop.log" -j"$jobs" V=1 "${dropin[@]}" || die "no-op make failed, see $logs/noop.log"
+noop_steps() { [ "$(wc -l < "$out/build/build-time.log")" = "$lines_before" ] || { echo "package steps ran"; return 1; }; }
+check noop "no-op make runs no package step" noop_steps
+check noop "no-op make leaves the target tree as it was (types, modes, sizes, mtimes)" \
+    diff <(snap "$out/target") "$work/target.before"
+check noop "no-op make leaves the host tree as it was" diff <(snap "$out/host") "$work/host.before"
+no_conflict() { ! grep -i 'conflict' "$1"; }
+check noop "no-op make reports no conflict" no_conflict "$logs/noop.log"
+
+say "workflow: libalpha changes and is rebuilt; its install writes in place"
+echo '#define ALPHA_VERSION "2.0"' > "$work/external/src/libalpha/version.h"
+# The packages holding libalpha's files: libalpha itself and its dependents.
+holders=$(cd "$ppdir" && for p in *; do
+    [ -e "$p/$sysroot/usr/share/alpha/version.txt" ] && echo "$p"; done)
+dependents=$(printf '%s\n' $holders | grep -vx libalpha | LC_ALL=C sort)
+[ -n "$dependents" ] || die "no package holds libalpha's files"
+brmake "$logs/rebuild.log" -j"$jobs" V=1 "${dropin[@]}" libalpha-rebuild \
+    || die "libalpha-rebuild failed, see $logs/rebuild.log"
+new_in_own() {
+    grep -q 2.0 "$ppdir/libalpha/$sysroot/usr/lib/pkgconfig/alpha.pc" &&
+        grep -q 2.0 "$ppdir/libalpha/$sysroot/usr/bin/alpha-config"
+}
+check rebuild "the rebuild installs the new alpha.pc and alpha-config in libalpha's tree" new_in_own
+old_in_dependents() {
+    local p bad=0
+    for p in $dependents; do
+        for f in usr/lib/pkgconfig/alpha.pc usr/bin/alpha-config usr/share/alpha/version.txt; do
+            if grep -q 2.0 "$ppdir/$p/$sysroot/$f"; then
+                echo "$p: $f holds the rebuilt content"
+                bad=1
+            fi
+        done
+    done
+    return $bad
+}
+check rebuild-inplace "the rebuild's in-place writes do not reach the $(echo $dependents | wc -w) dependents" \
+    old_in_dependents
+outdated() {
+    local o
+    o=$(env -u MAKEFLAGS -u MAKELEVEL "$PPD" outdated --per-package-dir "$ppdir" 2>&1) || true
+    printf '%s\n' "$o"
+    local named
+    # One line per package: "<pkg>: <why>; refresh: make <pkg>-reconfigure".
+    named=$(printf '%s\n' "$o" | sed -n 's/^\([^ :]*\): .*; refresh: make .*/\1/p' | LC_ALL=C sort -u)
+    [ "$named" = "$dependents" ] || { echo "expected: $(echo $dependents)"; return 1; }
+}
+check outdated "ppd outdated names exactly libalpha's dependents" outdated
+
+say "workflow: libshrink stops installing two files; a conflict appears"
+rm "$work/external/src/libshrink/EXTRA"
+echo common.conf > "$work/external/src/conflict-b/FILE"
+brmake "$logs/reconfigure.log" -j"$jobs" V=1 "${dropin[@]}" \
+    libshrink-reconfigure app-shrink-reconfigure conflict-b-reconfigure app-conflict-reconfigure \
+    || die "the reconfigure failed, see $logs/reconfigure.log"
+gone() {
+    local f bad=0
+    for f in "$@"; do
+        if [ -e "$f" ]; then echo "still there: $f"; bad=1; fi
+    done
+    return $bad
+}
+check reconfigure "files libshrink no longer installs are gone from app-shrink's trees" \
+    gone "$ppdir/app-shrink/$sysroot/usr/include/shrink-extra.h" \
+    "$ppdir/app-shrink/target/usr/share/shrink/extra.txt"
+check reconfigure "and from libshrink's own trees" \
+    gone "$ppdir/libshrink/$sysroot/usr/include/shrink-extra.h" \
+    "$ppdir/libshrink/target/usr/share/shrink/extra.txt"
+conflict_report() {
+    grep -E 'conflict: .*usr/share/ppdtest/common\.conf' "$1" | grep 'conflict-a' \
+        | grep 'conflict-b' | grep -q 'conflict-b wins'
+}
+check conflict "the conflict is reported with both packages and the winner" \
+    conflict_report "$logs/reconfigure.log"
+check conflict "the winner's file is in app-conflict's tree" \
+    cmp "$ppdir/app-conflict/target/usr/share/ppdtest/common.conf" "$work/external/src/conflict-b/FILE"
+
+say "workflow: gen-03-dirclean, then make"
+brmake "$logs/dirclean.log" "${dropin[@]}" gen-03-dirclean || die "dirclean failed"
+gone_dir() { gone "$out/build/gen-03-1.0" "$ppdir/gen-03"; }
+check dirclean "dirclean removes gen-03's build and per-package directories" gone_dir
+brmake "$logs/make.log" -j"$jobs" V=1 "${dropin[@]}" || die "make after the workflows failed, see $logs/make.log"
+check dirclean "make rebuilds gen-03" test -e "$ppdir/gen-03/target/usr/lib/libgen03.so.1"
+final_tree() {
+    grep -q 2.0 "$out/target/usr/share/alpha/version.txt" || { echo "old libalpha in target"; return 1; }
+    cmp "$out/target/usr/share/ppdtest/common.conf" "$work/external/src/conflict-b/FILE" || return 1
+    test -e "$out/target/usr/lib/libgen03.so.1" || return 1
+}
+check make "the final target tree has the rebuilt libalpha, the winner's file, gen-03" final_tree
+
+say "the ppd build's output is kept in $out"
+if [ "$pending_hit" -gt 0 ]; then
+    say "$pending_hit checks PENDING (listed in PPD_BR_PENDING: $PPD_BR_PENDING)"
+fi
+if [ "$failed" -gt 0 ]; then
+    say "$failed checks FAILED (logs in $logs)"
+    exit 1
+fi
+say "all enforced checks passed"
+}
+
+main "$@"
