@@ -22,7 +22,8 @@
 #   --jobs J    make -jJ (default 2)
 #   --keep      keep the last output directories
 # Environment: BUILDROOT (a Buildroot tarball or tree, default
-# ../shared/buildroot/buildroot-2026.05.1.tar.xz), PPD_BENCH_WORK.
+# ../shared/buildroot/buildroot-2026.05.1.tar.xz), PPD_BENCH_WORK, PPD (a
+# ppd binary to use instead of building one with scripts/build-release.sh).
 # Results: $PPD_BENCH_WORK/results/bench-buildroot.md (and stdout).
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
@@ -43,7 +44,11 @@ done
 BUILDROOT=${BUILDROOT:-$BENCH_REPO/../shared/buildroot/buildroot-2026.05.1.tar.xz}
 [ -e "$BUILDROOT" ] || bench_die "no Buildroot at $BUILDROOT (set BUILDROOT to a Buildroot tarball or tree)"
 
-bench_build_ppd
+if [ -n "${PPD:-}" ]; then
+    [ -x "$PPD" ] || bench_die "PPD=$PPD is not executable"
+else
+    bench_build_ppd
+fi
 W=$BENCH_WORK/buildroot
 mkdir -p "$W" "$BENCH_WORK/results"
 echo "bench: preparing Buildroot, toolchain and packages in $W"
@@ -106,7 +111,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
             noop) brmake "$mode" "$out" "$log" "$tl" -j"$JOBS"; s=$secs ;;
             rebuild)
                 echo "#define ALPHA_VERSION \"1.$r\"" > "$alpha_version"
-                brmake "$mode" "$out" "$log" "$tl" -j"$JOBS" libalpha-rebuild; s=$secs
+                # No -j: make before 4.4 ignores the .WAIT that orders the
+                # rebuild's clean before its build.
+                brmake "$mode" "$out" "$log" "$tl" libalpha-rebuild; s=$secs
                 brmake "$mode" "$out" "$log" "$tl" -j"$JOBS"; s=$(awk -v a="$s" -v b="$secs" 'BEGIN { printf "%.4f", a + b }') ;;
             esac
             st=$(steps "$tl")
@@ -157,5 +164,6 @@ for m in modes:
         vals.append(f"{med(xs):.2f}")
     print(f"| {names[m]} | " + " | ".join(vals) + " |")
 EOF
+{ echo; bench_env; echo "- make: $(make --version | head -1), Buildroot: $BR"; } >> "$res"
 cat "$res"
 echo "bench: results in $res, raw runs in $raw"
