@@ -6,7 +6,8 @@
 #   DEST/real/lib/gcc-cross/<triplet>/<v>/   symlinks to Debian's files
 #   DEST/real/<triplet>/bin  -> Debian's binutils (as, ld for the driver)
 #   DEST/sysroot/         lib/ and usr/include/ copied from Debian's tooldir,
-#                         libc.so's linker script made sysroot-relative
+#                         libc.so's linker script made sysroot-relative,
+#                         and libstdc++.a
 #   DEST/bin/<triplet>-*  wrappers adding --sysroot=DEST/sysroot (Buildroot's
 #                         own --sysroot comes later and wins) and reporting
 #                         --with-sysroot=DEST/sysroot for -v, since Buildroot
@@ -37,6 +38,10 @@ ln -s "$tooldir/bin" "$dest/real/$triplet/bin"
 mkdir -p "$dest/real/$triplet/include"
 ln -s "$tooldir/include/c++" "$dest/real/$triplet/include/c++"
 cp -a "$tooldir/lib" "$dest/sysroot/lib"
+# Buildroot looks for libstdc++.a in the sysroot; without it, it copies the
+# whole directory the compiler names for it (Debian's gcc-cross directory,
+# with cc1, lto1 and plugins for the build machine) into staging.
+cp -a "$gccdir/libstdc++.a" "$dest/sysroot/lib/"
 mkdir -p "$dest/sysroot/usr/include"
 cp -a "$tooldir/include/." "$dest/sysroot/usr/include/"
 rm -rf "$dest/sysroot/usr/include/c++"
