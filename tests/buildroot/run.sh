@@ -201,9 +201,11 @@ stock_cmds=(
     "prepare|--files-from=-"
     "prepare|grep --binary-files=without-match -lrZ"
     "file-list|-printf '%T@:%i:%#m:%y:%s,%p"
-    "bin-arch|support/scripts/check-bin-arch"
-    "host-rpath|support/scripts/check-host-rpath"
-    "fix-rpath|support/scripts/fix-rpath"
+    "bin-arch|support/scripts/check-bin-arch -p"
+    "host-rpath|support/scripts/check-host-rpath "
+    # Buildroot's own script, by its path (a replacement may take its name
+    # in another directory).
+    "fix-rpath|$br/support/scripts/fix-rpath"
 )
 in_log() { grep -c -F -e "$2" "$1"; }
 not_in_log() {
