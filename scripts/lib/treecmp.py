@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare two merged trees entry by entry, as the benchmarks' parity check.
 
-Usage: treecmp.py [--copy] [--since A_START B_START] A B
+Usage: treecmp.py [--copy] [--since A_START B_START] [--rpath-rule ROOT...] A B
 
 Without --copy (hard-link merges): every non-directory must be the very same
 inode in A and B (so the same source file won), symlinks must have the same
@@ -14,6 +14,11 @@ in seconds since the epoch, e.g. two Buildroot builds): an mtime older than
 its build's start was copied from a source (a preserved timestamp) and must
 be equal in both trees; a newer one is the build's own clock and is not
 compared, but it must be newer in both trees.
+With --rpath-rule (A's RPATHs fixed by Buildroot's fix-rpath, B's by ppd
+fix-rpath; copy mode): an ELF file may differ in its RPATH/RUNPATH string
+as ppd's documented rule allows (elfrpath.py); ROOT... are B's directories
+(below B) in which absolute RPATH entries resolve, the deepest match wins,
+default B itself. Such files are counted, not reported.
 Prints "same" or the first differences; exit 0 when equal, 1 otherwise.
 """
 
@@ -21,6 +26,9 @@ import filecmp
 import os
 import stat
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import elfrpath  # noqa: E402
 
 
 def scan(root):
@@ -50,9 +58,38 @@ def main():
         except ValueError:
             sys.exit(__doc__)
         del args[i:i + 3]
+    rpath_roots = None
+    if "--rpath-rule" in args:
+        i = args.index("--rpath-rule")
+        rest = args[i + 1:]
+        args = args[:i]
+        if len(rest) < 2:
+            sys.exit(__doc__)
+        rpath_roots = rest[:-2]
+        args += rest[-2:]
     if len(args) != 2 or (since is not None and len(since) != 2):
         sys.exit(__doc__)
     a_root, b_root = args
+    rpath_fixed = [0]
+
+    def root_for(rel):
+        best = ""
+        for r in rpath_roots or [""]:
+            if r == "" or rel == r or rel.startswith(r.rstrip("/") + "/"):
+                if len(r) >= len(best):
+                    best = r
+        return os.path.join(b_root, best).rstrip("/")
+
+    def same_content(rel):
+        pa, pb = os.path.join(a_root, rel), os.path.join(b_root, rel)
+        if filecmp.cmp(pa, pb, shallow=False):
+            return None
+        if rpath_roots is None:
+            return "content"
+        why = elfrpath.compare(pa, pb, root_for(rel))
+        if why is None:
+            rpath_fixed[0] += 1
+        return why
     timed = [0]
 
     def same_mtime(x, y):
@@ -89,9 +126,9 @@ def main():
             if not same_mtime(x, y):
                 what.append("mtime")
             if copy and stat.S_ISREG(x.st_mode):
-                if x.st_size != y.st_size or not filecmp.cmp(
-                        os.path.join(a_root, rel), os.path.join(b_root, rel), shallow=False):
-                    what.append("content")
+                why = "content (size)" if x.st_size != y.st_size else same_content(rel)
+                if why:
+                    what.append(why)
         elif (x.st_dev, x.st_ino) != (y.st_dev, y.st_ino):
             what.append("inode")
         if what:
@@ -111,10 +148,12 @@ def main():
         for d in diffs[:10]:
             print("  " + d)
         return 1
-    if since is None:
-        print(f"same ({len(a)} entries)")
-    else:
-        print(f"same ({len(a)} entries, {timed[0]} preserved mtimes)")
+    extra = []
+    if since is not None:
+        extra.append(f"{timed[0]} preserved mtimes")
+    if rpath_roots is not None:
+        extra.append(f"{rpath_fixed[0]} ELF files with RPATHs differing only by ppd's rule")
+    print(f"same ({', '.join([f'{len(a)} entries'] + extra)})")
     return 0
 
 
