@@ -8,6 +8,9 @@
 //! other, because the trees legitimately embed it (.pc, .la, -config files).
 //! The final trees are compared by type, mode, content and symlink target,
 //! not by inode or mtime, which differ from build to build by design.
+//! `ppd explain` is asked about the same build's trees as it goes (a
+//! toolchain file, a file the path fixup rewrote, a copy left outdated by a
+//! dependency's reinstall, a path two packages install differently).
 
 mod common;
 
@@ -321,6 +324,35 @@ fn mtime_ns(p: &Path) -> i128 {
     md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128
 }
 
+/// The staging directory inside a host tree.
+const STAGING: &str = "x86_64-example-linux-gnu/sysroot";
+
+/// `ppd explain --json` on paths of the example's output directory: the
+/// document, after checking its schema and command.
+fn explain(o: &Path, paths: &[&str]) -> serde_json::Value {
+    let out = common::ok(
+        common::ppd()
+            .args(["explain", "--json", "--per-package-dir"])
+            .arg(o.join("per-package"))
+            .args(paths.iter().map(|p| o.join(p))),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["schema"], &v["command"]),
+        (&1.into(), &"explain".into())
+    );
+    v
+}
+
+/// The names of a list of package names in a document.
+fn names(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn rebuild_and_reconfigure_runs_converge() {
     if skip_without_make() {
@@ -330,6 +362,65 @@ fn rebuild_and_reconfigure_runs_converge() {
     let o = tmp.path().join("out");
     make_ok(&o, &["-j4"]);
     let first = final_state(&o);
+
+    // ppd explain on the build: a toolchain header is the toolchain's
+    // inode, shared by every target package's tree.
+    let header = format!("per-package/app-hello/host/{STAGING}/usr/include/example/version.h");
+    let v = explain(&o, &[&header]);
+    let p = &v["paths"][0];
+    assert_eq!(
+        (&p["package"], &p["place"]),
+        (&"app-hello".into(), &"per-package".into())
+    );
+    assert_eq!(p["copy"]["installer"], "toolchain");
+    assert_eq!(p["copy"]["state"], "current");
+    let shared = names(&p["shared_by"]);
+    assert!(
+        shared.contains(&"toolchain") && shared.contains(&"libvec"),
+        "{shared:?}"
+    );
+    assert_eq!(p["entry"]["nlink"], shared.len());
+    assert_eq!(
+        p["entry"]["ino"],
+        std::fs::metadata(o.join(format!(
+            "per-package/toolchain/host/{STAGING}/usr/include/example/version.h"
+        )))
+        .unwrap()
+        .ino()
+    );
+    assert_eq!(v["conflicts"], serde_json::json!([]));
+
+    // libhttp's libvec.la came through libjson, whose copy the path fixup
+    // had rewritten, and was rewritten again to name libhttp's directory:
+    // its own inode, still libvec's file, not a conflict although every
+    // package's copy differs.
+    let la = format!("per-package/libhttp/host/{STAGING}/usr/lib/libvec.la");
+    let text = std::fs::read_to_string(o.join(&la)).unwrap();
+    assert!(
+        text.contains(&format!("{}/per-package/libhttp/host/", o.display())),
+        "{text}"
+    );
+    assert!(!text.contains("/per-package/libjson/") && !text.contains("/per-package/libvec/"));
+    let v = explain(&o, &[&la]);
+    let c = &v["paths"][0]["copy"];
+    assert_eq!(
+        (
+            &c["installer"],
+            &c["placed_by"],
+            &c["rewritten"],
+            &c["state"]
+        ),
+        (
+            &"libvec".into(),
+            &"libjson".into(),
+            &true.into(),
+            &"current".into()
+        )
+    );
+    assert_eq!(v["paths"][0]["shared_by"], serde_json::json!(["libhttp"]));
+    assert_eq!(v["paths"][0]["entry"]["nlink"], 1);
+    assert_eq!(v["conflicts"], serde_json::json!([]));
+
     let stamp = o.join("build/libjson/.stamp_installed");
     let stamp_before = mtime_ns(&stamp);
 
@@ -370,6 +461,24 @@ fn rebuild_and_reconfigure_runs_converge() {
     ] {
         let out = make_ok(&o, &["-j4", step]);
         assert!(stdout_has(&out, rebuilt), "{step}: {}", tail(&out.stdout));
+        if step == "libvec-reinstall" {
+            // libvec installed a new libvec.so.1.0; libjson still holds the
+            // inode its prepare placed: outdated, and only libjson's copy
+            // (its dependents copied from libjson, which still has it).
+            let v = explain(&o, &["per-package/libjson/target/usr/lib/libvec.so.1.0"]);
+            let p = &v["paths"][0];
+            assert_eq!(
+                (
+                    &p["copy"]["installer"],
+                    &p["copy"]["placed_by"],
+                    &p["copy"]["state"]
+                ),
+                (&"libvec".into(), &"libvec".into(), &"outdated".into())
+            );
+            assert_eq!(names(&p["outdated"]), ["libjson"]);
+            assert_eq!(v["stats"]["outdated"], 1);
+            assert!(!names(&p["shared_by"]).contains(&"libvec"), "{p}");
+        }
         make_ok(&o, &["-j4"]);
         assert_same(step, &first, &final_state(&o));
     }
@@ -378,6 +487,45 @@ fn rebuild_and_reconfigure_runs_converge() {
     let out = make_ok(&o, &["-j4"]);
     assert!(stdout_has(&out, ">>> app-hello Configuring"));
     assert_same("app-hello-dirclean", &first, &final_state(&o));
+
+    // Two packages install one path differently (written into their
+    // trees as an install step would): make's finalize reports it, and
+    // explain on the final tree names both installers and the winner, the
+    // last package by name.
+    for (pkg, text) in [("libbase", "from libbase\n"), ("libvec", "from libvec\n")] {
+        let etc = o.join(format!("per-package/{pkg}/target/etc"));
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("example.conf"), text).unwrap();
+    }
+    let out = make_ok(&o, &["-j4"]);
+    let conf = o.join("target/etc/example.conf");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "ppd: conflict: {} is provided differently by libbase (file), libvec (file); \
+             libvec wins",
+            conf.display()
+        )),
+        "{}",
+        tail(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), "from libvec\n");
+    let v = explain(&o, &["target/etc/example.conf"]);
+    let p = &v["paths"][0];
+    assert_eq!(
+        (&p["place"], &p["winner"]),
+        (&"final".into(), &"libvec".into())
+    );
+    assert_eq!(p["differs_from_winner"], false);
+    let c = &v["conflicts"][0];
+    assert_eq!(
+        (&c["path"], &c["winner"]),
+        (&"etc/example.conf".into(), &"libvec".into())
+    );
+    assert_eq!(
+        c["installers"],
+        serde_json::json!([{"package": "libbase", "kind": "file"}, {"package": "libvec", "kind": "file"}])
+    );
+    assert_eq!(v["stats"]["conflicts"], 1);
 }
 
 /// Every entry under `o` (paths, types, inodes, sizes, modes, nanosecond
