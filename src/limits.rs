@@ -19,7 +19,7 @@
 
 use std::sync::OnceLock;
 
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 
 /// The most worker threads any command uses, whatever `-j`, `PPD_JOBS` or
 /// the jobserver say.
@@ -44,16 +44,26 @@ static NOFILE: OnceLock<u64> = OnceLock::new();
 /// thing in `main`; failing to raise it is not an error (the budget then
 /// follows the limit in force).
 pub fn raise_nofile() {
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+    let lim = getrlimit(Resource::Nofile);
+    if unlimited(lim.current) < unlimited(lim.maximum) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: lim.maximum,
+                maximum: lim.maximum,
+            },
+        );
     }
+}
+
+/// A limit as a number: `None` is `RLIM_INFINITY`.
+fn unlimited(limit: Option<u64>) -> u64 {
+    limit.unwrap_or(u64::MAX)
 }
 
 /// The soft descriptor limit in force (read once).
 pub fn nofile() -> u64 {
-    *NOFILE.get_or_init(|| getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft))
+    *NOFILE.get_or_init(|| unlimited(getrlimit(Resource::Nofile).current))
 }
 
 /// How many directory handles all walks together keep open for reuse.
