@@ -19,8 +19,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::*;
-use nix::fcntl::{openat, AtFlags, OFlag};
-use nix::sys::stat::{fstatat, mkdirat, Mode};
+use rustix::fs::{mkdirat, openat, statat, AtFlags, Mode, OFlags, CWD};
 
 /// Subdirectories of the wide directories.
 const WIDE: usize = 1100;
@@ -66,7 +65,7 @@ fn dir_fd(at: &impl AsFd, name: &[u8]) -> OwnedFd {
     openat(
         at,
         name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .unwrap_or_else(|e| panic!("opening {}: {e}", String::from_utf8_lossy(name)))
@@ -76,21 +75,15 @@ fn write_at(dir: &impl AsFd, name: &str, data: &[u8]) {
     let fd = openat(
         dir,
         name,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
     )
     .unwrap();
     std::fs::File::from(fd).write_all(data).unwrap();
 }
 
 fn read_at(dir: &impl AsFd, name: &[u8]) -> Vec<u8> {
-    let fd = openat(
-        dir,
-        name,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    )
-    .unwrap();
+    let fd = openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
     std::fs::read(format!("/proc/self/fd/{}", {
         use std::os::fd::AsRawFd;
         fd.as_raw_fd()
@@ -122,18 +115,17 @@ fn tree_data(root: &Path) -> BTreeMap<Vec<u8>, Entry> {
 
 fn tree_of(root: &Path, with_data: bool) -> BTreeMap<Vec<u8>, Entry> {
     let mut out = BTreeMap::new();
-    let top = dir_fd(&nix::fcntl::AT_FDCWD, root.as_os_str().as_bytes());
+    let top = dir_fd(&CWD, root.as_os_str().as_bytes());
     let mut stack = vec![(top, Vec::new())];
     while let Some((dir, rel)) = stack.pop() {
-        let mut names: Vec<Vec<u8>> = nix::dir::Dir::from_fd(dir.try_clone().unwrap())
+        let mut names: Vec<Vec<u8>> = rustix::fs::Dir::read_from(&dir)
             .unwrap()
-            .iter()
             .map(|e| e.unwrap().file_name().to_bytes().to_vec())
             .filter(|n| n != b"." && n != b"..")
             .collect();
         names.sort();
         for name in names {
-            let st = fstatat(&dir, &name[..], AtFlags::AT_SYMLINK_NOFOLLOW).unwrap();
+            let st = statat(&dir, &name[..], AtFlags::SYMLINK_NOFOLLOW).unwrap();
             let child: Vec<u8> = if rel.is_empty() {
                 name.clone()
             } else {
@@ -146,9 +138,9 @@ fn tree_of(root: &Path, with_data: bool) -> BTreeMap<Vec<u8>, Entry> {
                 _ => 'o',
             };
             let target = (kind == 'l').then(|| {
-                nix::fcntl::readlinkat(&dir, &name[..])
+                rustix::fs::readlinkat(&dir, &name[..], Vec::new())
                     .unwrap()
-                    .into_encoded_bytes()
+                    .into_bytes()
             });
             let data = (with_data && kind == 'f').then(|| read_at(&dir, &name));
             out.insert(
@@ -156,7 +148,7 @@ fn tree_of(root: &Path, with_data: bool) -> BTreeMap<Vec<u8>, Entry> {
                 Entry {
                     kind,
                     mode: st.st_mode & 0o7777,
-                    mtime: (st.st_mtime, st.st_mtime_nsec),
+                    mtime: (st.st_mtime, st.st_mtime_nsec as i64),
                     size: st.st_size,
                     ino: st.st_ino,
                     target,
@@ -226,25 +218,19 @@ fn make_source(pp: &Path) {
             }
         }
         std::fs::create_dir_all(root.join("share")).unwrap();
-        let mut dir = dir_fd(
-            &nix::fcntl::AT_FDCWD,
-            root.join("share").as_os_str().as_bytes(),
-        );
+        let mut dir = dir_fd(&CWD, root.join("share").as_os_str().as_bytes());
         for _ in 0..DEEP {
-            mkdirat(&dir, LEVEL, Mode::from_bits_truncate(0o755)).unwrap();
+            mkdirat(&dir, LEVEL, Mode::from_raw_mode(0o755)).unwrap();
             dir = dir_fd(&dir, LEVEL.as_bytes());
         }
         write_at(&dir, "deep.pc", text.as_bytes());
-        nix::unistd::symlinkat("deep.pc", &dir, "deep-link").unwrap();
+        rustix::fs::symlinkat("deep.pc", &dir, "deep-link").unwrap();
     }
 }
 
 /// Opens the deepest directory of the deep branch of `root`.
 fn deep_dir(root: &Path) -> OwnedFd {
-    let mut dir = dir_fd(
-        &nix::fcntl::AT_FDCWD,
-        root.join("share").as_os_str().as_bytes(),
-    );
+    let mut dir = dir_fd(&CWD, root.join("share").as_os_str().as_bytes());
     for _ in 0..DEEP {
         dir = dir_fd(&dir, LEVEL.as_bytes());
     }
