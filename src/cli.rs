@@ -293,12 +293,17 @@ pub struct FinalizeArgs {
 }
 
 const COPY_TREE_EXAMPLE: &str = "\
-Example:
+Examples:
   ppd copy-tree --exclude=/THIS_IS_NOT_YOUR_ROOT_FILESYSTEM \\
-      output/target output/build/rootfs-ext2/target";
+      --dest output/build/rootfs-ext2/target output/target
+  ppd copy-tree --exclude=/THIS_IS_NOT_YOUR_ROOT_FILESYSTEM \\
+      output/target output/build/rootfs-ext2/target
+
+  The destination is --dest DEST, as in finalize, or the second operand.";
 
 /// `ppd copy-tree`.
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["dest", "dest_operand"])))]
 pub struct CopyTreeArgs {
     /// Skip paths matching PATTERN (rsync --exclude syntax: a leading `/`
     /// anchors at SRC, a trailing `/` matches only directories, `*`, `?`, `[...]`).
@@ -318,13 +323,27 @@ pub struct CopyTreeArgs {
     #[allow(missing_docs)]
     pub progress: ProgressArgs,
 
+    /// Where to copy it (also accepted as the second operand).
+    #[arg(long, value_name = "DEST")]
+    pub dest: Option<PathBuf>,
+
     /// The tree to copy.
     #[arg(value_name = "SRC")]
     pub src: PathBuf,
 
-    /// Where to copy it.
-    #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
+    /// Where to copy it, as an operand (rsync's order: SRC DEST).
+    #[arg(value_name = "DEST", conflicts_with = "dest")]
+    pub dest_operand: Option<PathBuf>,
+}
+
+impl CopyTreeArgs {
+    /// The destination, given as `--dest` or as the second operand.
+    pub fn dest(&self) -> &std::path::Path {
+        self.dest
+            .as_deref()
+            .or(self.dest_operand.as_deref())
+            .expect("BUG: clap requires --dest or the DEST operand")
+    }
 }
 
 const FIXUP_EXAMPLE: &str = "\

@@ -126,3 +126,44 @@ fn wrapped_examples_continue_with_a_backslash() {
         }
     }
 }
+
+/// copy-tree names its destination as finalize does, `--dest DEST`, and
+/// still takes it as the second operand (rsync's order); both or neither
+/// is a usage error.
+#[test]
+fn copy_tree_takes_the_destination_as_option_or_operand() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/conf"), "conf\n").unwrap();
+    let by_option = t.path().join("by-option");
+    ok(ppd()
+        .args(["copy-tree", "--dest"])
+        .arg(&by_option)
+        .arg(&src));
+    let by_operand = t.path().join("by-operand");
+    ok(ppd().arg("copy-tree").arg(&src).arg(&by_operand));
+    for dest in [&by_option, &by_operand] {
+        let f = dest.join("etc/conf");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "conf\n");
+        assert_ne!(
+            std::fs::metadata(&f).unwrap().ino(),
+            std::fs::metadata(src.join("etc/conf")).unwrap().ino()
+        );
+    }
+    let both = run(ppd()
+        .args(["copy-tree", "--dest"])
+        .arg(t.path().join("x"))
+        .arg(&src)
+        .arg(t.path().join("y")));
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    let neither = run(ppd().arg("copy-tree").arg(&src));
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(!t.path().join("x").exists() && !t.path().join("y").exists());
+}

@@ -16,13 +16,14 @@ use crate::exit::Status;
 /// Runs `ppd copy-tree`.
 pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
-    if args.src.as_os_str().is_empty() || args.dest.as_os_str().is_empty() {
+    let dest = args.dest();
+    if args.src.as_os_str().is_empty() || dest.as_os_str().is_empty() {
         bail!("SRC and DEST must not be empty");
     }
-    crate::validate::dest_outside("copy-tree", &args.dest, std::slice::from_ref(&args.src))?;
+    crate::validate::dest_outside("copy-tree", dest, std::slice::from_ref(&args.src))?;
     let cfg = CopyTreeConfig {
         src: args.src.clone(),
-        dest: args.dest.clone(),
+        dest: dest.to_path_buf(),
         excludes: args.exclude.iter().map(|p| Pattern::new(p)).collect(),
         dry_run: ctx.dry_run,
     };
