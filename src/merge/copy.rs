@@ -12,8 +12,14 @@ use std::os::fd::AsFd;
 
 use anyhow::Result;
 use nix::errno::Errno;
+use rustix::io::Errno as RxErrno;
 
 use crate::fsx::{self, At, DirFd, FsError, Kind, Meta};
+
+/// A rustix error as the errno [`FsError`] carries.
+fn errno(e: RxErrno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
+}
 
 /// Copies the file at `src` to the new child `tmp` of `dir`, with the
 /// source's mode, owner (as root) and mtime. Data moves with
@@ -28,7 +34,7 @@ pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
         nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", src.path(), e))?;
     let meta = Meta::of(&st);
     let output = dir.create_exclusive(tmp)?;
-    let result = copy_data(&input, &output, &st)
+    let result = copy_data(&input, &output, st.st_size, st.st_blocks)
         .map_err(|e| FsError::two("copying", src.path(), dir.child_path(tmp), e))
         .and_then(|()| {
             set_fd_meta(&output, &meta).map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
@@ -41,34 +47,38 @@ pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
     Ok(meta)
 }
 
-/// Copies all data of `input` (described by `st`) to the empty `output`.
+/// Copies all data of `input` (`size` bytes in `blocks` 512-byte blocks)
+/// to the empty `output`.
 pub(super) fn copy_data(
     input: &std::fs::File,
     output: &std::fs::File,
-    st: &nix::sys::stat::FileStat,
+    size: i64,
+    blocks: i64,
 ) -> Result<(), Errno> {
-    use nix::unistd::{lseek, Whence};
-    let size = st.st_size;
-    if size == 0 {
+    use rustix::fs::{seek, SeekFrom};
+    if size <= 0 {
         return Ok(());
     }
-    if st.st_blocks.saturating_mul(512) >= size {
+    if blocks.saturating_mul(512) >= size {
         return copy_range(input, output, 0, size);
     }
     let mut off = 0;
     while off < size {
-        let data = match lseek(input, off, Whence::SeekData) {
-            Ok(d) => d,
-            Err(Errno::ENXIO) => break,
-            Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return copy_range(input, output, off, size),
-            Err(e) => return Err(e),
+        let data = match seek(input, SeekFrom::Data(off as u64)) {
+            Ok(d) => d as i64,
+            Err(RxErrno::NXIO) => break,
+            Err(RxErrno::INVAL | RxErrno::OPNOTSUPP) => {
+                return copy_range(input, output, off, size)
+            }
+            Err(e) => return Err(errno(e)),
         };
-        let hole = lseek(input, data, Whence::SeekHole)?.min(size);
+        let hole = seek(input, SeekFrom::Hole(data as u64)).map_err(errno)? as i64;
+        let hole = hole.min(size);
         copy_range(input, output, data, hole)?;
         off = hole;
     }
     // A trailing hole: the size comes from truncation, not from data.
-    nix::unistd::ftruncate(output, size)
+    rustix::fs::ftruncate(output, size as u64).map_err(errno)
 }
 
 /// Copies bytes `[start, end)` to the same offsets of `output`.
@@ -78,17 +88,18 @@ pub(super) fn copy_range(
     start: i64,
     end: i64,
 ) -> Result<(), Errno> {
-    let (mut oi, mut oo) = (start, start);
-    while oi < end {
-        let want = (end - oi).min(1 << 30) as usize;
-        match nix::fcntl::copy_file_range(input, Some(&mut oi), output, Some(&mut oo), want) {
+    let (mut oi, mut oo) = (start as u64, start as u64);
+    let end_u = end as u64;
+    while oi < end_u {
+        let want = (end_u - oi).min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(input, Some(&mut oi), output, Some(&mut oo), want) {
             Ok(0) => break, // the source shrank under us
             Ok(_) => {}
-            Err(Errno::EINTR) => {}
-            Err(Errno::EXDEV | Errno::ENOSYS | Errno::EOPNOTSUPP | Errno::EINVAL) => {
-                return copy_rw(input, output, oi, end);
+            Err(RxErrno::INTR) => {}
+            Err(RxErrno::XDEV | RxErrno::NOSYS | RxErrno::OPNOTSUPP | RxErrno::INVAL) => {
+                return copy_rw(input, output, oi as i64, end);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(errno(e)),
         }
     }
     Ok(())
@@ -122,40 +133,46 @@ pub(super) fn copy_rw(
 /// Sets owner (as root), mode and mtime through an open descriptor. Owner
 /// first: `chown` clears set-id bits that the mode then restores.
 pub(super) fn set_fd_meta(fd: &impl AsFd, meta: &Meta) -> Result<(), (&'static str, Errno)> {
-    use nix::sys::stat::Mode;
-    use nix::sys::time::TimeSpec;
-    use nix::unistd::{Gid, Uid};
+    use rustix::fs::{Gid, Mode, Timespec, Timestamps, Uid};
     if fsx::is_root() {
-        nix::unistd::fchown(
+        rustix::fs::fchown(
             fd,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
+            Some(Uid::from_raw_unchecked(meta.uid)),
+            Some(Gid::from_raw_unchecked(meta.gid)),
         )
-        .map_err(|e| ("changing owner of", e))?;
+        .map_err(|e| ("changing owner of", errno(e)))?;
     }
-    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(meta.mode & 0o7777))
-        .map_err(|e| ("changing mode of", e))?;
-    let mtime = TimeSpec::new(meta.mtime.sec, meta.mtime.nsec);
-    nix::sys::stat::futimens(fd, &TimeSpec::UTIME_OMIT, &mtime).map_err(|e| ("setting times of", e))
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
+        .map_err(|e| ("changing mode of", errno(e)))?;
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: meta.mtime.sec,
+            tv_nsec: meta.mtime.nsec,
+        },
+    };
+    rustix::fs::futimens(fd, &times).map_err(|e| ("setting times of", errno(e)))
 }
 
 /// Recreates the device, fifo or socket at `src` as the new child `tmp`.
 pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
-    use nix::sys::stat::{Mode, SFlag};
+    use rustix::fs::{FileType, Mode};
     let st = src
         .dir
         .stat(src.name)?
         .ok_or_else(|| FsError::new("inspecting", src.path(), Errno::ENOENT))?;
     let meta = Meta::of(&st);
-    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
-    nix::sys::stat::mknodat(
+    rustix::fs::mknodat(
         dir,
         tmp,
-        kind,
-        Mode::from_bits_truncate(st.st_mode & 0o777),
+        FileType::from_raw_mode(st.st_mode),
+        Mode::from_raw_mode(st.st_mode & 0o777),
         st.st_rdev,
     )
-    .map_err(|e| FsError::new("creating", dir.child_path(tmp), e))?;
+    .map_err(|e| FsError::new("creating", dir.child_path(tmp), errno(e)))?;
     if let Err(e) = dir.set_meta(tmp, &meta) {
         let _ = dir.unlink(tmp, false);
         return Err(e.into());
