@@ -577,8 +577,8 @@ impl DirFd {
     pub fn entries(&self) -> Result<Vec<RawEntry>> {
         // Rewind first so the listing is complete even if the descriptor
         // was read before.
-        nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet)
-            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        rustix::fs::seek(self.fd.as_fd(), rustix::fs::SeekFrom::Start(0))
+            .map_err(|e| FsError::new("reading directory", &self.path, errno_rx(e)))?;
         self.fresh_entries()
     }
 
@@ -591,8 +591,8 @@ impl DirFd {
     /// The names of the temporaries ([`is_temp`]) in this directory, and
     /// its subdirectories, for [`crate::lock`]'s sweep.
     pub fn temporaries_and_subdirs(&self) -> Result<TempsAndDirs> {
-        nix::unistd::lseek(self.fd.as_fd(), 0, nix::unistd::Whence::SeekSet)
-            .map_err(|e| FsError::new("reading directory", &self.path, e))?;
+        rustix::fs::seek(self.fd.as_fd(), rustix::fs::SeekFrom::Start(0))
+            .map_err(|e| FsError::new("reading directory", &self.path, errno_rx(e)))?;
         let mut temps = Vec::new();
         let mut dirs = Vec::new();
         for e in self.read_entries(true)? {
@@ -839,6 +839,11 @@ impl Meta {
             mtime: Mtime::of(st),
         }
     }
+}
+
+/// Returns the errno of a failed rustix call, as [`FsError`] carries it.
+pub fn errno_rx(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
 }
 
 /// Returns the errno of an `io::Error` (EIO if it has none).

@@ -14,12 +14,7 @@ use anyhow::Result;
 use nix::errno::Errno;
 use rustix::io::Errno as RxErrno;
 
-use crate::fsx::{self, At, DirFd, FsError, Kind, Meta};
-
-/// A rustix error as the errno [`FsError`] carries.
-fn errno(e: RxErrno) -> Errno {
-    Errno::from_raw(e.raw_os_error())
-}
+use crate::fsx::{self, errno_rx as errno, At, DirFd, FsError, Kind, Meta};
 
 /// Copies the file at `src` to the new child `tmp` of `dir`, with the
 /// source's mode, owner (as root) and mtime. Data moves with
