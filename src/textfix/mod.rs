@@ -36,8 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
-use nix::fcntl::{self, OFlag};
-use nix::sys::stat::{self, FileStat, Mode};
+use nix::sys::stat::{self, FileStat};
 use rayon::prelude::*;
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta, Mtime, RawEntry};
@@ -475,15 +474,14 @@ impl Scanner<'_> {
 /// that reading a freshly linked file costs under relatime; the kernel
 /// only allows it to the file's owner (and root), so fall back without.
 fn open_for_reading(dir: &DirFd, name: &[u8]) -> Result<OwnedFd, Errno> {
-    let flags = OFlag::O_RDONLY
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_NONBLOCK
-        | OFlag::O_NOCTTY;
-    match fcntl::openat(dir, name, flags | OFlag::O_NOATIME, Mode::empty()) {
-        Err(Errno::EPERM) => fcntl::openat(dir, name, flags, Mode::empty()),
+    use rustix::fs::{openat, Mode, OFlags};
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    match openat(dir, name, flags | OFlags::NOATIME, Mode::empty()) {
+        Err(rustix::io::Errno::PERM) => openat(dir, name, flags, Mode::empty()),
         r => r,
     }
+    .map_err(fsx::errno_rx)
 }
 
 /// Replaces a symlink atomically: a new symlink at a temporary name with
