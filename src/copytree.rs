@@ -63,7 +63,7 @@ pub fn copy_tree(
     let mut tree = scan::scan(&cfg.src, ScanOptions::default())?;
     let excluded = exclude(&mut tree, &cfg.excludes);
     let sources = [Source {
-        label: cfg.src.display().to_string(),
+        label: crate::fsx::show(&cfg.src).to_string(),
         tree,
     }];
     let plan = merge::build(&sources);

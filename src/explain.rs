@@ -125,15 +125,15 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
     if !ppd.is_dir() {
         bail!(
             "reading per-package directory {}: No such file or directory",
-            per_package_dir.display()
+            crate::fsx::show(per_package_dir)
         );
     }
     let (place, kind, tree, rel) = locate(&ppd, &target).ok_or_else(|| {
         anyhow::anyhow!(
             "explaining {}: not in a per-package tree of {} (DIR/PKG/host or DIR/PKG/target) \
              nor in the final host or target tree beside it",
-            path.display(),
-            per_package_dir.display()
+            crate::fsx::show(path),
+            crate::fsx::show(per_package_dir)
         )
     })?;
     let entry = nix::sys::stat::lstat(&target).ok().map(|st| Entry::of(&st));
@@ -169,7 +169,7 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
     if entry.is_none() && copies.is_empty() {
         bail!(
             "explaining {}: No such file or directory, and no package provides it",
-            path.display()
+            crate::fsx::show(path)
         );
     }
     let copy = match &place {

@@ -149,7 +149,7 @@ fn finalize_nothing(cfg: &FinalizeConfig) -> Result<FinalizeResult> {
     if cfg.dry_run {
         let text = match cfg.dest.is_dir() {
             true => String::new(),
-            false => format!("mkdir {}\n", cfg.dest.display()),
+            false => format!("mkdir {}\n", fsx::show(&cfg.dest)),
         };
         result.plan_text = Some(text.into_bytes());
         return Ok(result);

@@ -108,6 +108,12 @@ pub fn show(p: &Path) -> Shown<'_> {
     Shown(p.as_os_str().as_bytes())
 }
 
+/// Shows a byte path or name (a root-relative path, a symlink target, an
+/// RPATH) the way [`show`] shows a path.
+pub fn show_bytes(b: &[u8]) -> Shown<'_> {
+    Shown(b)
+}
+
 /// A path formatted by [`show`].
 pub struct Shown<'a>(&'a [u8]);
 

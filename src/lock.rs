@@ -49,7 +49,7 @@ impl TreeLock {
         use std::os::unix::fs::FileExt;
         self.file
             .write_all_at(MARK, 0)
-            .with_context(|| format!("writing lock file {}", self.path.display()))?;
+            .with_context(|| format!("writing lock file {}", crate::fsx::show(&self.path)))?;
         self.marked.set(true);
         Ok(())
     }
@@ -62,7 +62,7 @@ impl TreeLock {
         }
         self.file
             .set_len(0)
-            .with_context(|| format!("writing lock file {}", self.path.display()))?;
+            .with_context(|| format!("writing lock file {}", crate::fsx::show(&self.path)))?;
         self.marked.set(false);
         Ok(())
     }
@@ -114,12 +114,12 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
     let dirty = held
         .file
         .metadata()
-        .with_context(|| format!("inspecting {}", held.path.display()))?
+        .with_context(|| format!("inspecting {}", crate::fsx::show(&held.path)))?
         .len()
         > 0;
     if dirty {
         let journal = std::fs::read(&held.path)
-            .with_context(|| format!("reading lock file {}", held.path.display()))?;
+            .with_context(|| format!("reading lock file {}", crate::fsx::show(&held.path)))?;
         roll_forward(dest, &journal)?;
     }
     // Writes of the files beside the tree cut short (they have fixed
@@ -130,7 +130,7 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
     ] {
         if let Err(e) = std::fs::remove_file(&partial) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(e).with_context(|| format!("removing {}", partial.display()));
+                return Err(e).with_context(|| format!("removing {}", crate::fsx::show(&partial)));
             }
         }
     }
@@ -164,7 +164,7 @@ impl TreeLock {
         let file = OpenOptions::new()
             .append(true)
             .open(&self.path)
-            .with_context(|| format!("opening lock file {}", self.path.display()))?;
+            .with_context(|| format!("opening lock file {}", crate::fsx::show(&self.path)))?;
         let mut prefix = sub.to_vec();
         if !prefix.is_empty() && !prefix.ends_with(b"/") {
             prefix.push(b'/');

@@ -162,8 +162,10 @@ pub fn outdated(
                         Loaded::Good(m) => m,
                         Loaded::Missing => continue,
                         Loaded::Damaged(why) => {
-                            one.warnings
-                                .push(format!("damaged manifest {} ({why})", path.display()));
+                            one.warnings.push(format!(
+                                "damaged manifest {} ({why})",
+                                crate::fsx::show(&path)
+                            ));
                             continue;
                         }
                     };

@@ -249,7 +249,7 @@ fn prepare_tree(
             Loaded::Damaged(why) => {
                 result.warnings.push(format!(
                     "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
-                    mpath.display()
+                    crate::fsx::show(&mpath)
                 ));
                 None
             }
@@ -333,7 +333,7 @@ fn dry_run(
     }
     if sources.is_empty() {
         if std::fs::symlink_metadata(&job.dest).is_err() {
-            writeln!(text, "mkdir {}", job.dest.display())?;
+            writeln!(text, "mkdir {}", crate::fsx::show(&job.dest))?;
         }
         result.plan_text = Some(text);
         return Ok(result);
@@ -346,7 +346,7 @@ fn dry_run(
             Loaded::Damaged(why) => {
                 result.warnings.push(format!(
                     "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
-                    mpath.display()
+                    crate::fsx::show(&mpath)
                 ));
                 None
             }
@@ -361,12 +361,12 @@ fn dry_run(
         for (rel, dep) in &removed {
             let path = fsx::join(&job.dest, rel);
             if dep.is_empty() {
-                writeln!(text, "rmdir {}", path.display())?;
+                writeln!(text, "rmdir {}", crate::fsx::show(&path))?;
             } else {
                 writeln!(
                     text,
                     "remove {} (no longer provided by {dep})",
-                    path.display()
+                    crate::fsx::show(&path)
                 )?;
             }
         }
@@ -385,7 +385,7 @@ fn dry_run(
     if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
         let report = fixup_preview(fx, &job.dest, &pv.incoming, pool)?;
         for rw in &report.rewritten {
-            writeln!(text, "rewrite {}", rw.path().display())?;
+            writeln!(text, "rewrite {}", crate::fsx::show(&rw.path()))?;
         }
         result.fixup = Some(report);
     }

@@ -226,13 +226,13 @@ pub fn conflict_line(dest: &Path, c: &NamedConflict) -> String {
     let who: Vec<String> = c
         .providers
         .iter()
-        .map(|(p, k)| format!("{p} ({})", k.word()))
+        .map(|(p, k)| format!("{} ({})", fsx::show(Path::new(p)), k.word()))
         .collect();
     format!(
         "conflict: {} is provided differently by {}; {} wins",
-        fsx::join(dest, &c.path).display(),
+        fsx::show(&fsx::join(dest, &c.path)),
         who.join(", "),
-        c.winner
+        fsx::show(Path::new(&c.winner))
     )
 }
 

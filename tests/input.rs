@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::Output;
@@ -353,6 +355,74 @@ fn errors_are_one_line_naming_the_users_path() {
         &out,
         &format!(
             "opening directory {}/new\\nline\\x1b[31m: No such file or directory",
+            r.display()
+        ),
+    );
+}
+
+/// Packages `a` and `b` both install `lib/nl\nname` and `lib/bad\xff`
+/// (a newline, and a byte that is not UTF-8), with different contents.
+fn odd_names(r: &Path) {
+    for p in ["a", "b"] {
+        let d = r.join("pp").join(p).join("host").join("lib");
+        std::fs::create_dir_all(&d).unwrap();
+        for name in [&b"nl\nname"[..], b"bad\xff"] {
+            std::fs::write(d.join(OsStr::from_bytes(name)), p).unwrap();
+        }
+        std::fs::create_dir_all(r.join("pp").join(p).join("target")).unwrap();
+    }
+}
+
+#[test]
+fn messages_about_odd_names_stay_one_line_and_name_the_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    odd_names(r);
+    let prepare = |extra: &[&str]| {
+        run(ppd()
+            .args(["prepare", "--per-package-dir"])
+            .arg(r.join("pp"))
+            .args(extra)
+            .args(["--pkg", "c", "a", "b"]))
+    };
+    let d = r.join("pp/c/host/lib");
+    let d = d.display();
+    // The dry run's plan: one line per entry, the odd bytes escaped.
+    let out = prepare(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pp = r.join("pp");
+    let pp = pp.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "mkdir {pp}/c/host\n\
+             mkdir {pp}/c/host/lib\n\
+             link {d}/bad\\xff -> {pp}/b/host/lib/bad\\xff (b)\n\
+             link {d}/nl\\nname -> {pp}/b/host/lib/nl\\nname (b)\n\
+             mkdir {pp}/c/target\n"
+        )
+    );
+    let conflicts = format!(
+        "ppd: conflict: {d}/bad\\xff is provided differently by a (file), b (file); b wins\n\
+         ppd: conflict: {d}/nl\\nname is provided differently by a (file), b (file); b wins\n"
+    );
+    assert_eq!(stderr(&out), conflicts);
+    assert!(!r.join("pp/c").exists(), "a dry run changes nothing");
+    let out = prepare(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), conflicts);
+    // The tree itself keeps the exact bytes.
+    assert_eq!(
+        std::fs::read(r.join("pp/c/host/lib").join(OsStr::from_bytes(b"bad\xff"))).unwrap(),
+        b"b"
+    );
+    // An error on such a path names it the same way.
+    let src = r.join(OsStr::from_bytes(b"gone\xff\tx"));
+    let out = run(ppd().arg("copy-tree").arg(&src).arg(r.join("out")));
+    refused(
+        &out,
+        &format!(
+            "opening directory {}/gone\\xff\\tx: No such file or directory",
             r.display()
         ),
     );

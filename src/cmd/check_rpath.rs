@@ -37,7 +37,7 @@ pub fn run(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
                 writeln!(
                     out,
                     "ppd check-rpath: {} would be checked after it is built",
-                    p.display()
+                    crate::fsx::show(&p)
                 )?;
             }
             return Ok(Status::Success);
@@ -170,7 +170,7 @@ fn output_dir(args: &CheckRpathArgs) -> anyhow::Result<Option<OutputDir>> {
             Some(o) => Ok(Some(o)),
             None => anyhow::bail!(
                 "auditing {}: not a Buildroot output directory (needs host/, target/ and host/<tuple>/sysroot)",
-                d.display()
+                crate::fsx::show(d)
             ),
         };
     }

@@ -62,14 +62,14 @@ fn copy_words(c: &Copy) -> String {
 
 fn tree_words(e: &Explanation) -> String {
     match &e.place {
-        Place::Package(p) => format!("the {} tree of {p} ({})", e.kind, e.tree.display()),
-        Place::Final => format!("the final {} tree ({})", e.kind, e.tree.display()),
+        Place::Package(p) => format!("the {} tree of {p} ({})", e.kind, crate::fsx::show(&e.tree)),
+        Place::Final => format!("the final {} tree ({})", e.kind, crate::fsx::show(&e.tree)),
     }
 }
 
 /// The human answer for one path.
 fn render(e: &Explanation) -> String {
-    let mut s = format!("{}\n", e.path.display());
+    let mut s = format!("{}\n", crate::fsx::show(&e.path));
     let mut line = |k: &str, v: String| s.push_str(&format!("  {k:<13} {v}\n"));
     line("in:", tree_words(e));
     line(

@@ -38,7 +38,7 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     if ctx.dry_run && std::fs::symlink_metadata(&pkg_dir).is_err() {
         println!(
             "ppd file-list: {} would be listed after {} is built",
-            pkg_dir.display(),
+            crate::fsx::show(&pkg_dir),
             args.pkg
         );
         return Ok(Status::Success);
@@ -93,7 +93,7 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
                 writeln!(
                     out,
                     "write {} ({} lines)",
-                    dir.join(name).display(),
+                    crate::fsx::show(&dir.join(name)),
                     count(data)
                 )?;
             }

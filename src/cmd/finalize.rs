@@ -55,7 +55,7 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     if let (Some(path), false) = (&args.report, ctx.dry_run) {
         let doc = serde_json::to_vec_pretty(&finalize::report(&cfg, &r.conflicts))?;
         std::fs::write(path, [doc, b"\n".to_vec()].concat())
-            .with_context(|| format!("writing report {}", path.display()))?;
+            .with_context(|| format!("writing report {}", crate::fsx::show(path)))?;
     }
     let mut out = std::io::stdout().lock();
     if ctx.dry_run {
@@ -63,7 +63,7 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
             writeln!(
                 out,
                 "ppd finalize: {} would be assembled after {} built",
-                cfg.dest.display(),
+                crate::fsx::show(&cfg.dest),
                 super::prepare::waiting_words(&r.waiting)
             )?;
         }

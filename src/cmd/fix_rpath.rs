@@ -63,7 +63,7 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
     if ctx.dry_run && std::fs::symlink_metadata(&cfg.root).is_err() {
         println!(
             "ppd fix-rpath: {} would be fixed after it is built",
-            cfg.root.display()
+            crate::fsx::show(&cfg.root)
         );
         return Ok(Status::Success);
     }
@@ -103,7 +103,7 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
     for (rel, why) in plan.failures.iter().chain(&failures) {
         eprintln!(
             "ppd: fixing RPATH of {}: {why}",
-            fsx::join(&cfg.root, rel).display()
+            fsx::show(&fsx::join(&cfg.root, rel))
         );
     }
     if args.json {

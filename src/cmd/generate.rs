@@ -19,11 +19,11 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<Status> {
         }
         GenerateWhat::Man { dir: Some(dir) } => {
             std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating directory {}", dir.display()))?;
+                .with_context(|| format!("creating directory {}", crate::fsx::show(dir)))?;
             for (name, page) in cli::man_pages()? {
                 let path = dir.join(name);
                 std::fs::write(&path, page)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                    .with_context(|| format!("writing {}", crate::fsx::show(&path)))?;
             }
         }
         GenerateWhat::Completions { shell } => out.write_all(&cli::completions(*shell))?,

@@ -148,7 +148,7 @@ fn human(report: &OutdatedReport, goals: &[String], verbose: bool) -> Result<()>
                     "  {} {}/{} from {}",
                     s.how.word(),
                     s.tree,
-                    String::from_utf8_lossy(&s.path),
+                    crate::fsx::show_bytes(&s.path),
                     s.provider
                 )?;
             }

@@ -31,7 +31,7 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
             writeln!(
                 stderr,
                 "ppd: warning: skipping missing dependency {m} ({})",
-                cfg.per_package_dir.join(m).display()
+                crate::fsx::show(&cfg.per_package_dir.join(m))
             )?;
         }
         let clashes = r
@@ -64,7 +64,7 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
                 writeln!(
                     out,
                     "ppd prepare: {} would be prepared after {} built",
-                    r.dest.display(),
+                    crate::fsx::show(&r.dest),
                     waiting_words(&r.waiting)
                 )?;
             }

@@ -15,7 +15,7 @@ use crate::merge::{DestClash, Progress, Stats};
 pub(super) fn clash_line(dest: &Path, c: &DestClash, by: &str) -> String {
     format!(
         "conflict: {} is a {} in the destination where {by} provides a {}; {}",
-        crate::fsx::join(dest, &c.path).display(),
+        crate::fsx::show(&crate::fsx::join(dest, &c.path)),
         c.found.word(),
         c.wanted.word(),
         if c.replaced { "replaced" } else { "kept" }

@@ -54,7 +54,7 @@ pub fn run(args: &UnshareArgs, ctx: &Context) -> Result<Status> {
                 out,
                 "{} {}",
                 if cfg.remove { "remove" } else { "copy" },
-                p.display()
+                crate::fsx::show(p)
             )?;
         }
     }

@@ -76,7 +76,7 @@ pub fn snapshot(images: &Path, out_dir: &Path) -> Result<()> {
     let lines = tree_lines(images)?;
     let path = out_dir.join(BEFORE);
     std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("creating directory {}", out_dir.display()))?;
+        .with_context(|| format!("creating directory {}", crate::fsx::show(out_dir)))?;
     write_atomic(&path, &join_lines(lines.iter().map(Vec::as_slice)))
 }
 
@@ -96,7 +96,7 @@ pub fn finish(images: &Path, out_dir: &Path, pkg: &str) -> Result<()> {
             return Ok(());
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("reading {}", before_path.display()));
+            return Err(e).with_context(|| format!("reading {}", crate::fsx::show(&before_path)));
         }
     };
     let before: std::collections::HashSet<&[u8]> = before
@@ -113,7 +113,7 @@ pub fn finish(images: &Path, out_dir: &Path, pkg: &str) -> Result<()> {
     }
     write_atomic(&list_path, &out)?;
     std::fs::remove_file(&before_path)
-        .with_context(|| format!("removing {}", before_path.display()))
+        .with_context(|| format!("removing {}", crate::fsx::show(&before_path)))
 }
 
 fn join_lines<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
@@ -133,7 +133,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         path.file_name().unwrap_or_default().to_string_lossy()
     );
     tmp.set_file_name(name);
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    std::fs::write(&tmp, data).with_context(|| format!("writing {}", crate::fsx::show(&tmp)))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        format!(
+            "renaming {} to {}",
+            crate::fsx::show(&tmp),
+            crate::fsx::show(path)
+        )
+    })
 }

@@ -180,8 +180,8 @@ fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<manifest::By
         Ok(None) => {
             warnings.push(format!(
                 "no manifest {}: every file in {} is listed as the package's own",
-                path.display(),
-                tree.display()
+                crate::fsx::show(&path),
+                crate::fsx::show(tree)
             ));
             None
         }
@@ -195,8 +195,8 @@ fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<manifest::By
 fn damaged(path: &Path, tree: &Path, why: &str) -> String {
     format!(
         "damaged manifest {} ({why}): every file in {} is listed as the package's own",
-        path.display(),
-        tree.display()
+        crate::fsx::show(&path),
+        crate::fsx::show(tree)
     )
 }
 
@@ -273,8 +273,8 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     });
     report.warnings.extend(target_warnings);
     report.warnings.extend(host_warnings);
-    let t = t.with_context(|| format!("listing {}", target.display()))?;
-    let h = h.with_context(|| format!("listing {}", host.display()))?;
+    let t = t.with_context(|| format!("listing {}", crate::fsx::show(&target)))?;
+    let h = h.with_context(|| format!("listing {}", crate::fsx::show(&host)))?;
     let mut origins = Origins::new(&cfg.per_package_dir);
     for (tree, w) in [(&target, t), (&host, h)] {
         if let Some(e) = &w.damaged {
@@ -343,13 +343,13 @@ pub fn overwrite_line(pkg: &str, o: &Overwrite) -> String {
     match o.kind {
         OverwriteKind::Replaced => format!(
             "overwrite: {pkg} replaced {} installed by {}",
-            path.display(),
+            crate::fsx::show(&path),
             o.owner
         ),
         OverwriteKind::EditedInPlace => format!(
             "overwrite: {pkg} edited {} in place; it is {}'s file, shared through a hard link, \
              so {}'s own tree changed too",
-            path.display(),
+            crate::fsx::show(&path),
             o.owner,
             o.owner
         ),

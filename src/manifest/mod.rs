@@ -587,7 +587,7 @@ const MAP_FROM: u64 = 256 << 10;
 /// page faults of the fresh buffer the kernel copies into; a populated
 /// mapping of the page cache costs a fraction of that.
 pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
-    let failed = |e: std::io::Error| format!("reading {}: {e}", path.display());
+    let failed = |e: std::io::Error| format!("reading {}: {e}", crate::fsx::show(path));
     let file = match std::fs::File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(failed(e)),

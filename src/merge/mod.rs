@@ -81,7 +81,7 @@ fn missing_tree(label: &str, tree: &Path, e: fsx::FsError) -> anyhow::Error {
     if !root.is_dir() {
         return anyhow::anyhow!(
             "reading per-package directory {}: No such file or directory",
-            root.display()
+            fsx::show(root)
         );
     }
     let pkg_dir = tree.parent().unwrap_or(tree);
@@ -104,7 +104,7 @@ fn missing_tree(label: &str, tree: &Path, e: fsx::FsError) -> anyhow::Error {
     };
     anyhow::anyhow!(
         "missing dependency tree of package {label}: no package {label} in {}{hint}",
-        root.display()
+        fsx::show(root)
     )
 }
 

@@ -94,7 +94,7 @@ pub fn preview(
     let dest_dev = match &root {
         Some(r) => r.stat_self()?.st_dev,
         None => {
-            line(&mut p.text, format_args!("mkdir {}", dest.display()));
+            line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&dest)));
             existing_ancestor_dev(dest)
         }
     };
@@ -227,13 +227,13 @@ impl Walker<'_> {
         let d = &self.plan.dirs[i];
         let path = self.path(&d.rel);
         let Dir::Open(parent) = parent else {
-            line(&mut p.text, format_args!("mkdir {}", path.display()));
+            line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&path)));
             p.applied.stats.dirs_created += 1;
             return Ok(Dir::Fresh);
         };
         match self.stat(parent, &d.rel, d.name())? {
             None => {
-                line(&mut p.text, format_args!("mkdir {}", path.display()));
+                line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&path)));
                 p.applied.stats.dirs_created += 1;
                 Ok(Dir::Fresh)
             }
@@ -246,7 +246,7 @@ impl Walker<'_> {
                 let found = Kind::from_mode(st.st_mode);
                 line(
                     &mut p.text,
-                    format_args!("mkdir {}{}", path.display(), replacing(Some(found))),
+                    format_args!("mkdir {}{}", crate::fsx::show(&path), replacing(Some(found))),
                 );
                 p.applied.stats.dirs_created += 1;
                 p.applied.clashes.push(DestClash {
@@ -268,7 +268,7 @@ impl Walker<'_> {
         if dir_meta_differs(&Meta::of(&fd.stat_self()?), &want) {
             line(
                 &mut p.text,
-                format_args!("meta {}", self.path(&d.rel).display()),
+                format_args!("meta {}", crate::fsx::show(&self.path(&d.rel))),
             );
         }
         Ok(())
@@ -324,7 +324,7 @@ impl Walker<'_> {
                                 || (fsx::is_root()
                                     && (st.st_uid, st.st_gid) != (meta.uid, meta.gid))
                             {
-                                line(&mut p.text, format_args!("meta {}", to.display()));
+                                line(&mut p.text, format_args!("meta {}", crate::fsx::show(&to)));
                             }
                             stats.skipped += 1;
                             return Ok(First::Unusable);
@@ -343,8 +343,8 @@ impl Walker<'_> {
                 &mut p.text,
                 format_args!(
                     "symlink {} -> {} ({}){}",
-                    to.display(),
-                    String::from_utf8_lossy(target),
+                    crate::fsx::show(&to),
+                    crate::fsx::show_bytes(target),
                     src.label,
                     replacing(found)
                 ),
@@ -390,8 +390,8 @@ impl Walker<'_> {
                             &mut p.text,
                             format_args!(
                                 "link {} -> {} (hard link){}",
-                                to.display(),
-                                self.path(first).display(),
+                                crate::fsx::show(&to),
+                                crate::fsx::show(&self.path(first)),
                                 replacing(found)
                             ),
                         );
@@ -439,8 +439,8 @@ impl Walker<'_> {
             &mut p.text,
             format_args!(
                 "{verb} {} -> {} ({}){}",
-                to.display(),
-                from.display(),
+                crate::fsx::show(&to),
+                crate::fsx::show(&from),
                 src.label,
                 replacing(found)
             ),
@@ -502,8 +502,8 @@ impl Walker<'_> {
             &mut p.text,
             format_args!(
                 "link {} -> {} (hard link){}",
-                self.path(&rel).display(),
-                self.path(&first_rel).display(),
+                crate::fsx::show(&self.path(&rel)),
+                crate::fsx::show(&self.path(&first_rel)),
                 replacing(found)
             ),
         );

@@ -575,8 +575,8 @@ fn collect(
     let Some(loc) = location(&env.root_abs, &abs) else {
         anyhow::bail!(
             "auditing {}: not below the root {}",
-            p.display(),
-            show(&env.root_abs)
+            crate::fsx::show(p),
+            crate::fsx::show_bytes(&env.root_abs)
         )
     };
     let meta = std::fs::metadata(p)

@@ -66,7 +66,9 @@ impl HostReport {
         out.extend_from_slice(b" installs executables without proper RPATH:\n");
         for f in &self.offenders {
             out.extend_from_slice(b"***   ");
-            out.extend_from_slice(f);
+            // The script prints the name as is; escaped, an odd name
+            // stays one line and shows its exact bytes.
+            out.extend_from_slice(crate::fsx::show_bytes(f).to_string().as_bytes());
             out.push(b'\n');
         }
         out

@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use super::root::Root;
 use super::walk::{regular_files, FileEntry};
 use super::{
-    lexical_join, origin_relative, origin_rest, parent, show, split_entries, squash, strip_root,
+    lexical_join, origin_relative, origin_rest, parent, split_entries, squash, strip_root,
 };
 use crate::elf::edit::{rewrite_strings, Change};
 use crate::elf::{self, ElfInfo};
@@ -447,7 +447,7 @@ fn apply_one(
         .map_err(|e| e.to_string())?;
     for alias in &r.aliases {
         link_over(root, dir, name, alias)
-            .map_err(|e| format!("{e} (after rewriting {})", show(&r.rel)))?;
+            .map_err(|e| format!("{e} (after rewriting {})", fsx::show_bytes(&r.rel)))?;
     }
     Ok(())
 }
@@ -487,16 +487,16 @@ pub fn render_plan(plan: &FixPlan, root: &std::path::Path) -> String {
         for c in &r.changes {
             out.push_str(&format!(
                 "{}: {} \"{}\" -> \"{}\"\n",
-                fsx::join(root, &r.rel).display(),
+                fsx::show(&fsx::join(root, &r.rel)),
                 c.tag,
-                show(&c.old),
-                show(&c.new)
+                fsx::show_bytes(&c.old),
+                fsx::show_bytes(&c.new)
             ));
         }
         for a in &r.aliases {
             out.push_str(&format!(
                 "{}: same new file (hard link)\n",
-                fsx::join(root, a).display()
+                fsx::show(&fsx::join(root, a))
             ));
         }
     }

@@ -177,7 +177,7 @@ impl ScanCache {
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             let reason = fsx::errno_of(&e).desc();
-            return Err(format!("writing cache {}: {reason}", self.path.display()));
+            return Err(format!("writing cache {}: {reason}", fsx::show(&self.path)));
         }
         Ok(())
     }

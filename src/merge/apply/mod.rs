@@ -405,7 +405,7 @@ impl Task<'_> {
                     e,
                 };
                 self.place(it, &mut out)
-                    .with_context(|| format!("placing {}", dir.child_path(&e.name).display()))?;
+                    .with_context(|| format!("placing {}", fsx::show(&dir.child_path(&e.name))))?;
                 if opts.record {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
                 }
