@@ -37,7 +37,7 @@ pub fn run(args: &CheckRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
                 writeln!(
                     out,
                     "ppd check-rpath: {} would be checked after it is built",
-                    crate::fsx::show(&p)
+                    crate::fsx::show(p)
                 )?;
             }
             return Ok(Status::Success);

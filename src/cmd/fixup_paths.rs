@@ -32,7 +32,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
                 writeln!(
                     out,
                     "ppd fixup-paths: {} would be rewritten after it is built",
-                    crate::fsx::show(&t)
+                    crate::fsx::show(t)
                 )?;
             }
         }

@@ -195,7 +195,7 @@ fn read_manifest(tree: &Path, warnings: &mut Vec<String>) -> Option<manifest::By
 fn damaged(path: &Path, tree: &Path, why: &str) -> String {
     format!(
         "damaged manifest {} ({why}): every file in {} is listed as the package's own",
-        crate::fsx::show(&path),
+        crate::fsx::show(path),
         crate::fsx::show(tree)
     )
 }

@@ -94,7 +94,10 @@ pub fn preview(
     let dest_dev = match &root {
         Some(r) => r.stat_self()?.st_dev,
         None => {
-            line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&dest)));
+            line(
+                &mut p.text,
+                format_args!("mkdir {}", crate::fsx::show(dest)),
+            );
             existing_ancestor_dev(dest)
         }
     };
@@ -227,13 +230,19 @@ impl Walker<'_> {
         let d = &self.plan.dirs[i];
         let path = self.path(&d.rel);
         let Dir::Open(parent) = parent else {
-            line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&path)));
+            line(
+                &mut p.text,
+                format_args!("mkdir {}", crate::fsx::show(&path)),
+            );
             p.applied.stats.dirs_created += 1;
             return Ok(Dir::Fresh);
         };
         match self.stat(parent, &d.rel, d.name())? {
             None => {
-                line(&mut p.text, format_args!("mkdir {}", crate::fsx::show(&path)));
+                line(
+                    &mut p.text,
+                    format_args!("mkdir {}", crate::fsx::show(&path)),
+                );
                 p.applied.stats.dirs_created += 1;
                 Ok(Dir::Fresh)
             }
@@ -246,7 +255,11 @@ impl Walker<'_> {
                 let found = Kind::from_mode(st.st_mode);
                 line(
                     &mut p.text,
-                    format_args!("mkdir {}{}", crate::fsx::show(&path), replacing(Some(found))),
+                    format_args!(
+                        "mkdir {}{}",
+                        crate::fsx::show(&path),
+                        replacing(Some(found))
+                    ),
                 );
                 p.applied.stats.dirs_created += 1;
                 p.applied.clashes.push(DestClash {
