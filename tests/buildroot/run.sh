@@ -135,11 +135,15 @@ sed -e "s:@TOOLCHAIN@:$work/toolchain:" -e "s:@OVERRIDES@:$work/overrides.mk:" \
 out=$work/out
 dropin=(PPDTEST_DROPIN="$top/mk/buildroot.mk" PPD="$PPD")
 # brmake LOG ARGS...: one make of Buildroot into $out; output in LOG.
+# GIT_CEILING_DIRECTORIES: Buildroot's setlocalversion runs git in its
+# tree, which would find the enclosing project checkout (work dirs live in
+# its target/): the version in os-release would then follow the checkout's
+# state between the two builds, and git update-index would touch its index.
 brmake() {
     local log=$1
     shift
     local t0=$EPOCHREALTIME rc=0
-    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C \
+    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C GIT_CEILING_DIRECTORIES="$work" \
         make -C "$br" O="$out" BR2_EXTERNAL="$work/external" "$@" > "$log" 2>&1 || rc=$?
     local t1=$EPOCHREALTIME
     say "  make $* ($(basename "$log")): $(( (${t1/./} - ${t0/./}) / 1000 )) ms, exit $rc"
