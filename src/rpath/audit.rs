@@ -129,6 +129,9 @@ pub struct FileFindings {
     pub part: String,
     /// The file as reached from the path given.
     pub path: String,
+    /// The same, escaped for the human report (one line, exact bytes).
+    #[serde(skip)]
+    pub shown: String,
     /// Its findings, sorted.
     pub findings: Vec<Finding>,
 }
@@ -218,7 +221,7 @@ impl AuditReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for f in &self.results {
-            out.push_str(&f.path);
+            out.push_str(&f.shown);
             out.push('\n');
             for x in &f.findings {
                 out.push_str(&format!(
@@ -252,7 +255,7 @@ impl AuditReport {
 
 /// One file to audit: (walk base, path below it, canonical location in the
 /// resolution root, path as shown, mode).
-type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, String, u32);
+type Job = (Arc<DirFd>, Vec<u8>, Vec<u8>, PathBuf, u32);
 
 /// What reading one file gave.
 enum Read {
@@ -375,7 +378,8 @@ pub fn judge(s: Survey, name: &str, arch: Option<Arch>, pool: &rayon::ThreadPool
         }
         out.push(FileFindings {
             part: name.to_string(),
-            path: shown.clone(),
+            path: shown.display().to_string(),
+            shown: crate::fsx::show(shown).to_string(),
             findings,
         });
     }
@@ -590,13 +594,7 @@ fn collect(
             .next()
             .unwrap_or_default()
             .to_vec();
-        jobs.push((
-            Arc::new(real_dir),
-            name,
-            loc,
-            p.display().to_string(),
-            meta.mode(),
-        ));
+        jobs.push((Arc::new(real_dir), name, loc, p.to_path_buf(), meta.mode()));
         return Ok(());
     }
     let mut skip = Vec::new();
@@ -614,7 +612,7 @@ fn collect(
             l.push(b'/');
         }
         l.extend_from_slice(&f.rel);
-        let shown = crate::fsx::join(p, &f.rel).display().to_string();
+        let shown = crate::fsx::join(p, &f.rel);
         jobs.push((Arc::clone(&dir), f.rel, l, shown, f.meta.mode));
     }
     Ok(())

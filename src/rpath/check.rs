@@ -214,4 +214,17 @@ mod tests {
         );
         assert!(HostReport::default().render(b"x").is_empty());
     }
+
+    #[test]
+    fn render_keeps_an_odd_name_on_one_line() {
+        let r = HostReport {
+            offenders: vec![b"/h/bin/nl\nx".to_vec(), b"/h/bin/bad\xff".to_vec()],
+            ..HostReport::default()
+        };
+        assert_eq!(
+            String::from_utf8(r.render(b"host-foo")).unwrap(),
+            "***\n*** ERROR: package host-foo installs executables without proper RPATH:\n\
+             ***   /h/bin/nl\\nx\n***   /h/bin/bad\\xff\n"
+        );
+    }
 }
