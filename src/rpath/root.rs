@@ -19,8 +19,6 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use nix::errno::Errno;
-use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{self, FileStat};
 
 use crate::elf::Class;
@@ -229,20 +227,28 @@ fn read_lib_header(root: &Root, real: &[u8]) -> LibLookup {
 /// Opens a file below `dir` by a relative path, refusing symlinks in every
 /// component and any escape from `dir`.
 pub fn open_beneath(dir: &DirFd, rel: &[u8]) -> Result<File, FsError> {
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    match fcntl::openat2(dir.as_fd(), rel, how) {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    match openat2(
+        dir.as_fd(),
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    ) {
         Ok(fd) => Ok(File::from(fd)),
         // Kernels before 5.6 have no openat2: walk the components instead.
-        Err(Errno::ENOSYS) => {
+        Err(rustix::io::Errno::NOSYS) => {
             let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
                 Some(i) => (&rel[..i], &rel[i + 1..]),
                 None => (&b""[..], rel),
             };
             dir.open_beneath(parent)?.open_file(name)
         }
-        Err(e) => Err(FsError::new("opening", dir.child_path(rel), e)),
+        Err(e) => Err(FsError::new(
+            "opening",
+            dir.child_path(rel),
+            crate::fsx::errno_rx(e),
+        )),
     }
 }
 
