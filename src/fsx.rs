@@ -69,6 +69,12 @@ impl FsError {
         &self.path
     }
 
+    /// Returns the second path of a two-path operation (the destination of
+    /// a link or rename).
+    pub fn other(&self) -> Option<&Path> {
+        self.other.as_deref()
+    }
+
     /// The same error naming `real` wherever it named a temporary standing
     /// in for it: an error line names the user's path, never a
     /// temporary's (a rename of the temporary over `real` becomes an

@@ -748,3 +748,53 @@ fn errors_name_the_users_path_never_a_temporary() {
         assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
     }
 }
+
+/// A failed replace is one line naming the path once: `ppd: replacing
+/// <path>: <reason>`, exit status 2, and the package's copy is left as it
+/// was (the dependency's old inode), with no temporary beside it.
+#[test]
+fn a_failed_replace_names_the_path_once() {
+    if !have_strace() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let cfg = pp.join("b/host/bin/b-config");
+    write(&cfg, "b v1\n");
+    std::fs::create_dir_all(pp.join("b/target")).unwrap();
+    let prepare = |cmd: &mut Command| {
+        cmd.arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", "app", "b"])
+            .output()
+            .unwrap()
+    };
+    let out = prepare(&mut ppd());
+    assert!(out.status.success(), "{out:?}");
+    // b's rebuild gives its config script a new inode: the re-prepare
+    // replaces app's copy, and that rename fails.
+    std::fs::remove_file(&cfg).unwrap();
+    write(&cfg, "b v2\n");
+    let out = prepare(
+        Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg("inject=rename,renameat,renameat2:error=ENOSPC")
+            .arg(env!("CARGO_BIN_EXE_ppd")),
+    );
+    let copy = pp.join("app/host/bin/b-config");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: replacing {}: No space left on device\n",
+            copy.display()
+        )
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "b v1\n");
+    let names: Vec<_> = std::fs::read_dir(copy.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["b-config"]);
+}

@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use nix::errno::Errno;
 
 use super::copy::{copy_any, copy_file, link_within};
@@ -405,7 +405,7 @@ impl Task<'_> {
                     e,
                 };
                 self.place(it, &mut out)
-                    .with_context(|| format!("placing {}", fsx::show(&dir.child_path(&e.name))))?;
+                    .map_err(|err| placing(err, &dir.child_path(&e.name)))?;
                 if opts.record {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
                 }
@@ -735,6 +735,21 @@ pub(super) fn via_temp<T>(
 pub(super) fn dir_meta_differs(have: &Meta, want: &Meta) -> bool {
     let owner_ok = !fsx::is_root() || (have.uid, have.gid) == (want.uid, want.gid);
     have.mode & 0o7777 != want.mode & 0o7777 || have.mtime != want.mtime || !owner_ok
+}
+
+/// An error placing the entry at `path`: one that already names `path`
+/// (a failed link, rename or write there) stands as it is, so the line
+/// names the path once (`replacing <path>: <reason>`); any other (a
+/// source that cannot be read, say) is told as `placing <path>: ...`.
+fn placing(err: anyhow::Error, path: &std::path::Path) -> anyhow::Error {
+    let names_it = err
+        .downcast_ref::<FsError>()
+        .is_some_and(|fe| fe.path() == path || fe.other() == Some(path));
+    if names_it {
+        err
+    } else {
+        err.context(format!("placing {}", fsx::show(path)))
+    }
 }
 
 /// Returns the relative path of a plan directory's child, for reports.
