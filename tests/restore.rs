@@ -15,10 +15,15 @@ use common::*;
 
 const T0: i64 = 1_700_000_000;
 
+thread_local! {
+    /// The nanoseconds of the mtimes `write` gives (per test thread).
+    static NSEC: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 fn write(p: &Path, data: &str) {
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, data).unwrap();
-    set_mtime(p, T0, 0);
+    set_mtime(p, T0, NSEC.get());
 }
 
 fn replace(p: &Path, data: &str) {
@@ -223,4 +228,92 @@ fn restored_with_rsync() {
         return;
     }
     restore_then_reconfigure("rsync -aH");
+}
+
+/// Runs file-list for `pkg`; returns (host list, target list, stderr).
+fn file_list(pp: &Path, pkg: &str, out_dir: &Path) -> (String, String, String) {
+    let out = ok(ppd()
+        .arg("file-list")
+        .arg("--per-package-dir")
+        .arg(pp)
+        .args(["--pkg", pkg])
+        .arg("--out-dir")
+        .arg(out_dir));
+    let read = |n: &str| std::fs::read_to_string(out_dir.join(n)).unwrap();
+    (
+        read(".files-list-host.txt"),
+        read(".files-list.txt"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A package's file lists right after a restore (a `<pkg>-rebuild` runs
+/// no prepare before its install's file-list): the dependencies' entries,
+/// placed or rewritten by the path fixup, are still theirs.
+fn file_list_after(how: &str) {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let pp = out.join("per-package");
+    build(&out);
+    let before = file_list(&pp, "app", &t.path().join("before"));
+    round_trip(&out, how);
+    let after = file_list(&pp, "app", &t.path().join("after"));
+    assert_eq!(after.0, "app,./bin/zlib-config\n", "{how}: host list");
+    assert_eq!(after.1, "app,./usr/bin/app\n", "{how}: target list");
+    assert_eq!(after.2, before.2, "{how}: reported overwrites");
+}
+
+#[test]
+fn file_lists_after_cp_a() {
+    file_list_after("cp -a");
+}
+
+#[test]
+fn file_lists_after_tar() {
+    if skip_without(&["tar"]) {
+        return;
+    }
+    file_list_after("tar");
+}
+
+#[test]
+fn file_lists_after_rsync() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    file_list_after("rsync -aH");
+}
+
+/// GNU tar's default format keeps whole seconds of mtimes only: after such
+/// a restore the path fixup's rewritten copies (nanosecond mtimes when
+/// written) are still the dependencies', not the package's own.
+#[test]
+fn a_default_tar_restore_keeps_the_fixup_copies_the_dependencies() {
+    if skip_without(&["tar"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let pp = out.join("per-package");
+    // Nanosecond mtimes, as a real build writes them.
+    NSEC.set(123_456_789);
+    build(&out);
+    let before = file_list(&pp, "app", &t.path().join("before"));
+    let o = out.display();
+    let base = t.path().display();
+    sh(&format!(
+        "tar -C {base} -cf {o}.tar out && rm -rf {o} && tar -C {base} -xpf {o}.tar && rm {o}.tar"
+    ));
+    let nsec = std::fs::metadata(pp.join("app/host/lib/pkgconfig/zlib.pc"))
+        .unwrap()
+        .mtime_nsec();
+    assert_eq!(nsec, 0, "tar kept nanoseconds: nothing to test");
+    let after = file_list(&pp, "app", &t.path().join("after"));
+    assert_eq!(after.0, before.0, "host list");
+    assert_eq!(after.2, before.2, "reported overwrites");
+    let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
+    assert_eq!(err, "", "{stats}");
+    assert_eq!(stat(&stats, "kept as own"), 1, "{stats}");
+    let after = file_list(&pp, "app", &t.path().join("after2"));
+    assert_eq!(after.0, "app,./bin/zlib-config\n", "host list");
 }

@@ -127,10 +127,24 @@ struct Found<'a> {
 
 /// Returns true if the entry is exactly what the manifest recorded: the
 /// same `find -printf '%T@:%i:%#m:%y:%s'` key, so `comm -13` would drop it.
-fn unchanged(rec: &RecordRef<'_>, ino: u64, size: u64, mtime: Mtime, mode: u32) -> bool {
-    rec.key.ino == ino
+/// After the tree was copied or restored (`lost`: every inode number
+/// changed), the entry is recognised without its inode, as prepare does
+/// (see [`crate::manifest::Record::still_placed`]).
+fn unchanged(
+    rec: &RecordRef<'_>,
+    lost: bool,
+    ino: u64,
+    size: u64,
+    mtime: Mtime,
+    mode: u32,
+) -> bool {
+    let same_mtime = if lost {
+        manifest::same_mtime_after_copy(rec.mtime, mtime)
+    } else {
+        rec.key.ino == ino && rec.mtime == mtime
+    };
+    same_mtime
         && rec.size == size
-        && rec.mtime == mtime
         && rec.mode & 0o7777 == mode & 0o7777
         && rec.kind == Kind::from_mode(mode)
 }
@@ -226,7 +240,8 @@ fn index_and_walk<'a>(
 ) -> (Result<walk::Walked<'a>, crate::fsx::FsError>, Vec<String>) {
     let mut warnings = Vec::new();
     let index = checked(tree, data.map(Index::parse), &mut warnings);
-    (walk::walk(tree, &index, pool), warnings)
+    let lost = manifest::identity_lost(index.root, tree);
+    (walk::walk(tree, &index, lost, pool), warnings)
 }
 
 /// Computes the lists and the overwrites of `cfg.pkg`.

@@ -69,12 +69,13 @@ enum Once<'a> {
 pub(super) fn walk<'a>(
     tree: &std::path::Path,
     index: &Index<'a>,
+    lost: bool,
     pool: &rayon::ThreadPool,
 ) -> Result<Walked<'a>, FsError> {
     let empty = Index::default();
     let (mut index, mut trust, mut damaged) = (index, true, None);
     loop {
-        match walk_once(tree, index, trust, pool)? {
+        match walk_once(tree, index, trust, lost, pool)? {
             Once::Walked(mut w) => {
                 w.damaged = damaged;
                 return Ok(w);
@@ -95,6 +96,7 @@ fn walk_once<'a>(
     tree: &std::path::Path,
     index: &Index<'a>,
     trust: bool,
+    lost: bool,
     pool: &rayon::ThreadPool,
 ) -> Result<Once<'a>, FsError> {
     let top = match DirFd::open(tree) {
@@ -108,6 +110,7 @@ fn walk_once<'a>(
         walker: Walker::from_dir(top),
         index,
         trust,
+        lost,
         found: Mutex::new(Vec::new()),
         error: Mutex::new(None),
         damage: Mutex::new(None),
@@ -178,6 +181,8 @@ struct Ctx<'i, 'a> {
     walker: Walker,
     index: &'i Index<'a>,
     trust: bool,
+    /// The tree was copied or restored: inode numbers recorded mean nothing.
+    lost: bool,
     found: Mutex<Vec<Vec<Found<'a>>>>,
     error: Mutex<Option<FsError>>,
     damage: Mutex<Option<anyhow::Error>>,
@@ -304,7 +309,10 @@ impl<'i, 'a> Ctx<'i, 'a> {
 
     /// `lstat`s the recorded entries of a trusted directory.
     fn recorded(&self, dir: &DirFd, rel: &[u8], runs: &[Run<'a>]) {
-        let mut mine = Tally::default();
+        let mut mine = Tally {
+            lost: self.lost,
+            ..Tally::default()
+        };
         // All the lines first, then the lstats: parsed in one go, the lines
         // stream through the cache; parsed one per lstat, each comes back
         // cold from the kernel's turn.
@@ -337,7 +345,10 @@ impl<'i, 'a> Ctx<'i, 'a> {
     ) where
         'i: 's,
     {
-        let mut mine = Tally::default();
+        let mut mine = Tally {
+            lost: self.lost,
+            ..Tally::default()
+        };
         for ent in files {
             let st = match dir.stat(&ent.name) {
                 Ok(Some(st)) => st,
@@ -364,6 +375,8 @@ struct Tally<'a> {
     found: Vec<Found<'a>>,
     /// Files and symlinks seen.
     seen: usize,
+    /// See [`Ctx::lost`].
+    lost: bool,
 }
 
 impl<'a> Tally<'a> {
@@ -376,7 +389,7 @@ impl<'a> Tally<'a> {
         }
         self.seen += 1;
         let (size, mtime) = (st.st_size as u64, Mtime::of(st));
-        if rec.is_some_and(|r| super::unchanged(r, st.st_ino, size, mtime, st.st_mode)) {
+        if rec.is_some_and(|r| super::unchanged(r, self.lost, st.st_ino, size, mtime, st.st_mode)) {
             return;
         }
         self.found.push(Found {

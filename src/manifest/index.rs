@@ -25,6 +25,8 @@ use std::borrow::Cow;
 use anyhow::{bail, Context, Result};
 use rustc_hash::FxHashMap;
 
+use crate::fsx::{FileKey, Mtime};
+
 use super::{
     check_count, check_dir, check_name, frame, parse_line, section_line, split_path, DirRecord,
     RecordRef, Version,
@@ -150,6 +152,9 @@ pub struct Index<'a> {
     slots: FxHashMap<Cow<'a, [u8]>, usize>,
     groups: Vec<Group<'a>>,
     records: usize,
+    /// The tree root's identity from the `end` line (see
+    /// [`super::identity_lost`]).
+    pub root: Option<(FileKey, Option<Mtime>)>,
 }
 
 /// The run being extended while a piece is indexed.
@@ -182,7 +187,7 @@ impl<'a> Index<'a> {
     /// pool.
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
         use rayon::prelude::*;
-        let (body, count, version, _) = frame(data)?;
+        let (body, count, version, root) = frame(data)?;
         if version != Version::V2 {
             bail!("format 1 manifest (see manifest::in_current_format)");
         }
@@ -211,7 +216,7 @@ impl<'a> Index<'a> {
                 .unwrap_or_default()
         };
         check_count(count, index.records)?;
-        Ok(index)
+        Ok(Index { root, ..index })
     }
 
     /// Indexes the lines of one piece, which starts at a directory line

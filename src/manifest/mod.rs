@@ -101,7 +101,7 @@ impl Record {
         if trust.identity_lost {
             return Kind::from_mode(st.st_mode) == self.kind
                 && self.size == st.st_size as u64
-                && self.mtime == Mtime::of(st)
+                && same_mtime_after_copy(self.mtime, Mtime::of(st))
                 && self.mode & 0o7777 == st.st_mode & 0o7777;
         }
         if self.key != FileKey::of(st) {
@@ -115,6 +115,13 @@ impl Record {
             _ => true,
         }
     }
+}
+
+/// Returns true if `now`, read after the tree was copied or restored, is
+/// the mtime `was` recorded: the same, or the same second with the
+/// nanoseconds gone (GNU tar's default format keeps whole seconds only).
+pub fn same_mtime_after_copy(was: Mtime, now: Mtime) -> bool {
+    was == now || (now.nsec == 0 && now.sec == was.sec)
 }
 
 /// A directory prepare created, as it was when the manifest was written.
@@ -231,14 +238,21 @@ pub fn path_for(tree: &Path) -> PathBuf {
 pub fn load_for(tree: &Path) -> Loaded {
     let mut loaded = load(&path_for(tree));
     if let Loaded::Good(m) = &mut loaded {
-        m.identity_lost = match (m.root, crate::fsx::dir_identity(tree)) {
-            (Some((was, was_born)), Some((now, now_born))) => {
-                was != now || (was_born.is_some() && now_born.is_some() && was_born != now_born)
-            }
-            _ => false,
-        };
+        m.identity_lost = identity_lost(m.root, tree);
     }
     loaded
+}
+
+/// Returns true if `tree`'s root is no longer the directory whose identity
+/// a manifest recorded (`root`, from its `end` line): the tree was copied
+/// or restored, and the inode numbers recorded mean nothing.
+pub fn identity_lost(root: Option<(FileKey, Option<Mtime>)>, tree: &Path) -> bool {
+    match (root, crate::fsx::dir_identity(tree)) {
+        (Some((was, was_born)), Some((now, now_born))) => {
+            was != now || (was_born.is_some() && now_born.is_some() && was_born != now_born)
+        }
+        _ => false,
+    }
 }
 
 /// What loading found.
