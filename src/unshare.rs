@@ -107,6 +107,16 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
             Err(e) if e.errno() == Errno::ENOENT => continue,
             Err(e) => return Err(e.into()),
         };
+        // The temporaries below are written under the tree's lock, marked
+        // (staging's is the host tree's): a run killed between a copy and
+        // its rename leaves one, which the next locker removes.
+        let lock = match cfg.dry_run {
+            true => None,
+            false => {
+                let top: PathBuf = tree_rel.components().take(1).collect();
+                Some(crate::lock::lock(&base.join(top))?)
+            }
+        };
         let mut emptied: std::collections::BTreeSet<Vec<u8>> = Default::default();
         let mut paths = own_paths(&list, &cfg.pkg);
         paths.sort_unstable();
@@ -133,14 +143,22 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
                 };
             }
             let Some((_, dir)) = &open else { continue };
-            let Some(st) = dir.stat(leaf)? else { continue };
+            let Some(st) = dir.stat(leaf)? else {
+                // Already removed by a run killed before it removed the
+                // directories that left empty: finish that.
+                if cfg.remove && !cfg.dry_run {
+                    emptied.insert(parent.to_vec());
+                }
+                continue;
+            };
             let kind = Kind::from_mode(st.st_mode);
             if cfg.remove {
                 if kind == Kind::Dir {
                     continue;
                 }
                 report.copied.push(dir.child_path(leaf));
-                if !cfg.dry_run {
+                if let Some(lock) = &lock {
+                    lock.mark()?;
                     dir.unlink(leaf, false)?;
                     emptied.insert(parent.to_vec());
                 }
@@ -151,7 +169,8 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
             }
             let full = dir.child_path(leaf);
             report.bytes += st.st_size as u64;
-            if !cfg.dry_run {
+            if let Some(lock) = &lock {
+                lock.mark()?;
                 let tmp = fsx::temp_name();
                 let src = fsx::At { dir, name: leaf };
                 crate::merge::copy::copy_file(dir, src, &tmp)?;
@@ -180,6 +199,9 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
                 report.dirs_removed += 1;
                 at = up;
             }
+        }
+        if let Some(lock) = lock {
+            lock.done()?;
         }
     }
     report.copied.sort();

@@ -798,3 +798,77 @@ fn a_failed_replace_names_the_path_once() {
         .collect();
     assert_eq!(names, ["b-config"]);
 }
+
+/// file-list's setup, its lists written, and a dependent prepared from the
+/// package: the package's own files are shared with the dependent's tree.
+fn unshare_setup(root: &Path) {
+    file_list_setup(root);
+    ok(ppd().args(file_list_args(root)));
+    ok(ppd()
+        .arg("-j1")
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(pp(root))
+        .args(["--pkg", "top", "app"]));
+}
+
+fn unshare_args(root: &Path) -> Vec<OsString> {
+    vec![
+        "-j1".into(),
+        "unshare".into(),
+        "--per-package-dir".into(),
+        pp(root).into(),
+        "--pkg".into(),
+        "app".into(),
+        "--list-dir".into(),
+        root.join("build").into(),
+    ]
+}
+
+fn unshare_remove_args(root: &Path) -> Vec<OsString> {
+    let mut v = unshare_args(root);
+    v.push("--remove".into());
+    v
+}
+
+const UNSHARE_TREES: &[&str] = &[
+    "per-package/app/host",
+    "per-package/app/target",
+    "per-package/top/host",
+    "per-package/top/target",
+];
+
+/// A kill between a copy and its rename leaves a temporary in the
+/// package's tree: the next run removes it.
+#[test]
+fn unshare_killed_at_every_step_converges() {
+    if !have_strace() {
+        return;
+    }
+    let case = Case {
+        name: "unshare",
+        // A rename sets its directory's mtime to the time of the run.
+        dir_mtimes: false,
+        setup: unshare_setup,
+        args: unshare_args,
+        compare: UNSHARE_TREES,
+    };
+    assert!(kill_at_every_step(&case) > 1);
+}
+
+/// A kill after the listed files were removed and before the directories
+/// that left empty: the next run removes those directories.
+#[test]
+fn unshare_remove_killed_at_every_step_converges() {
+    if !have_strace() {
+        return;
+    }
+    let case = Case {
+        name: "unshare-remove",
+        dir_mtimes: false,
+        setup: unshare_setup,
+        args: unshare_remove_args,
+        compare: UNSHARE_TREES,
+    };
+    assert!(kill_at_every_step(&case) > 1);
+}

@@ -18,6 +18,9 @@ use crate::outdated::{self, Freshness, OutdatedReport};
 pub fn run(args: &OutdatedArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
     let pool = ctx.threads.pool()?;
+    for p in &args.pkgs {
+        crate::validate::package_name("outdated", p)?;
+    }
     let report = outdated::outdated(&args.per_package_dir, &args.pkgs, &pool)?;
     for w in &report.warnings {
         eprintln!("ppd: warning: {w}");

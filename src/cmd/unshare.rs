@@ -17,6 +17,7 @@ use crate::unshare::{self, UnshareConfig};
 /// Runs `ppd unshare`.
 pub fn run(args: &UnshareArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
+    crate::validate::package_name("unshare", &args.pkg)?;
     let cfg = UnshareConfig {
         per_package_dir: args.per_package_dir.clone(),
         pkg: args.pkg.clone(),
