@@ -13,7 +13,7 @@
 # tool fails the test instead.
 #
 # Installing never removes a package: `apt-get install --no-remove`, and no
-# gcc-multilib (on Debian it conflicts with every cross compiler; the 32-bit
+# multilib gcc package (on Debian it conflicts with every cross compiler; the 32-bit
 # fixtures are built with gcc-i686-linux-gnu instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."

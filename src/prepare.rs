@@ -243,17 +243,7 @@ fn prepare_tree(
         return Ok((result, None));
     }
     let old = if cfg.manifest {
-        match manifest::load_for(&job.dest) {
-            Loaded::Good(m) => Some(m),
-            Loaded::Missing => None,
-            Loaded::Damaged(why) => {
-                result.warnings.push(format!(
-                    "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
-                    crate::fsx::show(&mpath)
-                ));
-                None
-            }
-        }
+        previous_manifest(&job.dest, &mut result.warnings)
     } else {
         None
     };
@@ -339,18 +329,7 @@ fn dry_run(
         return Ok(result);
     }
     let old = if cfg.manifest {
-        let mpath = manifest::path_for(&job.dest);
-        match manifest::load_for(&job.dest) {
-            Loaded::Good(m) => Some(m),
-            Loaded::Missing => None,
-            Loaded::Damaged(why) => {
-                result.warnings.push(format!(
-                    "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
-                    crate::fsx::show(&mpath)
-                ));
-                None
-            }
-        }
+        previous_manifest(&job.dest, &mut result.warnings)
     } else {
         None
     };
@@ -397,6 +376,22 @@ fn dry_run(
 /// destination as it is now that keep their content (a dry run of
 /// `fixup-paths` on it), and those the merge would bring in, judged by
 /// their source's content.
+/// The manifest the last run left beside `dest`, if it can be used; a
+/// damaged one is warned about and the merge goes on as rsync's would.
+fn previous_manifest(dest: &Path, warnings: &mut Vec<String>) -> Option<Manifest> {
+    match manifest::load_for(dest) {
+        Loaded::Good(m) => Some(m),
+        Loaded::Missing => None,
+        Loaded::Damaged(why) => {
+            warnings.push(format!(
+                "damaged manifest {} ({why}): merging like rsync, without removing stale entries",
+                crate::fsx::show(&manifest::path_for(dest))
+            ));
+            None
+        }
+    }
+}
+
 fn fixup_preview(
     fx: &crate::textfix::FixupConfig,
     dest: &Path,
