@@ -209,8 +209,11 @@ fn prepare_tree(
     } else {
         (roots, Vec::new())
     };
-    let (sources, missing) =
-        merge::scan_sources(&roots, cfg.allow_missing, ScanOptions::default(), pool)?;
+    let opts = ScanOptions {
+        manifests: cfg.manifest,
+        ..ScanOptions::default()
+    };
+    let (sources, missing) = merge::scan_sources(&roots, cfg.allow_missing, opts, pool)?;
     let plan = merge::build(&sources);
     let conflicts = provenance::name_conflicts(&sources, &plan, &cfg.per_package_dir);
     let mut result = TreeResult {

@@ -10,11 +10,25 @@
 //! and metadata are read lazily, only for the entries that need them, and
 //! always relative to the directory's handle (`readlinkat`, `fstatat`), so
 //! paths longer than `PATH_MAX` work.
+//!
+//! With the tree's manifest ([`scan_known`]), a directory that prepare
+//! created and nobody changed since (same inode and ctime, no other
+//! subdirectory: [`DirRecord::unchanged`]) is not read: its names, types
+//! and inode numbers come from the manifest, which are exactly what
+//! `getdents` would give (an in-place edit keeps the inode; anything else
+//! changes the directory's ctime). Only that is taken from it: sizes,
+//! modes and mtimes recorded may be stale and are read from the entry
+//! when needed, as for any scanned entry. Each recorded subdirectory is
+//! `fstatat`ed through its parent to check its record, so a trusted
+//! directory is opened only if it has subdirectories. A manifest that
+//! turns out damaged, or a recorded entry that is not there, makes the
+//! tree be read again in full.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::fsx::{self, DirFd, FsError, Kind, Meta};
+use crate::manifest::{DirRecord, Group, Index};
 use crate::walk::Walker;
 
 /// One non-root entry of a scanned directory.
@@ -72,6 +86,9 @@ pub struct SrcTree {
 pub struct ScanOptions {
     /// `lstat` every non-directory entry too.
     pub stat_files: bool,
+    /// Take the names of directories a tree's manifest describes from it
+    /// ([`scan_known`]; not with `stat_files`).
+    pub manifests: bool,
 }
 
 impl SrcTree {
@@ -133,6 +150,96 @@ impl SrcTree {
 /// Reads the tree at `root` (which must be a directory; a symlink to one is
 /// followed, as rsync follows `SRC/`).
 pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
+    match scan_once(root, opts, None) {
+        Ok(tree) => Ok(tree),
+        Err(Interrupted::Fs(e)) => Err(e),
+        Err(Interrupted::Untrusted) => unreachable!("BUG: no manifest to distrust"),
+    }
+}
+
+/// Reads the tree at `root` as [`scan`] does, taking the names of the
+/// directories its manifest `index` describes from it (see the module
+/// comment). `index` must be the manifest of this very tree, not of a copy
+/// of it ([`crate::manifest::identity_lost`]).
+pub fn scan_known(root: &Path, opts: ScanOptions, index: &Index<'_>) -> Result<SrcTree, FsError> {
+    if opts.stat_files {
+        return scan(root, opts);
+    }
+    match scan_once(root, opts, Some(index)) {
+        Ok(tree) => Ok(tree),
+        Err(Interrupted::Fs(e)) => Err(e),
+        Err(Interrupted::Untrusted) => scan(root, opts),
+    }
+}
+
+/// Why a scan stopped.
+enum Interrupted {
+    Fs(FsError),
+    /// The manifest does not describe the tree after all (a bad line, a
+    /// recorded entry missing): read it again without it.
+    Untrusted,
+}
+
+impl From<FsError> for Interrupted {
+    fn from(e: FsError) -> Interrupted {
+        Interrupted::Fs(e)
+    }
+}
+
+/// The group of `rel` if the manifest recorded it as a directory prepare
+/// created and `st` shows it unchanged since.
+fn trusted<'i, 'a>(
+    index: Option<&'i Index<'a>>,
+    rel: &[u8],
+    st: &nix::sys::stat::FileStat,
+) -> Option<&'i Group<'a>> {
+    let g = index?.group(rel)?;
+    let d: DirRecord = g.dir?;
+    d.unchanged(st, g.subdirs.len()).then_some(g)
+}
+
+/// The entries of a trusted directory, from its records: names, types and
+/// inode numbers (subdirectories' inode numbers are filled in when they
+/// are checked).
+fn recorded_entries(g: &Group<'_>, dev: u64) -> Result<Vec<SrcEntry>, Interrupted> {
+    let mut entries = Vec::with_capacity(g.len() + g.subdirs.len());
+    let entry = |name: &[u8], kind, ino| SrcEntry {
+        name: name.into(),
+        kind,
+        ino,
+        child: 0,
+        target: OnceLock::new(),
+        meta: None,
+        size: 0,
+        nlink: 0,
+    };
+    for run in &g.runs {
+        for rec in run.records() {
+            let (name, rec) = rec.map_err(|_| Interrupted::Untrusted)?;
+            if rec.kind == Kind::Dir || rec.key.dev != dev {
+                return Err(Interrupted::Untrusted);
+            }
+            entries.push(entry(&name, rec.kind, rec.key.ino));
+        }
+    }
+    for name in &g.subdirs {
+        entries.push(entry(name, Kind::Dir, 0));
+    }
+    // A name twice (only a hand-edited manifest has that) is not what a
+    // directory can hold.
+    let mut names: Vec<&[u8]> = entries.iter().map(|e| &*e.name).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Interrupted::Untrusted);
+    }
+    Ok(entries)
+}
+
+fn scan_once(
+    root: &Path,
+    opts: ScanOptions,
+    index: Option<&Index<'_>>,
+) -> Result<SrcTree, Interrupted> {
     let walker = Walker::new(root);
     let top = walker.open(0)?;
     let st = top.stat_self()?;
@@ -148,57 +255,59 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
         meta: OnceLock::from(Meta::of(&st)),
         entries: Vec::new(),
     });
-    // Depth first; each directory is opened (through the walker's bounded
-    // cache), read whole, and its handle left to the cache.
-    let mut stack: Vec<usize> = vec![0];
-    while let Some(idx) = stack.pop() {
-        let dir = tree.walker.open(idx as u32)?;
-        let mut entries = Vec::new();
-        // Each directory is read once, right after it is first opened.
-        for raw in dir.fresh_entries()? {
-            let kind = raw.kind;
-            let mut ent = SrcEntry {
-                name: raw.name.into_boxed_slice(),
-                kind: kind.unwrap_or(Kind::Other),
-                ino: raw.ino,
-                child: 0,
-                target: OnceLock::new(),
-                meta: None,
-                size: 0,
-                nlink: 0,
-            };
-            let need_stat = match kind {
-                None => true,
-                Some(Kind::Dir) => false,
-                Some(_) => opts.stat_files,
-            };
-            if need_stat {
-                let st = dir.stat(&ent.name)?.ok_or_else(|| {
-                    FsError::new(
-                        "inspecting",
-                        dir.child_path(&ent.name),
-                        nix::errno::Errno::ENOENT,
-                    )
-                })?;
-                let meta = Meta::of(&st);
-                ent.kind = meta.kind;
-                ent.ino = st.st_ino;
-                ent.size = st.st_size as u64;
-                ent.nlink = st.st_nlink;
-                ent.meta = Some(meta);
+    // Depth first; each directory read is opened (through the walker's
+    // bounded cache), read whole, and its handle left to the cache. A
+    // trusted directory is opened only to check its subdirectories.
+    let mut stack: Vec<(usize, Option<&Group<'_>>)> = vec![(0, trusted(index, b"", &st))];
+    while let Some((idx, group)) = stack.pop() {
+        let (mut entries, dir) = match group {
+            Some(g) => {
+                let entries = recorded_entries(g, tree.dev)?;
+                let dir = match g.subdirs.is_empty() {
+                    true => None,
+                    false => Some(tree.walker.open(idx as u32)?),
+                };
+                (entries, dir)
             }
-            entries.push(ent);
-        }
+            None => {
+                let dir = tree.walker.open(idx as u32)?;
+                (read_entries(&dir, opts)?, Some(dir))
+            }
+        };
         let rel = tree.dirs[idx].rel.clone();
         for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
+            let sub_rel = child_rel(&rel, &ent.name);
+            let meta = OnceLock::new();
+            let mut sub_group = None;
+            let recorded = index
+                .and_then(|ix| ix.group(&sub_rel))
+                .is_some_and(|g| g.dir.is_some());
+            if let (true, Some(dir)) = (recorded, &dir) {
+                match dir.stat(&ent.name)? {
+                    Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                        ent.ino = st.st_ino;
+                        let _ = meta.set(Meta::of(&st));
+                        sub_group = trusted(index, &sub_rel, &st);
+                    }
+                    // A trusted directory's subdirectory is gone: the
+                    // filesystem does not keep ctimes as the rule needs.
+                    _ if group.is_some() => return Err(Interrupted::Untrusted),
+                    // Changed since it was read: opening it reports it.
+                    _ => {}
+                }
+            } else if group.is_some() {
+                // A subdirectory the manifest names without recording it:
+                // only a hand-edited manifest has that.
+                return Err(Interrupted::Untrusted);
+            }
             ent.child = tree.walker.add(idx as u32, &ent.name);
             debug_assert_eq!(ent.child as usize, tree.dirs.len());
             tree.dirs.push(SrcDir {
-                rel: child_rel(&rel, &ent.name),
-                meta: OnceLock::new(),
+                rel: sub_rel,
+                meta,
                 entries: Vec::new(),
             });
-            stack.push(ent.child as usize);
+            stack.push((ent.child as usize, sub_group));
         }
         tree.dirs[idx].entries = entries;
     }
@@ -206,6 +315,47 @@ pub fn scan(root: &Path, opts: ScanOptions) -> Result<SrcTree, FsError> {
     // what comes next (the merge) starts again from the root.
     tree.walker.close_all();
     Ok(tree)
+}
+
+/// Reads the entries of the directory `dir` with `getdents`.
+fn read_entries(dir: &DirFd, opts: ScanOptions) -> Result<Vec<SrcEntry>, FsError> {
+    let mut entries = Vec::new();
+    // Each directory is read once, right after it is first opened.
+    for raw in dir.fresh_entries()? {
+        let kind = raw.kind;
+        let mut ent = SrcEntry {
+            name: raw.name.into_boxed_slice(),
+            kind: kind.unwrap_or(Kind::Other),
+            ino: raw.ino,
+            child: 0,
+            target: OnceLock::new(),
+            meta: None,
+            size: 0,
+            nlink: 0,
+        };
+        let need_stat = match kind {
+            None => true,
+            Some(Kind::Dir) => false,
+            Some(_) => opts.stat_files,
+        };
+        if need_stat {
+            let st = dir.stat(&ent.name)?.ok_or_else(|| {
+                FsError::new(
+                    "inspecting",
+                    dir.child_path(&ent.name),
+                    nix::errno::Errno::ENOENT,
+                )
+            })?;
+            let meta = Meta::of(&st);
+            ent.kind = meta.kind;
+            ent.ino = st.st_ino;
+            ent.size = st.st_size as u64;
+            ent.nlink = st.st_nlink;
+            ent.meta = Some(meta);
+        }
+        entries.push(ent);
+    }
+    Ok(entries)
 }
 
 /// Returns `rel/name` (or `name` at the root).

@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 
 use super::Found;
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta, Mtime, RawEntry};
-use crate::manifest::{DirRecord, Group, Index, RecordRef, Run, RUN_LINES};
+use crate::manifest::{Group, Index, RecordRef, Run, RUN_LINES};
 use crate::walk::Walker;
 
 /// Entries `lstat`ed per task: large directories are split so that one
@@ -149,16 +149,6 @@ fn walk_once<'a>(
     }))
 }
 
-/// True if a directory with link count `nlink` has no subdirectory besides
-/// the `known` ones: each subdirectory's `..` is a link to it. Prepare
-/// records a directory only with all of its subdirectories, but a manifest
-/// from an older ppd may not have, and then the directory is read. A count
-/// below 2 means the filesystem does not keep it (btrfs; ext4 beyond 65,000
-/// subdirectories): the records are trusted as they are.
-fn no_other_subdirs(nlink: u64, known: usize) -> bool {
-    nlink < 2 || nlink == 2 + known as u64
-}
-
 /// Consecutive runs of `runs` holding about [`STAT_CHUNK`] records each.
 fn batches<'r, 'a>(runs: &'r [Run<'a>]) -> impl Iterator<Item = &'r [Run<'a>]> {
     let mut rest = runs;
@@ -237,7 +227,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
         let unchanged = |g: &Group<'a>| {
             g.dir.is_some_and(|d| {
                 dir.stat_self().is_ok_and(|st| {
-                    d == DirRecord::of(&st) && no_other_subdirs(st.st_nlink, g.subdirs.len())
+                    d.unchanged(&st, g.subdirs.len())
                 })
             })
         };

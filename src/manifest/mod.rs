@@ -154,6 +154,21 @@ impl DirRecord {
     }
 }
 
+impl DirRecord {
+    /// Returns true if the directory with stat result `st`, whose recorded
+    /// subdirectories number `known`, still holds exactly what the
+    /// manifest records: the same inode and ctime, and no subdirectory
+    /// besides the recorded ones (each subdirectory's `..` is a link to
+    /// it). Prepare records a directory only with all of its
+    /// subdirectories, but a manifest from an older ppd may not have. A
+    /// link count below 2 means the filesystem does not keep it (btrfs;
+    /// ext4 beyond 65,000 subdirectories): the records are trusted as they
+    /// are.
+    pub fn unchanged(&self, st: &nix::sys::stat::FileStat, known: usize) -> bool {
+        *self == DirRecord::of(st) && (st.st_nlink < 2 || st.st_nlink == 2 + known as u64)
+    }
+}
+
 /// All records of one tree, by relative path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {

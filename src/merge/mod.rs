@@ -38,7 +38,7 @@ pub fn scan_sources(
     let scanned: Vec<Result<Option<Source>>> = pool.install(|| {
         roots
             .par_iter()
-            .map(|(label, root)| match scan::scan(root, opts) {
+            .map(|(label, root)| match scan_tree(root, opts) {
                 Ok(tree) => Ok(Some(Source {
                     label: label.clone(),
                     tree,
@@ -63,6 +63,27 @@ pub fn scan_sources(
         }
     }
     Ok((sources, missing))
+}
+
+/// Scans one tree, through its manifest where it has a usable one (see
+/// [`ScanOptions::manifests`]). A missing, damaged or foreign manifest
+/// (the tree was copied or restored since it was written) is ignored:
+/// the tree is read as it is.
+fn scan_tree(root: &Path, opts: ScanOptions) -> Result<scan::SrcTree, fsx::FsError> {
+    if opts.manifests && !opts.stat_files {
+        let bytes = crate::manifest::read(&crate::manifest::path_for(root))
+            .ok()
+            .flatten()
+            .and_then(|b| crate::manifest::in_current_format(b).ok());
+        if let Some(bytes) = bytes {
+            if let Ok(index) = crate::manifest::Index::parse(&bytes) {
+                if !crate::manifest::identity_lost(index.root, root) {
+                    return scan::scan_known(root, opts, &index);
+                }
+            }
+        }
+    }
+    scan::scan(root, opts)
 }
 
 /// The per-package directory root of a package tree `ROOT/<pkg>/<kind>`.
