@@ -22,10 +22,21 @@ const TREES: [&str; 2] = ["host", "target"];
 fn base_package(pp: &Path, name: &str, rng: &mut Rng) {
     for tree in TREES {
         let root = pp.join(name).join(tree);
-        for d in ["usr/lib/pkgconfig", "usr/include/sub", "usr/share/doc", "etc"] {
+        for d in [
+            "usr/lib/pkgconfig",
+            "usr/include/sub",
+            "usr/share/doc",
+            "etc",
+        ] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        let dirs = ["usr/lib", "usr/lib/pkgconfig", "usr/include/sub", "usr/share/doc", "etc"];
+        let dirs = [
+            "usr/lib",
+            "usr/lib/pkgconfig",
+            "usr/include/sub",
+            "usr/share/doc",
+            "etc",
+        ];
         let mut first = None;
         for i in 0..8 {
             let d = rng.pick(&dirs);
@@ -179,7 +190,11 @@ fn assert_same_tree(what: &str, a: &Path, b: &Path) {
             assert_eq!(x.mode, y.mode, "mode of {p}");
         }
         if x.kind == "f" {
-            assert_eq!((x.dev, x.ino, x.size), (y.dev, y.ino, y.size), "inode of {p}");
+            assert_eq!(
+                (x.dev, x.ino, x.size),
+                (y.dev, y.ino, y.size),
+                "inode of {p}"
+            );
         }
     }
 }
@@ -236,7 +251,11 @@ fn compare(r: &Path, pp: &Path, what: &str) -> (Option<usize>, Option<usize>) {
     assert_eq!(err_with, err_without, "{what}: messages");
     assert!(err_with.contains("ppd: conflict: "), "{what}: {err_with}");
     for tree in TREES {
-        assert_same_tree(&format!("{what} {tree}"), &with.join(tree), &without.join(tree));
+        assert_same_tree(
+            &format!("{what} {tree}"),
+            &with.join(tree),
+            &without.join(tree),
+        );
     }
     for m in MANIFESTS {
         assert_eq!(
@@ -249,7 +268,11 @@ fn compare(r: &Path, pp: &Path, what: &str) -> (Option<usize>, Option<usize>) {
         let rs = r.join(format!("rsync-{what}"));
         rsync_loop(pp, TOP, &rs);
         for tree in TREES {
-            assert_same_tree(&format!("{what} rsync {tree}"), &rs.join(tree), &with.join(tree));
+            assert_same_tree(
+                &format!("{what} rsync {tree}"),
+                &rs.join(tree),
+                &with.join(tree),
+            );
         }
     }
     (reads_with, reads_without)
@@ -267,12 +290,19 @@ fn manifests_give_the_same_union_as_reading_every_directory() {
     let (with, without) = (with.unwrap(), without.unwrap());
     // m2, installed into by nobody, is not read at all; m0 and m1 only
     // where their own install changed them; b3 has no manifest.
-    assert!(with * 2 < without, "read {with} times, {without} without manifests");
+    assert!(
+        with * 2 < without,
+        "read {with} times, {without} without manifests"
+    );
 
     // Only the untouched dependency: nothing read but the base package.
     let only = r.join("only-m2");
     let (_, m2_reads) = prepare_into(&pp, &only, &["m2"]);
-    assert_eq!(m2_reads, Some(0), "an unchanged dependency's tree is not read");
+    assert_eq!(
+        m2_reads,
+        Some(0),
+        "an unchanged dependency's tree is not read"
+    );
 
     // Changed behind ppd's back after the manifests were written.
     for tree in TREES {
@@ -310,7 +340,13 @@ fn manifests_give_the_same_union_as_reading_every_directory() {
     // loop leaves a directory whose mtime is the current time as it finds
     // it in the destination).
     for tree in TREES {
-        for d in ["", "usr/lib", "usr/share/doc", "usr/include/sub", "usr/include"] {
+        for d in [
+            "",
+            "usr/lib",
+            "usr/share/doc",
+            "usr/include/sub",
+            "usr/include",
+        ] {
             set_mtime(&pp.join("m2").join(tree).join(d), 1_300_000_000, 9);
         }
     }
@@ -400,7 +436,12 @@ fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
     for tree in TREES {
         let root = pp.join("m2").join(tree);
         let copy = pp.join("m2").join(format!("{tree}.copy"));
-        let o = Command::new("cp").arg("-a").arg(&root).arg(&copy).output().unwrap();
+        let o = Command::new("cp")
+            .arg("-a")
+            .arg(&root)
+            .arg(&copy)
+            .output()
+            .unwrap();
         assert!(o.status.success());
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::rename(&copy, &root).unwrap();

@@ -226,9 +226,8 @@ impl<'i, 'a> Ctx<'i, 'a> {
         let group = self.index.group(&rel);
         let unchanged = |g: &Group<'a>| {
             g.dir.is_some_and(|d| {
-                dir.stat_self().is_ok_and(|st| {
-                    d.unchanged(&st, g.subdirs.len())
-                })
+                dir.stat_self()
+                    .is_ok_and(|st| d.unchanged(&st, g.subdirs.len()))
             })
         };
         match group {
