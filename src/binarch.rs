@@ -28,8 +28,8 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::fsx::Errno;
 use anyhow::Result;
-use nix::errno::Errno;
 
 use crate::elf::machine;
 use crate::fsx::FsError;

@@ -83,7 +83,7 @@ pub fn render(err: &anyhow::Error) -> String {
 /// The description of a system error without Rust's "(os error N)".
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_owned(),
+        Some(n) => crate::fsx::Errno::from_raw(n).reason().into_owned(),
         None => {
             let s = e.to_string();
             match s.rfind(" (os error ") {

@@ -36,7 +36,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn of(st: &nix::sys::stat::FileStat) -> Entry {
+    fn of(st: &crate::fsx::FileStat) -> Entry {
         Entry {
             kind: Kind::from_mode(st.st_mode),
             key: FileKey::of(st),
@@ -136,12 +136,12 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
             crate::fsx::show(per_package_dir)
         )
     })?;
-    let entry = nix::sys::stat::lstat(&target).ok().map(|st| Entry::of(&st));
+    let entry = fsx::lstat(&target).ok().map(|st| Entry::of(&st));
     let mut origins = Origins::new(&ppd);
     let mut copies = Vec::new();
     for pkg in packages(&ppd)? {
         let ptree = ppd.join(&pkg).join(&kind);
-        let Ok(st) = nix::sys::stat::lstat(&fsx::join(&ptree, &rel)) else {
+        let Ok(st) = fsx::lstat(&fsx::join(&ptree, &rel)) else {
             continue;
         };
         let m = provenance::manifest_of(&ptree);
@@ -186,7 +186,7 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
     };
     let final_tree = ppd.parent().map(|p| p.join(&kind));
     if let (Some(e), Some(ft)) = (entry, &final_tree) {
-        let in_final = nix::sys::stat::lstat(&fsx::join(ft, &rel)).ok();
+        let in_final = fsx::lstat(&fsx::join(ft, &rel)).ok();
         if in_final.is_some_and(|st| FileKey::of(&st) == e.key) {
             shared_by.push("final".into());
         }

@@ -18,11 +18,145 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::errno::Errno;
 use nix::fcntl::{self, AtFlags, OFlag};
-use nix::sys::stat::{self, FileStat, Mode, UtimensatFlags};
+use nix::sys::stat::{self, Mode, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
+
+/// The result of `stat`/`lstat`/`fstat`: what every module inspects an
+/// entry through (this module owns the syscall crate's type).
+pub type FileStat = nix::sys::stat::FileStat;
+
+/// An OS error number, as every fallible filesystem call here reports it.
+/// Compared by value (`Errno::ENOENT`, also in patterns); shown to the
+/// user only through [`Errno::reason`], never with Rust's "(os error N)".
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(i32);
+
+/// The errno constants ppd names, with the reason text each has always
+/// shown in ppd's messages (the kernel headers' wording, which is not
+/// the C library's: "I/O error", "Cross-device link").
+macro_rules! errnos {
+    ($($name:ident = $rx:ident, $text:literal;)*) => {
+        impl Errno {
+            $(
+                #[doc = $text]
+                pub const $name: Errno = Errno(rustix::io::Errno::$rx.raw_os_error());
+            )*
+        }
+
+        /// The name and reason of a known errno.
+        fn known(n: i32) -> Option<(&'static str, &'static str)> {
+            $(
+                if n == Errno::$name.0 {
+                    return Some((stringify!($name), $text));
+                }
+            )*
+            None
+        }
+    };
+}
+
+errnos! {
+    EPERM = PERM, "Operation not permitted";
+    ENOENT = NOENT, "No such file or directory";
+    ESRCH = SRCH, "No such process";
+    EINTR = INTR, "Interrupted system call";
+    EIO = IO, "I/O error";
+    ENXIO = NXIO, "No such device or address";
+    E2BIG = TOOBIG, "Argument list too long";
+    ENOEXEC = NOEXEC, "Exec format error";
+    EBADF = BADF, "Bad file number";
+    ECHILD = CHILD, "No child processes";
+    EAGAIN = AGAIN, "Try again";
+    ENOMEM = NOMEM, "Out of memory";
+    EACCES = ACCESS, "Permission denied";
+    EFAULT = FAULT, "Bad address";
+    ENOTBLK = NOTBLK, "Block device required";
+    EBUSY = BUSY, "Device or resource busy";
+    EEXIST = EXIST, "File exists";
+    EXDEV = XDEV, "Cross-device link";
+    ENODEV = NODEV, "No such device";
+    ENOTDIR = NOTDIR, "Not a directory";
+    EISDIR = ISDIR, "Is a directory";
+    EINVAL = INVAL, "Invalid argument";
+    ENFILE = NFILE, "File table overflow";
+    EMFILE = MFILE, "Too many open files";
+    ENOTTY = NOTTY, "Not a typewriter";
+    ETXTBSY = TXTBSY, "Text file busy";
+    EFBIG = FBIG, "File too large";
+    ENOSPC = NOSPC, "No space left on device";
+    ESPIPE = SPIPE, "Illegal seek";
+    EROFS = ROFS, "Read-only file system";
+    EMLINK = MLINK, "Too many links";
+    EPIPE = PIPE, "Broken pipe";
+    EDOM = DOM, "Math argument out of domain of func";
+    ERANGE = RANGE, "Math result not representable";
+    EDEADLK = DEADLK, "Resource deadlock would occur";
+    ENAMETOOLONG = NAMETOOLONG, "File name too long";
+    ENOLCK = NOLCK, "No record locks available";
+    ENOSYS = NOSYS, "Function not implemented";
+    ENOTEMPTY = NOTEMPTY, "Directory not empty";
+    ELOOP = LOOP, "Too many symbolic links encountered";
+    ENODATA = NODATA, "No data available";
+    ETIMEDOUT = TIMEDOUT, "Connection timed out";
+    EBADMSG = BADMSG, "Not a data message";
+    EOVERFLOW = OVERFLOW, "Value too large for defined data type";
+    EILSEQ = ILSEQ, "Illegal byte sequence";
+    EOPNOTSUPP = OPNOTSUPP, "Operation not supported on transport endpoint";
+    ESTALE = STALE, "Stale file handle";
+    EUCLEAN = UCLEAN, "Structure needs cleaning";
+    EREMOTEIO = REMOTEIO, "Remote I/O error";
+    EDQUOT = DQUOT, "Quota exceeded";
+    ENOMEDIUM = NOMEDIUM, "No medium found";
+}
+
+impl Errno {
+    /// The errno with this number.
+    pub const fn from_raw(n: i32) -> Errno {
+        Errno(n)
+    }
+
+    /// The number.
+    pub const fn raw(self) -> i32 {
+        self.0
+    }
+
+    /// The reason shown after `<operation> <path>: ` in every message:
+    /// the fixed text of [`errnos!`] for the errors ppd meets, the C
+    /// library's text (without "(os error N)") for any other.
+    pub fn reason(self) -> std::borrow::Cow<'static, str> {
+        if let Some((_, text)) = known(self.0) {
+            return text.into();
+        }
+        let s = std::io::Error::from_raw_os_error(self.0).to_string();
+        match s.rfind(" (os error ") {
+            Some(i) => s[..i].to_owned().into(),
+            None => s.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match known(self.0) {
+            Some((name, _)) => f.write_str(name),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+impl From<rustix::io::Errno> for Errno {
+    fn from(e: rustix::io::Errno) -> Errno {
+        Errno(e.raw_os_error())
+    }
+}
+
+impl From<nix::errno::Errno> for Errno {
+    fn from(e: nix::errno::Errno) -> Errno {
+        Errno(e as i32)
+    }
+}
 
 /// A failed filesystem operation: what was being done, on which path(s), and why.
 #[derive(Debug)]
@@ -35,12 +169,12 @@ pub struct FsError {
 
 impl FsError {
     /// Builds an error for `op` on `path`.
-    pub fn new(op: &'static str, path: impl Into<PathBuf>, errno: Errno) -> FsError {
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, errno: impl Into<Errno>) -> FsError {
         FsError {
             op,
             path: path.into(),
             other: None,
-            errno,
+            errno: errno.into(),
         }
     }
 
@@ -49,13 +183,13 @@ impl FsError {
         op: &'static str,
         from: impl Into<PathBuf>,
         to: impl Into<PathBuf>,
-        errno: Errno,
+        errno: impl Into<Errno>,
     ) -> FsError {
         FsError {
             op,
             path: from.into(),
             other: Some(to.into()),
-            errno,
+            errno: errno.into(),
         }
     }
 
@@ -102,7 +236,7 @@ impl fmt::Display for FsError {
             None => write!(f, "{} {}", self.op, show(&self.path))?,
             Some(o) => write!(f, "{} {} to {}", self.op, show(&self.path), show(o))?,
         }
-        write!(f, ": {}", self.errno.desc())
+        write!(f, ": {}", self.errno.reason())
     }
 }
 
@@ -340,10 +474,30 @@ pub fn same_file_content(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// `lstat` of a user's path (a final symlink not followed).
+pub fn lstat(path: &Path) -> std::result::Result<FileStat, Errno> {
+    stat::lstat(path).map_err(Errno::from)
+}
+
+/// `stat` of a user's path (symlinks followed).
+pub fn stat_path(path: &Path) -> std::result::Result<FileStat, Errno> {
+    stat::stat(path).map_err(Errno::from)
+}
+
+/// `fstat` of an open file.
+pub fn fstat(fd: impl AsFd) -> std::result::Result<FileStat, Errno> {
+    stat::fstat(fd.as_fd()).map_err(Errno::from)
+}
+
+/// `fstatat(AT_SYMLINK_NOFOLLOW)` of a path relative to a directory.
+pub fn lstat_at(dir: BorrowedFd<'_>, rel: &[u8]) -> std::result::Result<FileStat, Errno> {
+    stat::fstatat(dir, rel, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(Errno::from)
+}
+
 /// Returns true if and only if this process runs as root, so ownership can be kept.
 pub fn is_root() -> bool {
     static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ROOT.get_or_init(|| Uid::effective().is_root())
+    *ROOT.get_or_init(|| rustix::process::geteuid().is_root())
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -479,7 +633,9 @@ impl DirFd {
 
     /// Creates a child directory. Returns false if something already exists there.
     pub fn mkdir(&self, name: &[u8], mode: u32) -> Result<bool> {
-        match stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
+        match stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode))
+            .map_err(Errno::from)
+        {
             Ok(()) => Ok(true),
             Err(Errno::EEXIST) => Ok(false),
             Err(e) => Err(FsError::new("creating directory", self.child_path(name), e)),
@@ -488,7 +644,7 @@ impl DirFd {
 
     /// `fstatat(AT_SYMLINK_NOFOLLOW)` on a child; `Ok(None)` if it does not exist.
     pub fn stat(&self, name: &[u8]) -> Result<Option<FileStat>> {
-        match stat::fstatat(self.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match lstat_at(self.fd.as_fd(), name) {
             Ok(st) => Ok(Some(st)),
             Err(Errno::ENOENT) => Ok(None),
             Err(e) => Err(FsError::new("inspecting", self.child_path(name), e)),
@@ -529,11 +685,12 @@ impl DirFd {
             name,
             AtFlags::empty(),
         )
+        .map_err(Errno::from)
     }
 
     /// Creates a symlink child; raw errno for the caller.
     pub fn symlink(&self, target: &[u8], name: &[u8]) -> std::result::Result<(), Errno> {
-        unistd::symlinkat(target, self.fd.as_fd(), name)
+        unistd::symlinkat(target, self.fd.as_fd(), name).map_err(Errno::from)
     }
 
     /// Reads a child symlink's target.
@@ -755,7 +912,9 @@ impl DirFd {
     pub fn write_file(&self, name: &[u8], data: &[u8]) -> Result<()> {
         let mut tmp = TEMP_PREFIX.to_vec();
         tmp.extend_from_slice(name.strip_prefix(b".").unwrap_or(name));
-        match unistd::unlinkat(self.fd.as_fd(), tmp.as_slice(), UnlinkatFlags::NoRemoveDir) {
+        match unistd::unlinkat(self.fd.as_fd(), tmp.as_slice(), UnlinkatFlags::NoRemoveDir)
+            .map_err(Errno::from)
+        {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(FsError::new("writing", self.child_path(name), e)),
         }
@@ -776,14 +935,15 @@ impl DirFd {
                 | OFlag::O_EXCL
                 | OFlag::O_NOFOLLOW
                 | OFlag::O_CLOEXEC;
-            let fd = fcntl::openat(self.fd.as_fd(), tmp, flags, Mode::from_bits_truncate(mode))?;
+            let fd = fcntl::openat(self.fd.as_fd(), tmp, flags, Mode::from_bits_truncate(mode))
+                .map_err(Errno::from)?;
             let mut f = std::fs::File::from(fd);
             std::io::Write::write_all(&mut f, data).map_err(|e| errno_of(&e))?;
             drop(f);
             if let Some(meta) = meta {
                 self.set_meta(tmp, meta).map_err(|e| e.errno())?;
             }
-            fcntl::renameat(self.fd.as_fd(), tmp, self.fd.as_fd(), name)
+            fcntl::renameat(self.fd.as_fd(), tmp, self.fd.as_fd(), name).map_err(Errno::from)
         })();
         result.map_err(|errno| {
             let _ = self.unlink(tmp, false);
@@ -884,6 +1044,69 @@ mod tests {
         assert_eq!(e.to_string(), "hard-linking /a to /b: Cross-device link");
     }
 
+    /// The reason of every errno ppd reports, exactly as its messages
+    /// (and the tests asserting them) have always shown it.
+    #[test]
+    fn reasons_are_the_kernel_wording() {
+        let expected = [
+            (Errno::ENOENT, "No such file or directory"),
+            (Errno::EACCES, "Permission denied"),
+            (Errno::EPERM, "Operation not permitted"),
+            (Errno::ENOSPC, "No space left on device"),
+            (Errno::EROFS, "Read-only file system"),
+            (Errno::EXDEV, "Cross-device link"),
+            (Errno::EMLINK, "Too many links"),
+            (Errno::ENAMETOOLONG, "File name too long"),
+            (Errno::ELOOP, "Too many symbolic links encountered"),
+            (Errno::ENOTDIR, "Not a directory"),
+            (Errno::EISDIR, "Is a directory"),
+            (Errno::EEXIST, "File exists"),
+            (Errno::ENOTEMPTY, "Directory not empty"),
+            (Errno::EMFILE, "Too many open files"),
+            (Errno::ENFILE, "File table overflow"),
+            (Errno::EINVAL, "Invalid argument"),
+            (Errno::EIO, "I/O error"),
+            (Errno::EBUSY, "Device or resource busy"),
+            (Errno::ETXTBSY, "Text file busy"),
+            (
+                Errno::EOPNOTSUPP,
+                "Operation not supported on transport endpoint",
+            ),
+            (Errno::EFBIG, "File too large"),
+            (Errno::EDQUOT, "Quota exceeded"),
+            (Errno::ENOSYS, "Function not implemented"),
+            (Errno::ENOMEM, "Out of memory"),
+            (Errno::EBADF, "Bad file number"),
+            (Errno::EAGAIN, "Try again"),
+            (Errno::EINTR, "Interrupted system call"),
+            (Errno::EOVERFLOW, "Value too large for defined data type"),
+            (Errno::ESTALE, "Stale file handle"),
+            (Errno::EUCLEAN, "Structure needs cleaning"),
+        ];
+        for (e, text) in expected {
+            assert_eq!(e.reason(), text, "{e:?}");
+            let msg = FsError::new("reading", "/p", e).to_string();
+            assert_eq!(msg, format!("reading /p: {text}"));
+        }
+        // Any other number still reads as text, never as "(os error N)".
+        for n in 0..200 {
+            let r = Errno::from_raw(n).reason();
+            assert!(!r.is_empty() && !r.contains("os error"), "{n}: {r}");
+        }
+        assert_eq!(format!("{:?}", Errno::ENOENT), "ENOENT");
+    }
+
+    #[test]
+    fn reasons_match_the_previous_table() {
+        for n in 1..200 {
+            if let Some((name, text)) = known(n) {
+                let old = nix::errno::Errno::from_raw(n);
+                assert_eq!(text, old.desc(), "{name}");
+                assert_eq!(format!("{old:?}"), name);
+            }
+        }
+    }
+
     #[test]
     fn open_beneath_refuses_symlinks_and_dotdot() {
         let t = tempfile::tempdir().unwrap();
@@ -892,7 +1115,7 @@ mod tests {
         let root = DirFd::open(t.path()).unwrap();
         assert!(root.open_beneath(b"a/b").is_ok());
         let e = root.open_beneath(b"a/l").unwrap_err().errno();
-        assert!(e == Errno::ENOTDIR || e == Errno::ELOOP, "{e}");
+        assert!(e == Errno::ENOTDIR || e == Errno::ELOOP, "{e:?}");
         assert!(root.open_beneath(b"a/../a").is_err());
     }
 

@@ -202,7 +202,7 @@ fn roll_forward(tree: &Path, journal: &[u8]) -> Result<()> {
     use crate::fsx::{DirFd, FileKey, Kind};
     let root = match DirFd::open(tree) {
         Ok(d) => d,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(()),
+        Err(e) if e.errno() == crate::fsx::Errno::ENOENT => return Ok(()),
         Err(e) => return Err(e.into()),
     };
     let split = |p: &[u8]| -> (Vec<u8>, Vec<u8>) {
@@ -305,7 +305,7 @@ pub fn done(locks: &[TreeLock]) -> Result<()> {
 /// were removed. A missing tree has none.
 pub fn sweep(tree: &Path) -> Result<u64> {
     use crate::fsx::DirFd;
-    use nix::errno::Errno;
+    use crate::fsx::Errno;
     let root = match DirFd::open(tree) {
         Ok(d) => d,
         Err(e) if e.errno() == Errno::ENOENT => return Ok(0),

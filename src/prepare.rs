@@ -546,7 +546,7 @@ fn remove_stale(
     }
     let root = match DirFd::open(dest) {
         Ok(r) => r,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(Vec::new()),
+        Err(e) if e.errno() == crate::fsx::Errno::ENOENT => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
     };
     let mut removed = Vec::new();
@@ -617,10 +617,10 @@ fn remove_stale(
             Err(e)
                 if matches!(
                     e.errno(),
-                    nix::errno::Errno::ENOTEMPTY
-                        | nix::errno::Errno::EEXIST
-                        | nix::errno::Errno::ENOENT
-                        | nix::errno::Errno::ENOTDIR
+                    crate::fsx::Errno::ENOTEMPTY
+                        | crate::fsx::Errno::EEXIST
+                        | crate::fsx::Errno::ENOENT
+                        | crate::fsx::Errno::ENOTDIR
                 ) => {}
             Err(e) => return Err(e.into()),
         }

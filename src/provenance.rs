@@ -77,7 +77,7 @@ pub(crate) fn note_rewrites(
             fsx::FsError::new(
                 "inspecting",
                 dir.child_path(name),
-                nix::errno::Errno::ENOENT,
+                crate::fsx::Errno::ENOENT,
             )
         })?;
         rec.key = FileKey::of(&st);
@@ -205,7 +205,7 @@ impl<'a> Origins<'a> {
                 return pkg;
             };
             let entry = fsx::join(&tree, path);
-            let current = nix::sys::stat::lstat(&entry).ok();
+            let current = crate::fsx::lstat(&entry).ok();
             let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
             let untouched = current.is_some_and(|st| {
                 (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
@@ -277,7 +277,7 @@ pub fn copy_state(
     tree: &Path,
     rel: &[u8],
     m: Option<&Manifest>,
-    current: &nix::sys::stat::FileStat,
+    current: &crate::fsx::FileStat,
 ) -> CopyState {
     let Some(rec) = m.and_then(|m| m.records.get(rel)) else {
         return CopyState::Own;

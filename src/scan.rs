@@ -135,7 +135,7 @@ impl SrcTree {
             FsError::new(
                 "inspecting",
                 d.child_path(&e.name),
-                nix::errno::Errno::ENOENT,
+                crate::fsx::Errno::ENOENT,
             )
         })?;
         Ok(Meta::of(&st))
@@ -191,7 +191,7 @@ impl From<FsError> for Interrupted {
 fn trusted<'i, 'a>(
     index: Option<&'i Index<'a>>,
     rel: &[u8],
-    st: &nix::sys::stat::FileStat,
+    st: &crate::fsx::FileStat,
 ) -> Option<&'i Group<'a>> {
     let g = index?.group(rel)?;
     let d: DirRecord = g.dir?;
@@ -343,7 +343,7 @@ fn read_entries(dir: &DirFd, opts: ScanOptions) -> Result<Vec<SrcEntry>, FsError
                 FsError::new(
                     "inspecting",
                     dir.child_path(&ent.name),
-                    nix::errno::Errno::ENOENT,
+                    crate::fsx::Errno::ENOENT,
                 )
             })?;
             let meta = Meta::of(&st);

@@ -29,8 +29,8 @@
 
 use std::path::PathBuf;
 
+use crate::fsx::Errno;
 use anyhow::Result;
-use nix::errno::Errno;
 
 use crate::fsx::{self, DirFd, FsError, Kind};
 

@@ -347,7 +347,7 @@ mod tests {
         assert!(
             matches!(
                 e.errno(),
-                nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR
+                crate::fsx::Errno::ELOOP | crate::fsx::Errno::ENOTDIR
             ),
             "{e}"
         );

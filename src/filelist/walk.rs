@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use nix::sys::stat::FileStat;
+use crate::fsx::FileStat;
 use rustc_hash::FxHashMap;
 
 use super::Found;
@@ -101,7 +101,7 @@ fn walk_once<'a>(
 ) -> Result<Once<'a>, FsError> {
     let top = match DirFd::open(tree) {
         Ok(d) => d,
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => {
+        Err(e) if e.errno() == crate::fsx::Errno::ENOENT => {
             return Ok(Once::Walked(Walked::default()))
         }
         Err(e) => return Err(e),
@@ -343,7 +343,7 @@ impl<'i, 'a> Ctx<'i, 'a> {
                 Ok(Some(st)) => st,
                 Ok(None) => {
                     let path = dir.child_path(&ent.name);
-                    return self.fail(FsError::new("inspecting", path, nix::errno::Errno::ENOENT));
+                    return self.fail(FsError::new("inspecting", path, crate::fsx::Errno::ENOENT));
                 }
                 Err(e) => return self.fail(e),
             };

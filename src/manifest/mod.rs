@@ -71,7 +71,7 @@ impl Record {
     /// same inode with the same size and mtime. The inode number alone is
     /// not enough: filesystems reuse a freed number at once, so a file
     /// deleted and written anew often gets the old one back.
-    pub fn matches(&self, st: &nix::sys::stat::FileStat) -> bool {
+    pub fn matches(&self, st: &crate::fsx::FileStat) -> bool {
         self.key == FileKey::of(st) && self.size == st.st_size as u64 && self.mtime == Mtime::of(st)
     }
 
@@ -94,7 +94,7 @@ impl Record {
     /// instead.
     pub fn still_placed(
         &self,
-        st: &nix::sys::stat::FileStat,
+        st: &crate::fsx::FileStat,
         trust: Trust,
         born: impl FnOnce() -> Option<Mtime>,
     ) -> bool {
@@ -143,7 +143,7 @@ pub struct DirRecord {
 
 impl DirRecord {
     /// The record of a directory's current stat result.
-    pub fn of(st: &nix::sys::stat::FileStat) -> DirRecord {
+    pub fn of(st: &crate::fsx::FileStat) -> DirRecord {
         DirRecord {
             key: FileKey::of(st),
             ctime: Mtime {
@@ -164,7 +164,7 @@ impl DirRecord {
     /// link count below 2 means the filesystem does not keep it (btrfs;
     /// ext4 beyond 65,000 subdirectories): the records are trusted as they
     /// are.
-    pub fn unchanged(&self, st: &nix::sys::stat::FileStat, known: usize) -> bool {
+    pub fn unchanged(&self, st: &crate::fsx::FileStat, known: usize) -> bool {
         *self == DirRecord::of(st) && (st.st_nlink < 2 || st.st_nlink == 2 + known as u64)
     }
 }

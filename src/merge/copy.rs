@@ -10,8 +10,8 @@
 
 use std::os::fd::AsFd;
 
+use crate::fsx::Errno;
 use anyhow::Result;
-use nix::errno::Errno;
 use rustix::io::Errno as RxErrno;
 
 use crate::fsx::{self, errno_rx as errno, At, DirFd, FsError, Kind, Meta};
@@ -25,8 +25,7 @@ use crate::fsx::{self, errno_rx as errno, At, DirFd, FsError, Kind, Meta};
 /// descriptor. Returns the source's metadata as copied.
 pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
     let input = src.dir.open_file(src.name)?;
-    let st =
-        nix::sys::stat::fstat(&input).map_err(|e| FsError::new("inspecting", src.path(), e))?;
+    let st = fsx::fstat(&input).map_err(|e| FsError::new("inspecting", src.path(), e))?;
     let meta = Meta::of(&st);
     let output = dir.create_exclusive(tmp)?;
     let result = copy_data(&input, &output, st.st_size, st.st_blocks)

@@ -43,7 +43,7 @@ pub fn scan_sources(
                     label: label.clone(),
                     tree,
                 })),
-                Err(e) if e.errno() == nix::errno::Errno::ENOENT && e.path() == root => {
+                Err(e) if e.errno() == crate::fsx::Errno::ENOENT && e.path() == root => {
                     if allow_missing && per_package_root(root).is_some_and(Path::is_dir) {
                         Ok(None)
                     } else {

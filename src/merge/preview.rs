@@ -33,8 +33,8 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::fsx::Errno;
 use anyhow::Result;
-use nix::errno::Errno;
 
 use super::apply::{
     dir_meta_differs, is_copy_of, leaf_path, quick_same, replaceable, Applied, ApplyOptions,
@@ -178,7 +178,7 @@ pub fn not_built(roots: Vec<(String, PathBuf)>) -> (Vec<(String, PathBuf)>, Vec<
 /// that does not exist yet would be created.
 fn existing_ancestor_dev(path: &Path) -> u64 {
     path.ancestors()
-        .find_map(|a| nix::sys::stat::stat(a).ok())
+        .find_map(|a| fsx::stat_path(a).ok())
         .map_or(0, |st| st.st_dev)
 }
 
@@ -213,12 +213,7 @@ impl Walker<'_> {
     }
 
     /// `fstatat` of `name` in `dir` (at `rel`), unless it will be gone.
-    fn stat(
-        &self,
-        dir: &DirFd,
-        rel: &[u8],
-        name: &[u8],
-    ) -> Result<Option<nix::sys::stat::FileStat>> {
+    fn stat(&self, dir: &DirFd, rel: &[u8], name: &[u8]) -> Result<Option<crate::fsx::FileStat>> {
         if self.gone.contains(rel) {
             return Ok(None);
         }
@@ -316,7 +311,7 @@ impl Walker<'_> {
             });
             return Ok(First::Unusable);
         }
-        let own = |st: &nix::sys::stat::FileStat| match dir {
+        let own = |st: &crate::fsx::FileStat| match dir {
             Dir::Open(fd) => !replaceable(self.opts.guard, &rel, fd, &e.name, st),
             Dir::Fresh => false,
         };
@@ -424,7 +419,7 @@ impl Walker<'_> {
                     let (m, size) = match e.meta {
                         Some(m) => (m, e.size),
                         None => {
-                            let s = nix::sys::stat::lstat(&from).map_err(|err| {
+                            let s = fsx::lstat(&from).map_err(|err| {
                                 fsx::FsError::new("inspecting", from.clone(), err)
                             })?;
                             (Meta::of(&s), s.st_size as u64)

@@ -87,7 +87,7 @@ pub fn check_host(cfg: &HostCheck, pool: &rayon::ThreadPool) -> Result<HostRepor
     let base = match DirFd::open(&host_path) {
         Ok(d) => d,
         // No host directory: find finds nothing, the script passes.
-        Err(e) if e.errno() == nix::errno::Errno::ENOENT => return Ok(HostReport::default()),
+        Err(e) if e.errno() == crate::fsx::Errno::ENOENT => return Ok(HostReport::default()),
         Err(e) => return Err(e),
     };
     let mut files = regular_files(&base, b"bin", &[])?;

@@ -416,7 +416,7 @@ fn apply_one(
 ) -> Result<(), String> {
     let (_, name) = split_name(&r.rel);
     let mut file = dir.open_file(name).map_err(|e| e.to_string())?;
-    let st = nix::sys::stat::fstat(&file).map_err(|e| e.desc().to_string())?;
+    let st = fsx::fstat(&file).map_err(|e| e.reason().into_owned())?;
     if FileKey::of(&st) != r.key || Kind::from_mode(st.st_mode) != Kind::File {
         return Err("the file changed while ppd was running; left unchanged".into());
     }
@@ -441,7 +441,7 @@ fn apply_one(
     if let (Some(j), false) = (journal, r.aliases.is_empty()) {
         // Before the first rename: a kill from there on is rolled forward.
         j.relink(&r.rel, &r.aliases)
-            .map_err(|e| format!("writing the lock file: {}", fsx::errno_of(&e).desc()))?;
+            .map_err(|e| format!("writing the lock file: {}", fsx::errno_of(&e).reason()))?;
     }
     dir.replace_file(name, &data, &Meta::of(&st))
         .map_err(|e| e.to_string())?;

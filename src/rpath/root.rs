@@ -19,10 +19,8 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use nix::sys::stat::{self, FileStat};
-
 use crate::elf::Class;
-use crate::fsx::{self, DirFd, FsError, Kind};
+use crate::fsx::{self, DirFd, FileStat, FsError, Kind};
 
 /// Symlink hops allowed in one resolution (the kernel's limit).
 const MAX_HOPS: u32 = 40;
@@ -148,12 +146,7 @@ impl Root {
     }
 
     fn lstat(&self, rel: &[u8]) -> Option<FileStat> {
-        stat::fstatat(
-            self.dir.as_fd(),
-            rel,
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .ok()
+        fsx::lstat_at(self.dir.as_fd(), rel).ok()
     }
 
     /// Opens a regular file by a root-relative path that contains no

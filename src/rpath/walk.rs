@@ -3,7 +3,7 @@
 //! symlinks anywhere below the starting directory, through the bounded
 //! handles of a [`Walker`].
 
-use nix::errno::Errno;
+use crate::fsx::Errno;
 
 use crate::fsx::{DirFd, FileKey, FsError, Kind, Meta};
 use crate::walk::Walker;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::FileStat;
+use crate::fsx::FileStat;
 
 use crate::fsx::{self, Mtime};
 
@@ -176,7 +176,7 @@ impl ScanCache {
             .and_then(|()| std::fs::rename(&tmp, &self.path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            let reason = fsx::errno_of(&e).desc();
+            let reason = fsx::errno_of(&e).reason();
             return Err(format!("writing cache {}: {reason}", fsx::show(&self.path)));
         }
         Ok(())

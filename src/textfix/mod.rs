@@ -35,11 +35,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
-use nix::sys::stat::{self, FileStat};
+use crate::fsx::Errno;
 use rayon::prelude::*;
 
-use crate::fsx::{self, DirFd, FsError, Kind, Meta, Mtime, RawEntry};
+use crate::fsx::{self, DirFd, FileStat, FsError, Kind, Meta, Mtime, RawEntry};
 use crate::walk::Walker;
 
 mod cache;
@@ -389,7 +388,7 @@ impl Scanner<'_> {
             Err(Errno::ELOOP | Errno::ENOENT) => return Scanned::default(),
             Err(e) => return Scanned::error(FsError::new("opening", path(), e)),
         };
-        let st = match stat::fstat(&fd) {
+        let st = match fsx::fstat(&fd) {
             Ok(st) => st,
             Err(e) => return Scanned::error(FsError::new("inspecting", path(), e)),
         };

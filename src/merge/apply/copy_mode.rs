@@ -56,7 +56,7 @@ impl Groups {
 /// (type, size, mtime) plus mode and owner, which `-a` also keeps. The
 /// source inode itself (left by a hard-link merge) is never a copy.
 pub(in crate::merge) fn is_copy_of(
-    st: &nix::sys::stat::FileStat,
+    st: &crate::fsx::FileStat,
     m: &Meta,
     size: u64,
     key: FileKey,
@@ -93,7 +93,7 @@ impl Task<'_> {
                 Some(m) => (m, e.size),
                 None => {
                     let s = src.dir.stat(src.name)?.ok_or_else(|| {
-                        FsError::new("inspecting", src.path(), nix::errno::Errno::ENOENT)
+                        FsError::new("inspecting", src.path(), crate::fsx::Errno::ENOENT)
                     })?;
                     (Meta::of(&s), s.st_size as u64)
                 }

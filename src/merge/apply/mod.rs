@@ -36,8 +36,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::fsx::Errno;
 use anyhow::Result;
-use nix::errno::Errno;
 
 use super::copy::{copy_any, copy_file, link_within};
 use super::plan::{dir_meta, entry, EntryRef, Plan, PlanDir, Source};
@@ -321,7 +321,7 @@ pub(super) fn replaceable(
     path: &[u8],
     dir: &DirFd,
     name: &[u8],
-    st: &nix::sys::stat::FileStat,
+    st: &crate::fsx::FileStat,
 ) -> bool {
     let Some(m) = guard else {
         return true;
@@ -356,7 +356,7 @@ impl Task<'_> {
         dir: &DirFd,
         r: EntryRef,
         e: &SrcEntry,
-        st: &nix::sys::stat::FileStat,
+        st: &crate::fsx::FileStat,
     ) -> bool {
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
@@ -509,7 +509,7 @@ impl Task<'_> {
         &self,
         it: &Item,
         want: FileKey,
-        existing: Option<&nix::sys::stat::FileStat>,
+        existing: Option<&crate::fsx::FileStat>,
         out: &mut Applied,
     ) -> Result<()> {
         let Item { dir, src, r, e, .. } = *it;
@@ -555,7 +555,7 @@ impl Task<'_> {
 
 /// rsync's quick check: `st` is a regular file with the size, mtime, mode
 /// bits (and, as root, owner) of the file at `src`.
-pub(super) fn quick_same(st: &nix::sys::stat::FileStat, src: At<'_>) -> bool {
+pub(super) fn quick_same(st: &crate::fsx::FileStat, src: At<'_>) -> bool {
     let Ok(Some(s)) = src.dir.stat(src.name) else {
         return false;
     };
