@@ -18,14 +18,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::fcntl::{self, AtFlags, OFlag};
-use nix::sys::stat::{self, Mode, UtimensatFlags};
-use nix::sys::time::TimeSpec;
-use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
+use rustix::fs::{self as sys, AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
 
 /// The result of `stat`/`lstat`/`fstat`: what every module inspects an
 /// entry through (this module owns the syscall crate's type).
-pub type FileStat = nix::sys::stat::FileStat;
+pub type FileStat = rustix::fs::Stat;
 
 /// An OS error number, as every fallible filesystem call here reports it.
 /// Compared by value (`Errno::ENOENT`, also in patterns); shown to the
@@ -149,12 +146,6 @@ impl fmt::Debug for Errno {
 impl From<rustix::io::Errno> for Errno {
     fn from(e: rustix::io::Errno) -> Errno {
         Errno(e.raw_os_error())
-    }
-}
-
-impl From<nix::errno::Errno> for Errno {
-    fn from(e: nix::errno::Errno) -> Errno {
-        Errno(e as i32)
     }
 }
 
@@ -381,12 +372,22 @@ impl Mtime {
     pub fn of(st: &FileStat) -> Mtime {
         Mtime {
             sec: st.st_mtime,
-            nsec: st.st_mtime_nsec,
+            nsec: st.st_mtime_nsec as i64,
         }
     }
 
-    fn spec(self) -> TimeSpec {
-        TimeSpec::new(self.sec, self.nsec)
+    /// The timestamps that set this mtime and leave the atime alone.
+    fn times(self) -> Timestamps {
+        Timestamps {
+            last_access: Timespec {
+                tv_sec: 0,
+                tv_nsec: sys::UTIME_OMIT,
+            },
+            last_modification: Timespec {
+                tv_sec: self.sec,
+                tv_nsec: self.nsec,
+            },
+        }
     }
 }
 
@@ -446,7 +447,7 @@ pub fn same_file_content(a: &Path, b: &Path) -> bool {
         std::fs::OpenOptions::new()
             .read(true)
             // Never a symlink, and never blocking on a fifo swapped in.
-            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+            .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
             .open(p)
     };
     let (Ok(mut fa), Ok(mut fb)) = (open(a), open(b)) else {
@@ -476,22 +477,22 @@ pub fn same_file_content(a: &Path, b: &Path) -> bool {
 
 /// `lstat` of a user's path (a final symlink not followed).
 pub fn lstat(path: &Path) -> std::result::Result<FileStat, Errno> {
-    stat::lstat(path).map_err(Errno::from)
+    sys::lstat(path).map_err(Errno::from)
 }
 
 /// `stat` of a user's path (symlinks followed).
 pub fn stat_path(path: &Path) -> std::result::Result<FileStat, Errno> {
-    stat::stat(path).map_err(Errno::from)
+    sys::stat(path).map_err(Errno::from)
 }
 
 /// `fstat` of an open file.
 pub fn fstat(fd: impl AsFd) -> std::result::Result<FileStat, Errno> {
-    stat::fstat(fd.as_fd()).map_err(Errno::from)
+    sys::fstat(fd).map_err(Errno::from)
 }
 
 /// `fstatat(AT_SYMLINK_NOFOLLOW)` of a path relative to a directory.
 pub fn lstat_at(dir: BorrowedFd<'_>, rel: &[u8]) -> std::result::Result<FileStat, Errno> {
-    stat::fstatat(dir, rel, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(Errno::from)
+    sys::statat(dir, rel, AtFlags::SYMLINK_NOFOLLOW).map_err(Errno::from)
 }
 
 /// Returns true if and only if this process runs as root, so ownership can be kept.
@@ -543,17 +544,17 @@ impl AsFd for DirFd {
     }
 }
 
-const DIR_FLAGS: OFlag = OFlag::O_RDONLY
-    .union(OFlag::O_DIRECTORY)
-    .union(OFlag::O_CLOEXEC)
-    .union(OFlag::O_NOFOLLOW);
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOFOLLOW);
 
 impl DirFd {
     /// Opens a directory named by the user. Symlinks in this path are
     /// followed, as rsync and cp do for their arguments; nothing below it is.
     pub fn open(path: &Path) -> Result<DirFd> {
-        let flags = DIR_FLAGS.difference(OFlag::O_NOFOLLOW);
-        let fd = fcntl::openat(fcntl::AT_FDCWD, path, flags, Mode::empty())
+        let flags = DIR_FLAGS.difference(OFlags::NOFOLLOW);
+        let fd = sys::openat(sys::CWD, path, flags, Mode::empty())
             .map_err(|e| FsError::new("opening directory", path, e))?;
         Ok(DirFd {
             fd,
@@ -591,7 +592,7 @@ impl DirFd {
 
     /// Opens a child directory without following a symlink.
     pub fn open_child(&self, name: &[u8]) -> Result<DirFd> {
-        let fd = fcntl::openat(self.fd.as_fd(), name, DIR_FLAGS, Mode::empty())
+        let fd = sys::openat(self.fd.as_fd(), name, DIR_FLAGS, Mode::empty())
             .map_err(|e| FsError::new("opening directory", self.child_path(name), e))?;
         Ok(DirFd {
             fd,
@@ -633,9 +634,7 @@ impl DirFd {
 
     /// Creates a child directory. Returns false if something already exists there.
     pub fn mkdir(&self, name: &[u8], mode: u32) -> Result<bool> {
-        match stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode))
-            .map_err(Errno::from)
-        {
+        match sys::mkdirat(self.fd.as_fd(), name, Mode::from_raw_mode(mode)).map_err(Errno::from) {
             Ok(()) => Ok(true),
             Err(Errno::EEXIST) => Ok(false),
             Err(e) => Err(FsError::new("creating directory", self.child_path(name), e)),
@@ -660,7 +659,7 @@ impl DirFd {
 
     /// `fstat` on the directory itself.
     pub fn stat_self(&self) -> Result<FileStat> {
-        stat::fstat(self.fd.as_fd()).map_err(|e| FsError::new("inspecting", &self.path, e))
+        fstat(self.fd.as_fd()).map_err(|e| FsError::new("inspecting", &self.path, e))
     }
 
     /// Hard-links `src` (a child of another open directory, never followed
@@ -678,7 +677,7 @@ impl DirFd {
         src_name: &[u8],
         name: &[u8],
     ) -> std::result::Result<(), Errno> {
-        unistd::linkat(
+        sys::linkat(
             src_dir.fd.as_fd(),
             src_name,
             self.fd.as_fd(),
@@ -690,30 +689,31 @@ impl DirFd {
 
     /// Creates a symlink child; raw errno for the caller.
     pub fn symlink(&self, target: &[u8], name: &[u8]) -> std::result::Result<(), Errno> {
-        unistd::symlinkat(target, self.fd.as_fd(), name).map_err(Errno::from)
+        sys::symlinkat(target, self.fd.as_fd(), name).map_err(Errno::from)
     }
 
     /// Reads a child symlink's target.
     pub fn readlink(&self, name: &[u8]) -> Result<Vec<u8>> {
-        fcntl::readlinkat(self.fd.as_fd(), name)
-            .map(|t| t.into_encoded_bytes())
+        // A buffer of PATH_MAX: any target is read in one call.
+        sys::readlinkat(self.fd.as_fd(), name, Vec::with_capacity(4096))
+            .map(CString::into_bytes)
             .map_err(|e| FsError::new("reading symlink", self.child_path(name), e))
     }
 
     /// Renames a child over another child of the same directory.
     pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<()> {
-        fcntl::renameat(self.fd.as_fd(), from, self.fd.as_fd(), to)
+        sys::renameat(self.fd.as_fd(), from, self.fd.as_fd(), to)
             .map_err(|e| FsError::two("renaming", self.child_path(from), self.child_path(to), e))
     }
 
     /// Removes a child file, symlink or (with `dir`) empty directory.
     pub fn unlink(&self, name: &[u8], dir: bool) -> Result<()> {
         let flag = if dir {
-            UnlinkatFlags::RemoveDir
+            AtFlags::REMOVEDIR
         } else {
-            UnlinkatFlags::NoRemoveDir
+            AtFlags::empty()
         };
-        unistd::unlinkat(self.fd.as_fd(), name, flag)
+        sys::unlinkat(self.fd.as_fd(), name, flag)
             .map_err(|e| FsError::new("removing", self.child_path(name), e))
     }
 
@@ -787,13 +787,8 @@ impl DirFd {
         let mut raw = rustix::fs::RawDir::new(self.fd.as_fd(), &mut buf);
         let mut out = Vec::new();
         while let Some(ent) = raw.next() {
-            let ent = ent.map_err(|e| {
-                FsError::new(
-                    "reading directory",
-                    &self.path,
-                    Errno::from_raw(e.raw_os_error()),
-                )
-            })?;
+            let ent =
+                ent.map_err(|e| FsError::new("reading directory", &self.path, Errno::from(e)))?;
             let name = ent.file_name().to_bytes();
             if name == b"." || name == b".." || (!temps && is_temp(name)) {
                 continue;
@@ -820,72 +815,51 @@ impl DirFd {
     pub fn set_meta(&self, name: &[u8], meta: &Meta) -> Result<()> {
         let path = || self.child_path(name);
         if is_root() {
-            unistd::fchownat(
+            sys::chownat(
                 self.fd.as_fd(),
                 name,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
+                Some(Uid::from_raw_unchecked(meta.uid)),
+                Some(Gid::from_raw_unchecked(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
             )
             .map_err(|e| FsError::new("changing owner of", path(), e))?;
         }
         if meta.kind != Kind::Symlink {
-            stat::fchmodat(
+            sys::chmodat(
                 self.fd.as_fd(),
                 name,
-                Mode::from_bits_truncate(meta.mode & 0o7777),
-                stat::FchmodatFlags::FollowSymlink,
+                Mode::from_raw_mode(meta.mode & 0o7777),
+                AtFlags::empty(),
             )
             .map_err(|e| FsError::new("changing mode of", path(), e))?;
         }
-        let omit = TimeSpec::UTIME_OMIT;
-        stat::utimensat(
+        sys::utimensat(
             self.fd.as_fd(),
             name,
-            &omit,
-            &meta.mtime.spec(),
-            UtimensatFlags::NoFollowSymlink,
+            &meta.mtime.times(),
+            AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(|e| FsError::new("setting times of", path(), e))
     }
 
     /// Sets mode, owner (when root) and mtime of this directory itself.
     pub fn set_own_meta(&self, meta: &Meta) -> Result<()> {
-        if is_root() {
-            unistd::fchown(
-                self.fd.as_fd(),
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-            )
-            .map_err(|e| FsError::new("changing owner of", &self.path, e))?;
-        }
-        stat::fchmod(
-            self.fd.as_fd(),
-            Mode::from_bits_truncate(meta.mode & 0o7777),
-        )
-        .map_err(|e| FsError::new("changing mode of", &self.path, e))?;
-        stat::futimens(self.fd.as_fd(), &TimeSpec::UTIME_OMIT, &meta.mtime.spec())
-            .map_err(|e| FsError::new("setting times of", &self.path, e))
+        set_fd_meta(self.fd.as_fd(), meta).map_err(|(op, e)| FsError::new(op, &self.path, e))
     }
 
     /// Creates a new file child exclusively (never through a symlink), mode 0600.
     pub fn create_exclusive(&self, name: &[u8]) -> Result<std::fs::File> {
         let flags =
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = fcntl::openat(
-            self.fd.as_fd(),
-            name,
-            flags,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| FsError::new("creating", self.child_path(name), e))?;
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = sys::openat(self.fd.as_fd(), name, flags, Mode::from_raw_mode(0o600))
+            .map_err(|e| FsError::new("creating", self.child_path(name), e))?;
         Ok(std::fs::File::from(fd))
     }
 
     /// Opens a child regular file for reading, never through a symlink.
     pub fn open_file(&self, name: &[u8]) -> Result<std::fs::File> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = fcntl::openat(self.fd.as_fd(), name, flags, Mode::empty())
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = sys::openat(self.fd.as_fd(), name, flags, Mode::empty())
             .map_err(|e| FsError::new("opening", self.child_path(name), e))?;
         Ok(std::fs::File::from(fd))
     }
@@ -912,8 +886,7 @@ impl DirFd {
     pub fn write_file(&self, name: &[u8], data: &[u8]) -> Result<()> {
         let mut tmp = TEMP_PREFIX.to_vec();
         tmp.extend_from_slice(name.strip_prefix(b".").unwrap_or(name));
-        match unistd::unlinkat(self.fd.as_fd(), tmp.as_slice(), UnlinkatFlags::NoRemoveDir)
-            .map_err(Errno::from)
+        match sys::unlinkat(self.fd.as_fd(), tmp.as_slice(), AtFlags::empty()).map_err(Errno::from)
         {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(FsError::new("writing", self.child_path(name), e)),
@@ -930,12 +903,9 @@ impl DirFd {
         meta: Option<&Meta>,
     ) -> Result<()> {
         let result = (|| {
-            let flags = OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_EXCL
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC;
-            let fd = fcntl::openat(self.fd.as_fd(), tmp, flags, Mode::from_bits_truncate(mode))
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = sys::openat(self.fd.as_fd(), tmp, flags, Mode::from_raw_mode(mode))
                 .map_err(Errno::from)?;
             let mut f = std::fs::File::from(fd);
             std::io::Write::write_all(&mut f, data).map_err(|e| errno_of(&e))?;
@@ -943,7 +913,7 @@ impl DirFd {
             if let Some(meta) = meta {
                 self.set_meta(tmp, meta).map_err(|e| e.errno())?;
             }
-            fcntl::renameat(self.fd.as_fd(), tmp, self.fd.as_fd(), name).map_err(Errno::from)
+            sys::renameat(self.fd.as_fd(), tmp, self.fd.as_fd(), name).map_err(Errno::from)
         })();
         result.map_err(|errno| {
             let _ = self.unlink(tmp, false);
@@ -1015,7 +985,25 @@ impl Meta {
 
 /// Returns the errno of a failed rustix call, as [`FsError`] carries it.
 pub fn errno_rx(e: rustix::io::Errno) -> Errno {
-    Errno::from_raw(e.raw_os_error())
+    Errno::from(e)
+}
+
+/// Sets owner (as root), mode and mtime through an open descriptor. Owner
+/// first: `chown` clears set-id bits that the mode then restores. An error
+/// says which step failed.
+pub fn set_fd_meta(fd: impl AsFd, meta: &Meta) -> std::result::Result<(), (&'static str, Errno)> {
+    let fd = fd.as_fd();
+    if is_root() {
+        sys::fchown(
+            fd,
+            Some(Uid::from_raw_unchecked(meta.uid)),
+            Some(Gid::from_raw_unchecked(meta.gid)),
+        )
+        .map_err(|e| ("changing owner of", e.into()))?;
+    }
+    sys::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
+        .map_err(|e| ("changing mode of", e.into()))?;
+    sys::futimens(fd, &meta.mtime.times()).map_err(|e| ("setting times of", e.into()))
 }
 
 /// Returns the errno of an `io::Error` (EIO if it has none).
@@ -1094,17 +1082,6 @@ mod tests {
             assert!(!r.is_empty() && !r.contains("os error"), "{n}: {r}");
         }
         assert_eq!(format!("{:?}", Errno::ENOENT), "ENOENT");
-    }
-
-    #[test]
-    fn reasons_match_the_previous_table() {
-        for n in 1..200 {
-            if let Some((name, text)) = known(n) {
-                let old = nix::errno::Errno::from_raw(n);
-                assert_eq!(text, old.desc(), "{name}");
-                assert_eq!(format!("{old:?}"), name);
-            }
-        }
     }
 
     #[test]

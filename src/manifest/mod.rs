@@ -148,7 +148,7 @@ impl DirRecord {
             key: FileKey::of(st),
             ctime: Mtime {
                 sec: st.st_ctime,
-                nsec: st.st_ctime_nsec,
+                nsec: st.st_ctime_nsec as i64,
             },
         }
     }

@@ -8,8 +8,6 @@
 //! reflink on XFS and btrfs), sparse files extent by extent so holes stay
 //! holes.
 
-use std::os::fd::AsFd;
-
 use crate::fsx::Errno;
 use anyhow::Result;
 use rustix::io::Errno as RxErrno;
@@ -31,7 +29,8 @@ pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
     let result = copy_data(&input, &output, st.st_size, st.st_blocks)
         .map_err(|e| FsError::two("copying", src.path(), dir.child_path(tmp), e))
         .and_then(|()| {
-            set_fd_meta(&output, &meta).map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
+            fsx::set_fd_meta(&output, &meta)
+                .map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
         });
     drop(output);
     if let Err(e) = result {
@@ -122,33 +121,6 @@ pub(super) fn copy_rw(
         off += n as i64;
     }
     Ok(())
-}
-
-/// Sets owner (as root), mode and mtime through an open descriptor. Owner
-/// first: `chown` clears set-id bits that the mode then restores.
-pub(super) fn set_fd_meta(fd: &impl AsFd, meta: &Meta) -> Result<(), (&'static str, Errno)> {
-    use rustix::fs::{Gid, Mode, Timespec, Timestamps, Uid};
-    if fsx::is_root() {
-        rustix::fs::fchown(
-            fd,
-            Some(Uid::from_raw_unchecked(meta.uid)),
-            Some(Gid::from_raw_unchecked(meta.gid)),
-        )
-        .map_err(|e| ("changing owner of", errno(e)))?;
-    }
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777))
-        .map_err(|e| ("changing mode of", errno(e)))?;
-    let times = Timestamps {
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
-        },
-        last_modification: Timespec {
-            tv_sec: meta.mtime.sec,
-            tv_nsec: meta.mtime.nsec,
-        },
-    };
-    rustix::fs::futimens(fd, &times).map_err(|e| ("setting times of", errno(e)))
 }
 
 /// Recreates the device, fifo or socket at `src` as the new child `tmp`.
