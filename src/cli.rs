@@ -771,7 +771,10 @@ pub enum ShellArg {
 /// `ppd-<command>.1` for every command, all from the clap definitions.
 pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     use clap::CommandFactory;
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    // Building propagates the global options (-v, -j) to every command,
+    // so each command's page lists them as its --help does.
+    cmd.build();
     let mut pages = Vec::new();
     let mut main = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut main)?;
@@ -785,7 +788,10 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
             .clone()
             .name(name.clone())
             .bin_name(format!("ppd {}", sub.get_name()))
-            .version(env!("CARGO_PKG_VERSION"));
+            // The page's footer names the version; the command itself
+            // takes no -V (only `ppd -V` does).
+            .version(env!("CARGO_PKG_VERSION"))
+            .disable_version_flag(true);
         let mut page = Vec::new();
         clap_mangen::Man::new(sub).render(&mut page)?;
         pages.push((format!("{name}.1"), page));

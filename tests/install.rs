@@ -104,3 +104,90 @@ fn install_gives_ppd_its_man_pages_and_completions() {
     assert_eq!(lines.next().unwrap(), "words: explain", "{text}");
     assert_eq!(lines.next().unwrap(), "options: --tree", "{text}");
 }
+
+/// The option names (`-x`, `--long`) that start an option line of a help
+/// text or a rendered man page, in order of appearance, without repeats.
+fn option_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if !line.starts_with('-') {
+            continue;
+        }
+        for word in line.split([',', ' ', '=', '[', '<']) {
+            let is_name = word.len() > 1
+                && word.starts_with('-')
+                && word
+                    .trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !word.trim_start_matches('-').is_empty();
+            if is_name && !names.iter().any(|n| n == word) {
+                names.push(word.to_string());
+            }
+            if !(word.is_empty() || is_name) {
+                break;
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Every command's man page lists exactly the options its `--help` lists,
+/// global ones (-v, -j) included, and no `-V` a command does not take; the
+/// page names the command and its example.
+#[test]
+fn man_pages_list_what_help_lists() {
+    if skip_without(&["man", "nroff"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    ok(common::ppd()
+        .args(["generate", "man", "--dir"])
+        .arg(t.path()));
+    let help = String::from_utf8(ok(common::ppd().arg("--help")).stdout).unwrap();
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 12, "{commands:?}");
+    for cmd in &commands {
+        let page = t.path().join(format!("ppd-{cmd}.1"));
+        let out = ok(Command::new("man")
+            .arg("-l")
+            .arg(&page)
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env("MANWIDTH", "100")
+            .env_remove("MANOPT"));
+        let man = String::from_utf8(out.stdout).unwrap();
+        let help = String::from_utf8(ok(common::ppd().args([cmd, "--help"])).stdout).unwrap();
+        let (want, got) = (option_names(&help), option_names(&man));
+        assert_eq!(got, want, "ppd-{cmd}.1 vs ppd {cmd} --help:\n{man}");
+        for global in ["-v", "--verbose", "-j", "--jobs", "-h", "--help"] {
+            assert!(
+                got.iter().any(|n| n == global),
+                "ppd-{cmd}.1 lacks {global}"
+            );
+        }
+        assert!(!got.iter().any(|n| n == "-V"), "ppd-{cmd}.1 offers -V");
+        // Justified text: compare with runs of blanks folded.
+        let folded = man.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            folded.contains(&format!("ppd {cmd}")),
+            "ppd-{cmd}.1:\n{man}"
+        );
+        if help.contains("\nExample") {
+            assert!(
+                man.contains("Example"),
+                "ppd-{cmd}.1 lacks the example:\n{man}"
+            );
+        }
+    }
+}
