@@ -305,6 +305,10 @@ Examples:
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("to").required(true).args(["dest", "dest_operand"])))]
 pub struct CopyTreeArgs {
+    /// Where to copy it (also accepted as the second operand).
+    #[arg(long, value_name = "DEST")]
+    pub dest: Option<PathBuf>,
+
     /// Skip paths matching PATTERN (rsync --exclude syntax: a leading `/`
     /// anchors at SRC, a trailing `/` matches only directories, `*`, `?`, `[...]`).
     #[arg(long, value_name = "PATTERN")]
@@ -322,10 +326,6 @@ pub struct CopyTreeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub progress: ProgressArgs,
-
-    /// Where to copy it (also accepted as the second operand).
-    #[arg(long, value_name = "DEST")]
-    pub dest: Option<PathBuf>,
 
     /// The tree to copy.
     #[arg(value_name = "SRC")]
@@ -600,8 +600,9 @@ for each listed file of another architecture and exits 1 if there is one.";
 /// `ppd check-bin-arch`: the options of Buildroot's script, same letters.
 #[derive(Args, Debug)]
 pub struct CheckBinArchArgs {
-    /// The package: only its lines of the list are checked.
-    #[arg(short = 'p', long = "package", value_name = "PKG")]
+    /// The package: only its lines of the list are checked (-p as in
+    /// Buildroot's script; --pkg as in every other command).
+    #[arg(short = 'p', long = "pkg", alias = "package", value_name = "NAME")]
     pub package: String,
 
     /// The package's .files-list.txt.

@@ -275,3 +275,25 @@ fn a_missing_list_is_an_error_naming_it() {
         )
     );
 }
+
+/// The package is `--pkg NAME` as in every other command (`-p` as in
+/// Buildroot's script; the earlier `--package` still works, unlisted).
+#[test]
+fn the_package_is_named_with_pkg_as_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "foo,./usr/share/foo.txt\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("usr/share")).unwrap();
+    std::fs::write(dir.path().join("usr/share/foo.txt"), "text\n").unwrap();
+    for flag in ["--pkg", "-p", "--package"] {
+        let out = run(ppd()
+            .args(["check-bin-arch", flag, "foo", "-a", "AArch64", "-l"])
+            .arg(&list)
+            .env("TARGET_DIR", dir.path()));
+        assert_eq!(out.status.code(), Some(0), "{flag}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{flag}");
+    }
+    let help = String::from_utf8(run(ppd().args(["check-bin-arch", "--help"])).stdout).unwrap();
+    assert!(help.contains("-p, --pkg <NAME>"), "{help}");
+    assert!(!help.contains("--package"), "{help}");
+}

@@ -133,6 +133,14 @@ fn wrapped_examples_continue_with_a_backslash() {
 #[test]
 fn copy_tree_takes_the_destination_as_option_or_operand() {
     use std::os::unix::fs::MetadataExt;
+    // --dest heads the options, as the destination does in finalize's.
+    let help = String::from_utf8(ok(ppd().args(["copy-tree", "-h"])).stdout).unwrap();
+    let first = help
+        .lines()
+        .skip_while(|l| *l != "Options:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(first.trim_start().starts_with("--dest <DEST>"), "{help}");
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     std::fs::create_dir_all(src.join("etc")).unwrap();
