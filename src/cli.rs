@@ -29,7 +29,8 @@ pub fn parse() -> Cli {
 ///
 /// Exit status: 0 success; 1 problems found that the command was asked to
 /// fail on (conflicts with --conflicts=error, RPATH findings, overwrites with
-/// --overwrites=error); 2 usage or I/O error.
+/// --overwrites=error, files of another architecture in check-bin-arch); 2
+/// usage or I/O error.
 #[derive(Parser, Debug)]
 #[command(name = "ppd", version, max_term_width = 100)]
 pub struct Cli {

@@ -297,3 +297,28 @@ fn the_package_is_named_with_pkg_as_elsewhere() {
     assert!(help.contains("-p, --pkg <NAME>"), "{help}");
     assert!(!help.contains("--package"), "{help}");
 }
+
+/// check-bin-arch's exit status 1 (a file of another architecture) is
+/// among the documented ones, in `ppd --help` and in README.
+#[test]
+fn exit_status_one_is_documented() {
+    let help = String::from_utf8(run(ppd().arg("--help")).stdout).unwrap();
+    let para: String = help
+        .split("\n\n")
+        .find(|p| p.starts_with("Exit status:"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        para.contains("files of another architecture in check-bin-arch); 2 usage or I/O error"),
+        "{help}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        readme.contains("files of another architecture in `check-bin-arch`"),
+        "README"
+    );
+}
