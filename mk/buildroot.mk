@@ -52,6 +52,10 @@
 #                       "--no-manifest --conflicts ignore" is exactly the
 #                       rsync loop (PPD_BUILDROOT_PREPARE_OPTS is still read)
 #   PPD_FINALIZE_OPTS   options for ppd finalize, e.g. "--conflicts error"
+#   PPD_LINK_MODE       ppd prepare's --link-mode (see mk/ppd.mk): auto,
+#                       hardlink, reflink or snapshot; with auto or snapshot
+#                       ppd creates every package's trees (btrfs subvolumes)
+#   PPD_FINALIZE_LINK_MODE  ppd finalize's --link-mode: auto, reflink, copy
 #   PPD_OPTS            options for every ppd call, e.g. -v
 #   PPD_CHECK_HOST_RPATH  n: keep Buildroot's check-host-rpath script
 #   PPD_FIX_RPATH       n: keep Buildroot's fix-rpath script
@@ -96,9 +100,10 @@ define per-package-rsync
 	$(Q)mkdir -p $(3)
 	$(if $(strip $(1)),\
 		$(if $(filter hardlink,$(4)),\
-			$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-prepare-opts) \
+			$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(_ppd-prepare-opts) \
 				--per-package-dir $(PER_PACKAGE_DIR) --$(2)-dir $(3) $(1),\
-			$(Q)+$(_ppd) finalize $(_ppd-opts) $(PPD_FINALIZE_OPTS) \
+			$(Q)+$(_ppd) finalize $(_ppd-opts) $(_ppd-finalize-link-mode) \
+				$(PPD_FINALIZE_OPTS) \
 				--per-package-dir $(PER_PACKAGE_DIR) --tree $(2) --dest $(3) \
 				--mode copy $(1)))
 endef
@@ -116,9 +121,9 @@ _ppd-configure-step = $(and $(filter .stamp_configured,$(notdir $@)),\
 # $1: space-separated list of packages to merge from, in this order
 # example: $(call prepare-per-package-directory,$($(PKG)_FINAL_DEPENDENCIES))
 define prepare-per-package-directory
-	$(Q)mkdir -p $(HOST_DIR) $(TARGET_DIR)
-	$(if $(strip $(1) $(_ppd-configure-step)),\
-		$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-prepare-opts) \
+	$(if $(_ppd-makes-trees),,$(Q)mkdir -p $(HOST_DIR) $(TARGET_DIR))
+	$(if $(strip $(1) $(_ppd-configure-step) $(_ppd-makes-trees)),\
+		$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(_ppd-prepare-opts) \
 			--per-package-dir $(PER_PACKAGE_DIR) \
 			$(if $(_ppd-configure-step),--pkg $($(PKG)_NAME) --fixup-paths) \
 			--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1))

@@ -34,6 +34,15 @@
 #   PPD_PREPARE_OPTS, PPD_FINALIZE_OPTS
 #                  options for ppd prepare and ppd finalize only, e.g.
 #                  --conflicts ignore
+#   PPD_LINK_MODE  how ppd prepare places dependencies' files: auto (ppd's
+#                  default: the best the filesystem supports), hardlink,
+#                  reflink or snapshot (btrfs); with auto or snapshot set
+#                  here, ppd also creates the trees of packages without
+#                  dependencies (as btrfs subvolumes, so that the packages
+#                  built on them can snapshot them)
+#   PPD_FINALIZE_LINK_MODE
+#                  how ppd finalize writes a copy's data: auto, reflink
+#                  (a clone per file) or copy (never sharing blocks)
 #   PPD_LAUNCHER   a command prefix for every call, e.g. a timing wrapper
 #                  (see PPD_MAKE_NOEXEC below)
 #   Q              '@' to keep the commands quiet, as in Buildroot
@@ -46,6 +55,14 @@ PPD_OPTS ?=
 PPD_PREPARE_OPTS ?=
 PPD_FINALIZE_OPTS ?=
 PPD_LAUNCHER ?=
+PPD_LINK_MODE ?=
+PPD_FINALIZE_LINK_MODE ?=
+
+# The --link-mode options, and whether ppd makes even a tree without
+# dependencies (a btrfs subvolume in snapshot or auto mode).
+_ppd-link-mode = $(if $(PPD_LINK_MODE),--link-mode $(PPD_LINK_MODE))
+_ppd-finalize-link-mode = $(if $(PPD_FINALIZE_LINK_MODE),--link-mode $(PPD_FINALIZE_LINK_MODE))
+_ppd-makes-trees = $(filter snapshot auto,$(PPD_LINK_MODE))
 
 # The single-letter flags make runs with: GNU make puts them together in
 # the first word of MAKEFLAGS ('n', 'kn', 'ns -j2 --jobserver-auth=3,4'),
@@ -82,8 +99,8 @@ _ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(_ppd-make-flags)),\
 # Without "fixup", an empty list only creates the directories.
 # example: $(call ppd-prepare,$(LIBFOO_FINAL_DEPENDENCIES),fixup)
 define ppd-prepare
-	$(Q)$(if $(strip $(1) $(filter fixup,$(2))),\
-		+$(_ppd) prepare $(_ppd-opts) $(PPD_PREPARE_OPTS) \
+	$(Q)$(if $(strip $(1) $(filter fixup,$(2)) $(_ppd-makes-trees)),\
+		+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(PPD_PREPARE_OPTS) \
 		--per-package-dir $(PER_PACKAGE_DIR) \
 		$(if $(filter fixup,$(2)),--pkg $($(PKG)_NAME) --fixup-paths) \
 		--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1),\
@@ -114,7 +131,7 @@ define ppd-finalize
 	$(Q)mkdir -p $(3)
 	$(Q)$(if $(strip $(1)),+$(_ppd) finalize $(_ppd-opts) $(PPD_FINALIZE_OPTS) \
 		--per-package-dir $(PER_PACKAGE_DIR) --tree $(2) --dest $(3) \
-		$(if $(4),--mode $(4)) $(1))
+		$(if $(4),--mode $(4)) $(if $(filter hardlink,$(4)),,$(_ppd-finalize-link-mode)) $(1))
 endef
 
 # ppd-host-finalize -- assemble the final host tree the way Buildroot's

@@ -211,6 +211,13 @@ pub struct PrepareArgs {
     #[arg(long)]
     pub no_manifest: bool,
 
+    /// How dependencies' files are placed: hard links, clones sharing their
+    /// blocks but not their inode (reflink), or a btrfs snapshot of one
+    /// dependency's tree then clones; auto picks the best the destination's
+    /// filesystem supports (hard links on ext4).
+    #[arg(long, value_enum, default_value_t = PrepareLinkModeArg::Auto)]
+    pub link_mode: PrepareLinkModeArg,
+
     /// Print the conflicts and statistics as one JSON document on stdout
     /// (docs/json.md).
     #[arg(long)]
@@ -223,6 +230,34 @@ pub struct PrepareArgs {
     /// The dependencies, merged in the order given.
     #[arg(value_name = "DEP")]
     pub deps: Vec<String>,
+}
+
+/// `prepare --link-mode`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrepareLinkModeArg {
+    /// The best the destination's filesystem supports.
+    Auto,
+    /// Hard links to the dependencies' inodes.
+    Hardlink,
+    /// Clones (FICLONE): own inodes, shared data blocks.
+    Reflink,
+    /// A btrfs snapshot of one dependency's tree, then clones.
+    Snapshot,
+}
+
+/// `finalize --link-mode`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalizeLinkModeArg {
+    /// New inodes; the kernel shares blocks where the filesystem can.
+    Auto,
+    /// Hard links to the packages' inodes (as --mode hardlink).
+    Hardlink,
+    /// New inodes, each a clone (FICLONE) of the package's file.
+    Reflink,
+    /// As reflink (a final tree merges every package: no one tree to snapshot).
+    Snapshot,
+    /// New inodes with their data copied, sharing no blocks.
+    Copy,
 }
 
 /// Which tree of each package.
@@ -266,6 +301,12 @@ pub struct FinalizeArgs {
     /// Copy (default, protects the per-package trees) or hard-link.
     #[arg(long, value_enum, default_value_t = MergeModeArg::Copy)]
     pub mode: MergeModeArg,
+
+    /// How a copy's data is written: auto (the kernel shares blocks where
+    /// it can), reflink (a clone per file), copy (data copied); hardlink
+    /// is --mode hardlink.
+    #[arg(long, value_enum, default_value_t = FinalizeLinkModeArg::Auto)]
+    pub link_mode: FinalizeLinkModeArg,
 
     /// What to do when packages provide one path with different content.
     #[arg(long, value_enum, default_value_t = ConflictArg::Warn)]

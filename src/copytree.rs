@@ -75,10 +75,14 @@ pub fn copy_tree(
         plan_text: None,
     };
     let opts = ApplyOptions {
-        mode: FileMode::Copy { keep_newer: true },
+        mode: FileMode::Copy {
+            keep_newer: true,
+            data: crate::merge::copy::Data::Auto,
+        },
         record: false,
         guard: None,
         progress: Some(&progress.done),
+        base: None,
     };
     if cfg.dry_run {
         let pv = merge::preview::preview(&sources, &plan, &cfg.dest, opts, &Default::default())?;

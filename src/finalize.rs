@@ -49,6 +49,10 @@ pub struct FinalizeConfig {
     pub dest: PathBuf,
     /// Copy or hard-link.
     pub mode: MergeMode,
+    /// In copy mode, how the data is written: `Auto` (the kernel shares
+    /// blocks where it can), `Reflink` or `Snapshot` (a clone per file),
+    /// `Copy` (never shared); `Hardlink` means hard links.
+    pub link_mode: crate::cow::LinkMode,
     /// Packages, in merge order.
     pub pkgs: Vec<String>,
     /// Only compute and describe the plan.
@@ -72,6 +76,23 @@ pub struct FinalizeResult {
     /// With `dry_run`: packages whose trees do not exist yet; the final
     /// tree would be assembled after they are built, so nothing is planned.
     pub waiting: Vec<String>,
+}
+
+/// How `cfg` places files.
+fn file_mode(cfg: &FinalizeConfig) -> FileMode {
+    use crate::cow::LinkMode;
+    use crate::merge::copy::Data;
+    let data = match cfg.link_mode {
+        _ if cfg.mode == MergeMode::Hardlink => return FileMode::Link,
+        LinkMode::Hardlink => return FileMode::Link,
+        LinkMode::Auto => Data::Auto,
+        LinkMode::Reflink | LinkMode::Snapshot => Data::Clone,
+        LinkMode::Copy => Data::Full,
+    };
+    FileMode::Copy {
+        keep_newer: false,
+        data,
+    }
 }
 
 /// Merges every package's tree of `cfg` into the destination.
@@ -108,13 +129,11 @@ pub fn finalize(
         waiting,
     };
     let opts = ApplyOptions {
-        mode: match cfg.mode {
-            MergeMode::Copy => FileMode::Copy { keep_newer: false },
-            MergeMode::Hardlink => FileMode::Link,
-        },
+        mode: file_mode(cfg),
         record: false,
         guard: None,
         progress: Some(&progress.done),
+        base: None,
     };
     if cfg.dry_run {
         if result.waiting.is_empty() {

@@ -21,6 +21,7 @@ pub mod binarch;
 pub mod cli;
 pub mod cmd;
 pub mod copytree;
+pub mod cow;
 pub mod elf;
 pub mod exit;
 pub mod explain;

@@ -29,6 +29,9 @@ pub struct TreeLock {
     file: File,
     path: PathBuf,
     marked: std::cell::Cell<bool>,
+    /// The lock file was marked when taken: the last run writing the
+    /// tree died or failed.
+    interrupted: bool,
 }
 
 /// What the mark says.
@@ -38,6 +41,12 @@ impl TreeLock {
     /// Returns the lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True if the last run writing the tree died or failed before
+    /// finishing (its temporaries are gone by now).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 
     /// Marks the tree as possibly holding temporaries, before anything is
@@ -106,10 +115,11 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         .open(&path)
         .with_context(ctx)?;
     file.lock().with_context(ctx)?;
-    let held = TreeLock {
+    let mut held = TreeLock {
         file,
         path,
         marked: std::cell::Cell::new(false),
+        interrupted: false,
     };
     let dirty = held
         .file
@@ -117,6 +127,7 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         .with_context(|| format!("inspecting {}", crate::fsx::show(&held.path)))?
         .len()
         > 0;
+    held.interrupted = dirty;
     if dirty {
         let journal = std::fs::read(&held.path)
             .with_context(|| format!("reading lock file {}", crate::fsx::show(&held.path)))?;

@@ -2,8 +2,10 @@
 //!
 //! For each destination tree (host first, then target, as Buildroot does),
 //! the dependencies' trees are scanned in parallel, merged into one plan
-//! (last dependency wins, [`crate::merge::plan`]), and applied as hard links
-//! under an advisory lock beside the tree. With manifests on (the default),
+//! (last dependency wins, [`crate::merge::plan`]), and applied under an
+//! advisory lock beside the tree: as hard links, or (`--link-mode`, see
+//! [`placement`]) as clones, possibly on top of a btrfs snapshot of the
+//! dependency tree that already holds most of the result. With manifests on (the default),
 //! the run also: removes entries a listed dependency placed earlier but no
 //! longer provides (only while they still are the inode placed); replaces
 //! entries a dependency changed; leaves alone anything the package
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::cow::{self, LinkMode};
 use crate::fsx::{self, DirFd, FileKey, Kind};
 use crate::manifest::{self, Loaded, Manifest, Record};
 use crate::merge::{self, plan, Applied, ApplyOptions, FileMode, Plan, Source};
@@ -47,6 +50,20 @@ pub struct PrepareConfig {
     pub dry_run: bool,
     /// Rewrite other packages' per-package paths in the host tree afterwards.
     pub fixup: Option<crate::textfix::FixupConfig>,
+    /// How files are placed (`Copy` is not one of prepare's modes: it
+    /// means `Auto`).
+    pub link_mode: LinkMode,
+}
+
+/// How one tree's files were placed, for `-v`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// `Hardlink`, `Reflink` or `Snapshot`: what was done.
+    pub mode: LinkMode,
+    /// The destination's filesystem.
+    pub fs: &'static str,
+    /// With `Snapshot`: the dependency whose tree was snapshotted.
+    pub base: Option<String>,
 }
 
 /// The outcome for one tree.
@@ -77,6 +94,8 @@ pub struct TreeResult {
     pub planned: usize,
     /// The path fixup's report (host tree with `fixup`).
     pub fixup: Option<crate::textfix::FixupReport>,
+    /// How the files were placed (or would be, in a dry run).
+    pub placement: Option<Placement>,
 }
 
 /// A manifest waiting to be written once the clock has passed the ctimes of
@@ -228,6 +247,7 @@ fn prepare_tree(
         waiting,
         planned: plan.leaf_count(),
         fixup: None,
+        placement: None,
     };
     if cfg.dry_run {
         return Ok((dry_run(cfg, job, &sources, &plan, result, pool)?, None));
@@ -235,6 +255,8 @@ fn prepare_tree(
     let lock = crate::lock::lock(&job.dest)?;
     lock.mark()?;
     let mpath = manifest::path_for(&job.dest);
+    let (mode, base, placed) = placement(cfg, job, &sources, &plan, lock.interrupted())?;
+    result.placement = Some(placed);
     if sources.is_empty() {
         // Nothing to merge: like the rsync loop's `mkdir -p`, just make sure
         // the tree exists, and record that nothing was placed.
@@ -256,10 +278,11 @@ fn prepare_tree(
             remove_stale(cfg, &job.dest, &sources, &plan, old, &mut new, false)?.len() as u64;
     }
     let opts = ApplyOptions {
-        mode: FileMode::Link,
+        mode,
         record: cfg.manifest,
         guard: old.as_ref(),
         progress: None,
+        base,
     };
     result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
     if cfg.manifest {
@@ -355,11 +378,30 @@ fn dry_run(
         result.removed = removed.len() as u64;
         gone.extend(removed.into_iter().map(|(rel, _)| rel));
     }
+    let support = existing_dir(&job.dest).map(|d| cow::detect(&d, false));
+    let clone = match cfg.link_mode {
+        LinkMode::Hardlink => false,
+        _ => support.is_some_and(|s| s.reflink),
+    };
+    result.placement = Some(Placement {
+        mode: if clone {
+            LinkMode::Reflink
+        } else {
+            LinkMode::Hardlink
+        },
+        fs: support.map_or("unknown", |s| s.fs),
+        base: None,
+    });
     let opts = ApplyOptions {
-        mode: FileMode::Link,
+        mode: if clone {
+            FileMode::Clone
+        } else {
+            FileMode::Link
+        },
         record: false,
         guard: old.as_ref(),
         progress: None,
+        base: None,
     };
     let pv = merge::preview::preview(sources, plan, &job.dest, opts, &gone)?;
     text.extend_from_slice(&pv.text);
@@ -373,6 +415,140 @@ fn dry_run(
     }
     result.plan_text = Some(text);
     Ok(result)
+}
+
+/// The nearest directory that exists at or above `path`, open.
+fn existing_dir(path: &Path) -> Option<DirFd> {
+    path.ancestors().find_map(|p| {
+        DirFd::open(if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        })
+        .ok()
+    })
+}
+
+/// Decides how the files of `job`'s tree are placed, detecting once what
+/// its filesystem supports, and makes the tree a snapshot or a subvolume
+/// where that is the choice:
+///
+/// - `hardlink`: hard links, as always.
+/// - `reflink`: clones where the filesystem clones (btrfs; XFS and others
+///   where a one-byte probe clone works), else hard links (as before:
+///   never a failure, never a full copy of every file).
+/// - `snapshot` and `auto` on btrfs, for a tree that does not exist yet:
+///   a snapshot of the dependency tree that saves the most work (the
+///   entries it wins in the plan, less the entries it brings that others
+///   override), if that tree is a subvolume and the snapshot saves work;
+///   without one, the tree is created as an empty subvolume, so that the
+///   packages built on this one can snapshot it. Then clones. A tree that
+///   exists already gets clones (its own files are in it).
+/// - `auto` elsewhere: clones where the filesystem clones, else hard links.
+///
+/// A snapshot tree that the last run left unfinished (killed before its
+/// first manifest) is removed and made again: the snapshot brought entries
+/// that only the interrupted merge knew to replace.
+///
+/// Returns the file mode, the snapshot's source, and the report.
+fn placement(
+    cfg: &PrepareConfig,
+    job: &TreeJob,
+    sources: &[Source],
+    plan: &Plan,
+    interrupted: bool,
+) -> Result<(FileMode, Option<u32>, Placement)> {
+    let dest = &job.dest;
+    let parent_path = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = DirFd::create_all(parent_path)?;
+    let support = cow::detect(&parent, false);
+    let report = |mode, base| Placement {
+        mode,
+        fs: support.fs,
+        base,
+    };
+    let want = match cfg.link_mode {
+        LinkMode::Copy => LinkMode::Auto,
+        m => m,
+    };
+    if want == LinkMode::Hardlink {
+        return Ok((FileMode::Link, None, report(LinkMode::Hardlink, None)));
+    }
+    let name = dest
+        .file_name()
+        .map(|n| std::os::unix::ffi::OsStrExt::as_bytes(n).to_vec());
+    if let (true, Some(name)) = (
+        support.snapshot && matches!(want, LinkMode::Auto | LinkMode::Snapshot),
+        name,
+    ) {
+        let mut exists = parent.stat(&name)?.is_some();
+        if exists
+            && interrupted
+            && cfg.manifest
+            && !manifest::path_for(dest).exists()
+            && cow::is_subvolume(dest)
+        {
+            parent.remove_tree(&name)?;
+            exists = false;
+        }
+        if !exists {
+            if let Some(b) = snapshot_base(sources, plan) {
+                let src = DirFd::open(&sources[b as usize].tree.root)?;
+                if cow::snapshot(&src, &parent, &name).is_ok() {
+                    let label = sources[b as usize].label.clone();
+                    return Ok((
+                        FileMode::Clone,
+                        Some(b),
+                        report(LinkMode::Snapshot, Some(label)),
+                    ));
+                }
+            }
+            // Refused (another filesystem, not the owner...): a plain
+            // directory is made below.
+            let _ = cow::create_subvolume(&parent, &name);
+        }
+        return Ok((FileMode::Clone, None, report(LinkMode::Reflink, None)));
+    }
+    // Probed in the tree if it exists (a killed probe's temporaries are
+    // then swept by the next locked run), else beside it: creating the
+    // tree here would hide from the merge that it is new.
+    let at = DirFd::open(dest).unwrap_or(parent);
+    let support = cow::detect(&at, true);
+    if support.reflink {
+        Ok((FileMode::Clone, None, report(LinkMode::Reflink, None)))
+    } else {
+        Ok((FileMode::Link, None, report(LinkMode::Hardlink, None)))
+    }
+}
+
+/// The dependency whose tree is best snapshotted to start the merge: a
+/// subvolume, scoring the entries it wins in the plan (already right after
+/// the snapshot) less those it brings that another dependency overrides
+/// (to be replaced); none if no tree scores above zero.
+fn snapshot_base(sources: &[Source], plan: &Plan) -> Option<u32> {
+    let mut wins = vec![0i64; sources.len()];
+    for d in &plan.dirs {
+        for r in &d.leaves {
+            wins[r.src as usize] += 1;
+        }
+    }
+    let mut best: Option<(i64, u32)> = None;
+    for (i, s) in sources.iter().enumerate() {
+        let entries: i64 = s
+            .tree
+            .dirs
+            .iter()
+            .map(|d| d.entries.iter().filter(|e| e.kind != Kind::Dir).count() as i64)
+            .sum();
+        let score = 2 * wins[i] - entries;
+        if score > 0 && best.is_none_or(|(b, _)| score >= b) && cow::is_subvolume(&s.tree.root) {
+            best = Some((score, i as u32));
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 /// The files the path fixup after a merge would rewrite: those of the

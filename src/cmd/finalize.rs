@@ -10,7 +10,8 @@ use anyhow::{bail, Context as _, Result};
 use super::json::{self, Doc};
 use super::report::{clash_line, stats_words, with_progress};
 use super::Context;
-use crate::cli::{ConflictArg, FinalizeArgs, MergeModeArg, TreeArg};
+use crate::cli::{ConflictArg, FinalizeArgs, FinalizeLinkModeArg, MergeModeArg, TreeArg};
+use crate::cow::LinkMode;
 use crate::exit::Status;
 use crate::finalize::{self, FinalizeConfig, MergeMode};
 
@@ -108,6 +109,18 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
             if ctx.dry_run { " (dry run)" } else { "" },
         );
     }
+    if ctx.verbose && !matches!(cfg.link_mode, LinkMode::Auto) {
+        let fs = crate::fsx::DirFd::open(&cfg.dest)
+            .map(|d| crate::cow::detect(&d, false).fs)
+            .unwrap_or("unknown");
+        eprintln!(
+            "ppd finalize: {}: {} on {fs}: {} cloned, {} fallbacks",
+            crate::fsx::show(&cfg.dest),
+            cfg.link_mode.word(),
+            r.applied.stats.cloned,
+            r.applied.stats.fallbacks,
+        );
+    }
     Ok(status)
 }
 
@@ -131,6 +144,14 @@ fn config(args: &FinalizeArgs, ctx: &Context) -> Result<FinalizeConfig> {
         .map(|p| args.per_package_dir.join(p).join(tree))
         .collect();
     crate::validate::dest_outside("finalize", &args.dest, &sources)?;
+    if args.mode == MergeModeArg::Hardlink
+        && !matches!(
+            args.link_mode,
+            FinalizeLinkModeArg::Auto | FinalizeLinkModeArg::Hardlink
+        )
+    {
+        bail!("finalize: --mode hardlink places no copies: --link-mode must be auto or hardlink");
+    }
     Ok(FinalizeConfig {
         per_package_dir: args.per_package_dir.clone(),
         tree,
@@ -138,6 +159,13 @@ fn config(args: &FinalizeArgs, ctx: &Context) -> Result<FinalizeConfig> {
         mode: match args.mode {
             MergeModeArg::Copy => MergeMode::Copy,
             MergeModeArg::Hardlink => MergeMode::Hardlink,
+        },
+        link_mode: match args.link_mode {
+            FinalizeLinkModeArg::Auto => LinkMode::Auto,
+            FinalizeLinkModeArg::Hardlink => LinkMode::Hardlink,
+            FinalizeLinkModeArg::Reflink => LinkMode::Reflink,
+            FinalizeLinkModeArg::Snapshot => LinkMode::Snapshot,
+            FinalizeLinkModeArg::Copy => LinkMode::Copy,
         },
         pkgs: args.pkgs.clone(),
         dry_run: ctx.dry_run,

@@ -10,7 +10,8 @@ use anyhow::{bail, Result};
 use super::json::{self, Doc};
 use super::report::clash_line;
 use super::Context;
-use crate::cli::{ConflictArg, PrepareArgs};
+use crate::cli::{ConflictArg, PrepareArgs, PrepareLinkModeArg};
+use crate::cow::LinkMode;
 use crate::exit::Status;
 use crate::prepare::{self, PrepareConfig, TreeJob};
 use crate::validate;
@@ -75,7 +76,13 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
         json_doc(&cfg, &results, start, ctx).print()?;
     }
     if ctx.verbose {
+        // The stats line first: tools read the first line.
         eprintln!("{}", stats_line(&cfg, &results, start, ctx));
+        for r in &results {
+            if let Some(p) = &r.placement {
+                eprintln!("{}", placement_line(r, p, ctx.dry_run));
+            }
+        }
     }
     Ok(status)
 }
@@ -138,6 +145,12 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         manifest: !args.no_manifest,
         dry_run: ctx.dry_run,
         fixup,
+        link_mode: match args.link_mode {
+            PrepareLinkModeArg::Auto => LinkMode::Auto,
+            PrepareLinkModeArg::Hardlink => LinkMode::Hardlink,
+            PrepareLinkModeArg::Reflink => LinkMode::Reflink,
+            PrepareLinkModeArg::Snapshot => LinkMode::Snapshot,
+        },
     })
 }
 
@@ -223,6 +236,32 @@ fn stats_line(
         ctx.threads.count(),
         start.elapsed().as_secs_f64(),
         if ctx.dry_run { " (dry run)" } else { "" }
+    )
+}
+
+/// `ppd prepare: DEST: reflink on xfs: 120 cloned, 0 fallbacks`: how one
+/// tree's files were placed, detected once for it.
+fn placement_line(r: &prepare::TreeResult, p: &prepare::Placement, dry_run: bool) -> String {
+    let s = &r.applied.stats;
+    let how = match &p.base {
+        Some(dep) => format!(
+            "snapshot of {} on {}",
+            crate::fsx::show(std::path::Path::new(dep)),
+            p.fs
+        ),
+        None => format!("{} on {}", p.mode.word(), p.fs),
+    };
+    let counts = match p.mode {
+        LinkMode::Hardlink => format!("{} linked, {} fallbacks", s.linked, s.fallbacks),
+        _ => format!(
+            "{} from the snapshot, {} cloned, {} fallbacks",
+            s.from_snapshot, s.cloned, s.fallbacks
+        ),
+    };
+    format!(
+        "ppd prepare: {}: {how}: {counts}{}",
+        crate::fsx::show(&r.dest),
+        if dry_run { " (dry run)" } else { "" }
     )
 }
 

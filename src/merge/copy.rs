@@ -22,36 +22,80 @@ use crate::fsx::{self, errno_rx as errno, At, DirFd, FsError, Kind, Meta};
 /// opened with `O_NOFOLLOW`; the copy's metadata is set through its own
 /// descriptor. Returns the source's metadata as copied.
 pub fn copy_file(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
+    Ok(copy_file_with(dir, src, tmp, Data::Auto)?.0)
+}
+
+/// How a copy's data is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// copy_file_range: the kernel clones where the filesystem can.
+    Auto,
+    /// A clone of the whole file (`FICLONE`), else as `Auto`.
+    Clone,
+    /// Read and written: the copy never shares blocks with its source.
+    Full,
+}
+
+/// [`copy_file`] with the data written as `data` says; also returns
+/// whether the data is a clone (`Data::Clone` and the kernel cloned).
+pub fn copy_file_with(dir: &DirFd, src: At<'_>, tmp: &[u8], data: Data) -> Result<(Meta, bool)> {
     let input = src.dir.open_file(src.name)?;
     let st = fsx::fstat(&input).map_err(|e| FsError::new("inspecting", src.path(), e))?;
     let meta = Meta::of(&st);
     let output = dir.create_exclusive(tmp)?;
-    let result = copy_data(&input, &output, st.st_size, st.st_blocks)
-        .map_err(|e| FsError::two("copying", src.path(), dir.child_path(tmp), e))
-        .and_then(|()| {
-            fsx::set_fd_meta(&output, &meta)
-                .map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
-        });
+    let mut cloned = false;
+    let result = (match data {
+        // An empty file has no blocks to share: its copy is its clone.
+        Data::Clone if st.st_size == 0 => {
+            cloned = true;
+            Ok(())
+        }
+        Data::Clone => match crate::cow::clone_data(&input, &output) {
+            Ok(()) => {
+                cloned = true;
+                Ok(())
+            }
+            Err(e) if crate::cow::clone_refused(e) => {
+                copy_data(&input, &output, st.st_size, st.st_blocks, false)
+            }
+            Err(e) => Err(errno(e)),
+        },
+        Data::Full => copy_data(&input, &output, st.st_size, st.st_blocks, true),
+        _ => copy_data(&input, &output, st.st_size, st.st_blocks, false),
+    })
+    .map_err(|e| FsError::two("copying", src.path(), dir.child_path(tmp), e))
+    .and_then(|()| {
+        fsx::set_fd_meta(&output, &meta).map_err(|(op, e)| FsError::new(op, dir.child_path(tmp), e))
+    });
     drop(output);
     if let Err(e) = result {
         let _ = dir.unlink(tmp, false);
         return Err(e.into());
     }
-    Ok(meta)
+    Ok((meta, cloned))
 }
 
 /// Copies all data of `input` (`size` bytes in `blocks` 512-byte blocks)
-/// to the empty `output`.
+/// to the empty `output`; with `full`, by reading and writing (never a
+/// clone).
 pub(super) fn copy_data(
     input: &std::fs::File,
     output: &std::fs::File,
     size: i64,
     blocks: i64,
+    full: bool,
 ) -> Result<(), Errno> {
     use rustix::fs::{seek, SeekFrom};
     if size <= 0 {
         return Ok(());
     }
+    let copy_range = |i, o, s, e| {
+        if full {
+            copy_rw(i, o, s, e)
+        } else {
+            copy_range(i, o, s, e)
+        }
+    };
     if blocks.saturating_mul(512) >= size {
         return copy_range(input, output, 0, size);
     }
@@ -146,11 +190,18 @@ pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta>
     Ok(meta)
 }
 
-/// Creates a new file or special file `tmp` in `dir` as a copy of `src`.
-pub(super) fn copy_any(dir: &DirFd, src: At<'_>, kind: Kind, tmp: &[u8]) -> Result<Meta> {
+/// Creates a new file or special file `tmp` in `dir` as a copy of `src`;
+/// returns whether the data is a clone.
+pub(super) fn copy_any(
+    dir: &DirFd,
+    src: At<'_>,
+    kind: Kind,
+    tmp: &[u8],
+    data: Data,
+) -> Result<bool> {
     match kind {
-        Kind::Other => copy_special(dir, src, tmp),
-        _ => copy_file(dir, src, tmp),
+        Kind::Other => copy_special(dir, src, tmp).map(|_| false),
+        _ => Ok(copy_file_with(dir, src, tmp, data)?.1),
     }
 }
 

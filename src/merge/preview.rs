@@ -14,6 +14,7 @@
 //! mkdir DEST/dir
 //! link DEST/path -> SOURCE (package)          hard link (prepare, finalize --mode hardlink)
 //! copy DEST/path -> SOURCE (package)          new inode (finalize, copy-tree; a link's fallback)
+//! clone DEST/path -> SOURCE (package)         new inode sharing the source's blocks (reflink)
 //! symlink DEST/path -> TARGET (package)
 //! link DEST/path -> DEST/first (hard link)    a copied hard-link group's other names
 //! meta DEST/path                              mode, owner or mtime set again
@@ -103,7 +104,7 @@ pub fn preview(
     };
     let groups = match opts.mode {
         FileMode::Link => Groups::default(),
-        FileMode::Copy { .. } => Groups::of(sources, plan),
+        FileMode::Clone | FileMode::Copy { .. } => Groups::of(sources, plan),
     };
     let w = Walker {
         sources,
@@ -312,13 +313,13 @@ impl Walker<'_> {
             return Ok(First::Unusable);
         }
         let own = |st: &crate::fsx::FileStat| match dir {
-            Dir::Open(fd) => !replaceable(self.opts.guard, &rel, fd, &e.name, st),
+            Dir::Open(fd) => !replaceable(self.opts.guard, self.opts.mode, &rel, fd, &e.name, st),
             Dir::Fresh => false,
         };
         let cross = src.tree.dev != self.dest_dev;
         if e.kind == Kind::Symlink {
             let target = src.tree.target(r.dir as usize, e)?;
-            let linked = self.opts.mode == FileMode::Link && !cross;
+            let linked = matches!(self.opts.mode, FileMode::Link | FileMode::Clone) && !cross;
             if let Some(st) = &st {
                 if linked && FileKey::of(st) == want {
                     stats.skipped += 1;
@@ -414,7 +415,14 @@ impl Walker<'_> {
                     "link"
                 }
             }
-            FileMode::Copy { keep_newer } => {
+            FileMode::Clone | FileMode::Copy { .. } => {
+                let keep_newer = matches!(
+                    self.opts.mode,
+                    FileMode::Copy {
+                        keep_newer: true,
+                        ..
+                    }
+                );
                 if let Some(st) = &st {
                     let (m, size) = match e.meta {
                         Some(m) => (m, e.size),
@@ -439,8 +447,13 @@ impl Walker<'_> {
                     }
                     stats.replaced += 1;
                 }
-                stats.copied += 1;
-                "copy"
+                if self.opts.mode == FileMode::Clone && e.kind == Kind::File {
+                    stats.cloned += 1;
+                    "clone"
+                } else {
+                    stats.copied += 1;
+                    "copy"
+                }
             }
         };
         line(

@@ -69,9 +69,28 @@ pub(in crate::merge) fn is_copy_of(
         && FileKey::of(st) != key
 }
 
+/// Counts one new inode: a clone, or a copy (a fallback where a clone was
+/// asked for and refused).
+fn count_copy(out: &mut Applied, cloned: bool, data: Data, kind: Kind) {
+    if cloned {
+        out.stats.cloned += 1;
+    } else {
+        out.stats.copied += 1;
+        if data == Data::Clone && kind == Kind::File {
+            out.stats.fallbacks += 1;
+        }
+    }
+}
+
 impl Task<'_> {
     /// Places one file or special file in copy mode.
-    pub(super) fn place_copy(&self, it: Item, keep_newer: bool, out: &mut Applied) -> Result<()> {
+    pub(super) fn place_copy(
+        &self,
+        it: Item,
+        keep_newer: bool,
+        data: Data,
+        out: &mut Applied,
+    ) -> Result<()> {
         let Item {
             dir,
             fresh,
@@ -115,15 +134,15 @@ impl Task<'_> {
                 self.own(r, e, out);
                 return Ok(());
             }
-            via_temp(dir, name, |tmp| copy_any(dir, src, e.kind, tmp))?;
-            out.stats.copied += 1;
+            let cloned = via_temp(dir, name, |tmp| copy_any(dir, src, e.kind, tmp, data))?;
+            count_copy(out, cloned, data, e.kind);
             out.stats.replaced += 1;
             return Ok(());
         }
         // A new name is created in place: until its mtime is set (last),
         // a killed run's partial copy fails the check above and is replaced.
-        copy_any(dir, src, e.kind, name)?;
-        out.stats.copied += 1;
+        let cloned = copy_any(dir, src, e.kind, name, data)?;
+        count_copy(out, cloned, data, e.kind);
         Ok(())
     }
 

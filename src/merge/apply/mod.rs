@@ -19,6 +19,18 @@
 //! temporary name and renamed into place, so a killed run never leaves a
 //! half-written file under a real name.
 //!
+//! In clone mode (prepare's `reflink` and `snapshot` link modes) every
+//! regular file gets a new inode sharing the source's data blocks
+//! (`FICLONE`; a copy, counted as a fallback, where the kernel refuses),
+//! with its mode, owner and nanosecond mtime; symlinks are hard-linked as
+//! in link mode (a symlink cannot be written in place). Otherwise it
+//! follows copy mode's rules below (hard-link groups, the quick check),
+//! with one difference in ownership: a clone that still carries the inode
+//! placed but whose size, mtime or mode changed was edited in place by the
+//! package itself (nothing else shares that inode), so it is the package's
+//! own and left alone, where in link mode the same edit went through the
+//! dependency's inode and stays the dependency's.
+//!
 //! In copy mode every file gets a new inode with the source's content, mode,
 //! owner (as root) and mtime; holes stay holes (`SEEK_DATA`/`SEEK_HOLE`).
 //! An inode that the plan places under several names (a hard-link group) is
@@ -39,7 +51,7 @@ use std::sync::Arc;
 use crate::fsx::Errno;
 use anyhow::Result;
 
-use super::copy::{copy_any, copy_file, link_within};
+use super::copy::{copy_any, copy_file, link_within, Data};
 use super::plan::{dir_meta, entry, EntryRef, Plan, PlanDir, Source};
 use crate::fsx::{self, At, DirFd, FileKey, FsError, Kind, Meta, Mtime};
 use crate::manifest::Manifest;
@@ -54,8 +66,11 @@ pub(super) use copy_mode::{is_copy_of, Groups};
 pub struct Stats {
     /// Hard links created.
     pub linked: u64,
-    /// Files copied (copy mode, or link fallbacks).
+    /// Files copied (copy mode, or link and clone fallbacks).
     pub copied: u64,
+    /// Files placed as clones sharing their source's blocks (clone mode,
+    /// and copy mode asked to clone).
+    pub cloned: u64,
     /// Of those, copies made because a hard link was refused (EXDEV, EMLINK).
     pub fallbacks: u64,
     /// Symlinks created.
@@ -66,6 +81,9 @@ pub struct Stats {
     pub replaced: u64,
     /// Entries already right.
     pub skipped: u64,
+    /// Entries already in place because the destination is a snapshot of
+    /// the dependency that provides them.
+    pub from_snapshot: u64,
 }
 
 impl Stats {
@@ -73,11 +91,13 @@ impl Stats {
     pub fn add(&mut self, o: &Stats) {
         self.linked += o.linked;
         self.copied += o.copied;
+        self.cloned += o.cloned;
         self.fallbacks += o.fallbacks;
         self.symlinks += o.symlinks;
         self.dirs_created += o.dirs_created;
         self.replaced += o.replaced;
         self.skipped += o.skipped;
+        self.from_snapshot += o.from_snapshot;
     }
 }
 
@@ -116,10 +136,15 @@ pub struct Placed {
 pub enum FileMode {
     /// Hard links to the source inodes.
     Link,
+    /// New inodes sharing the sources' data blocks (clones), symlinks
+    /// hard-linked; a package's in-place edit of a clone is its own.
+    Clone,
     /// New inodes with the sources' content and metadata.
     Copy {
         /// Leave alone a destination file newer than its source (`rsync -u`).
         keep_newer: bool,
+        /// How the data is written.
+        data: Data,
     },
 }
 
@@ -138,6 +163,10 @@ pub struct ApplyOptions<'a> {
     /// Incremented per entry placed, for a progress bar drawn by another
     /// thread.
     pub progress: Option<&'a AtomicU64>,
+    /// The source the destination was just made a snapshot of (clone mode
+    /// only): its winning entries are already in place, and whatever else
+    /// the snapshot brought is replaced without being reported or guarded.
+    pub base: Option<u32>,
 }
 
 /// Everything [`apply`] reports.
@@ -169,11 +198,11 @@ pub fn apply(
     let existed = std::fs::symlink_metadata(dest).is_ok();
     let root = DirFd::create_all(dest)?;
     let mut out = Applied::default();
-    let mut fresh = make_dirs(sources, plan, &root, &mut out)?;
+    let mut fresh = make_dirs(sources, plan, &root, opts.base.is_some(), &mut out)?;
     fresh[0] = !existed;
     let groups = match opts.mode {
         FileMode::Link => Groups::default(),
-        FileMode::Copy { .. } => Groups::of(sources, plan),
+        FileMode::Clone | FileMode::Copy { .. } => Groups::of(sources, plan),
     };
 
     let chunks = chunk(plan, pool.current_num_threads());
@@ -247,6 +276,7 @@ fn make_dirs(
     sources: &[Source],
     plan: &Plan,
     root: &DirFd,
+    snapshot: bool,
     out: &mut Applied,
 ) -> Result<Vec<bool>> {
     let mut fresh = vec![false; plan.dirs.len()];
@@ -267,6 +297,11 @@ fn make_dirs(
                 parent.mkdir(name, mode)?;
                 out.stats.dirs_created += 1;
                 fresh[i] = true;
+                if snapshot {
+                    // The snapshot's entry, which a later dependency's
+                    // directory overrides: no clash.
+                    return Ok(true);
+                }
                 out.clashes.push(DestClash {
                     path: d.rel.to_vec(),
                     found,
@@ -318,6 +353,7 @@ struct Item<'a> {
 /// ([`super::preview`]).
 pub(super) fn replaceable(
     guard: Option<&Manifest>,
+    mode: FileMode,
     path: &[u8],
     dir: &DirFd,
     name: &[u8],
@@ -326,9 +362,15 @@ pub(super) fn replaceable(
     let Some(m) = guard else {
         return true;
     };
-    m.records
-        .get(path)
-        .is_some_and(|rec| rec.still_placed(st, m.trust(), || dir.born(name)))
+    m.records.get(path).is_some_and(|rec| {
+        if mode == FileMode::Clone && !m.identity_lost && Kind::from_mode(st.st_mode) == Kind::File
+        {
+            // A clone's inode is this tree's alone: a change under it is
+            // the package's own edit.
+            return rec.matches(st) && rec.mode & 0o7777 == st.st_mode & 0o7777;
+        }
+        rec.still_placed(st, m.trust(), || dir.born(name))
+    })
 }
 
 /// What every placement needs to know.
@@ -360,7 +402,7 @@ impl Task<'_> {
     ) -> bool {
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
-        replaceable(self.opts.guard, &path, dir, &e.name, st)
+        replaceable(self.opts.guard, self.opts.mode, &path, dir, &e.name, st)
     }
 
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
@@ -426,14 +468,34 @@ impl Task<'_> {
         let Item { dir, src, r, e, .. } = it;
         let sources = self.sources;
         let name: &[u8] = &e.name;
+        if let Some(base) = self.opts.base {
+            if r.src == base {
+                out.stats.from_snapshot += 1;
+                return Ok(());
+            }
+            // A directory here came with the snapshot (this run made every
+            // other one as a plan directory): the winner replaces it.
+            if !it.fresh {
+                if let Some(st) = dir.stat(name)? {
+                    if Kind::from_mode(st.st_mode) == Kind::Dir {
+                        dir.remove_tree(name)?;
+                    }
+                }
+            }
+        }
         if e.kind == Kind::Symlink {
-            if self.opts.mode == FileMode::Link && self.link_symlink(it, out)? {
+            let link = matches!(self.opts.mode, FileMode::Link | FileMode::Clone);
+            if link && self.link_symlink(it, out)? {
                 return Ok(());
             }
             return self.place_symlink(it, out);
         }
-        if let FileMode::Copy { keep_newer } = self.opts.mode {
-            return self.place_copy(it, keep_newer, out);
+        match self.opts.mode {
+            FileMode::Copy { keep_newer, data } => {
+                return self.place_copy(it, keep_newer, data, out)
+            }
+            FileMode::Clone => return self.place_copy(it, false, Data::Clone, out),
+            FileMode::Link => {}
         }
         let want = FileKey {
             dev: sources[r.src as usize].tree.dev,

@@ -1,0 +1,738 @@
+//! Copy-on-write per-package trees (`--link-mode reflink|snapshot`) on
+//! btrfs and XFS images that each test makes and loop-mounts itself (as
+//! root): the result of the real rsync loop in content, modes, owners,
+//! nanosecond mtimes and symlinks, with no regular file sharing an inode
+//! with a dependency; an in-place write in a dependent leaves the
+//! dependency unchanged; a re-run changes nothing; a run killed at any
+//! step and run again converges.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A loop-mounted filesystem image, unmounted (and its loop device
+/// detached: `mount -o loop` sets autoclear) and deleted on drop, whether
+/// the test passed or not.
+struct Image {
+    img: PathBuf,
+    mnt: PathBuf,
+    mounted: bool,
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if std::env::var_os("PPD_KEEP_IMAGE").is_some() {
+            return;
+        }
+        if self.mounted {
+            let ok = Command::new("umount")
+                .arg(&self.mnt)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                // Busy (a process of a failed test still inside): detach
+                // lazily so that nothing stays mounted.
+                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+            }
+        }
+        let _ = std::fs::remove_dir(&self.mnt);
+        let _ = std::fs::remove_file(&self.img);
+    }
+}
+
+/// Makes a 320 MiB sparse image of `fs` (`btrfs` or `xfs` with reflinks)
+/// under target/tmp and mounts it; None (after SKIP) without root or the
+/// tools.
+fn image(fs: &str, test: &str) -> Option<Image> {
+    if skip_unless_root(&format!("mounting a {fs} image")) {
+        return None;
+    }
+    let mkfs = format!("mkfs.{fs}");
+    if skip_without(&[&mkfs, "mount", "umount", "losetup"]) {
+        return None;
+    }
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let stem = format!("cow-{test}-{}", std::process::id());
+    let mut im = Image {
+        img: base.join(format!("{stem}.img")),
+        mnt: base.join(stem),
+        mounted: false,
+    };
+    let f = std::fs::File::create(&im.img).unwrap();
+    f.set_len(320 << 20).unwrap();
+    drop(f);
+    let mut mk = Command::new(&mkfs);
+    match fs {
+        "xfs" => mk.args(["-q", "-f", "-m", "reflink=1"]),
+        _ => mk.args(["-q", "-f"]),
+    };
+    ok(mk.arg(&im.img));
+    std::fs::create_dir_all(&im.mnt).unwrap();
+    let out = run(Command::new("mount")
+        .args(["-o", "loop"])
+        .arg(&im.img)
+        .arg(&im.mnt));
+    if !out.status.success() {
+        skip_missing(&format!(
+            "cannot loop-mount a {fs} image: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return None;
+    }
+    im.mounted = true;
+    Some(im)
+}
+
+fn write(p: &Path, data: &str, mode: u32, sec: i64, nsec: u32) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    set_mtime(p, sec, nsec);
+}
+
+fn symlink(target: &str, p: &Path, sec: i64) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, p).unwrap();
+    set_mtime(p, sec, 5);
+}
+
+/// Fills package `pkg`'s trees: a few hundred files (so that the winning
+/// tree is worth a snapshot), a hard-link group, symlinks, odd modes,
+/// nanosecond mtimes, and paths other packages provide differently.
+fn fill(tree: &Path, pkg: &str, n: usize, seed: i64) {
+    for i in 0..n {
+        let p = tree.join(format!("usr/lib/{pkg}/f{i}"));
+        write(
+            &p,
+            &format!("{pkg} {i}\n"),
+            [0o644, 0o755, 0o600, 0o444][i % 4],
+            1_600_000_000 + seed + i as i64,
+            (i * 7919) as u32,
+        );
+    }
+    write(
+        &tree.join("etc/shared.conf"),
+        &format!("from {pkg}\n"),
+        0o644,
+        1_500_000_000 + seed,
+        11,
+    );
+    write(
+        &tree.join(format!("usr/bin/{pkg}")),
+        &format!("#!/bin/sh\necho {pkg}\n"),
+        0o4755,
+        1_500_000_100,
+        999_999_999,
+    );
+    std::fs::hard_link(
+        tree.join(format!("usr/bin/{pkg}")),
+        tree.join(format!("usr/bin/{pkg}-alias")),
+    )
+    .unwrap();
+    symlink(
+        &format!("{pkg}/f0"),
+        &tree.join(format!("usr/lib/lib{pkg}.so")),
+        1_500_000_200,
+    );
+    symlink(
+        "/usr/lib/absolute",
+        &tree.join("usr/lib/abs"),
+        1_500_000_000 + seed,
+    );
+    std::fs::create_dir_all(tree.join("usr/share/empty")).unwrap();
+    for d in [
+        "usr/lib",
+        "usr/bin",
+        "etc",
+        "usr/share/empty",
+        "usr/share",
+        "usr",
+        "",
+    ] {
+        let d = tree.join(d);
+        if d.exists() {
+            set_mtime(&d, 1_400_000_000 + seed, 17);
+        }
+    }
+}
+
+/// The per-package root with three dependencies: `small`, `big` (most of
+/// the union: the snapshot's base) and `late` (merged last: overrides
+/// `etc/shared.conf`, `usr/lib/abs` and one of big's files). Each tree is
+/// made by `ppd prepare` without dependencies first (with `mode`: a
+/// subvolume on btrfs in snapshot mode), as in a build.
+fn packages(root: &Path, mode: &str) -> PathBuf {
+    let pp = root.join("per-package");
+    for (pkg, n, seed) in [("small", 10, 1), ("big", 300, 2), ("late", 5, 3)] {
+        ok(ppd()
+            .args(["prepare", "--link-mode", mode, "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", pkg]));
+        for tree in ["host", "target"] {
+            fill(&pp.join(pkg).join(tree), pkg, n, seed);
+        }
+    }
+    for tree in ["host", "target"] {
+        write(
+            &pp.join("late").join(tree).join("usr/lib/big/f3"),
+            "late wins\n",
+            0o640,
+            1_650_000_000,
+            3,
+        );
+    }
+    settle_dirs(&pp);
+    pp
+}
+
+/// Gives every directory below `root` a fixed mtime of its own (after all
+/// writes), so that no directory's mtime is the time of the run.
+fn settle_dirs(root: &Path) {
+    let mut n = 0;
+    for (k, s) in snapshot(root) {
+        if s.kind == "d" {
+            n += 1;
+            set_mtime(
+                &at(root, &k),
+                1_450_000_000 + n,
+                (n * 1_000_003 % 1_000_000_000) as u32,
+            );
+        }
+    }
+}
+
+const DEPS: [&str; 3] = ["small", "big", "late"];
+
+fn prepare(pp: &Path, pkg: &str, mode: &str) -> std::process::Output {
+    ok(ppd()
+        .args([
+            "prepare",
+            "-v",
+            "--conflicts",
+            "ignore",
+            "--link-mode",
+            mode,
+            "--per-package-dir",
+        ])
+        .arg(pp)
+        .args(["--pkg", pkg])
+        .args(DEPS))
+}
+
+fn rsync_loop(pp: &Path, tree: &str, dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for d in DEPS {
+        let src = format!("{}/{d}/{tree}/", pp.display());
+        ok(Command::new("rsync")
+            .args(["-a", "--hard-links"])
+            .arg(format!("--link-dest={src}"))
+            .arg(&src)
+            .arg(dest));
+    }
+}
+
+/// Every regular file's (dev, ino) in the dependencies' trees.
+fn source_inodes(pp: &Path) -> BTreeSet<(u64, u64)> {
+    let mut out = BTreeSet::new();
+    for d in DEPS {
+        for tree in ["host", "target"] {
+            for s in snapshot(&pp.join(d).join(tree)).values() {
+                if s.kind == "f" {
+                    out.insert((s.dev, s.ino));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The trees agree on names, types, modes, owners, nanosecond mtimes,
+/// sizes, contents and symlink targets; hard-link groups are the same
+/// groups; and no regular file of `ours` is an inode of a dependency.
+fn assert_parity(rsync: &Path, ours: &Path, sources: &BTreeSet<(u64, u64)>) {
+    let a = snapshot(rsync);
+    let b = snapshot(ours);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "different entries"
+    );
+    assert!(a.len() > 300, "tree too small to mean anything");
+    let mut groups_a: BTreeMap<(u64, u64), Vec<&Vec<u8>>> = BTreeMap::new();
+    let mut groups_b: BTreeMap<(u64, u64), Vec<&Vec<u8>>> = BTreeMap::new();
+    for (k, x) in &a {
+        let y = &b[k];
+        let p = String::from_utf8_lossy(k);
+        assert_eq!(x.kind, y.kind, "type of {p}");
+        assert_eq!(x.target, y.target, "symlink target of {p}");
+        assert_eq!((x.uid, x.gid), (y.uid, y.gid), "owner of {p}");
+        if !k.is_empty() {
+            assert_eq!(x.mtime, y.mtime, "mtime of {p}");
+        }
+        if x.kind != "l" {
+            assert_eq!(x.mode, y.mode, "mode of {p}");
+        }
+        if x.kind == "f" {
+            assert_eq!(x.size, y.size, "size of {p}");
+            assert_eq!(
+                std::fs::read(at(rsync, k)).unwrap(),
+                std::fs::read(at(ours, k)).unwrap(),
+                "content of {p}"
+            );
+            assert!(
+                !sources.contains(&(y.dev, y.ino)),
+                "{p} shares its inode with a dependency"
+            );
+            groups_a.entry((x.dev, x.ino)).or_default().push(k);
+            groups_b.entry((y.dev, y.ino)).or_default().push(k);
+        }
+    }
+    let ga: BTreeSet<_> = groups_a.into_values().collect();
+    let gb: BTreeSet<_> = groups_b.into_values().collect();
+    assert_eq!(ga, gb, "hard-link groups differ");
+}
+
+/// Stats of the `-v` line of a tree: `(mode words, counts)`.
+fn placement_line<'a>(stderr: &'a str, dest: &Path) -> &'a str {
+    let head = format!("ppd prepare: {}: ", dest.display());
+    stderr
+        .lines()
+        .find(|l| l.starts_with(&head))
+        .unwrap_or_else(|| panic!("no placement line for {}: {stderr}", dest.display()))
+}
+
+/// Everything a re-run must leave as it is: each entry's inode, type,
+/// mode, mtime and size.
+type State = BTreeMap<Vec<u8>, (u64, u64, String, u32, (i64, i64), u64)>;
+
+fn state(pp: &Path, pkg: &str) -> State {
+    let mut all = BTreeMap::new();
+    for tree in ["host", "target"] {
+        for (k, s) in snapshot(&pp.join(pkg).join(tree)) {
+            let mut key = tree.as_bytes().to_vec();
+            key.push(b':');
+            key.extend_from_slice(&k);
+            all.insert(
+                key,
+                (s.dev, s.ino, s.kind.to_string(), s.mode, s.mtime, s.size),
+            );
+        }
+    }
+    all
+}
+
+fn cow_parity(fs: &str, mode: &str, test: &str) {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let Some(im) = image(fs, test) else {
+        return;
+    };
+    let pp = packages(&im.mnt, mode);
+    let sources = source_inodes(&pp);
+    let out = prepare(&pp, "pkg", mode);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for tree in ["host", "target"] {
+        let dest = pp.join("pkg").join(tree);
+        let line = placement_line(&err, &dest);
+        match (fs, mode) {
+            ("btrfs", "snapshot") => assert!(
+                line.contains("snapshot of big on btrfs: ") && line.contains(" 0 fallbacks"),
+                "{line}"
+            ),
+            _ => assert!(
+                line.contains(&format!("reflink on {fs}: ")) && line.contains(" 0 fallbacks"),
+                "{line}"
+            ),
+        }
+        let theirs = im.mnt.join("rsync").join(tree);
+        rsync_loop(&pp, tree, &theirs);
+        assert_parity(&theirs, &dest, &sources);
+    }
+
+    // A re-run changes nothing, not even an inode.
+    let before = state(&pp, "pkg");
+    let again = prepare(&pp, "pkg", mode);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
+        "{err}"
+    );
+    assert!(
+        placement_line(&err, &pp.join("pkg/host")).contains(" 0 cloned, "),
+        "{err}"
+    );
+    assert!(before == state(&pp, "pkg"), "a re-run changed the trees");
+
+    // An in-place write in the dependent never reaches the dependency.
+    for (rel, dep) in [
+        ("usr/lib/big/f1", "big"),
+        ("usr/lib/small/f2", "small"),
+        ("usr/lib/big/f3", "late"),
+    ] {
+        let mine = pp.join("pkg/target").join(rel);
+        let theirs = pp.join(dep).join("target").join(rel);
+        let was = std::fs::read(&theirs).unwrap();
+        let st = std::fs::metadata(&theirs).unwrap();
+        {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&mine).unwrap();
+            f.seek(std::io::SeekFrom::Start(0)).unwrap();
+            f.write_all(b"EDITED IN PLACE").unwrap();
+        }
+        assert!(std::fs::read(&mine)
+            .unwrap()
+            .starts_with(b"EDITED IN PLACE"));
+        assert_eq!(
+            std::fs::read(&theirs).unwrap(),
+            was,
+            "{dep}'s {rel} changed"
+        );
+        let now = std::fs::metadata(&theirs).unwrap();
+        assert_eq!(
+            (now.ino(), now.size(), now.mtime(), now.mtime_nsec()),
+            (st.ino(), st.size(), st.mtime(), st.mtime_nsec())
+        );
+    }
+
+    // The package's edits are its own: a re-run keeps them.
+    let kept = prepare(&pp, "pkg", mode);
+    let err = String::from_utf8_lossy(&kept.stderr);
+    assert!(err.contains(" 3 kept as own, "), "{err}");
+    assert!(std::fs::read(pp.join("pkg/target/usr/lib/big/f1"))
+        .unwrap()
+        .starts_with(b"EDITED IN PLACE"));
+
+    // rm -rf removes the trees (subvolumes included), as make clean does.
+    ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
+    assert!(!pp.join("pkg").exists());
+}
+
+#[test]
+fn reflink_on_xfs_matches_the_rsync_loop_without_sharing_inodes() {
+    cow_parity("xfs", "reflink", "xfs-reflink");
+}
+
+#[test]
+fn auto_on_xfs_is_reflink() {
+    cow_parity("xfs", "auto", "xfs-auto");
+}
+
+#[test]
+fn reflink_on_btrfs_matches_the_rsync_loop_without_sharing_inodes() {
+    cow_parity("btrfs", "reflink", "btrfs-reflink");
+}
+
+#[test]
+fn snapshot_on_btrfs_matches_the_rsync_loop_without_sharing_inodes() {
+    cow_parity("btrfs", "snapshot", "btrfs-snapshot");
+}
+
+/// The snapshot's base brings entries that a later dependency replaces
+/// with another type: a directory where the later one has a symlink, a
+/// file where it has a directory. Last wins, with no clash reported.
+#[test]
+fn snapshot_entries_overridden_by_another_type_are_replaced() {
+    let Some(im) = image("btrfs", "btrfs-types") else {
+        return;
+    };
+    let pp = im.mnt.join("per-package");
+    for pkg in ["big", "late"] {
+        ok(ppd()
+            .args(["prepare", "--link-mode", "snapshot", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", pkg]));
+    }
+    let big = pp.join("big/target");
+    fill(&big, "big", 50, 0);
+    write(
+        &big.join("lib64/libold.so"),
+        "old\n",
+        0o644,
+        1_600_000_000,
+        0,
+    );
+    write(&big.join("opt/thing"), "a file\n", 0o644, 1_600_000_000, 0);
+    let late = pp.join("late/target");
+    symlink("lib", &late.join("lib64"), 1_600_000_000);
+    write(
+        &late.join("opt/thing/inside"),
+        "now a dir\n",
+        0o644,
+        1_600_000_000,
+        0,
+    );
+    let out = ok(ppd()
+        .args([
+            "prepare",
+            "-v",
+            "--link-mode",
+            "snapshot",
+            "--per-package-dir",
+        ])
+        .arg(&pp)
+        .args(["--target-dir"])
+        .arg(pp.join("pkg/target"))
+        .args(["big", "late"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        placement_line(&err, &pp.join("pkg/target")).contains("snapshot of big on btrfs"),
+        "{err}"
+    );
+    // The two conflicts between the dependencies, as in hard-link mode,
+    // and nothing about the snapshot's entries being in the way.
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("ppd: conflict: "))
+            .count(),
+        2,
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 4, "{err}");
+    let t = pp.join("pkg/target");
+    assert_eq!(
+        std::fs::read_link(t.join("lib64")).unwrap(),
+        Path::new("lib")
+    );
+    assert_eq!(
+        std::fs::read(t.join("opt/thing/inside")).unwrap(),
+        b"now a dir\n"
+    );
+    assert_eq!(std::fs::read(t.join("usr/lib/big/f7")).unwrap(), b"big 7\n");
+    // A re-run changes nothing.
+    let again = ok(ppd()
+        .args([
+            "prepare",
+            "-v",
+            "--link-mode",
+            "snapshot",
+            "--per-package-dir",
+        ])
+        .arg(&pp)
+        .args(["--target-dir"])
+        .arg(pp.join("pkg/target"))
+        .args(["big", "late"]));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(" 0 replaced, ") && err.contains(" 0 removed, "),
+        "{err}"
+    );
+}
+
+/// Per entry: type, mode, mtime, symlink target, content.
+type View = BTreeMap<Vec<u8>, (String, u32, (i64, i64), Option<Vec<u8>>, Vec<u8>)>;
+
+/// Killed at every clone, snapshot, rename and link, then run again: the
+/// same trees as an uninterrupted run (names, types, modes, mtimes,
+/// contents), still sharing no inode with a dependency.
+fn killed_and_rerun_converges(fs: &str, mode: &str, test: &str) {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let Some(im) = image(fs, test) else {
+        return;
+    };
+    let pp = packages(&im.mnt, mode);
+    let sources = source_inodes(&pp);
+    let view = |pp: &Path| -> View {
+        let mut out = BTreeMap::new();
+        for tree in ["host", "target"] {
+            let root = pp.join("pkg").join(tree);
+            for (k, s) in snapshot(&root) {
+                let data = if s.kind == "f" {
+                    assert!(
+                        !sources.contains(&(s.dev, s.ino)),
+                        "{tree}/{} shares an inode",
+                        String::from_utf8_lossy(&k)
+                    );
+                    std::fs::read(at(&root, &k)).unwrap()
+                } else {
+                    Vec::new()
+                };
+                let mut key = tree.as_bytes().to_vec();
+                key.extend_from_slice(b":");
+                key.extend_from_slice(&k);
+                out.insert(key, (s.kind.to_string(), s.mode, s.mtime, s.target, data));
+            }
+        }
+        out
+    };
+    prepare(&pp, "pkg", mode);
+    let reference = view(&pp);
+    let mut killed = 0;
+    for (call, points) in [
+        ("ioctl", 8),
+        ("renameat2,renameat,rename", 4),
+        ("linkat", 4),
+        ("mkdirat,mkdir", 4),
+        ("unlinkat", 3),
+    ] {
+        for n in 1..=points {
+            ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
+            let out = run(Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+                .arg(format!("inject={call}:signal=KILL:when={n}"))
+                .arg(env!("CARGO_BIN_EXE_ppd"))
+                .args([
+                    "prepare",
+                    "--conflicts",
+                    "ignore",
+                    "--link-mode",
+                    mode,
+                    "--per-package-dir",
+                ])
+                .arg(&pp)
+                .args(["--pkg", "pkg"])
+                .args(DEPS)
+                .env_remove("MAKEFLAGS")
+                .env_remove("MAKELEVEL"));
+            if out.status.signal() == Some(9) {
+                killed += 1;
+            } else {
+                assert!(
+                    out.status.success(),
+                    "{call} {n}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            prepare(&pp, "pkg", mode);
+            let got = view(&pp);
+            if got != reference {
+                let diff: Vec<_> = reference
+                    .keys()
+                    .chain(got.keys())
+                    .filter(|k| reference.get(*k) != got.get(*k))
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect();
+                panic!("killed at {call} {n}, then run again: differs at {diff:?}");
+            }
+            // And the run after that is a no-op.
+            let again = prepare(&pp, "pkg", mode);
+            let err = String::from_utf8_lossy(&again.stderr);
+            assert!(
+                err.contains(" 0 replaced, ") && err.contains(" 0 kept as own, "),
+                "{call} {n}: {err}"
+            );
+        }
+    }
+    assert!(killed > 10, "only {killed} runs were killed");
+}
+
+#[test]
+fn reflink_on_xfs_killed_and_rerun_converges() {
+    killed_and_rerun_converges("xfs", "reflink", "xfs-kill");
+}
+
+#[test]
+fn snapshot_on_btrfs_killed_and_rerun_converges() {
+    killed_and_rerun_converges("btrfs", "snapshot", "btrfs-kill");
+}
+
+/// finalize --link-mode reflink clones every file (new inodes, the
+/// packages' files untouched by an edit of the final tree); copy copies.
+#[test]
+fn finalize_clones_or_copies_on_xfs() {
+    let Some(im) = image("xfs", "xfs-finalize") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "reflink");
+    let sources = source_inodes(&pp);
+    let mut results = Vec::new();
+    for mode in ["reflink", "copy", "auto"] {
+        let dest = im.mnt.join(format!("final-{mode}"));
+        let out = ok(ppd()
+            .args([
+                "finalize",
+                "-v",
+                "--conflicts",
+                "ignore",
+                "--link-mode",
+                mode,
+                "--tree",
+                "target",
+                "--per-package-dir",
+            ])
+            .arg(&pp)
+            .arg("--dest")
+            .arg(&dest)
+            .args(DEPS));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let files = snapshot(&dest).values().filter(|s| s.kind == "f").count();
+        match mode {
+            "reflink" => assert!(
+                err.contains(&format!(
+                    "reflink on xfs: {} cloned, 0 fallbacks",
+                    files - 3
+                )),
+                "{err}"
+            ),
+            "copy" => assert!(err.contains("copy on xfs: 0 cloned, 0 fallbacks"), "{err}"),
+            _ => {}
+        }
+        for s in snapshot(&dest).values().filter(|s| s.kind == "f") {
+            assert!(!sources.contains(&(s.dev, s.ino)));
+        }
+        results.push(dest);
+    }
+    let (a, b) = (snapshot(&results[0]), snapshot(&results[1]));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, x) in &a {
+        let y = &b[k];
+        assert_eq!(
+            (x.kind, x.mode, x.mtime, x.size),
+            (y.kind, y.mode, y.mtime, y.size)
+        );
+        if x.kind == "f" {
+            assert_eq!(
+                std::fs::read(at(&results[0], k)).unwrap(),
+                std::fs::read(at(&results[1], k)).unwrap()
+            );
+        }
+    }
+}
+
+/// Where the filesystem clones nothing (ext4, tmpfs), reflink falls back
+/// to hard links as before, and says so.
+#[test]
+fn reflink_without_clones_falls_back_to_hard_links() {
+    let t = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    let pp = t.path().join("per-package");
+    write(
+        &pp.join("a/target/usr/lib/x"),
+        "x\n",
+        0o644,
+        1_600_000_000,
+        1,
+    );
+    std::fs::create_dir_all(pp.join("a/host")).unwrap();
+    let out = ok(ppd()
+        .args([
+            "prepare",
+            "-v",
+            "--link-mode",
+            "reflink",
+            "--per-package-dir",
+        ])
+        .arg(&pp)
+        .args(["--pkg", "b", "a"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let fs = if t.path().starts_with("/dev/shm") {
+        "tmpfs"
+    } else {
+        ""
+    };
+    let line = placement_line(&err, &pp.join("b/target"));
+    assert!(
+        line.contains(&format!("hardlink on {fs}")) && line.ends_with(": 1 linked, 0 fallbacks"),
+        "{line}"
+    );
+    let a = std::fs::metadata(pp.join("a/target/usr/lib/x")).unwrap();
+    let b = std::fs::metadata(pp.join("b/target/usr/lib/x")).unwrap();
+    assert_eq!(a.ino(), b.ino());
+}
