@@ -300,7 +300,7 @@ fn assert_parity(rsync: &Path, ours: &Path, sources: &BTreeSet<(u64, u64)>) {
 
 /// Stats of the `-v` line of a tree: `(mode words, counts)`.
 fn placement_line<'a>(stderr: &'a str, dest: &Path) -> &'a str {
-    let head = format!("ppd prepare: {}: ", dest.display());
+    let head = format!("ppd: link mode for {}: ", dest.display());
     stderr
         .lines()
         .find(|l| l.starts_with(&head))
@@ -369,6 +369,34 @@ fn cow_parity(fs: &str, mode: &str, test: &str) {
         "{err}"
     );
     assert!(before == state(&pp, "pkg"), "a re-run changed the trees");
+
+    // outdated compares each clone's record with the dependency's file
+    // (type, mode, size, mtime): current now; a rebuilt dependency file
+    // makes the copy outdated, and the next prepare replaces that clone.
+    let outdated = |pp: &Path| {
+        let out = ok(ppd()
+            .args(["outdated", "--per-package-dir"])
+            .arg(pp)
+            .arg("pkg"));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(outdated(&pp), "");
+    let rebuilt = pp.join("big/target/usr/lib/big/f5");
+    std::fs::remove_file(&rebuilt).unwrap();
+    write(&rebuilt, "big 5, rebuilt\n", 0o644, 1_700_000_000, 5);
+    assert_eq!(
+        outdated(&pp),
+        "pkg: 1 copy differs from what big provides now; refresh: make pkg-reconfigure\n\
+         make pkg-reconfigure\n"
+    );
+    let out = prepare(&pp, "pkg", mode);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(" 1 replaced, "), "{err}");
+    assert_eq!(
+        std::fs::read(pp.join("pkg/target/usr/lib/big/f5")).unwrap(),
+        b"big 5, rebuilt\n"
+    );
+    assert_eq!(outdated(&pp), "");
 
     // An in-place write in the dependent never reaches the dependency.
     for (rel, dep) in [

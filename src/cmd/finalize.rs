@@ -114,7 +114,7 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
             .map(|d| crate::cow::detect(&d, false).fs)
             .unwrap_or("unknown");
         eprintln!(
-            "ppd finalize: {}: {} on {fs}: {} cloned, {} fallbacks",
+            "ppd: link mode for {}: {} on {fs}: {} cloned, {} fallbacks",
             crate::fsx::show(&cfg.dest),
             cfg.link_mode.word(),
             r.applied.stats.cloned,

@@ -76,11 +76,15 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
         json_doc(&cfg, &results, start, ctx).print()?;
     }
     if ctx.verbose {
-        // The stats line first: tools read the first line.
+        // The stats line first: tools read the first line. The link mode
+        // follows where it says something: hard links chosen by `auto`
+        // (ext4, tmpfs...) are what prepare always did, and go unsaid.
         eprintln!("{}", stats_line(&cfg, &results, start, ctx));
         for r in &results {
             if let Some(p) = &r.placement {
-                eprintln!("{}", placement_line(r, p, ctx.dry_run));
+                if cfg.link_mode != LinkMode::Auto || p.mode != LinkMode::Hardlink {
+                    eprintln!("{}", placement_line(r, p, ctx.dry_run));
+                }
             }
         }
     }
@@ -239,7 +243,7 @@ fn stats_line(
     )
 }
 
-/// `ppd prepare: DEST: reflink on xfs: 120 cloned, 0 fallbacks`: how one
+/// `ppd: link mode for DEST: reflink on xfs: 120 cloned, 0 fallbacks`: how one
 /// tree's files were placed, detected once for it.
 fn placement_line(r: &prepare::TreeResult, p: &prepare::Placement, dry_run: bool) -> String {
     let s = &r.applied.stats;
@@ -259,7 +263,7 @@ fn placement_line(r: &prepare::TreeResult, p: &prepare::Placement, dry_run: bool
         ),
     };
     format!(
-        "ppd prepare: {}: {how}: {counts}{}",
+        "ppd: link mode for {}: {how}: {counts}{}",
         crate::fsx::show(&r.dest),
         if dry_run { " (dry run)" } else { "" }
     )
