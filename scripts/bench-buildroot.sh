@@ -75,7 +75,10 @@ brmake() {
     [ "$mode" = ppd ] && extra=(PPDTEST_DROPIN="$BENCH_REPO/mk/buildroot.mk" PPD="$PPD")
     local t0 t1 rc=0
     bench_now t0
-    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C BR_TIMELOG="$timelog" BR_PPD="$PPD" \
+    # GIT_CEILING_DIRECTORIES: Buildroot's setlocalversion runs git in its
+    # tree, which would otherwise find the enclosing project checkout.
+    env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C GIT_CEILING_DIRECTORIES="$W" \
+        BR_TIMELOG="$timelog" BR_PPD="$PPD" \
         make -C "$BR" O="$out" BR2_EXTERNAL="$W/external" SHELL="$timeshell" \
         "${extra[@]}" "$@" >> "$log" 2>&1 || rc=$?
     bench_now t1
