@@ -18,7 +18,10 @@
  *   m <mode octal> <rel>          fchmodat(root, rel, mode) (rel "." is the root)
  *   t <sec> <nsec> <rel>          utimensat(root, rel, {omit, mtime}, AT_SYMLINK_NOFOLLOW)
  *
- * Usage: floor PLAN...   (exit 0, or 1 with one "floor: op path: reason" line)
+ * Usage: floor [-C DIR] PLAN...   (exit 0, or 1 with one "floor: op path: reason" line)
+ *   -C DIR  change to DIR first: relative R and S paths are below it (the
+ *           distro workload's plans name <pkg>/<tree> in the replay's
+ *           per-package directory, so one plan serves every method)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -172,7 +175,13 @@ static void replay(const char *plan)
 int main(int argc, char **argv)
 {
     umask(0); /* modes in the plan are exact */
-    for (int i = 1; i < argc; i++)
+    int i = 1;
+    if (argc > 2 && strcmp(argv[1], "-C") == 0) {
+        if (chdir(argv[2]) != 0)
+            die("chdir", argv[2]);
+        i = 3;
+    }
+    for (; i < argc; i++)
         replay(argv[i]);
     return 0;
 }

@@ -58,8 +58,14 @@ bench_secs() {
 }
 
 # Builds the release binary as scripts/build-release.sh does (statically
-# linked on glibc) and sets PPD to it.
+# linked on glibc) and sets PPD to it; PPD_BENCH_PPD=BIN uses that binary
+# instead (one built earlier, or elsewhere).
 bench_build_ppd() {
+    if [ -n "${PPD_BENCH_PPD:-}" ]; then
+        [ -x "$PPD_BENCH_PPD" ] || bench_die "PPD_BENCH_PPD=$PPD_BENCH_PPD is not an executable"
+        PPD=$(cd "$(dirname "$PPD_BENCH_PPD")" && pwd)/$(basename "$PPD_BENCH_PPD")
+        return
+    fi
     PPD=$("$BENCH_REPO/scripts/build-release.sh" --quiet) || bench_die "scripts/build-release.sh failed"
     [ -x "$PPD" ] || bench_die "no binary at $PPD"
 }

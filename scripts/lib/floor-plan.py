@@ -67,7 +67,8 @@ def plan_tree(ppd, deps, tree, dest):
     for rel, (kind, idx, path, st) in winners.items():
         if kind == "d":
             mode = stat.S_IMODE(st.st_mode)
-            if mode & 0o700 != 0o700:
+            # mkdir sets neither setuid nor setgid from its mode argument.
+            if mode & 0o700 != 0o700 or mode & 0o6000:
                 fixmodes.append(("m", f"{mode:o}", rel))
                 mode |= 0o700
             recs.append(("d", f"{mode:o}", rel))
