@@ -177,6 +177,19 @@ fn man_pages_list_what_help_lists() {
             );
         }
         assert!(!got.iter().any(|n| n == "-V"), "ppd-{cmd}.1 offers -V");
+        // Under their own heading, as in --help.
+        let globals = man
+            .split("\nGLOBAL OPTIONS\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("ppd-{cmd}.1 has no GLOBAL OPTIONS:\n{man}"));
+        // The section ends at the next heading (a line not indented).
+        let globals: String = globals
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with(' '))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let names = option_names(&globals);
+        assert_eq!(names, ["--jobs", "--verbose", "-j", "-v"], "ppd-{cmd}.1");
         // Justified text: compare with runs of blanks folded.
         let folded = man.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
