@@ -27,13 +27,18 @@
 # Usage: scripts/bench-cow.sh [--quick] [--rounds N] [--fs "btrfs xfs"]
 #            [--image-size SIZE] [--workload DIR] [--packages N]
 #            [--toolchain-files F] [--seed S] [--results FILE] [--no-ext4]
-#            [--no-rsync] [--keep]
+#            [--no-rsync] [--sync] [--keep]
+# --sync ends every timed run with syncfs on its filesystem: a btrfs snapshot
+# commits the transaction (writing out everything done since the last
+# commit) inside the timed run, where the other methods leave their
+# writeback to the kernel's flusher after it; --sync makes every method pay
+# for writing its work out.
 set -u
 . "$(dirname "$0")/lib/bench-common.sh"
 
 ARGS="$*"
 ROUNDS=3 PACKAGES=250 TC=4000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS= KEEP=
-FSES="btrfs xfs" SIZE=24G EXT4=1 RSYNC=1
+FSES="btrfs xfs" SIZE=24G EXT4=1 RSYNC=1 SYNC=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=60 TC=1000 SIZE=6G ROUNDS=1 ;;
@@ -47,6 +52,7 @@ while [ $# -gt 0 ]; do
         --results) RESULTS=$2; shift ;;
         --no-ext4) EXT4= ;;
         --no-rsync) RSYNC= ;;
+        --sync) SYNC=1 ;;
         --keep) KEEP=1 ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
         *) bench_die "unknown argument $1 (see --help)" ;;
@@ -181,6 +187,7 @@ run_method() {
         finalize-reflink) finalize_mode "$pp" "$dest" reflink ;;
         finalize-copy) finalize_mode "$pp" "$dest" copy ;;
     esac || bench_die "$scen: method $m failed"
+    [ -n "$SYNC" ] && sync -f "$dest"
     bench_now t1
     s=$(bench_secs "$t0" "$t1")
     printf '%s\t%s\t%d\t%s\n' "$scen" "$m" "$r" "$s" >> "$TIMES"
@@ -292,6 +299,7 @@ entries=$(sed -n 's/^prepare replay: \([0-9]*\) entries linked, \([0-9]*\) direc
     bench_env
     echo "- images: $SIZE sparse files on the work directory's filesystem, loop-mounted (btrfs: mkfs.btrfs defaults; xfs: -m reflink=1)"
     echo "- command: scripts/bench-cow.sh $ARGS"
+    [ -n "$SYNC" ] && echo "- every timed run ends with syncfs (--sync)"
     echo
     python3 - "$TIMES" "$VERIFY" <<'EOF'
 import statistics, sys

@@ -495,7 +495,17 @@ fn placement(
             exists = false;
         }
         if !exists {
-            if let Some(b) = snapshot_base(sources, plan) {
+            // `auto` snapshots only where that saves more than a snapshot
+            // costs: creating one commits the filesystem's transaction
+            // (every change since the last commit is written first), which
+            // measured tens to hundreds of milliseconds, the time of some
+            // ten thousand clones.
+            let least = if want == LinkMode::Auto {
+                AUTO_SNAPSHOT_LEAST
+            } else {
+                1
+            };
+            if let Some(b) = snapshot_base(sources, plan, least) {
                 let src = DirFd::open(&sources[b as usize].tree.root)?;
                 if cow::snapshot(&src, &parent, &name).is_ok() {
                     let label = sources[b as usize].label.clone();
@@ -524,11 +534,14 @@ fn placement(
     }
 }
 
+/// The score (entries a snapshot saves) below which `auto` clones instead.
+const AUTO_SNAPSHOT_LEAST: i64 = 20_000;
+
 /// The dependency whose tree is best snapshotted to start the merge: a
 /// subvolume, scoring the entries it wins in the plan (already right after
 /// the snapshot) less those it brings that another dependency overrides
-/// (to be replaced); none if no tree scores above zero.
-fn snapshot_base(sources: &[Source], plan: &Plan) -> Option<u32> {
+/// (to be replaced); none if no tree scores `least` or more.
+fn snapshot_base(sources: &[Source], plan: &Plan, least: i64) -> Option<u32> {
     let mut wins = vec![0i64; sources.len()];
     for d in &plan.dirs {
         for r in &d.leaves {
@@ -544,7 +557,8 @@ fn snapshot_base(sources: &[Source], plan: &Plan) -> Option<u32> {
             .map(|d| d.entries.iter().filter(|e| e.kind != Kind::Dir).count() as i64)
             .sum();
         let score = 2 * wins[i] - entries;
-        if score > 0 && best.is_none_or(|(b, _)| score >= b) && cow::is_subvolume(&s.tree.root) {
+        if score >= least && best.is_none_or(|(b, _)| score >= b) && cow::is_subvolume(&s.tree.root)
+        {
             best = Some((score, i as u32));
         }
     }
