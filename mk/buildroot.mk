@@ -53,8 +53,8 @@
 #                       rsync loop (PPD_BUILDROOT_PREPARE_OPTS is still read)
 #   PPD_FINALIZE_OPTS   options for ppd finalize, e.g. "--conflicts error"
 #   PPD_LINK_MODE       ppd prepare's --link-mode (see mk/ppd.mk): auto,
-#                       hardlink, reflink or snapshot; with auto or snapshot
-#                       ppd creates every package's trees (btrfs subvolumes)
+#                       hardlink, reflink or snapshot; with snapshot ppd
+#                       creates every package's trees (btrfs subvolumes)
 #   PPD_FINALIZE_LINK_MODE  ppd finalize's --link-mode: auto, reflink, copy
 #   PPD_OPTS            options for every ppd call, e.g. -v
 #   PPD_CHECK_HOST_RPATH  n: keep Buildroot's check-host-rpath script

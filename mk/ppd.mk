@@ -36,10 +36,10 @@
 #                  --conflicts ignore
 #   PPD_LINK_MODE  how ppd prepare places dependencies' files: auto (ppd's
 #                  default: the best the filesystem supports), hardlink,
-#                  reflink or snapshot (btrfs); with auto or snapshot set
-#                  here, ppd also creates the trees of packages without
-#                  dependencies (as btrfs subvolumes, so that the packages
-#                  built on them can snapshot them)
+#                  reflink or snapshot (btrfs); with snapshot set here, ppd
+#                  also creates the trees of packages without dependencies
+#                  (as btrfs subvolumes, so that the packages built on them
+#                  can snapshot them)
 #   PPD_FINALIZE_LINK_MODE
 #                  how ppd finalize writes a copy's data: auto, reflink
 #                  (a clone per file) or copy (never sharing blocks)
@@ -62,7 +62,7 @@ PPD_FINALIZE_LINK_MODE ?=
 # dependencies (a btrfs subvolume in snapshot or auto mode).
 _ppd-link-mode = $(if $(PPD_LINK_MODE),--link-mode $(PPD_LINK_MODE))
 _ppd-finalize-link-mode = $(if $(PPD_FINALIZE_LINK_MODE),--link-mode $(PPD_FINALIZE_LINK_MODE))
-_ppd-makes-trees = $(filter snapshot auto,$(PPD_LINK_MODE))
+_ppd-makes-trees = $(filter snapshot,$(PPD_LINK_MODE))
 
 # The single-letter flags make runs with: GNU make puts them together in
 # the first word of MAKEFLAGS ('n', 'kn', 'ns -j2 --jobserver-auth=3,4'),

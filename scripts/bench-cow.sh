@@ -14,6 +14,8 @@
 #   hardlink   ppd prepare --link-mode hardlink
 #   reflink    ppd prepare --link-mode reflink
 #   snapshot   ppd prepare --link-mode snapshot (btrfs only)
+#   auto       ppd prepare --link-mode auto (btrfs only, on the subvolumes:
+#              snapshots where one saves at least 20,000 entries, else clones)
 # plus, on the machine's own work directory (ext4 here), ext4-hardlink: ppd
 # prepare --link-mode hardlink, the figure hard links give there. Finalize:
 #   finalize-reflink  ppd finalize --link-mode reflink of every target tree
@@ -178,12 +180,12 @@ run_method() {
     clear_dest "$dest"
     : > "$OUT/$scen-$m.log"
     pp=$mnt/pp
-    [ "$m" = snapshot ] && pp=$mnt/pp-sub
+    case $m in snapshot|auto) pp=$mnt/pp-sub ;; esac
     bench_now t0
     case $m in
         rsync) replay_rsync "$pp" "$dest" ;;
         ext4-hardlink) replay_ppd "$PP0" "$dest" hardlink "$OUT/$scen-$m.log" ;;
-        hardlink|reflink|snapshot) replay_ppd "$pp" "$dest" "$m" "$OUT/$scen-$m.log" ;;
+        hardlink|reflink|snapshot|auto) replay_ppd "$pp" "$dest" "$m" "$OUT/$scen-$m.log" ;;
         finalize-reflink) finalize_mode "$pp" "$dest" reflink ;;
         finalize-copy) finalize_mode "$pp" "$dest" copy ;;
     esac || bench_die "$scen: method $m failed"
@@ -198,7 +200,7 @@ run_method() {
 # count of regular files sharing an inode with a dependency's file.
 verify() {
     local scen=$1 mnt=$2 m=$3 pp=$mnt/pp picks
-    [ "$m" = snapshot ] && pp=$mnt/pp-sub
+    case $m in snapshot|auto) pp=$mnt/pp-sub ;; esac
     picks=$(awk 'NF > 1 { print NF, NR, $1 }' "$WORKLOAD/steps.txt" | sort -k1,1nr -k2,2n | head -2 | cut -d' ' -f3)
     picks+=" "$(awk 'NF > 1 && /(^| )toolchain( |$)/ { print $1 }' "$WORKLOAD/steps.txt" | tail -1)
     python3 - "$mnt/dest-rsync" "$mnt/dest-$m" "$pp" $picks <<'EOF' > "$OUT/verify.txt" 2>&1
@@ -258,7 +260,7 @@ for fs in $FSES; do
     mnt=$OUT/$fs
     copy_workload "$fs"
     M=(hardlink reflink)
-    [ "$fs" = btrfs ] && M+=(snapshot)
+    [ "$fs" = btrfs ] && M+=(snapshot auto)
     [ -n "$RSYNC" ] && M+=(rsync)
     [ -n "$EXT4" ] && [ "$fs" = "${FSES%% *}" ] && M+=(ext4-hardlink)
     for ((r = 0; r < ROUNDS; r++)); do
@@ -271,12 +273,12 @@ for fs in $FSES; do
         done
     done
     if [ -n "$RSYNC" ]; then
-        for m in hardlink reflink snapshot; do
+        for m in hardlink reflink snapshot auto; do
             [ -d "$mnt/dest-$m" ] && verify "prepare on $fs" "$mnt" "$m"
         done
         printf '%s\trsync\t(reference)\n' "prepare on $fs" >> "$VERIFY"
     fi
-    for m in hardlink reflink snapshot; do clear_dest "$mnt/dest-$m"; done
+    for m in hardlink reflink snapshot auto; do clear_dest "$mnt/dest-$m"; done
     clear_dest "$mnt/dest-rsync"
     for ((r = 0; r < ROUNDS; r++)); do
         for m in finalize-reflink finalize-copy; do
@@ -315,6 +317,7 @@ for line in open(verify):
 labels = {
     "rsync": "rsync loop (Buildroot)", "hardlink": "ppd --link-mode hardlink",
     "reflink": "ppd --link-mode reflink", "snapshot": "ppd --link-mode snapshot",
+    "auto": "ppd --link-mode auto (subvolume sources)",
     "ext4-hardlink": "ppd --link-mode hardlink on ext4 (work directory)",
     "finalize-reflink": "ppd finalize --link-mode reflink",
     "finalize-copy": "ppd finalize --link-mode copy (plain copies)",

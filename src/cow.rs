@@ -27,9 +27,9 @@ use crate::fsx::{self, DirFd};
 /// gets its files' data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkMode {
-    /// The best the destination's filesystem supports: snapshot on btrfs
-    /// (for a tree that does not exist yet and a dependency tree that is
-    /// a subvolume), reflink where `FICLONE` works, else hard links.
+    /// The best the destination's filesystem supports: reflink where
+    /// `FICLONE` works (on btrfs, a snapshot instead where a dependency
+    /// tree is a subvolume and the snapshot saves enough), else hard links.
     Auto,
     /// Hard links (prepare); for finalize, hard links to the packages'
     /// inodes.

@@ -440,10 +440,11 @@ fn existing_dir(path: &Path) -> Option<DirFd> {
 /// - `snapshot` and `auto` on btrfs, for a tree that does not exist yet:
 ///   a snapshot of the dependency tree that saves the most work (the
 ///   entries it wins in the plan, less the entries it brings that others
-///   override), if that tree is a subvolume and the snapshot saves work;
-///   without one, the tree is created as an empty subvolume, so that the
-///   packages built on this one can snapshot it. Then clones. A tree that
-///   exists already gets clones (its own files are in it).
+///   override), if that tree is a subvolume and the snapshot saves work
+///   (with `auto`, at least [`AUTO_SNAPSHOT_LEAST`] entries); without one,
+///   in `snapshot` mode the tree is created as an empty subvolume, so that
+///   the packages built on this one can snapshot it. Then clones. A tree
+///   that exists already gets clones (its own files are in it).
 /// - `auto` elsewhere: clones where the filesystem clones, else hard links.
 ///
 /// A snapshot tree that the last run left unfinished (killed before its
@@ -516,9 +517,14 @@ fn placement(
                     ));
                 }
             }
-            // Refused (another filesystem, not the owner...): a plain
-            // directory is made below.
-            let _ = cow::create_subvolume(&parent, &name);
+            // In snapshot mode the tree is made a subvolume, so that the
+            // packages built on it can snapshot it (refused: a plain
+            // directory is made below). Not with `auto`: creating a
+            // subvolume commits the transaction too, as costly as a
+            // snapshot, for a saving only later trees might see.
+            if want == LinkMode::Snapshot {
+                let _ = cow::create_subvolume(&parent, &name);
+            }
         }
         return Ok((FileMode::Clone, None, report(LinkMode::Reflink, None)));
     }
