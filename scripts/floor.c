@@ -19,7 +19,8 @@
  *   t <sec> <nsec> <rel>          utimensat(root, rel, {omit, mtime}, AT_SYMLINK_NOFOLLOW)
  *
  * Usage: floor [-C DIR] PLAN...   (exit 0, or 1 with one "floor: op path: reason" line)
- *   -C DIR  change to DIR first: relative R and S paths are below it (the
+ *   -C DIR  change to DIR first: relative R and S paths are below it (PLAN
+ *           names stay relative to the directory floor was started in; the
  *           distro workload's plans name <pkg>/<tree> in the replay's
  *           per-package directory, so one plan serves every method)
  */
@@ -37,6 +38,7 @@
 
 static int sources[MAX_SOURCES];
 static int nsources;
+static int plan_dir = AT_FDCWD; /* where PLAN names are relative to (before -C) */
 
 static void die(const char *op, const char *path)
 {
@@ -61,7 +63,7 @@ static void mkdir_p(char *path)
 
 static char *read_all(const char *path, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(plan_dir, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         die("open", path);
     struct stat st;
@@ -177,6 +179,9 @@ int main(int argc, char **argv)
     umask(0); /* modes in the plan are exact */
     int i = 1;
     if (argc > 2 && strcmp(argv[1], "-C") == 0) {
+        plan_dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (plan_dir < 0)
+            die("open", ".");
         if (chdir(argv[2]) != 0)
             die("chdir", argv[2]);
         i = 3;
