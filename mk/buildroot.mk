@@ -61,6 +61,12 @@
 #   PPD_FIX_RPATH       n: keep Buildroot's fix-rpath script
 #   PPD_UNSHARE         n: leave a rebuilt package's files shared with its
 #                       dependents, and in its trees at a -reconfigure
+#   PPD_FIXUP_CACHE     the path fixup's scan cache (default
+#                       $(PER_PACKAGE_DIR)/.ppd-fixup-cache, removed by
+#                       'make clean' with the per-package directories):
+#                       inodes already found to hold no per-package path
+#                       are not read again at every configure step; empty:
+#                       read every file each time
 #
 # What stays Buildroot's: the rsync -auH of fs/common.mk (once per root
 # filesystem image, with or without per-package directories) and the
@@ -86,6 +92,7 @@ PPD_BUILDROOT_PREPARE_OPTS ?=
 PPD_CHECK_HOST_RPATH ?= y
 PPD_FIX_RPATH ?= y
 PPD_UNSHARE ?= y
+PPD_FIXUP_CACHE ?= $(PER_PACKAGE_DIR)/.ppd-fixup-cache
 
 _ppd-prepare-opts = $(PPD_PREPARE_OPTS) $(PPD_BUILDROOT_PREPARE_OPTS)
 
@@ -112,7 +119,10 @@ endef
 # fixup runs inside ppd prepare, which records the rewritten files in the
 # manifest: ppd file-list then takes its "before" state from the manifest
 # alone, as Buildroot's pkg_size_before sees the tree after the hooks. ppd
-# prepare runs there even for an empty list, to write that manifest.
+# prepare runs there even for an empty list, to write that manifest. The
+# dependencies' files are the same inodes step after step (the toolchain's
+# sysroot alone is in every tree): with the scan cache each is read once
+# per build, not once per package (docs/fixup.md, "The cache").
 _ppd-configure-step = $(and $(filter .stamp_configured,$(notdir $@)),\
 	$(filter PPD_FIXUP_PATHS,$($(PKG)_POST_PREPARE_HOOKS)))
 
@@ -125,7 +135,8 @@ define prepare-per-package-directory
 	$(if $(strip $(1) $(_ppd-configure-step) $(_ppd-makes-trees)),\
 		$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(_ppd-prepare-opts) \
 			--per-package-dir $(PER_PACKAGE_DIR) \
-			$(if $(_ppd-configure-step),--pkg $($(PKG)_NAME) --fixup-paths) \
+			$(if $(_ppd-configure-step),--pkg $($(PKG)_NAME) --fixup-paths \
+				$(if $(PPD_FIXUP_CACHE),--fixup-cache $(PPD_FIXUP_CACHE))) \
 			--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1))
 endef
 

@@ -207,6 +207,12 @@ pub struct PrepareArgs {
     #[arg(long, requires = "pkg")]
     pub fixup_paths: bool,
 
+    /// With --fixup-paths: remember in FILE which inodes need no rewriting
+    /// (as fixup-paths --cache), so later steps stat them instead of
+    /// reading them.
+    #[arg(long, value_name = "FILE", requires = "fixup_paths")]
+    pub fixup_cache: Option<PathBuf>,
+
     /// Write no manifest and do no stale-entry cleanup (plain rsync-loop behaviour).
     #[arg(long)]
     pub no_manifest: bool,

@@ -930,3 +930,86 @@ fn cache_skips_reading_known_clean_inodes_and_notices_changes() {
     // (zlib.h now holds a path, so it is read every time too.)
     assert_eq!(cached_run(&cache, &tree("t7"), &[]).0, 4);
 }
+
+#[test]
+fn prepare_fixup_cache_skips_reading_the_inodes_it_knows() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("per-package");
+    let cache = dir.join(".ppd-fixup-cache");
+    let dep = dir.join("dep/host");
+    let d = dir.to_str().unwrap();
+    // A clean header whose in-place edit below keeps its size, and a .pc
+    // naming the dependency's tree; old mtimes, so both may be recorded.
+    let clean = format!("/* {} */\n", "x".repeat(d.len() + 7));
+    let edited = format!("/* {d}/dep/ab */\n");
+    assert_eq!(clean.len(), edited.len());
+    write(&dep.join("include/h.h"), &clean);
+    write(
+        &dep.join("lib/pkgconfig/dep.pc"),
+        format!("prefix={d}/dep/host\n"),
+    );
+    for rel in ["include/h.h", "lib/pkgconfig/dep.pc"] {
+        set_mtime(&dep.join(rel), 1_700_000_000, 5);
+    }
+    std::fs::create_dir_all(dir.join("dep/target")).unwrap();
+    let prepare = |pkg: &str, cached: bool| {
+        let mut c = ppd();
+        c.args(["prepare", "--per-package-dir"])
+            .arg(&dir)
+            .args(["--pkg", pkg, "--fixup-paths"]);
+        if cached {
+            c.arg("--fixup-cache").arg(&cache);
+        }
+        ok(c.arg("--host-dir")
+            .arg(dir.join(pkg).join("host"))
+            .arg("--target-dir")
+            .arg(dir.join(pkg).join("target"))
+            .arg("dep"));
+    };
+    // First step: the .pc is rewritten, the header is linked and recorded.
+    prepare("a", true);
+    assert!(cache.exists());
+    assert_eq!(
+        read(&dir.join("a/host/lib/pkgconfig/dep.pc")),
+        format!("prefix={d}/a/host\n").as_bytes()
+    );
+    assert_eq!(
+        ino(&dir.join("a/host/include/h.h")),
+        ino(&dep.join("include/h.h"))
+    );
+    // The cache's documented blind spot, used as the witness that a cached
+    // inode is not read: an in-place edit keeping size and mtime.
+    std::fs::write(dep.join("include/h.h"), &edited).unwrap();
+    set_mtime(&dep.join("include/h.h"), 1_700_000_000, 5);
+    prepare("b", true);
+    assert_eq!(
+        ino(&dir.join("b/host/include/h.h")),
+        ino(&dep.join("include/h.h"))
+    );
+    assert_eq!(read(&dir.join("b/host/include/h.h")), edited.as_bytes());
+    assert_eq!(
+        read(&dir.join("b/host/lib/pkgconfig/dep.pc")),
+        format!("prefix={d}/b/host\n").as_bytes()
+    );
+    // Without the cache every file is read: the header is rewritten.
+    prepare("c", false);
+    assert_eq!(
+        read(&dir.join("c/host/include/h.h")),
+        format!("/* {d}/c/ab */\n").as_bytes()
+    );
+    // --fixup-cache needs --fixup-paths.
+    let out = ppd()
+        .args(["prepare", "--per-package-dir"])
+        .arg(&dir)
+        .args(["--pkg", "e", "--fixup-cache"])
+        .arg(&cache)
+        .arg("--host-dir")
+        .arg(dir.join("e/host"))
+        .arg("--target-dir")
+        .arg(dir.join("e/target"))
+        .arg("dep")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.join("e").exists());
+}

@@ -21,6 +21,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
         new_root: args.new_root.clone(),
         symlinks: args.symlinks,
         dry_run: ctx.dry_run,
+        cache: args.cache.clone(),
     };
     let pool = ctx.threads.pool()?;
     let mut trees = args.trees.clone();
@@ -46,7 +47,7 @@ pub fn run(args: &FixupPathsArgs, ctx: &Context) -> anyhow::Result<Status> {
     } else {
         crate::lock::lock_for_writing(&trees)?
     };
-    let report = match textfix::fixup_trees_cached(&cfg, &trees, &pool, args.cache.as_deref()) {
+    let report = match textfix::fixup_trees(&cfg, &trees, &pool) {
         Ok(r) => r,
         Err(e) => {
             // Every error on its own line, so none is hidden behind the first.

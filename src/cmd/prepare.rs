@@ -138,6 +138,7 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
             new_root: dir.join(pkg),
             symlinks: false,
             dry_run: ctx.dry_run,
+            cache: args.fixup_cache.clone(),
         }),
         _ => None,
     };

@@ -32,7 +32,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::fsx::Errno;
@@ -62,6 +62,10 @@ pub struct FixupConfig {
     pub symlinks: bool,
     /// Compute and report the rewrites without writing anything.
     pub dry_run: bool,
+    /// The scan cache file of inodes known to need no rewriting (see
+    /// [`ScanCache`]): those are `stat`ed but not read. Updated unless this
+    /// is a dry run.
+    pub cache: Option<PathBuf>,
 }
 
 /// The kind of entry that was rewritten.
@@ -532,27 +536,21 @@ fn apply_dir(
 /// if asked, absolute symlink target) under `trees`, using `pool`.
 ///
 /// Trees are opened by path (a symlink naming a tree is followed, as grep
-/// and rsync follow their arguments); nothing below them is followed.
+/// and rsync follow their arguments); nothing below them is followed. With
+/// `cfg.cache`, inodes the cache file knows to need no rewriting for this
+/// `DIR` are `stat`ed but not read, and the cache is updated unless this is
+/// a dry run.
 pub fn fixup_trees(
     cfg: &FixupConfig,
     trees: &[PathBuf],
     pool: &rayon::ThreadPool,
 ) -> Result<FixupReport, FixupError> {
-    fixup_trees_cached(cfg, trees, pool, None)
-}
-
-/// [`fixup_trees`] with a persistent cache file of inodes known not to need
-/// rewriting for this `DIR` (see [`ScanCache`]): those are `stat`ed but
-/// not read. The cache is updated unless this is a dry run.
-pub fn fixup_trees_cached(
-    cfg: &FixupConfig,
-    trees: &[PathBuf],
-    pool: &rayon::ThreadPool,
-    cache: Option<&Path>,
-) -> Result<FixupReport, FixupError> {
     let dir_bytes = cfg.per_package_dir.as_os_str().as_bytes();
     let pattern = Pattern::new(dir_bytes, cfg.new_root.as_os_str().as_bytes())?;
-    let cache = cache.map(|p| ScanCache::load(p, trim_slashes(dir_bytes)));
+    let cache = cfg
+        .cache
+        .as_deref()
+        .map(|p| ScanCache::load(p, trim_slashes(dir_bytes)));
     let scanner = Scanner {
         walkers: Vec::new(),
         pattern: &pattern,
