@@ -66,6 +66,9 @@ pub struct FinalizeResult {
     pub applied: Applied,
     /// Paths provided differently by several packages, sorted by path.
     pub conflicts: Vec<NamedConflict>,
+    /// Paths whose winning entry is an outdated copy (after a dependency's
+    /// `-rebuild`), sorted by path.
+    pub outdated: Vec<provenance::OutdatedWinner>,
     /// Entries (files, symlinks) in the merged tree.
     pub planned: usize,
     /// Directories in the merged tree.
@@ -119,10 +122,12 @@ pub fn finalize(
     let (sources, _) = merge::scan_sources(&roots, false, ScanOptions::default(), pool)?;
     let plan = merge::build(&sources);
     let conflicts = overwrites(&sources, &plan, &cfg.per_package_dir);
+    let outdated = provenance::outdated_winners(&sources, &plan, &cfg.per_package_dir, cfg.tree);
     let planned = plan.leaf_count();
     let mut result = FinalizeResult {
         applied: Applied::default(),
         conflicts,
+        outdated,
         planned,
         dirs: plan.dirs.len(),
         plan_text: None,
@@ -160,6 +165,7 @@ fn finalize_nothing(cfg: &FinalizeConfig) -> Result<FinalizeResult> {
     let mut result = FinalizeResult {
         applied: Applied::default(),
         conflicts: Vec::new(),
+        outdated: Vec::new(),
         planned: 0,
         dirs: 0,
         plan_text: None,

@@ -301,6 +301,88 @@ pub fn copy_state(
     }
 }
 
+/// A final tree's entry that comes from an outdated copy: the package
+/// that wins the path (the last one, as in Buildroot) holds a copy of a
+/// dependency's file that the dependency has replaced since (a
+/// `<dep>-rebuild`), so the final tree gets the old version until `winner`
+/// is reconfigured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutdatedWinner {
+    /// Path relative to the final tree.
+    pub path: Vec<u8>,
+    /// The package whose copy wins.
+    pub winner: String,
+    /// The package whose copy is outdated: `winner`, or a dependency it got
+    /// the copy from unchanged.
+    pub holder: String,
+    /// The dependency that provides another version now.
+    pub provider: String,
+}
+
+/// The plan's conflicts whose winning entry is an outdated copy: following
+/// the winner's manifest from tree to tree while each copy is current, one
+/// that its provider has replaced since. Only conflicts are looked at (a
+/// rebuilt dependency's new file and a stale copy are different inodes), so
+/// a merge without them reads no manifest.
+pub fn outdated_winners(
+    sources: &[Source],
+    plan: &Plan,
+    per_package_dir: &Path,
+    kind: &str,
+) -> Vec<OutdatedWinner> {
+    let mut manifests: HashMap<String, Option<Manifest>> = HashMap::new();
+    let mut out = Vec::new();
+    for c in &plan.conflicts {
+        let winner = &sources[c.winner as usize].label;
+        let mut holder = winner.clone();
+        // A chain of copies is as long as the dependency graph is deep.
+        for _ in 0..64 {
+            let tree = per_package_dir.join(&holder).join(kind);
+            let m = manifests
+                .entry(holder.clone())
+                .or_insert_with(|| manifest_of(&tree));
+            let Some(rec) = m.as_ref().and_then(|m| m.records.get(&c.path)) else {
+                break;
+            };
+            let provider = rec.provider.clone();
+            let Ok(st) = fsx::lstat(&fsx::join(&tree, &c.path)) else {
+                break;
+            };
+            match copy_state(per_package_dir, kind, &tree, &c.path, m.as_ref(), &st) {
+                CopyState::Outdated => {
+                    out.push(OutdatedWinner {
+                        path: c.path.clone(),
+                        winner: winner.clone(),
+                        holder,
+                        provider,
+                    });
+                    break;
+                }
+                CopyState::Current => holder = provider,
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+/// Formats one outdated-winner line (without the `ppd: ` prefix).
+pub fn outdated_line(dest: &Path, o: &OutdatedWinner) -> String {
+    let via = if o.holder == o.winner {
+        String::new()
+    } else {
+        format!(" (through {})", fsx::show(Path::new(&o.holder)))
+    };
+    format!(
+        "warning: {} is {}'s outdated copy{via} of a file {} provides differently now; \
+         make {}-reconfigure refreshes it (make ppd-outdated lists every package to refresh)",
+        fsx::show(&fsx::join(dest, &o.path)),
+        fsx::show(Path::new(&o.winner)),
+        fsx::show(Path::new(&o.provider)),
+        fsx::show(Path::new(&o.holder)),
+    )
+}
+
 /// Loads the manifest of a tree, if it has a good one.
 pub fn manifest_of(tree: &Path) -> Option<Manifest> {
     match manifest::load_for(tree) {

@@ -35,14 +35,22 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
                 .map(|c| clash_line(&cfg.dest, c, "the source")),
         )
         .collect();
+    // An outdated copy winning a path is a warning whatever --conflicts
+    // says: the stock merge picks the same file, and a reconfigure fixes it.
+    let outdated: Vec<String> = r
+        .outdated
+        .iter()
+        .map(|o| crate::provenance::outdated_line(&cfg.dest, o))
+        .collect();
+    let all: Vec<String> = lines.iter().chain(&outdated).cloned().collect();
     // A warning is given once per conflict, not on every no-op make; a
     // conflict that fails the build fails every run until it is fixed. A
     // dry run that waits for a package knows only part of the merge.
     let shown = match args.conflicts {
         _ if !r.waiting.is_empty() => Vec::new(),
-        ConflictArg::Warn => finalize::first_reports(&cfg.dest, &lines, ctx.dry_run)?,
-        ConflictArg::Error => lines.clone(),
-        ConflictArg::Ignore => Vec::new(),
+        ConflictArg::Warn => finalize::first_reports(&cfg.dest, &all, ctx.dry_run)?,
+        ConflictArg::Error => all.clone(),
+        ConflictArg::Ignore => finalize::first_reports(&cfg.dest, &outdated, ctx.dry_run)?,
     };
     {
         let mut stderr = std::io::stderr().lock();

@@ -331,6 +331,23 @@ outdated() {
     [ "$named" = "$dependents" ] || { echo "expected: $(echo $dependents)"; return 1; }
 }
 check outdated "ppd outdated names exactly libalpha's dependents" outdated
+# A make before the refresh: the final merge lets the last package in name
+# order win a path, as Buildroot's does, so a dependent's old copy of
+# libalpha's version.txt wins; ppd finalize says so once, naming the
+# package to reconfigure.
+brmake "$logs/after-rebuild.log" "${dropin[@]}" || die "make after the rebuild failed, see $logs/after-rebuild.log"
+stale_warned() {
+    local l who
+    l=$(grep -F "warning: $out/target/usr/share/alpha/version.txt is " "$logs/after-rebuild.log") \
+        || { echo "no outdated-copy warning in after-rebuild.log"; return 1; }
+    printf '%s\n' "$l"
+    who=$(printf '%s\n' "$l" | sed -n "s/.* is \([^ ']*\)'s outdated copy.* make \([^ ]*\)-reconfigure refreshes it.*/\1 \2/p")
+    set -- $who
+    [ $# = 2 ] && printf '%s\n' $dependents | grep -qx "$1" && printf '%s\n' $dependents | grep -qx "$2" \
+        || { echo "the winner and the package to reconfigure are not libalpha's dependents"; return 1; }
+    grep -q 1.0 "$out/target/usr/share/alpha/version.txt" || { echo "the final tree does not hold the old copy"; return 1; }
+}
+check outdated "after the rebuild, make warns that a dependent's outdated copy wins the final merge" stale_warned
 
 say "workflow: the refresh ppd outdated names; libshrink stops installing two files; a conflict appears"
 # The dependents keep libalpha's old files until they are reconfigured (the
