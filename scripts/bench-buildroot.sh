@@ -103,10 +103,11 @@ brmake() {
 }
 
 # steps TIMELOG: the summed seconds per step, "step=secs ..." and the total,
-# then the CPU seconds (user + system) of the step lines, "cpu=secs".
+# then the CPU seconds (user + system) per step, "step@cpu=secs ...", and of
+# all step lines, "cpu=secs".
 steps() {
-    awk '{ s[$1] += $3 - $2; t += $3 - $2; c += $4 + $5 }
-         END { for (k in s) printf "%s=%.2f ", k, s[k]; printf "total=%.2f cpu=%.2f\n", t, c }' "$1" 2>/dev/null
+    awk '{ s[$1] += $3 - $2; t += $3 - $2; u[$1] += $4 + $5; c += $4 + $5 }
+         END { for (k in s) printf "%s=%.2f %s@cpu=%.3f ", k, s[k], k, u[k]; printf "total=%.2f cpu=%.2f\n", t, c }' "$1" 2>/dev/null
 }
 
 raw=$W/raw.tsv
@@ -140,7 +141,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             esac
             st=$(steps "$tl")
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$mode" "$r" "$s" "$st" "$load0" "$cs" >> "$raw"
-            echo "bench: round $r $mode $scen: ${s}s (CPU ${cs}s), steps: $st (load $load0)"
+            echo "bench: round $r $mode $scen: ${s}s (CPU ${cs}s), steps: ${st//@cpu=/ cpu } (load $load0)"
             # Keep this round's step lines (the next round starts them anew).
             cp "$tl" "$W/$mode-$scen.round$r.timelog"
         done
@@ -197,11 +198,19 @@ if "ppd" in modes and "noppd" in modes:
 print()
 print("Steps of the clean build (median seconds, summed over both jobs):")
 print()
-keys = sorted({k for r in rows if r[0] == "clean" for k in parse_steps(r[4]) if k not in ("total", "cpu")})
+keys = sorted({k for r in rows if r[0] == "clean" for k in parse_steps(r[4]) if k not in ("total", "cpu") and "@" not in k})
 print("| build | " + " | ".join(keys) + " |")
 print("|---|" + "---:|" * len(keys))
 for m in modes:
     vals = [f"{col('clean', m, lambda r: parse_steps(r[4]).get(k, 0.0)):.2f}" for k in keys]
+    print(f"| {names[m]} | " + " | ".join(vals) + " |")
+print()
+print("CPU time (user + system) of the steps of the clean build, by step (median seconds):")
+print()
+print("| build | " + " | ".join(keys) + " |")
+print("|---|" + "---:|" * len(keys))
+for m in modes:
+    vals = [f"{col('clean', m, lambda r: parse_steps(r[4]).get(k + '@cpu', 0.0)):.3f}" for k in keys]
     print(f"| {names[m]} | " + " | ".join(vals) + " |")
 EOF
 { echo; bench_env; echo "- make: $(make --version | head -1), Buildroot: $BR"; } >> "$res"
