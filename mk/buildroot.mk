@@ -122,7 +122,9 @@ endef
 # prepare runs there even for an empty list, to write that manifest. The
 # dependencies' files are the same inodes step after step (the toolchain's
 # sysroot alone is in every tree): with the scan cache each is read once
-# per build, not once per package (docs/fixup.md, "The cache").
+# per build, not once per package (docs/fixup.md, "The cache"). The same
+# shell line then takes the images list's "before" record (see
+# pkg_size_before): one line and one shell fewer per package.
 _ppd-configure-step = $(and $(filter .stamp_configured,$(notdir $@)),\
 	$(filter PPD_FIXUP_PATHS,$($(PKG)_POST_PREPARE_HOOKS)))
 
@@ -137,7 +139,8 @@ define prepare-per-package-directory
 			--per-package-dir $(PER_PACKAGE_DIR) \
 			$(if $(_ppd-configure-step),--pkg $($(PKG)_NAME) --fixup-paths \
 				$(if $(PPD_FIXUP_CACHE),--fixup-cache $(PPD_FIXUP_CACHE))) \
-			--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1))
+			--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1) \
+			$(if $(and $(_ppd-configure-step),$(BINARIES_DIR)),&& $(_ppd-images-snapshot)))
 endef
 
 # The path fixup of the configure step already ran in ppd prepare (above).
@@ -173,29 +176,37 @@ endef
 # global $(BINARIES_DIR), as in Buildroot. The lists are byte-identical to
 # Buildroot's; ppd file-list also reports the dependency files the package
 # overwrote or edited in place.
+# The images record is taken on the configure step's prepare line (above);
+# a package whose configure step has no path fixup (it removed
+# PPD_FIXUP_PATHS from its POST_PREPARE_HOOKS) takes it here. After the
+# install steps, the first pkg_size_after call writes every list and runs
+# the architecture check on the same shell line (check_bin_arch, which
+# Buildroot calls next, is then empty).
 # $1: base directory to search in
 # $2: suffix of file (optional)
 define pkg_size_before
-	$(if $(filter -images,$(2)),\
-		$(Q)+$(_ppd) file-list $(_ppd-opts) --pkg $($(PKG)_NAME) \
-			--images-dir $(1) --snapshot --out-dir $($(PKG)_DIR))
+	$(if $(and $(filter -images,$(2)),$(if $(and $(_ppd-configure-step),$(BINARIES_DIR)),,y)),\
+		$(Q)+$(_ppd-images-snapshot))
 endef
+_ppd-images-snapshot = $(_ppd) file-list $(_ppd-opts) --pkg $($(PKG)_NAME) \
+	--images-dir $(BINARIES_DIR) --snapshot --out-dir $($(PKG)_DIR)
 
 define pkg_size_after
 	$(if $(2),,\
 		$(Q)+$(_ppd) file-list $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
 			--pkg $($(PKG)_NAME) --staging-subdir $(STAGING_SUBDIR) \
-			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR))
+			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR) \
+			$(if $(PPD_MAKE_NOEXEC),,&& $(_ppd-check-bin-arch)))
 endef
 
-# check_bin_arch -- the architecture of the package's target files (it
-# changes nothing: not run under make -n, no jobserver needed)
+# check_bin_arch -- the architecture of the package's target files, run by
+# pkg_size_after above (it changes nothing: not run under make -n)
 define check_bin_arch
-	$(Q)$(_ppd) check-bin-arch $(PPD_OPTS) -p $($(PKG)_NAME) \
-		-l $($(PKG)_DIR)/.files-list.txt \
-		$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \
-		-a $(BR2_READELF_ARCH_NAME) --target-dir $(TARGET_DIR)
 endef
+_ppd-check-bin-arch = $(_ppd) check-bin-arch $(PPD_OPTS) -p $($(PKG)_NAME) \
+	-l $($(PKG)_DIR)/.files-list.txt \
+	$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \
+	-a $(BR2_READELF_ARCH_NAME) --target-dir $(TARGET_DIR)
 
 ifeq ($(PPD_CHECK_HOST_RPATH),y)
 # check_host_rpath -- Buildroot's instrumentation hook, on ppd check-rpath
