@@ -421,4 +421,5 @@ fi
 say "all enforced checks passed"
 }
 
-main "$@"
+# exit on the same line: bash reads no further into a file edited meanwhile.
+main "$@"; exit $?
