@@ -8,7 +8,12 @@
 //! dependency's entry at the same path now; it is the one answer to "is
 //! this copy outdated" (also behind `ppd explain`):
 //!
-//! - the same inode: current (a shared inode is the dependency's file);
+//! - the same inode as recorded: current (a shared inode is the
+//!   dependency's file), unless the tree was copied or restored since the
+//!   manifest was written (`cp -a`, tar, `rsync -aH`: recorded inode
+//!   numbers mean nothing, and a rebuilt dependency's new file may be
+//!   given one of them) or the entry was born after it (a freed number
+//!   given back): then it is compared as another inode;
 //! - gone from the dependency, or another type: gone / changed;
 //! - another inode: current only if type, permission bits, size and mtime
 //!   are the recorded ones (rsync's quick check, which Buildroot relies
@@ -30,8 +35,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::fsx::{self, Kind};
-use crate::manifest::{self, Loaded, Record};
+use crate::fsx::{self, Kind, Mtime};
+use crate::manifest::{self, Loaded, Record, Trust};
 
 /// How a copy compares with its dependency's entry now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,7 +67,23 @@ impl Freshness {
 
 /// Compares a manifest record with the `lstat` of the providing
 /// dependency's entry at the same path now (`None`: nothing there).
-pub fn freshness(rec: &Record, now: Option<&std::fs::Metadata>) -> Freshness {
+///
+/// `trust` is the manifest's ([`crate::manifest::Manifest::trust`]): the
+/// recorded inode number says "current" only while the tree is the one
+/// the manifest describes. After a copy or restore of the output
+/// directory every recorded number is stale and a rebuilt dependency's new
+/// file may be given one of them, so only type, mode, size and mtime
+/// decide (mtimes cut to whole seconds by a tar restore still match). The
+/// recorded number with another size or mtime is the placed inode edited
+/// in place (current: every tree sharing it changed with it), unless the
+/// entry was born after the manifest was written (`born` gives its birth
+/// time, asked only then): a new file given the freed number.
+pub fn freshness(
+    rec: &Record,
+    now: Option<&std::fs::Metadata>,
+    trust: Trust,
+    born: impl FnOnce() -> Option<Mtime>,
+) -> Freshness {
     let Some(now) = now else {
         return Freshness::Gone;
     };
@@ -73,12 +94,28 @@ pub fn freshness(rec: &Record, now: Option<&std::fs::Metadata>) -> Freshness {
     if kind != rec.kind {
         return Freshness::Changed;
     }
-    if now.dev() == rec.key.dev && now.ino() == rec.key.ino && !rec.rewritten {
-        return Freshness::Current;
+    let mtime = Mtime {
+        sec: now.mtime(),
+        nsec: now.mtime_nsec(),
+    };
+    let placed_inode = !trust.identity_lost
+        && !rec.rewritten
+        && now.dev() == rec.key.dev
+        && now.ino() == rec.key.ino;
+    if placed_inode {
+        let as_placed = now.size() == rec.size && mtime == rec.mtime;
+        let reused = !as_placed && matches!((trust.written, born()), (Some(w), Some(b)) if b > w);
+        if !reused {
+            return Freshness::Current;
+        }
     }
+    let same_mtime = if trust.identity_lost {
+        manifest::same_mtime_after_copy(rec.mtime, mtime)
+    } else {
+        mtime == rec.mtime
+    };
     let same = now.mode() & 0o7777 == rec.mode & 0o7777
-        && now.mtime() == rec.mtime.sec
-        && now.mtime_nsec() == rec.mtime.nsec
+        && same_mtime
         && (rec.rewritten || now.size() == rec.size);
     if same {
         Freshness::Current
@@ -157,8 +194,9 @@ pub fn outdated(
                     manifests: Vec::new(),
                 };
                 for tree in ["host", "target"] {
-                    let path = manifest::path_for(&per_package_dir.join(pkg).join(tree));
-                    let m = match manifest::load(&path) {
+                    let root = per_package_dir.join(pkg).join(tree);
+                    let path = manifest::path_for(&root);
+                    let m = match manifest::load_for(&root) {
                         Loaded::Good(m) => m,
                         Loaded::Missing => continue,
                         Loaded::Damaged(why) => {
@@ -174,7 +212,7 @@ pub fn outdated(
                         one.providers.insert(rec.provider.clone());
                         let at = fsx::join(&per_package_dir.join(&rec.provider).join(tree), rel);
                         let now = std::fs::symlink_metadata(&at).ok();
-                        let how = freshness(rec, now.as_ref());
+                        let how = freshness(rec, now.as_ref(), m.trust(), || fsx::born(&at));
                         if how != Freshness::Current {
                             one.stale.push(Stale {
                                 tree,

@@ -207,7 +207,19 @@ impl<'a> Origins<'a> {
             let entry = fsx::join(&tree, path);
             let current = crate::fsx::lstat(&entry).ok();
             let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
+            let provider_tree = self.per_package_dir.join(&rec.provider).join(&kind);
             let untouched = current.is_some_and(|st| {
+                if trust.identity_lost {
+                    // After a copy or restore the recorded inode number
+                    // means nothing: the entry is what was placed, or
+                    // still the inode the dependency has at the path (an
+                    // in-place edit through the hard link; a copy keeps
+                    // hard links).
+                    return rec.same_after_copy(&st)
+                        || (!rec.rewritten
+                            && fsx::lstat(&fsx::join(&provider_tree, path))
+                                .is_ok_and(|p| FileKey::of(&p) == FileKey::of(&st)));
+                }
                 (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
                     || rec.still_placed(&st, trust, || fsx::born(&entry))
             });
@@ -215,7 +227,7 @@ impl<'a> Origins<'a> {
                 return pkg;
             }
             pkg = rec.provider.clone();
-            tree = self.per_package_dir.join(&pkg).join(&kind);
+            tree = provider_tree;
         }
         pkg
     }
@@ -282,9 +294,33 @@ pub fn copy_state(
     let Some(rec) = m.and_then(|m| m.records.get(rel)) else {
         return CopyState::Own;
     };
-    if !rec.matches(current) {
+    let trust = m.map(Manifest::trust).unwrap_or_default();
+    let from = fsx::join(&per_package_dir.join(&rec.provider).join(kind), rel);
+    let now = std::fs::symlink_metadata(&from).ok();
+    let as_placed = if trust.identity_lost {
+        // The tree was copied or restored: the recorded inode number means
+        // nothing (and may be a new file's). An entry is the dependency's
+        // inode if it still is the inode the dependency has at the path
+        // (a copy keeps hard links); it is as placed if type, size, mtime
+        // and mode are the recorded ones.
+        use std::os::unix::fs::MetadataExt;
+        let shared = !rec.rewritten
+            && now.as_ref().is_some_and(|n| {
+                FileKey {
+                    dev: n.dev(),
+                    ino: n.ino(),
+                } == FileKey::of(current)
+            });
+        match (rec.same_after_copy(current), shared) {
+            (true, _) => true,
+            (false, true) => return CopyState::EditedInPlace,
+            (false, false) => return CopyState::Replaced,
+        }
+    } else {
+        rec.matches(current)
+    };
+    if !as_placed {
         let entry = fsx::join(tree, rel);
-        let trust = m.map(Manifest::trust).unwrap_or_default();
         return if rec.still_placed(current, trust, || fsx::born(&entry)) {
             CopyState::EditedInPlace
         } else {
@@ -293,9 +329,7 @@ pub fn copy_state(
     }
     // Whether the dependency still provides what was placed is
     // `outdated::freshness`'s one answer.
-    let from = fsx::join(&per_package_dir.join(&rec.provider).join(kind), rel);
-    let now = std::fs::symlink_metadata(&from).ok();
-    match crate::outdated::freshness(rec, now.as_ref()) {
+    match crate::outdated::freshness(rec, now.as_ref(), trust, || fsx::born(&from)) {
         crate::outdated::Freshness::Current => CopyState::Current,
         _ => CopyState::Outdated,
     }

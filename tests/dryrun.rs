@@ -410,6 +410,7 @@ fn missing_trees_under_a_dry_run_are_reported_not_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let pp = tmp.path().join("pp");
     packages(&pp);
+    std::fs::create_dir_all(pp.join("half/target/etc")).unwrap();
     let before = state(tmp.path());
     let out = prepare(&pp, &[], Some("n"));
     assert_eq!(out.status.code(), Some(0));
@@ -495,6 +496,23 @@ fn missing_trees_under_a_dry_run_are_reported_not_errors() {
             format!(
                 "ppd file-list: {} would be listed after ghost is built\n",
                 pp.join("ghost").display()
+            ),
+        ),
+        // Only a target tree, as real Buildroot's make -n leaves a package
+        // whose install step it runs itself (install -D into the tree).
+        (
+            vec![
+                "file-list".as_ref(),
+                "--per-package-dir".as_ref(),
+                pp.as_os_str(),
+                "--pkg".as_ref(),
+                "half".as_ref(),
+                "--out-dir".as_ref(),
+                nothing.as_os_str(),
+            ],
+            format!(
+                "ppd file-list: {} would be listed after half is built\n",
+                pp.join("half").display()
             ),
         ),
         (

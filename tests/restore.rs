@@ -317,3 +317,195 @@ fn a_default_tar_restore_keeps_the_fixup_copies_the_dependencies() {
     let after = file_list(&pp, "app", &t.path().join("after2"));
     assert_eq!(after.0, "app,./bin/zlib-config\n", "host list");
 }
+
+/// Copies `out` away and back with the copy moved into place (`cp -a out
+/// out.bak && rm -rf out && mv out.bak out`): every inode is new and the
+/// old numbers are free for the next files.
+fn moved_back(out: &Path) {
+    let o = out.display();
+    sh(&format!(
+        "cp -a {o} {o}.bak && rm -rf {o} && mv {o}.bak {o}"
+    ));
+}
+
+/// Copies `out` away and back with `how`, the extra `cp -a + mv` and GNU
+/// tar's default (whole-second mtimes) included.
+fn restore(out: &Path, how: &str) {
+    match how {
+        "cp -a + mv" => moved_back(out),
+        "tar (whole seconds)" => {
+            let o = out.display();
+            let base = out.parent().unwrap().display();
+            sh(&format!(
+                "tar -C {base} -cf {o}.tar out && rm -rf {o} && tar -C {base} -xpf {o}.tar && rm {o}.tar"
+            ));
+        }
+        _ => round_trip(out, how),
+    }
+}
+
+const RESTORES: [&str; 5] = [
+    "cp -a",
+    "cp -a + mv",
+    "tar",
+    "tar (whole seconds)",
+    "rsync -aH",
+];
+
+fn have_tools() -> bool {
+    !skip_without(&["tar", "rsync"])
+}
+
+/// `ppd explain --json` on `paths` of app's host tree: (state, installer,
+/// placed_by) of each.
+fn explain_app(pp: &Path, paths: &[&str]) -> Vec<(String, String, String)> {
+    let out = ok(ppd()
+        .args(["explain", "--json", "--per-package-dir"])
+        .arg(pp)
+        .args(paths.iter().map(|p| pp.join("app/host").join(p))));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let c = &p["copy"];
+            let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
+            (s("state"), s("installer"), s("placed_by"))
+        })
+        .collect()
+}
+
+/// After a restore `ppd explain` tells a placed copy (current), a rewritten
+/// one (current, still its installer's), the package's own replacement
+/// (replaced) and an entry edited in place through the inode it shares
+/// with its dependency (edited in place, kept by the copy's hard links)
+/// apart exactly as before it.
+#[test]
+fn explain_after_a_restore_tells_the_same() {
+    if !have_tools() {
+        return;
+    }
+    for how in RESTORES {
+        NSEC.set(123_456_789);
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let pp = out.join("per-package");
+        build(&out);
+        // zlib's rebuild writes its zlib-config through the inode every
+        // dependent shares (what `ppd unshare` exists to prevent).
+        std::fs::write(pp.join("libpng/host/bin/zlib-config"), "edited\n").unwrap();
+        let paths = [
+            "lib/libz.so.1",
+            "lib/pkgconfig/zlib.pc",
+            "bin/zlib-config",
+            "lib/libpng.so",
+        ];
+        let before = explain_app(&pp, &paths);
+        let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+        assert_eq!(
+            before,
+            [
+                s("current", "zlib", "zlib"),
+                s("current", "zlib", "zlib"),
+                s("replaced", "app", "-"),
+                s("current", "libpng", "libpng"),
+            ],
+            "{how}: before"
+        );
+        let lp = ok(ppd()
+            .args(["explain", "--json", "--per-package-dir"])
+            .arg(&pp)
+            .arg(pp.join("libpng/host/bin/zlib-config")));
+        let edited = |o: &std::process::Output| {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let c = &v["paths"][0]["copy"];
+            (c["state"].clone(), c["installer"].clone())
+        };
+        let was = edited(&lp);
+        assert_eq!(was.0, "edited in place", "{how}");
+        restore(&out, how);
+        assert_eq!(explain_app(&pp, &paths), before, "{how}: after");
+        let lp = ok(ppd()
+            .args(["explain", "--json", "--per-package-dir"])
+            .arg(&pp)
+            .arg(pp.join("libpng/host/bin/zlib-config")));
+        assert_eq!(edited(&lp), was, "{how}: the edit through the shared inode");
+    }
+}
+
+/// `ppd outdated`'s make line (`None` when nothing is outdated); fails on
+/// any warning.
+fn outdated(pp: &Path) -> Option<String> {
+    let out = ok(ppd().arg("outdated").arg("--per-package-dir").arg(pp));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("make "))
+        .map(str::to_owned)
+        .or_else(|| (!text.is_empty()).then_some(text.clone()))
+}
+
+/// Writes `data` to `path` as a rebuild would (a new file renamed over the
+/// old one), as the inode numbered `ino` if the filesystem hands it out
+/// again within a thousand creations; returns whether it did.
+fn rebuild_as(path: &Path, data: &str, ino: u64) -> bool {
+    let dir = path.parent().unwrap();
+    let mut spare = Vec::new();
+    let mut got = false;
+    for i in 0..1000 {
+        let f = dir.join(format!("new.{i}"));
+        std::fs::write(&f, data).unwrap();
+        if f.metadata().unwrap().ino() == ino {
+            std::fs::rename(&f, path).unwrap();
+            got = true;
+            break;
+        }
+        spare.push(f);
+    }
+    for f in spare {
+        std::fs::remove_file(f).unwrap();
+    }
+    if !got {
+        std::fs::write(path.with_extension("tmp"), data).unwrap();
+        std::fs::rename(path.with_extension("tmp"), path).unwrap();
+    }
+    got
+}
+
+/// After a restore `ppd outdated` names nothing; after a dependency's
+/// rebuild it names exactly the packages holding its old file, even when
+/// the rebuilt file got the inode number the manifests recorded back.
+#[test]
+fn outdated_after_a_restore_names_exactly_the_affected_packages() {
+    if !have_tools() {
+        return;
+    }
+    let mut reused = 0;
+    for how in RESTORES {
+        NSEC.set(123_456_789);
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let pp = out.join("per-package");
+        build(&out);
+        // A package built on libpng alone: not affected by zlib's
+        // libz.so.1 beyond what libpng passes on (libpng holds it too).
+        write(&pp.join("other/host/share/other.txt"), "other\n");
+        let lib = pp.join("zlib/host/lib/libz.so.1");
+        let recorded = lib.metadata().unwrap().ino();
+        assert_eq!(outdated(&pp), None, "{how}: before");
+        restore(&out, how);
+        assert_eq!(outdated(&pp), None, "{how}: right after the restore");
+        if rebuild_as(&lib, "libz v2\n", recorded) {
+            reused += 1;
+        }
+        assert_eq!(
+            outdated(&pp).as_deref(),
+            Some("libpng-reconfigure app-reconfigure"),
+            "{how}: after zlib's rebuild"
+        );
+    }
+    eprintln!(
+        "outdated after a restore: {reused} of 5 rebuilt files got the recorded inode number back"
+    );
+}

@@ -35,7 +35,13 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         trace_owners: args.overwrites != ConflictArg::Ignore,
     };
     let pkg_dir = cfg.per_package_dir.join(&args.pkg);
-    if ctx.dry_run && std::fs::symlink_metadata(&pkg_dir).is_err() {
+    // Under make -n the package's prepare and install were dry runs too:
+    // its trees may be missing, or only partly there (Buildroot runs some
+    // install lines under -n itself, which creates the target tree alone).
+    let built = ["host", "target"]
+        .iter()
+        .all(|t| std::fs::metadata(pkg_dir.join(t)).is_ok_and(|m| m.is_dir()));
+    if ctx.dry_run && !built {
         println!(
             "ppd file-list: {} would be listed after {} is built",
             crate::fsx::show(&pkg_dir),

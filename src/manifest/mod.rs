@@ -99,10 +99,7 @@ impl Record {
         born: impl FnOnce() -> Option<Mtime>,
     ) -> bool {
         if trust.identity_lost {
-            return Kind::from_mode(st.st_mode) == self.kind
-                && self.size == st.st_size as u64
-                && same_mtime_after_copy(self.mtime, Mtime::of(st))
-                && self.mode & 0o7777 == st.st_mode & 0o7777;
+            return self.same_after_copy(st);
         }
         if self.key != FileKey::of(st) {
             return false;
@@ -114,6 +111,20 @@ impl Record {
             (Some(w), Some(b)) => b <= w,
             _ => true,
         }
+    }
+}
+
+impl<P> Record<P> {
+    /// Returns true if `st` is the entry as placed by what a copy of the
+    /// tree keeps (`cp -a`, tar, `rsync -aH`): type, size, mtime (see
+    /// [`same_mtime_after_copy`]) and mode bits. The inode number is not
+    /// looked at: after a copy the recorded one means nothing, and a new
+    /// file may have been given it.
+    pub fn same_after_copy(&self, st: &crate::fsx::FileStat) -> bool {
+        Kind::from_mode(st.st_mode) == self.kind
+            && self.size == st.st_size as u64
+            && same_mtime_after_copy(self.mtime, Mtime::of(st))
+            && self.mode & 0o7777 == st.st_mode & 0o7777
     }
 }
 
