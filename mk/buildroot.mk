@@ -104,7 +104,7 @@ _ppd-prepare-opts = $(PPD_PREPARE_OPTS) $(PPD_BUILDROOT_PREPARE_OPTS)
 # example:
 #   $(call per-package-rsync,$(sort $(PACKAGES)),target,$(TARGET_DIR),copy)
 define per-package-rsync
-	$(Q)mkdir -p $(3)
+	$(call _ppd-mkdir,$(3))
 	$(if $(strip $(1)),\
 		$(if $(filter hardlink,$(4)),\
 			$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(_ppd-prepare-opts) \
@@ -133,7 +133,7 @@ _ppd-configure-step = $(and $(filter .stamp_configured,$(notdir $@)),\
 # $1: space-separated list of packages to merge from, in this order
 # example: $(call prepare-per-package-directory,$($(PKG)_FINAL_DEPENDENCIES))
 define prepare-per-package-directory
-	$(if $(_ppd-makes-trees),,$(Q)mkdir -p $(HOST_DIR) $(TARGET_DIR))
+	$(if $(_ppd-makes-trees),,$(call _ppd-mkdir,$(HOST_DIR) $(TARGET_DIR)))
 	$(if $(strip $(1) $(_ppd-configure-step) $(_ppd-makes-trees)),\
 		$(Q)+$(_ppd) prepare $(_ppd-opts) $(_ppd-link-mode) $(_ppd-prepare-opts) \
 			--per-package-dir $(PER_PACKAGE_DIR) \

@@ -86,6 +86,16 @@ _ppd = $(PPD_LAUNCHER) $(PPD)
 _ppd-opts = $(PPD_OPTS)$(if $(findstring n,$(_ppd-make-flags)),\
 	--dry-run)
 
+# _ppd-mkdir -- 'mkdir -p' of the directories $1, left out under make -n,
+# -q and -t (ppd's dry run says which directories it would create). GNU
+# make runs a recipe line under -n once a '+' line came from the same
+# line of the makefile, for every target of the rule from then on (it
+# keeps one flag per unexpanded line): a define like per-package-rsync,
+# whose mkdir and '+ppd' lines are one line of Buildroot's pattern rules,
+# would otherwise create directories under make -n that Buildroot's own
+# macros leave alone.
+_ppd-mkdir = $(if $(PPD_MAKE_NOEXEC),,$(Q)mkdir -p $(1))
+
 # ppd-prepare -- fill the running package's per-package host and target trees
 # from its dependencies' trees, as hard links (Buildroot's
 # prepare-per-package-directory, in one process instead of one rsync per
@@ -104,7 +114,7 @@ define ppd-prepare
 		--per-package-dir $(PER_PACKAGE_DIR) \
 		$(if $(filter fixup,$(2)),--pkg $($(PKG)_NAME) --fixup-paths) \
 		--host-dir $(HOST_DIR) --target-dir $(TARGET_DIR) $(1),\
-		mkdir -p $(HOST_DIR) $(TARGET_DIR))
+		$(if $(PPD_MAKE_NOEXEC),,mkdir -p $(HOST_DIR) $(TARGET_DIR)))
 endef
 
 # ppd-fixup-paths -- rewrite $(PER_PACKAGE_DIR)/<any package>/ to a new root
@@ -128,7 +138,7 @@ endef
 #     from later edits) or hardlink
 # example: $(call ppd-finalize,$(sort $(PACKAGES)),target,$(TARGET_DIR))
 define ppd-finalize
-	$(Q)mkdir -p $(3)
+	$(call _ppd-mkdir,$(3))
 	$(Q)$(if $(strip $(1)),+$(_ppd) finalize $(_ppd-opts) $(PPD_FINALIZE_OPTS) \
 		--per-package-dir $(PER_PACKAGE_DIR) --tree $(2) --dest $(3) \
 		$(if $(4),--mode $(4)) $(if $(filter hardlink,$(4)),,$(_ppd-finalize-link-mode)) $(1))

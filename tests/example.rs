@@ -735,3 +735,120 @@ fn make_n_q_t_change_nothing_and_dry_runs_tell_the_truth() {
         );
     }
 }
+
+/// `(state, installer, placed_by)` of a per-package copy, from `ppd
+/// explain --json`.
+fn copy_facts(o: &Path, path: &str) -> (String, String, String) {
+    let v = explain(o, &[path]);
+    let c = &v["paths"][0]["copy"];
+    let s = |k: &str| c[k].as_str().unwrap_or("-").to_owned();
+    (s("state"), s("installer"), s("placed_by"))
+}
+
+/// `ppd outdated`'s stdout on the example's per-package directory.
+fn outdated_text(o: &Path) -> String {
+    let out = common::ok(
+        common::ppd()
+            .arg("outdated")
+            .arg("--per-package-dir")
+            .arg(o.join("per-package")),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `ppd unshare --dry-run` for libfmt: the files it would give a private
+/// inode (those it installed that its dependents share).
+fn unshare_plan(o: &Path) -> String {
+    let out = common::ok(
+        common::ppd()
+            .args([
+                "unshare",
+                "--dry-run",
+                "--pkg",
+                "libfmt",
+                "--per-package-dir",
+            ])
+            .arg(o.join("per-package"))
+            .arg("--staging-subdir")
+            .arg(STAGING)
+            .arg("--list-dir")
+            .arg(o.join("build/libfmt")),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The example's output directory copied away and moved back (`cp -a O
+/// O.bak && rm -rf O && mv O.bak O`: every inode number and ctime new,
+/// the old numbers free for the next files): explain, outdated and
+/// unshare answer as before, a reconfigure and a make report no conflict,
+/// and the refresh ends with the first build's final trees.
+#[test]
+fn a_restored_output_directory_keeps_its_provenance() {
+    if skip_without_make() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+    make_ok(&o, &["-j4"]);
+    let first = final_state(&o);
+    // libvec reinstalled: libjson's copies of its files are outdated, and
+    // so are the packages built on libjson.
+    make_ok(&o, &["-j4", "libvec-reinstall"]);
+    let header = format!("per-package/app-hello/host/{STAGING}/usr/include/example/version.h");
+    let la = format!("per-package/libhttp/host/{STAGING}/usr/lib/libvec.la");
+    let so = "per-package/libjson/target/usr/lib/libvec.so.1.0";
+    let facts = |o: &Path| -> Vec<(String, String, String)> {
+        [header.as_str(), &la, so]
+            .iter()
+            .map(|p| copy_facts(o, p))
+            .collect()
+    };
+    let before = facts(&o);
+    let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        before,
+        [
+            s("current", "toolchain", "toolchain"),
+            s("current", "libvec", "libjson"),
+            s("outdated", "libvec", "libvec"),
+        ]
+    );
+    let stale = outdated_text(&o);
+    assert!(stale.contains("libjson-reconfigure"), "{stale}");
+    let unshare = unshare_plan(&o);
+    assert!(unshare.starts_with("copy "), "{unshare}");
+
+    let d = o.display();
+    let st = Command::new("sh")
+        .arg("-ec")
+        .arg(format!("cp -a {d} {d}.bak && rm -rf {d} && mv {d}.bak {d}"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    assert_eq!(facts(&o), before, "explain after the restore");
+    assert_eq!(outdated_text(&o), stale, "outdated after the restore");
+    assert_eq!(unshare_plan(&o), unshare, "unshare after the restore");
+    // The refresh outdated proposes, then a make: no conflict, nothing
+    // left outdated, the first build's final trees.
+    let refresh: Vec<&str> = stale
+        .lines()
+        .find_map(|l| l.strip_prefix("make "))
+        .unwrap()
+        .split(' ')
+        .collect();
+    let out = make_ok(&o, &refresh);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("conflict"), "{err}");
+    assert_eq!(outdated_text(&o), "");
+    let out = make_ok(&o, &["-j4"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("conflict"), "{err}");
+    assert_same("restored and refreshed", &first, &final_state(&o));
+    assert_eq!(
+        copy_facts(&o, so),
+        s("current", "libvec", "libvec"),
+        "after the refresh"
+    );
+}

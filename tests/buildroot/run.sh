@@ -27,7 +27,12 @@
 #                 its own trees), trees, lists, logs, file-list,
 #                 bin-arch, host-rpath, fix-rpath (a stock command in the
 #                 ppd build's log), audit, noop, rebuild, rebuild-inplace,
-#                 outdated, reconfigure, conflict, dirclean, make.
+#                 outdated, reconfigure, conflict, dirclean, make,
+#                 make-n (make -n on a fresh, a partial and the finished
+#                 output: the exit status and the changes of Buildroot's
+#                 own make -n on the same state with its own macros, no
+#                 ppd error; on the finished one every ppd operation it
+#                 prints is one the following make performs).
 # Prints progress on stderr; exits 0 when every enforced check passes,
 # 1 when one fails, 2 on a setup error.
 set -euo pipefail
@@ -139,15 +144,79 @@ dropin=(PPDTEST_DROPIN="$top/mk/buildroot.mk" PPD="$PPD")
 # tree, which would find the enclosing project checkout (work dirs live in
 # its target/): the version in os-release would then follow the checkout's
 # state between the two builds, and git update-index would touch its index.
+# brmake -a LOG ARGS...: the same, appending to LOG.
 brmake() {
+    local append=
+    if [ "$1" = -a ]; then append=1; shift; fi
     local log=$1
     shift
+    [ -n "$append" ] || : > "$log"
     local t0=$EPOCHREALTIME rc=0
     env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS LC_ALL=C GIT_CEILING_DIRECTORIES="$work" \
-        make -C "$br" O="$out" BR2_EXTERNAL="$work/external" "$@" > "$log" 2>&1 || rc=$?
+        make -C "$br" O="$out" BR2_EXTERNAL="$work/external" "$@" >> "$log" 2>&1 || rc=$?
     local t1=$EPOCHREALTIME
     say "  make $* ($(basename "$log")): $(( (${t1/./} - ${t0/./}) / 1000 )) ms, exit $rc"
     return $rc
+}
+
+# --- make -n ------------------------------------------------------------------
+# Real Buildroot's own make -n is neither silent nor harmless: make
+# remakes its included makefiles (.br2-external.*) and runs every recipe
+# line that mentions $(MAKE) (the '+' lines), which on a fresh or partial
+# output includes a few install lines (ifupdown-scripts' target files, the
+# host-skeleton 'ln -snf') and a sub-make of a package not extracted yet,
+# which fails ("No such file or directory. Stop.", exit 2). So each make -n
+# of the ppd build is held against the stock build's make -n on the same
+# state: the same exit status and failing target, nothing changed that
+# the stock one does not change, and no ppd error.
+# snap_n: every entry under $out: path, type, inode, link count, size, mode,
+# nanosecond mtime and ctime, symlink target.
+nstate=$work/make-n
+snap_n() {
+    [ -d "$out" ] || return 0
+    (cd "$out" && find . -printf '%p\t%y %i %n %s %m %T@ %C@ %l\n' | LC_ALL=C sort)
+}
+# make_n NAME ARGS...: make -n ARGS on $out; keeps its exit status, failing
+# targets and the paths it changed in $nstate/NAME.*.
+make_n() {
+    local name=$1 rc=0
+    shift
+    mkdir -p "$nstate"
+    snap_n > "$nstate/$name.before"
+    brmake "$logs/make-n-$name.log" -n "$@" || rc=$?
+    snap_n > "$nstate/$name.after"
+    echo "$rc" > "$nstate/$name.rc"
+    grep '^make: \*\*\*' "$logs/make-n-$name.log" > "$nstate/$name.failed" || true
+    diff "$nstate/$name.before" "$nstate/$name.after" | sed -n 's/^[<>] \([^\t]*\)\t.*/\1/p' \
+        | LC_ALL=C sort -u > "$nstate/$name.changed" || true
+}
+# as_stock NAME: the ppd build's make -n (ppd-NAME) next to the stock one's
+# (stock-NAME).
+as_stock() {
+    local s=$nstate/stock-$1 p=$nstate/ppd-$1 bad=0
+    [ -e "$s.rc" ] || { echo "no stock make -n '$1' recorded in $nstate"; return 1; }
+    if [ "$(cat "$p.rc")" != "$(cat "$s.rc")" ]; then
+        echo "exit $(cat "$p.rc"), Buildroot's own make -n: exit $(cat "$s.rc")"
+        bad=1
+    fi
+    if ! diff "$s.failed" "$p.failed"; then
+        echo "failing targets differ from Buildroot's own make -n (above)"
+        bad=1
+    fi
+    local more
+    more=$(LC_ALL=C comm -13 "$s.changed" "$p.changed")
+    if [ -n "$more" ]; then
+        echo "changed what Buildroot's own make -n does not:"
+        printf '%s\n' "$more" | head
+        bad=1
+    fi
+    # ppd's errors ('ppd: <operation> <path>: <reason>'); conflicts and
+    # warnings are reports.
+    if grep '^ppd: ' "$logs/make-n-ppd-$1.log" | grep -v -e '^ppd: conflict: ' -e '^ppd: warning: '; then
+        echo "ppd failed under make -n (above)"
+        bad=1
+    fi
+    return $bad
 }
 
 if [ -z "$workflows_only" ]; then
@@ -164,16 +233,33 @@ fi
 
 # --trace prints every recipe line, also those Buildroot runs silently (@),
 # so the log shows which commands ran.
+# Both builds start from the configuration alone.
+rm -rf "$nstate" "$out"
+mkdir -p "$out"
+cp "$work/config" "$out/.config"
+make_n stock-fresh
 stock_start=$(date +%s.%N)
 say "building with Buildroot's macros"
-brmake "$logs/stock.log" -j"$jobs" V=1 --trace || die "the stock build failed, see $logs/stock.log"
+# In two parts, for a make -n on a partial output: libbeta (mid-graph: the
+# toolchain, skeletons and libalpha before it), then everything.
+brmake "$logs/stock.log" -j"$jobs" V=1 --trace libbeta || die "the stock build failed, see $logs/stock.log"
+make_n stock-partial
+brmake -a "$logs/stock.log" -j"$jobs" V=1 --trace || die "the stock build failed, see $logs/stock.log"
+make_n stock-finished
 mv "$out" "$work/out-stock"
 
 mkdir -p "$out"
 cp "$work/config" "$out/.config"
+make_n ppd-fresh "${dropin[@]}"
+check make-n "make -n on a fresh output: as Buildroot's own make -n, no ppd error" as_stock fresh
 dropin_start=$(date +%s.%N)
 say "building with mk/buildroot.mk"
-brmake "$logs/dropin.log" -j"$jobs" V=1 --trace "${dropin[@]}" \
+brmake "$logs/dropin.log" -j"$jobs" V=1 --trace "${dropin[@]}" libbeta \
+    || die "the build with mk/buildroot.mk failed, see $logs/dropin.log"
+make_n ppd-partial "${dropin[@]}"
+check make-n "make -n on a partial output (libbeta built): as Buildroot's own make -n, no ppd error" \
+    as_stock partial
+brmake -a "$logs/dropin.log" -j"$jobs" V=1 --trace "${dropin[@]}" \
     || die "the build with mk/buildroot.mk failed, see $logs/dropin.log"
 
 # --- Same results -------------------------------------------------------------
@@ -257,7 +343,10 @@ fi
 ppdir=$out/per-package
 sysroot=host/aarch64-buildroot-linux-gnu/sysroot
 
-say "workflow: a no-op make"
+say "workflow: make -n, then a no-op make"
+make_n ppd-finished "${dropin[@]}"
+check make-n "make -n on the finished output: as Buildroot's own make -n, no ppd error" \
+    as_stock finished
 # Per-package trees must stay untouched (inode, link count, mtime); the
 # final trees keep their content, but Buildroot's own target-finalize hooks
 # rewrite a few files (etc/hostname, ...) on every make, so their times are
@@ -272,6 +361,31 @@ snap_content "$out/target" > "$work/target.before"
 snap_content "$out/host" > "$work/host.before"
 lines_before=$(wc -l < "$out/build/build-time.log")
 brmake "$logs/noop.log" -j"$jobs" V=1 "${dropin[@]}" || die "no-op make failed, see $logs/noop.log"
+# ppd's dry runs print one operation per line, '<verb> <path> ...', right
+# after the command line make prints (Buildroot's own lines may start with
+# the same verbs: 'rmdir /path 2>/dev/null || true').
+performed() {
+    local ops bad=0 path
+    ops=$(awk '/\/ppd [a-z-]+ .*--dry-run/ { in_ppd = 1; next }
+        in_ppd && /^(mkdir|link|copy|symlink|meta|remove|rmdir|rewrite|write) \// { print $2; next }
+        /^ppd: (conflict|warning): / { next }
+        { in_ppd = 0 }' "$logs/make-n-ppd-finished.log" | LC_ALL=C sort -u)
+    snap_n > "$nstate/noop.after"
+    local changed
+    changed=$(diff "$nstate/ppd-finished.after" "$nstate/noop.after" \
+        | sed -n 's/^[<>] \([^\t]*\)\t.*/\1/p' | sed "s|^\\.|$out|" | LC_ALL=C sort -u)
+    while IFS= read -r path; do
+        [ -n "$path" ] || continue
+        if ! printf '%s\n' "$changed" | grep -qxF -e "$path"; then
+            echo "make -n printed an operation on $path, which the following make did not change"
+            bad=1
+        fi
+    done <<< "$ops"
+    echo "$(printf '%s\n' "$ops" | grep -c /) paths in make -n's ppd operations, all changed by the make"
+    return $bad
+}
+check make-n "the finished output's make -n prints no ppd operation that the following make does not perform" \
+    performed
 noop_steps() {
     [ "$(wc -l < "$out/build/build-time.log")" = "$lines_before" ] && return 0
     echo "package steps ran:"
