@@ -376,7 +376,9 @@ performed() {
         | sed -n 's/^[<>] \([^\t]*\)\t.*/\1/p' | sed "s|^\\.|$out|" | LC_ALL=C sort -u)
     while IFS= read -r path; do
         [ -n "$path" ] || continue
-        if ! printf '%s\n' "$changed" | grep -qxF -e "$path"; then
+        # Not a pipe: grep -q stops reading early, and under pipefail the
+        # writer's SIGPIPE would count as "not found".
+        if ! grep -qxF -e "$path" <<< "$changed"; then
             echo "make -n printed an operation on $path, which the following make did not change"
             bad=1
         fi
