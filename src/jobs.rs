@@ -115,6 +115,53 @@ impl Threads {
     }
 }
 
+/// Thread pools started only when first needed: a command step that
+/// turns out small runs on the calling thread, without starting (and
+/// waking, and joining) any worker thread.
+pub struct Pools<'t> {
+    threads: &'t Threads,
+    full: std::sync::OnceLock<rayon::ThreadPool>,
+    inline: std::sync::OnceLock<rayon::ThreadPool>,
+}
+
+impl<'t> Pools<'t> {
+    /// Pools for the budget `threads`; none is started yet.
+    pub fn new(threads: &'t Threads) -> Pools<'t> {
+        Pools {
+            threads,
+            full: std::sync::OnceLock::new(),
+            inline: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The pool of the whole budget (the calling thread's own one if the
+    /// budget is one thread).
+    pub fn full(&self) -> anyhow::Result<&rayon::ThreadPool> {
+        if self.threads.count <= 1 {
+            return self.inline();
+        }
+        if let Some(p) = self.full.get() {
+            return Ok(p);
+        }
+        let pool = self.threads.pool()?;
+        Ok(self.full.get_or_init(|| pool))
+    }
+
+    /// A pool of one thread, the calling one: work given to it runs right
+    /// there. For work too small to be worth another thread.
+    pub fn inline(&self) -> anyhow::Result<&rayon::ThreadPool> {
+        if let Some(p) = self.inline.get() {
+            return Ok(p);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+            .map_err(|e| anyhow::anyhow!("starting a thread pool: {e}"))?;
+        Ok(self.inline.get_or_init(|| pool))
+    }
+}
+
 fn env_jobs() -> Option<usize> {
     std::env::var("PPD_JOBS")
         .ok()

@@ -107,11 +107,15 @@ struct Pending {
 }
 
 /// Prepares every tree of `cfg`.
-pub fn prepare(cfg: &PrepareConfig, pool: &rayon::ThreadPool) -> Result<Vec<TreeResult>> {
+///
+/// Worker threads are started only for a tree worth them: the scan of a
+/// single dependency and the merge of a small plan run on the calling
+/// thread.
+pub fn prepare(cfg: &PrepareConfig, pools: &crate::jobs::Pools) -> Result<Vec<TreeResult>> {
     let mut results = Vec::new();
     let mut pending = Vec::new();
     for job in &cfg.trees {
-        match prepare_tree(cfg, job, pool) {
+        match prepare_tree(cfg, job, pools) {
             Ok((result, p)) => {
                 results.push(result);
                 pending.extend(p);
@@ -211,10 +215,15 @@ fn dep_tree(cfg: &PrepareConfig, dep: &str, kind: &str) -> PathBuf {
     cfg.per_package_dir.join(dep).join(kind)
 }
 
+/// A plan weighing less than this (entries, plus 4 per directory: the
+/// weight apply splits plans by) is merged on the calling thread: apply
+/// would make it a single task anyway.
+const SMALL_PLAN: usize = 256;
+
 fn prepare_tree(
     cfg: &PrepareConfig,
     job: &TreeJob,
-    pool: &rayon::ThreadPool,
+    pools: &crate::jobs::Pools,
 ) -> Result<(TreeResult, Option<Pending>)> {
     let roots: Vec<(String, PathBuf)> = cfg
         .deps
@@ -232,8 +241,18 @@ fn prepare_tree(
         manifests: cfg.manifest,
         ..ScanOptions::default()
     };
-    let (sources, missing) = merge::scan_sources(&roots, cfg.allow_missing, opts, pool)?;
+    // One tree is scanned by one thread anyway.
+    let scan_pool = match roots.len() {
+        0 | 1 => pools.inline()?,
+        _ => pools.full()?,
+    };
+    let (sources, missing) = merge::scan_sources(&roots, cfg.allow_missing, opts, scan_pool)?;
     let plan = merge::build(&sources);
+    let weight = plan.leaf_count() + 4 * plan.dirs.len();
+    let pool = match weight < SMALL_PLAN && cfg.fixup.is_none() {
+        true => pools.inline()?,
+        false => pools.full()?,
+    };
     let conflicts = provenance::name_conflicts(&sources, &plan, &cfg.per_package_dir);
     let mut result = TreeResult {
         dest: job.dest.clone(),

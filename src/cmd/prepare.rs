@@ -20,8 +20,8 @@ use crate::validate;
 pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
     let cfg = config(args, ctx)?;
-    let pool = ctx.threads.pool()?;
-    let results = prepare::prepare(&cfg, &pool)?;
+    let pools = crate::jobs::Pools::new(&ctx.threads);
+    let results = prepare::prepare(&cfg, &pools)?;
     let mut status = Status::Success;
     let mut stderr = std::io::stderr().lock();
     for r in &results {
