@@ -52,30 +52,43 @@ impl Jobserver {
 }
 
 /// A thread budget, holding any jobserver tokens it was granted.
+///
+/// The budget is decided when first asked for ([`Threads::count`]): a
+/// command step too small for worker threads ([`Pools`]) never reads the
+/// core count (cgroup files) nor takes tokens from make.
 pub struct Threads {
-    count: usize,
-    _tokens: Vec<jobserver::Acquired>,
+    explicit: Option<usize>,
+    client: Option<jobserver::Client>,
+    make_parallel: bool,
+    decided: std::sync::OnceLock<(usize, Vec<jobserver::Acquired>)>,
 }
 
 impl Threads {
     /// Returns the number of threads to use, at least 1.
     pub fn count(&self) -> usize {
-        self.count
+        self.decided.get_or_init(|| self.compute()).0
     }
 
-    /// Decides the thread budget from `-j`, the jobserver and the core count.
+    /// The budget from `-j`, the jobserver and the core count, decided
+    /// when first asked for.
     pub fn decide(explicit: Option<usize>, js: &Jobserver) -> Threads {
+        Threads {
+            explicit,
+            client: js.client.clone(),
+            make_parallel: js.make_parallel,
+            decided: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn compute(&self) -> (usize, Vec<jobserver::Acquired>) {
         let cores = std::thread::available_parallelism()
             .map(NonZeroUsize::get)
             .unwrap_or(1);
         let max = crate::limits::max_threads(cores);
-        if let Some(n) = explicit.or_else(env_jobs) {
-            return Threads {
-                count: n.clamp(1, max),
-                _tokens: Vec::new(),
-            };
+        if let Some(n) = self.explicit.or_else(env_jobs) {
+            return (n.clamp(1, max), Vec::new());
         }
-        if let Some(client) = &js.client {
+        if let Some(client) = &self.client {
             let mut tokens = Vec::new();
             while tokens.len() + 1 < cores.min(max) {
                 match client.try_acquire() {
@@ -83,35 +96,37 @@ impl Threads {
                     _ => break,
                 }
             }
-            return Threads {
-                count: tokens.len() + 1,
-                _tokens: tokens,
-            };
+            return (tokens.len() + 1, tokens);
         }
-        let count = if js.make_parallel { 1 } else { cores.min(max) };
-        Threads {
-            count,
-            _tokens: Vec::new(),
-        }
+        let count = if self.make_parallel {
+            1
+        } else {
+            cores.min(max)
+        };
+        (count, Vec::new())
     }
 
     /// A fixed budget of `n` threads (at least 1, at most
     /// [`crate::limits::max_threads`]), holding no tokens.
     pub fn fixed(n: usize) -> Threads {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        let decided = std::sync::OnceLock::new();
+        let _ = decided.set((n.clamp(1, crate::limits::max_threads(cores)), Vec::new()));
         Threads {
-            count: n.clamp(1, crate::limits::max_threads(cores)),
-            _tokens: Vec::new(),
+            explicit: Some(n),
+            client: None,
+            make_parallel: false,
+            decided,
         }
     }
 
     /// Builds a local rayon pool of this size.
     pub fn pool(&self) -> anyhow::Result<rayon::ThreadPool> {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(self.count)
+            .num_threads(self.count())
             .thread_name(|i| format!("ppd-{i}"))
             .build()
-            .map_err(|e| anyhow::anyhow!("starting {} worker threads: {e}", self.count))
+            .map_err(|e| anyhow::anyhow!("starting {} worker threads: {e}", self.count()))
     }
 }
 
@@ -137,7 +152,7 @@ impl<'t> Pools<'t> {
     /// The pool of the whole budget (the calling thread's own one if the
     /// budget is one thread).
     pub fn full(&self) -> anyhow::Result<&rayon::ThreadPool> {
-        if self.threads.count <= 1 {
+        if self.threads.count() <= 1 {
             return self.inline();
         }
         if let Some(p) = self.full.get() {
