@@ -289,49 +289,124 @@ fn child_rel(dir_rel: &[u8], name: &[u8]) -> Vec<u8> {
     crate::scan::child_rel(dir_rel, name).into_vec()
 }
 
+/// A directory waiting to be read: its tree, number and path.
+struct Pending {
+    tree: usize,
+    node: u32,
+    rel: Vec<u8>,
+}
+
+/// What scanning one entry found.
+enum Found {
+    /// A directory, to be read with the next level.
+    Dir,
+    /// Anything else, scanned.
+    Done(Scanned),
+}
+
 impl Scanner<'_> {
-    /// Reads directory `node` of tree `tree`, then scans its entries in
+    /// Scans every tree, one level of directories at a time: a work list
+    /// of the directories still to read (the stack does not grow with the
+    /// depth of a tree, however deep), each level's entries scanned in
     /// parallel. No task holds a directory handle while it waits for
-    /// others: each entry takes its directory's handle from the walker
-    /// while it works, so the handles open stay bounded.
-    fn scan_dir(&self, tree: usize, node: u32, rel: &[u8]) -> Scanned {
-        let entries = match self.walkers[tree].open(node).and_then(|d| d.entries()) {
-            Ok(e) => e,
-            Err(e) => return Scanned::error(e),
-        };
-        entries
-            .into_par_iter()
-            .map(|e| self.scan_entry(tree, node, rel, &e))
-            .reduce(Scanned::default, Scanned::merge)
+    /// others: each takes its directory's handle from the walker while it
+    /// works, so the handles open stay bounded. Subdirectories are
+    /// numbered in the order of their level's listing, whatever the
+    /// thread count.
+    fn scan_all(&self) -> Scanned {
+        let mut level: Vec<Pending> = (0..self.walkers.len())
+            .map(|tree| Pending {
+                tree,
+                node: 0,
+                rel: Vec::new(),
+            })
+            .collect();
+        let mut total = Scanned::default();
+        while !level.is_empty() {
+            let listed: Vec<Result<Vec<RawEntry>, FsError>> = level
+                .par_iter()
+                .map(|p| self.walkers[p.tree].open(p.node).and_then(|d| d.entries()))
+                .collect();
+            let mut items: Vec<(usize, RawEntry)> = Vec::new();
+            for (i, r) in listed.into_iter().enumerate() {
+                match r {
+                    Ok(entries) => items.extend(entries.into_iter().map(|e| (i, e))),
+                    Err(e) => total.errors.push(e),
+                }
+            }
+            let (scanned, mut dirs) = items
+                .into_par_iter()
+                .map(|(i, e)| {
+                    let p = &level[i];
+                    match self.scan_entry(p.tree, p.node, &p.rel, &e) {
+                        Found::Dir => (Scanned::default(), vec![(i, e.name)]),
+                        Found::Done(s) => (s, Vec::new()),
+                    }
+                })
+                .reduce(
+                    || (Scanned::default(), Vec::new()),
+                    |(a, mut da), (b, mut db)| {
+                        da.append(&mut db);
+                        (a.merge(b), da)
+                    },
+                );
+            total = total.merge(scanned);
+            dirs.sort_unstable();
+            level = dirs
+                .into_iter()
+                .map(|(i, name)| {
+                    let p = &level[i];
+                    Pending {
+                        tree: p.tree,
+                        node: self.walkers[p.tree].add(p.node, &name),
+                        rel: child_rel(&p.rel, &name),
+                    }
+                })
+                .collect();
+        }
+        total
     }
 
-    fn scan_entry(&self, tree: usize, node: u32, dir_rel: &[u8], e: &RawEntry) -> Scanned {
-        let name = &e.name[..];
-        let walker = &self.walkers[tree];
-        let dir = match walker.open(node) {
+    fn scan_entry(&self, tree: usize, node: u32, dir_rel: &[u8], e: &RawEntry) -> Found {
+        if e.kind == Some(Kind::Dir) {
+            return Found::Dir;
+        }
+        let dir = match self.walkers[tree].open(node) {
             Ok(d) => d,
-            Err(e) => return Scanned::error(e),
+            Err(e) => return Found::Done(Scanned::error(e)),
         };
         let mut st = None;
         let kind = match e.kind {
             Some(k) => k,
             // No d_type from this filesystem: ask, without following.
-            None => match dir.stat(name) {
+            None => match dir.stat(&e.name) {
                 Ok(Some(s)) => {
                     let k = Kind::from_mode(s.st_mode);
                     st = Some(s);
                     k
                 }
-                Ok(None) => return Scanned::default(),
-                Err(e) => return Scanned::error(e),
+                Ok(None) => return Found::Done(Scanned::default()),
+                Err(e) => return Found::Done(Scanned::error(e)),
             },
         };
         if kind == Kind::Dir {
-            drop(dir);
-            let sub = walker.add(node, name);
-            return self.scan_dir(tree, sub, &child_rel(dir_rel, name));
+            return Found::Dir;
         }
-        let dir = &*dir;
+        Found::Done(self.scan_leaf(tree, &dir, dir_rel, &e.name, e.ino, kind, st))
+    }
+
+    /// Scans an entry that is not a directory (`st`: its `stat`, if taken).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_leaf(
+        &self,
+        tree: usize,
+        dir: &DirFd,
+        dir_rel: &[u8],
+        name: &[u8],
+        ino: u64,
+        kind: Kind,
+        mut st: Option<FileStat>,
+    ) -> Scanned {
         match kind {
             Kind::File => {
                 if let Some(cache) = self.cache {
@@ -351,7 +426,7 @@ impl Scanner<'_> {
                         };
                     }
                 }
-                if st.is_none() && self.memo.knows_ino(e.ino) {
+                if st.is_none() && self.memo.knows_ino(ino) {
                     st = match dir.stat(name) {
                         Ok(Some(s)) => Some(s),
                         Ok(None) => return Scanned::default(),
@@ -577,13 +652,7 @@ pub fn fixup_trees(
     }
     let scanner = Scanner { walkers, ..scanner };
 
-    let scanned = pool.install(|| {
-        roots
-            .par_iter()
-            .enumerate()
-            .map(|(i, _)| scanner.scan_dir(i, 0, b""))
-            .reduce(Scanned::default, Scanned::merge)
-    });
+    let scanned = pool.install(|| scanner.scan_all());
     if !scanned.errors.is_empty() {
         let mut errors = scanned.errors;
         errors.sort_by(|a, b| a.path().cmp(b.path()));
