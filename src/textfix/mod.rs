@@ -304,14 +304,31 @@ enum Found {
     Done(Scanned),
 }
 
+/// Directories with at most this many entries are scanned by the task
+/// that read them, with the handle it holds; the entries of bigger ones
+/// are spread over the threads.
+const SMALL_DIR: usize = 64;
+
+/// What reading one directory of a level gave.
+#[derive(Default)]
+struct Listed {
+    scanned: Scanned,
+    /// Its subdirectories' names.
+    dirs: Vec<Vec<u8>>,
+    /// The entries of a big directory, left for every thread.
+    big: Vec<RawEntry>,
+}
+
 impl Scanner<'_> {
     /// Scans every tree, one level of directories at a time: a work list
     /// of the directories still to read (the stack does not grow with the
-    /// depth of a tree, however deep), each level's entries scanned in
-    /// parallel. No task holds a directory handle while it waits for
-    /// others: each takes its directory's handle from the walker while it
-    /// works, so the handles open stay bounded. Subdirectories are
-    /// numbered in the order of their level's listing, whatever the
+    /// depth of a tree, however deep). Each directory of a level is read
+    /// by one task, which also scans the entries of a small directory with
+    /// the handle it already holds (one open per directory); the entries
+    /// of big directories are then scanned in parallel, each taking its
+    /// directory's handle from the walker. No task waits for others while
+    /// it holds a handle, so the handles open stay bounded. Subdirectories
+    /// are numbered in the order of their level's listing, whatever the
     /// thread count.
     fn scan_all(&self) -> Scanned {
         let mut level: Vec<Pending> = (0..self.walkers.len())
@@ -323,22 +340,23 @@ impl Scanner<'_> {
             .collect();
         let mut total = Scanned::default();
         while !level.is_empty() {
-            let listed: Vec<Result<Vec<RawEntry>, FsError>> = level
-                .par_iter()
-                .map(|p| self.walkers[p.tree].open(p.node).and_then(|d| d.entries()))
-                .collect();
-            let mut items: Vec<(usize, RawEntry)> = Vec::new();
-            for (i, r) in listed.into_iter().enumerate() {
-                match r {
-                    Ok(entries) => items.extend(entries.into_iter().map(|e| (i, e))),
-                    Err(e) => total.errors.push(e),
-                }
+            let listed: Vec<Listed> = level.par_iter().map(|p| self.list_dir(p)).collect();
+            let mut dirs: Vec<(usize, Vec<u8>)> = Vec::new();
+            let mut big: Vec<(usize, RawEntry)> = Vec::new();
+            for (i, l) in listed.into_iter().enumerate() {
+                total = total.merge(l.scanned);
+                dirs.extend(l.dirs.into_iter().map(|n| (i, n)));
+                big.extend(l.big.into_iter().map(|e| (i, e)));
             }
-            let (scanned, mut dirs) = items
+            let (scanned, more) = big
                 .into_par_iter()
                 .map(|(i, e)| {
                     let p = &level[i];
-                    match self.scan_entry(p.tree, p.node, &p.rel, &e) {
+                    let found = match self.walkers[p.tree].open(p.node) {
+                        Ok(dir) => self.scan_entry(p.tree, &dir, &p.rel, &e),
+                        Err(err) => Found::Done(Scanned::error(err)),
+                    };
+                    match found {
                         Found::Dir => (Scanned::default(), vec![(i, e.name)]),
                         Found::Done(s) => (s, Vec::new()),
                     }
@@ -351,6 +369,7 @@ impl Scanner<'_> {
                     },
                 );
             total = total.merge(scanned);
+            dirs.extend(more);
             dirs.sort_unstable();
             level = dirs
                 .into_iter()
@@ -367,14 +386,49 @@ impl Scanner<'_> {
         total
     }
 
-    fn scan_entry(&self, tree: usize, node: u32, dir_rel: &[u8], e: &RawEntry) -> Found {
+    /// Reads one directory; scans its entries if it is small.
+    fn list_dir(&self, p: &Pending) -> Listed {
+        let dir = match self.walkers[p.tree].open(p.node) {
+            Ok(d) => d,
+            Err(e) => {
+                return Listed {
+                    scanned: Scanned::error(e),
+                    ..Listed::default()
+                }
+            }
+        };
+        let entries = match dir.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                return Listed {
+                    scanned: Scanned::error(e),
+                    ..Listed::default()
+                }
+            }
+        };
+        let mut out = Listed::default();
+        if entries.len() > SMALL_DIR {
+            for e in entries {
+                match e.kind {
+                    Some(Kind::Dir) => out.dirs.push(e.name),
+                    _ => out.big.push(e),
+                }
+            }
+            return out;
+        }
+        for e in entries {
+            match self.scan_entry(p.tree, &dir, &p.rel, &e) {
+                Found::Dir => out.dirs.push(e.name),
+                Found::Done(s) => out.scanned = std::mem::take(&mut out.scanned).merge(s),
+            }
+        }
+        out
+    }
+
+    fn scan_entry(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], e: &RawEntry) -> Found {
         if e.kind == Some(Kind::Dir) {
             return Found::Dir;
         }
-        let dir = match self.walkers[tree].open(node) {
-            Ok(d) => d,
-            Err(e) => return Found::Done(Scanned::error(e)),
-        };
         let mut st = None;
         let kind = match e.kind {
             Some(k) => k,
@@ -392,7 +446,7 @@ impl Scanner<'_> {
         if kind == Kind::Dir {
             return Found::Dir;
         }
-        Found::Done(self.scan_leaf(tree, &dir, dir_rel, &e.name, e.ino, kind, st))
+        Found::Done(self.scan_leaf(tree, dir, dir_rel, &e.name, e.ino, kind, st))
     }
 
     /// Scans an entry that is not a directory (`st`: its `stat`, if taken).
