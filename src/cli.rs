@@ -522,12 +522,18 @@ Examples:
   directories from the environment.";
 
 /// `ppd fix-rpath`.
+// `--tree` is what a missing kind is reported as: a required group would
+// name the hidden operand too (`<--tree <KIND>|KIND>`).
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("kind").required(true).args(["tree", "tree_operand"])))]
 pub struct FixRpathArgs {
     /// Which tree to fix (the kind is also accepted as the only operand,
     /// as Buildroot's fix-rpath script takes it).
-    #[arg(long, value_enum, value_name = "KIND")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        required_unless_present = "tree_operand"
+    )]
     pub tree: Option<RpathTreeArg>,
 
     /// The tree kind as an operand (Buildroot's `fix-rpath host`).

@@ -747,7 +747,7 @@ impl DirFd {
         // Rewind first so the listing is complete even if the descriptor
         // was read before.
         rustix::fs::seek(self.fd.as_fd(), rustix::fs::SeekFrom::Start(0))
-            .map_err(|e| FsError::new("reading directory", &self.path, errno_rx(e)))?;
+            .map_err(|e| FsError::new("reading directory", &self.path, Errno::from(e)))?;
         self.fresh_entries()
     }
 
@@ -761,7 +761,7 @@ impl DirFd {
     /// its subdirectories, for [`crate::lock`]'s sweep.
     pub fn temporaries_and_subdirs(&self) -> Result<TempsAndDirs> {
         rustix::fs::seek(self.fd.as_fd(), rustix::fs::SeekFrom::Start(0))
-            .map_err(|e| FsError::new("reading directory", &self.path, errno_rx(e)))?;
+            .map_err(|e| FsError::new("reading directory", &self.path, Errno::from(e)))?;
         let mut temps = Vec::new();
         let mut dirs = Vec::new();
         for e in self.read_entries(true)? {
@@ -981,11 +981,6 @@ impl Meta {
             mtime: Mtime::of(st),
         }
     }
-}
-
-/// Returns the errno of a failed rustix call, as [`FsError`] carries it.
-pub fn errno_rx(e: rustix::io::Errno) -> Errno {
-    Errno::from(e)
 }
 
 /// Sets owner (as root), mode and mtime through an open descriptor. Owner

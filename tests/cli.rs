@@ -175,3 +175,29 @@ fn copy_tree_takes_the_destination_as_option_or_operand() {
     assert_eq!(neither.status.code(), Some(2));
     assert!(!t.path().join("x").exists() && !t.path().join("y").exists());
 }
+
+/// fix-rpath's kind may be `--tree KIND` or Buildroot's operand; when it is
+/// missing, the error names `--tree <KIND>`, not clap's rendering of the
+/// hidden operand's group (`<--tree <KIND>|KIND>`).
+#[test]
+fn fix_rpath_without_a_kind_asks_for_tree() {
+    let out = run(ppd().args(["fix-rpath", "--host-dir", "/nonexistent"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the following required arguments were not provided:\n  \
+         --tree <KIND>\n\n\
+         Usage: ppd fix-rpath --host-dir <DIR> --tree <KIND>\n\n\
+         For more information, try '--help'.\n"
+    );
+    assert!(out.stdout.is_empty());
+    // Both forms still work, and not together.
+    let out = run(ppd().args(["fix-rpath", "--tree", "host", "host"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: the argument '--tree <KIND>' cannot be used with '[KIND]'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

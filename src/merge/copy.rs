@@ -12,7 +12,7 @@ use crate::fsx::Errno;
 use anyhow::Result;
 use rustix::io::Errno as RxErrno;
 
-use crate::fsx::{self, errno_rx as errno, At, DirFd, FsError, Kind, Meta};
+use crate::fsx::{self, At, DirFd, FsError, Kind, Meta};
 
 /// Copies the file at `src` to the new child `tmp` of `dir`, with the
 /// source's mode, owner (as root) and mtime. Data moves with
@@ -58,7 +58,7 @@ pub fn copy_file_with(dir: &DirFd, src: At<'_>, tmp: &[u8], data: Data) -> Resul
             Err(e) if crate::cow::clone_refused(e) => {
                 copy_data(&input, &output, st.st_size, st.st_blocks, false)
             }
-            Err(e) => Err(errno(e)),
+            Err(e) => Err(Errno::from(e)),
         },
         Data::Full => copy_data(&input, &output, st.st_size, st.st_blocks, true),
         _ => copy_data(&input, &output, st.st_size, st.st_blocks, false),
@@ -107,15 +107,15 @@ pub(super) fn copy_data(
             Err(RxErrno::INVAL | RxErrno::OPNOTSUPP) => {
                 return copy_range(input, output, off, size)
             }
-            Err(e) => return Err(errno(e)),
+            Err(e) => return Err(Errno::from(e)),
         };
-        let hole = seek(input, SeekFrom::Hole(data as u64)).map_err(errno)? as i64;
+        let hole = seek(input, SeekFrom::Hole(data as u64)).map_err(Errno::from)? as i64;
         let hole = hole.min(size);
         copy_range(input, output, data, hole)?;
         off = hole;
     }
     // A trailing hole: the size comes from truncation, not from data.
-    rustix::fs::ftruncate(output, size as u64).map_err(errno)
+    rustix::fs::ftruncate(output, size as u64).map_err(Errno::from)
 }
 
 /// Copies bytes `[start, end)` to the same offsets of `output`.
@@ -136,7 +136,7 @@ pub(super) fn copy_range(
             Err(RxErrno::XDEV | RxErrno::NOSYS | RxErrno::OPNOTSUPP | RxErrno::INVAL) => {
                 return copy_rw(input, output, oi as i64, end);
             }
-            Err(e) => return Err(errno(e)),
+            Err(e) => return Err(Errno::from(e)),
         }
     }
     Ok(())
@@ -182,7 +182,7 @@ pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta>
         Mode::from_raw_mode(st.st_mode & 0o777),
         st.st_rdev,
     )
-    .map_err(|e| FsError::new("creating", dir.child_path(tmp), errno(e)))?;
+    .map_err(|e| FsError::new("creating", dir.child_path(tmp), Errno::from(e)))?;
     if let Err(e) = dir.set_meta(tmp, &meta) {
         let _ = dir.unlink(tmp, false);
         return Err(e.into());

@@ -240,7 +240,7 @@ pub fn open_beneath(dir: &DirFd, rel: &[u8]) -> Result<File, FsError> {
         Err(e) => Err(FsError::new(
             "opening",
             dir.child_path(rel),
-            crate::fsx::errno_rx(e),
+            crate::fsx::Errno::from(e),
         )),
     }
 }

@@ -613,7 +613,7 @@ fn open_for_reading(dir: &DirFd, name: &[u8]) -> Result<OwnedFd, Errno> {
         Err(rustix::io::Errno::PERM) => openat(dir, name, flags, Mode::empty()),
         r => r,
     }
-    .map_err(fsx::errno_rx)
+    .map_err(fsx::Errno::from)
 }
 
 /// Replaces a symlink atomically: a new symlink at a temporary name with
