@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Parses `std::env::args_os`, exiting with status 2 on a usage error (0 for
 /// `--help`/`--version`).
 pub fn parse() -> Cli {
-    match Cli::try_parse() {
+    match Cli::try_parse().and_then(Cli::options_where_they_act) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -42,7 +42,33 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts, before or after the command name.
+impl Cli {
+    /// `-v` and `-j` are global (before or after the command name), but
+    /// `explain` and `generate` print no statistics and start no threads:
+    /// there they are a usage error, as `-n` and `--progress` are on the
+    /// commands where they would do nothing.
+    fn options_where_they_act(self) -> Result<Cli, clap::Error> {
+        use clap::{error::ErrorKind, CommandFactory};
+        let name = match self.command {
+            Command::Explain(_) => "explain",
+            Command::Generate(_) => "generate",
+            _ => return Ok(self),
+        };
+        let given = if self.global.verbose {
+            "--verbose"
+        } else if self.global.jobs.is_some() {
+            "--jobs <N>"
+        } else {
+            return Ok(self);
+        };
+        Err(Cli::command().error(
+            ErrorKind::ArgumentConflict,
+            format!("the argument '{given}' cannot be used with 'ppd {name}'"),
+        ))
+    }
+}
+
+/// Options of the commands that act on them, before or after the command name.
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {

@@ -201,3 +201,48 @@ fn fix_rpath_without_a_kind_asks_for_tree() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `explain` and `generate` print no statistics and start no threads: -v
+/// and -j, global elsewhere, are usage errors there, before or after the
+/// command name.
+#[test]
+fn verbose_and_jobs_are_refused_where_they_do_nothing() {
+    let explain = [
+        "explain",
+        "--per-package-dir",
+        "/nonexistent",
+        "/nonexistent/a/host/f",
+    ];
+    let generate = ["generate", "completions", "bash"];
+    for (cmd, rest) in [("explain", &explain[1..]), ("generate", &generate[1..])] {
+        for (opt, shown) in [
+            (&["-v"][..], "--verbose"),
+            (&["--verbose"][..], "--verbose"),
+            (&["-j", "4"][..], "--jobs <N>"),
+            (&["--jobs=1"][..], "--jobs <N>"),
+        ] {
+            let before: Vec<&str> = opt.iter().chain([&cmd]).chain(rest).copied().collect();
+            let after: Vec<&str> = [cmd].iter().chain(opt).chain(rest).copied().collect();
+            for args in [before, after] {
+                let out = run(ppd().args(&args));
+                assert_eq!(out.status.code(), Some(2), "{args:?}");
+                assert!(out.stdout.is_empty(), "{args:?}");
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(
+                    err.lines().next().unwrap_or(""),
+                    format!("error: the argument '{shown}' cannot be used with 'ppd {cmd}'"),
+                    "{args:?}: {err}"
+                );
+            }
+        }
+        // Without them, the same command runs (explain fails on the path
+        // only, with its own error).
+        let out = run(ppd().args([cmd]).args(rest));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("cannot be used with"), "{cmd}: {err}");
+    }
+    // Where they act, both are taken.
+    ok(ppd()
+        .args(["-v", "-j", "1", "outdated", "--per-package-dir"])
+        .arg(tempfile::tempdir().unwrap().path()));
+}
