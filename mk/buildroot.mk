@@ -81,6 +81,9 @@
 # This file's path, taken before anything else is included.
 _ppd-buildroot-mk := $(abspath $(lastword $(MAKEFILE_LIST)))
 
+# Buildroot's ppd-fixup-paths, read before ppd.mk defines its own.
+_ppd-br-ppd-fixup-paths := $(value ppd-fixup-paths)
+
 ifndef PPD_MK_INCLUDED
 include $(dir $(_ppd-buildroot-mk))ppd.mk
 endif
@@ -93,9 +96,90 @@ PPD_CHECK_HOST_RPATH ?= y
 PPD_FIX_RPATH ?= y
 PPD_UNSHARE ?= y
 PPD_FIXUP_CACHE ?= $(PER_PACKAGE_DIR)/.ppd-fixup-cache
+PPD_BUILDROOT_STRICT ?=
+
+# --- What this file relies on in Buildroot -----------------------------------
+# Each part below replaces a group of Buildroot's definitions. It does so
+# only when this Buildroot defines them as this file expects (names, and a
+# text each definition holds: checked by Buildroot 2026.05.1 and by what
+# 2024.02.x and 2025.02.x define); otherwise that part stays Buildroot's and
+# make prints one warning per run naming what is missing, so a build never
+# silently mixes ppd's step with a Buildroot that does it differently.
+# PPD_BUILDROOT_STRICT=y makes it an error instead.
+#
+# $1: a variable; $2: a text its definition holds (no comma)
+# Expands to nothing when it does (or when it is not defined: see
+# _ppd-br-undefined), else to a description of what is missing.
+_ppd-br-lacks = $(if $(filter undefined,$(origin $(1))),,$(if \
+	$(findstring $(2),$(value $(1))),,$(1) does not hold '$(2)';))
+# $1: variables that must be defined
+_ppd-br-undefined = $(foreach v,$(1),$(if $(filter undefined,$(origin $(v))),$(v) is not defined;))
+# $1: a variable that must be set (to anything)
+_ppd-br-unset = $(if $(strip $($(1))),,$(1) is not set;)
+# $1: the part (what stays Buildroot's); $2: what is missing (empty: the part
+# is ppd's). Expands to y when the part is ppd's.
+_ppd-br-msg = ppd: mk/buildroot.mk: this Buildroot ($(or $(BR2_VERSION),unknown \
+	version)) is not what $(1) relies on: $(strip $(2)) so $(1) stays Buildroot's
+_ppd-br-part = $(if $(strip $(2)),$(if $(filter y,$(PPD_BUILDROOT_STRICT)),\
+	$(error $(call _ppd-br-msg,$(1),$(2))),$(warning $(call _ppd-br-msg,$(1),$(2)))),y)
+
+# The per-package directory preparation (per-package-rsync,
+# prepare-per-package-directory, ppd-fixup-paths, PPD_FIXUP_PATHS): the
+# hard-link/copy argument of per-package-rsync (Buildroot 2023.11 and
+# later), the path fixup as a post-prepare hook of the configure step.
+_ppd-br-prepare := $(call _ppd-br-part,the per-package directory preparation,\
+	$(call _ppd-br-undefined,per-package-rsync prepare-per-package-directory PPD_FIXUP_PATHS)\
+	$(call _ppd-br-lacks,per-package-rsync,hardlink)\
+	$(call _ppd-br-lacks,per-package-rsync,--link-dest)\
+	$(call _ppd-br-lacks,prepare-per-package-directory,per-package-rsync)\
+	$(if $(findstring PER_PACKAGE_DIR,$(_ppd-br-ppd-fixup-paths)),,\
+		ppd-fixup-paths $(if $(_ppd-br-ppd-fixup-paths),does not hold \
+		'PER_PACKAGE_DIR',is not defined);)\
+	$(call _ppd-br-lacks,PPD_FIXUP_PATHS,ppd-fixup-paths)\
+	$(call _ppd-br-unset,PER_PACKAGE_DIR))
+# The python sysconfigdata removal of the configure step.
+_ppd-br-pyc := $(call _ppd-br-part,PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC,\
+	$(call _ppd-br-undefined,PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC)\
+	$(call _ppd-br-lacks,PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC,_sysconfigdata))
+# The file lists (pkg_size_before, pkg_size_after): ppd file-list takes
+# "before" from the manifest ppd prepare writes, so it needs that part.
+_ppd-br-file-list := $(call _ppd-br-part,the package file lists,\
+	$(if $(_ppd-br-prepare),,the per-package directory preparation is Buildroot's;)\
+	$(call _ppd-br-undefined,pkg_size_before pkg_size_after)\
+	$(call _ppd-br-lacks,pkg_size_before,.files-list)\
+	$(call _ppd-br-lacks,pkg_size_before,-printf)\
+	$(call _ppd-br-lacks,pkg_size_after,comm -13)\
+	$(call _ppd-br-unset,STAGING_SUBDIR))
+# The instrumentation hooks: step_start/step_end calling each hook with
+# start|end, the step and the package.
+_ppd-br-hooks := $(call _ppd-br-part,the instrumentation hooks (ppd_unshare),\
+	$(call _ppd-br-undefined,step_start step_end)\
+	$(call _ppd-br-lacks,step_start,GLOBAL_INSTRUMENTATION_HOOKS)\
+	$(call _ppd-br-lacks,step_end,GLOBAL_INSTRUMENTATION_HOOKS)\
+	$(call _ppd-br-unset,STAGING_SUBDIR))
+_ppd-br-bin-arch := $(call _ppd-br-part,check_bin_arch,\
+	$(call _ppd-br-undefined,check_bin_arch)\
+	$(call _ppd-br-lacks,check_bin_arch,check-bin-arch)\
+	$(call _ppd-br-lacks,check_bin_arch,_BIN_ARCH_EXCLUDE)\
+	$(call _ppd-br-unset,BR2_READELF_ARCH_NAME))
+_ppd-br-host-rpath := $(if $(filter y,$(PPD_CHECK_HOST_RPATH)),$(call \
+	_ppd-br-part,check_host_rpath,\
+	$(call _ppd-br-undefined,check_host_rpath)\
+	$(call _ppd-br-lacks,check_host_rpath,check-host-rpath)\
+	$(call _ppd-br-lacks,check_host_rpath,install-host)))
+# fix-rpath: the top-level Makefile runs $(TOPDIR)/support/scripts/fix-rpath
+# (host-finalize and target-finalize; before 2024.02.7 and 2024.08.1,
+# prepare-sdk and target-finalize). One grep of the Makefile per parse.
+_ppd-br-fix-rpath := $(if $(filter y,$(PPD_FIX_RPATH)),$(call \
+	_ppd-br-part,fix-rpath,$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),,\
+	$(TOPDIR)/support/scripts/fix-rpath does not exist;)$(if $(shell \
+	grep -l -F '$$(TOPDIR)/support/scripts/fix-rpath' $(TOPDIR)/Makefile \
+	2>/dev/null),,$(TOPDIR)/Makefile does not run \
+	$$(TOPDIR)/support/scripts/fix-rpath;)))
 
 _ppd-prepare-opts = $(PPD_PREPARE_OPTS) $(PPD_BUILDROOT_PREPARE_OPTS)
 
+ifeq ($(_ppd-br-prepare),y)
 # per-package-rsync -- merge packages' per-package trees into a directory
 # $1: space-separated list of packages to merge from, in this order
 # $2: 'host' or 'target': the tree to merge
@@ -146,7 +230,9 @@ endef
 # The path fixup of the configure step already ran in ppd prepare (above).
 define PPD_FIXUP_PATHS
 endef
+endif # _ppd-br-prepare
 
+ifeq ($(_ppd-br-pyc),y)
 # PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC -- remove python's compiled
 # sysconfigdata, which embeds per-package paths. Buildroot walks the whole
 # host tree with find for it in every configure step; the same files are
@@ -159,7 +245,9 @@ define PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC
 		if [ -d "$$d" ] && [ ! -L "$$d" ]; then \
 			find "$$d" -name '_sysconfigdata*.pyc' -delete || exit 1; fi; done
 endef
+endif # _ppd-br-pyc
 
+ifeq ($(_ppd-br-prepare),y)
 # ppd-fixup-paths -- rewrite other packages' per-package paths in the text
 # files of $(HOST_DIR)
 # $1: the new root that $(PER_PACKAGE_DIR)/<pkg> becomes
@@ -168,6 +256,14 @@ define ppd-fixup-paths
 	$(Q)+$(_ppd) fixup-paths $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
 		--new-root $(1) $(HOST_DIR)
 endef
+else
+# ppd.mk's ppd-fixup-paths replaced Buildroot's above: Buildroot's back.
+define _ppd-newline
+
+
+endef
+$(eval define ppd-fixup-paths$(_ppd-newline)$(_ppd-br-ppd-fixup-paths)$(_ppd-newline)endef)
+endif # _ppd-br-prepare
 
 # pkg_size_before / pkg_size_after -- Buildroot's per-package file lists.
 # The target, staging and host lists come from one ppd file-list at the end
@@ -182,6 +278,7 @@ endef
 # install steps, the first pkg_size_after call writes every list and runs
 # the architecture check on the same shell line (check_bin_arch, which
 # Buildroot calls next, is then empty).
+ifeq ($(_ppd-br-file-list),y)
 # $1: base directory to search in
 # $2: suffix of file (optional)
 define pkg_size_before
@@ -196,19 +293,25 @@ define pkg_size_after
 		$(Q)+$(_ppd) file-list $(_ppd-opts) --per-package-dir $(PER_PACKAGE_DIR) \
 			--pkg $($(PKG)_NAME) --staging-subdir $(STAGING_SUBDIR) \
 			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR) \
-			$(if $(PPD_MAKE_NOEXEC),,&& $(_ppd-check-bin-arch)))
+			$(if $(PPD_MAKE_NOEXEC)$(filter-out y,$(_ppd-br-bin-arch)),,\
+				&& $(_ppd-check-bin-arch)))
 endef
+endif # _ppd-br-file-list
 
+ifeq ($(_ppd-br-bin-arch),y)
 # check_bin_arch -- the architecture of the package's target files, run by
-# pkg_size_after above (it changes nothing: not run under make -n)
+# pkg_size_after above (it changes nothing: not run under make -n); on its
+# own line when the file lists stay Buildroot's
 define check_bin_arch
+	$(if $(filter y,$(_ppd-br-file-list)),,$(Q)$(_ppd-check-bin-arch))
 endef
 _ppd-check-bin-arch = $(_ppd) check-bin-arch $(PPD_OPTS) -p $($(PKG)_NAME) \
 	-l $($(PKG)_DIR)/.files-list.txt \
 	$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \
 	-a $(BR2_READELF_ARCH_NAME) --target-dir $(TARGET_DIR)
+endif # _ppd-br-bin-arch
 
-ifeq ($(PPD_CHECK_HOST_RPATH),y)
+ifeq ($(_ppd-br-host-rpath),y)
 # check_host_rpath -- Buildroot's instrumentation hook, on ppd check-rpath
 # $1: start or end
 # $2: the step name
@@ -218,7 +321,7 @@ define check_host_rpath
 endef
 endif
 
-ifeq ($(PPD_UNSHARE),y)
+ifeq ($(PPD_UNSHARE)$(_ppd-br-hooks),yy)
 # ppd_unshare -- instrumentation hook for packages installed before (their
 # file lists exist; a first build runs nothing):
 # - at the start of the configure step (a -reconfigure), before the
@@ -251,10 +354,10 @@ endif
 ppd-outdated:
 	$(Q)$(_ppd) outdated $(PPD_OPTS) --per-package-dir $(PER_PACKAGE_DIR)
 
-ifeq ($(PPD_FIX_RPATH)$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),y),yy)
+ifeq ($(_ppd-br-fix-rpath),y)
 # fix-rpath: host-finalize and target-finalize run
 # $(TOPDIR)/support/scripts/fix-rpath by path, in a recipe that make does not
-# let us replace without a warning. For these two targets only (private: not
+# let us replace without a warning. For these targets only (private: not
 # for their prerequisites), TOPDIR names a shadow of the Buildroot tree in
 # which support/scripts/fix-rpath runs ppd fix-rpath and every other entry is
 # a symlink to the real one, so anything else a finalize hook reaches
@@ -262,8 +365,10 @@ ifeq ($(PPD_FIX_RPATH)$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),y),yy
 PPD_TOPDIR = $(BASE_DIR)/.ppd-topdir
 _ppd-real-topdir := $(TOPDIR)
 
-host-finalize target-finalize: private TOPDIR = $(PPD_TOPDIR)
-host-finalize target-finalize: | $(PPD_TOPDIR)/support/scripts/fix-rpath
+# prepare-sdk ran fix-rpath host and staging before Buildroot 2024.02.7 and
+# 2024.08.1.
+host-finalize target-finalize prepare-sdk: private TOPDIR = $(PPD_TOPDIR)
+host-finalize target-finalize prepare-sdk: | $(PPD_TOPDIR)/support/scripts/fix-rpath
 
 # $1: a directory of the real tree; $2: its shadow; $3: the entry to leave out
 define _ppd-shadow-dir

@@ -30,6 +30,9 @@ declare -A pkg=(
     # the real-Buildroot test (tests/buildroot): an aarch64 build, offline
     [aarch64-linux-gnu-g++]=g++-aarch64-linux-gnu [g++]=g++ [pkg-config]=pkgconf
     [bc]=bc [cpio]=cpio [unzip]=unzip [perl]=perl [patch]=patch [bzip2]=bzip2 [wget]=wget
+    # its second package set (tests/buildroot/external2): a cmake package on
+    # the machine's cmake, host-pkgconf and host-fakeroot as the machine's
+    [cmake]=cmake [pkgconf]=pkgconf [fakeroot]=fakeroot
 )
 missing=()
 for tool in "${!pkg[@]}"; do
@@ -37,6 +40,9 @@ for tool in "${!pkg[@]}"; do
 done
 # The 32-bit loader and libc the cross compiler links against.
 [ -e /usr/i686-linux-gnu/lib/ld-linux.so.2 ] || missing+=(libc6-dev-i386-cross)
+# Buildroot's host-mkpasswd (the second package set's users table) links
+# the machine's libcrypt.
+[ -e /usr/include/crypt.h ] || missing+=(libcrypt-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

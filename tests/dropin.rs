@@ -126,3 +126,238 @@ fn an_outdated_copy_winning_the_final_merge_is_warned_about_once() {
     assert_eq!(finalize_all(r, "warn"), (Some(0), String::new()));
     assert_eq!(std::fs::read_to_string(&version).unwrap(), "2.0\n");
 }
+
+/// A stand-in for the Buildroot makefiles mk/buildroot.mk is read after:
+/// each definition holds the words of Buildroot's that the drop-in checks,
+/// and `edit` changes them the way another Buildroot version would. The
+/// `show` target prints, per part, whether ppd's definition or the stand-in's
+/// is in force.
+fn fake_buildroot(dir: &Path, edit: &dyn Fn(String) -> String) -> std::path::PathBuf {
+    let topdir = dir.join("br");
+    write(
+        &topdir.join("Makefile"),
+        "host-finalize:\n\t$(TOPDIR)/support/scripts/fix-rpath host\n",
+    );
+    write(&topdir.join("support/scripts/fix-rpath"), "#!/bin/sh\n");
+    let stock = format!(
+        r#"BR2_PER_PACKAGE_DIRECTORIES = y
+BR2_VERSION = 2026.05.1
+TOPDIR = {top}
+BASE_DIR = {dir}/out
+PER_PACKAGE_DIR = $(BASE_DIR)/per-package
+STAGING_SUBDIR = aarch64-buildroot-linux-gnu/sysroot
+BR2_READELF_ARCH_NAME = AArch64
+define per-package-rsync
+	stock-rsync $(if $(filter hardlink,$(4)),--link-dest=x) $(1)
+endef
+define prepare-per-package-directory
+	$(call per-package-rsync,$(1),host,$(HOST_DIR),hardlink)
+endef
+define ppd-fixup-paths
+	stock-fixup '$(PER_PACKAGE_DIR)/[^/]\+/' $(1)
+endef
+define PPD_FIXUP_PATHS
+	$(call ppd-fixup-paths,x)
+endef
+define PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC
+	stock-find _sysconfigdata
+endef
+define pkg_size_before
+	stock-find -printf > .files-list$(2).before
+endef
+define pkg_size_after
+	stock-find -printf > .files-list$(2).after; comm -13 a b
+endef
+define check_bin_arch
+	stock-check-bin-arch $($(PKG)_BIN_ARCH_EXCLUDE)
+endef
+define check_host_rpath
+	$(if $(filter install-host,$(2)),stock-check-host-rpath)
+endef
+define step_start
+	$(foreach hook,$(GLOBAL_INSTRUMENTATION_HOOKS),$(call $(hook),start,$(1),$($(PKG)_NAME)))
+endef
+define step_end
+	$(foreach hook,$(GLOBAL_INSTRUMENTATION_HOOKS),$(call $(hook),end,$(1),$($(PKG)_NAME)))
+endef
+"#,
+        top = topdir.display(),
+        dir = dir.display()
+    );
+    let mk = dir.join("Makefile");
+    write(
+        &mk,
+        &format!(
+            "{}\ninclude {}/mk/buildroot.mk\n\n\
+             whose = $(info $(1): $(if $(findstring $(2),$(value $(3))),ppd,stock))\n\
+             show:\n\
+             \t@:$(call whose,prepare,--per-package-dir,per-package-rsync)\
+             $(call whose,fixup,fixup-paths,ppd-fixup-paths)\
+             $(call whose,pyc,for d in,PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC)\
+             $(call whose,file-list,file-list,pkg_size_after)\
+             $(call whose,bin-arch,--target-dir,check_bin_arch)\
+             $(call whose,host-rpath,ppd_check_host_rpath,check_host_rpath)\
+             $(call whose,unshare,ppd_unshare,GLOBAL_INSTRUMENTATION_HOOKS)\
+             $(info fix-rpath: $(if $(PPD_TOPDIR),ppd,stock))\n",
+            edit(stock),
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    );
+    mk
+}
+
+/// Runs `make show` on the stand-in: (exit code, stdout, stderr).
+fn show(mk: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = run(std::process::Command::new("make")
+        .arg("-s")
+        .arg("-f")
+        .arg(mk)
+        .args(args)
+        .arg("show")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL"));
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const ALL_PPD: &str = "prepare: ppd\nfixup: ppd\npyc: ppd\nfile-list: ppd\nbin-arch: ppd\n\
+    host-rpath: ppd\nunshare: ppd\nfix-rpath: ppd\n";
+
+#[test]
+fn the_dropin_takes_over_every_part_of_the_buildroot_it_was_written_for() {
+    if skip_without(&["make"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mk = fake_buildroot(t.path(), &|s| s);
+    assert_eq!(
+        show(&mk, &[]),
+        (Some(0), ALL_PPD.to_string(), String::new())
+    );
+}
+
+#[test]
+fn a_buildroot_without_what_a_part_relies_on_keeps_that_part_stock_and_says_so() {
+    if skip_without(&["make"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    // Before Buildroot 2023.11, per-package-rsync had no copy/hardlink
+    // argument: the preparation stays Buildroot's, and the file lists (which
+    // need ppd prepare's manifests) with it.
+    let mk = fake_buildroot(t.path(), &|s| {
+        s.replace(
+            "$(if $(filter hardlink,$(4)),--link-dest=x)",
+            "--link-dest=x",
+        )
+    });
+    let (code, out, err) = show(&mk, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "prepare: stock\nfixup: stock\npyc: ppd\nfile-list: stock\nbin-arch: ppd\n\
+         host-rpath: ppd\nunshare: ppd\nfix-rpath: ppd\n"
+    );
+    let tails: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once(": ppd: ").unwrap().1)
+        .collect();
+    assert_eq!(
+        tails,
+        [
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the per-package \
+             directory preparation relies on: per-package-rsync does not hold 'hardlink'; \
+             so the per-package directory preparation stays Buildroot's",
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the package file \
+             lists relies on: the per-package directory preparation is Buildroot's; so the \
+             package file lists stays Buildroot's",
+        ]
+    );
+    // Each warning line names this file and its line.
+    assert!(err.starts_with(&format!("{}/mk/buildroot.mk:", env!("CARGO_MANIFEST_DIR"))));
+
+    // Renamed or missing: each part names what it lacks.
+    let mk = fake_buildroot(t.path(), &|s| {
+        s.replace("define pkg_size_before", "define pkg_size_start")
+            .replace(
+                "stock-check-bin-arch $($(PKG)_BIN_ARCH_EXCLUDE)",
+                "stock-check-bin-arch",
+            )
+            .replace("stock-check-host-rpath", "other-check")
+            .replace("define step_end", "define step_finish")
+    });
+    let (code, out, err) = show(&mk, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        out,
+        "prepare: ppd\nfixup: ppd\npyc: ppd\nfile-list: stock\nbin-arch: stock\n\
+         host-rpath: stock\nunshare: stock\nfix-rpath: ppd\n"
+    );
+    let tails: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once(": ppd: ").unwrap().1)
+        .collect();
+    assert_eq!(
+        tails,
+        [
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the package file lists \
+             relies on: pkg_size_before is not defined; so the package file lists stays \
+             Buildroot's",
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the instrumentation \
+             hooks (ppd_unshare) relies on: step_end is not defined; so the instrumentation \
+             hooks (ppd_unshare) stays Buildroot's",
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what check_bin_arch relies \
+             on: check_bin_arch does not hold '_BIN_ARCH_EXCLUDE'; so check_bin_arch stays \
+             Buildroot's",
+            "mk/buildroot.mk: this Buildroot (2026.05.1) is not what check_host_rpath relies \
+             on: check_host_rpath does not hold 'check-host-rpath'; so check_host_rpath \
+             stays Buildroot's",
+        ]
+    );
+
+    // A top-level Makefile that does not run fix-rpath by $(TOPDIR): fix-rpath
+    // stays Buildroot's.
+    let mk = fake_buildroot(t.path(), &|s| s);
+    write(
+        &t.path().join("br/Makefile"),
+        "host-finalize:\n\tsupport/scripts/fix-rpath host\n",
+    );
+    let (code, out, err) = show(&mk, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, ALL_PPD.replace("fix-rpath: ppd", "fix-rpath: stock"));
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "is not what fix-rpath relies on: {}/Makefile does not run \
+             $(TOPDIR)/support/scripts/fix-rpath; so fix-rpath stays Buildroot's",
+            t.path().join("br").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn ppd_buildroot_strict_stops_make_on_a_missing_assumption() {
+    if skip_without(&["make"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mk = fake_buildroot(t.path(), &|s| s.replace("_sysconfigdata", "sysconfig"));
+    let (code, out, err) = show(&mk, &["PPD_BUILDROOT_STRICT=y"]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert!(
+        err.contains(
+            "*** ppd: mk/buildroot.mk: this Buildroot (2026.05.1) is not what \
+             PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC relies on: PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC \
+             does not hold '_sysconfigdata'; so PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC stays \
+             Buildroot's.  Stop."
+        ),
+        "{err}"
+    );
+    // Without it, a warning and the stock definition.
+    let (code, out, _) = show(&mk, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out, ALL_PPD.replace("pyc: ppd", "pyc: stock"));
+}

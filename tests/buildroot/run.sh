@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # run.sh -- ppd against the real Buildroot: build the same per-package
 # directory configuration (BR2_PER_PACKAGE_DIRECTORIES=y, aarch64, the
-# local packages of tests/buildroot/external) with Buildroot's own macros
-# and with ppd's mk/buildroot.mk, compare the results, then run the
-# everyday workflows on the ppd build.
+# local packages of a BR2_EXTERNAL tree) with Buildroot's own macros and
+# with ppd's mk/buildroot.mk, compare the results, then run the everyday
+# workflows on the ppd build.
 #
 # Usage: tests/buildroot/run.sh [--work DIR] [--jobs N] [--setup-only]
+#                               [--external DIR [--defconfig FILE]]
 #   --work DIR  where everything goes (default: target/buildroot-test);
 #               the ppd build's output directory, DIR/out, is kept for
 #               inspection (e.g. ppd check-rpath --audit on it)
@@ -14,6 +15,14 @@
 #               DIR/config), as scripts/bench-buildroot.sh does
 #   --workflows-only  skip the two builds and their comparison: run the
 #               workflows on the ppd build a previous run left in DIR/out
+#   --external DIR  the BR2_EXTERNAL tree to build (default:
+#               tests/buildroot/external, the full workflows); another tree
+#               (tests/buildroot/external2) gets the comparisons, a no-op
+#               make and the workflows of its DIR/workflows.sh
+#   --defconfig FILE  its configuration, with @TOOLCHAIN@, @OVERRIDES@ and
+#               @EXTERNAL@ filled in (default: tests/buildroot/defconfig.in
+#               for the default tree, DIR/../defconfig<N>.in for
+#               tests/buildroot/external<N>)
 # Environment:
 #   PPD           the ppd binary (default: target/debug/ppd)
 #   BUILDROOT     a Buildroot source tarball or tree (default:
@@ -46,17 +55,34 @@ work=$top/target/buildroot-test
 jobs=2
 setup_only=
 workflows_only=
+external=
+defconfig=
 while [ $# -gt 0 ]; do
     case "$1" in
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --setup-only) setup_only=1; shift ;;
     --workflows-only) workflows_only=1; shift ;;
+    --external) external=$2; shift 2 ;;
+    --defconfig) defconfig=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 PPD=${PPD:-$top/target/debug/ppd}
+external=${external:-$here/external}
+[ -d "$external" ] || { echo "run.sh: no BR2_EXTERNAL tree at $external" >&2; exit 2; }
+external=$(cd "$external" && pwd)
+if [ -z "$defconfig" ]; then
+    case "$external" in
+    "$here/external") defconfig=$here/defconfig.in ;;
+    *) defconfig=$external/../defconfig${external##*/external}.in ;;
+    esac
+fi
+[ -f "$defconfig" ] || { echo "run.sh: no configuration at $defconfig" >&2; exit 2; }
+# The default tree gets the full workflows below; another one its own.
+extra_workflows=
+[ "$external" = "$here/external" ] || extra_workflows=$external/workflows.sh
 BUILDROOT=${BUILDROOT:-$top/../shared/buildroot/buildroot-2026.05.1.tar.xz}
 # Checks of mk/buildroot.mk's parts still to come (see the header).
 PPD_BR_PENDING=${PPD_BR_PENDING-}
@@ -126,16 +152,21 @@ else
 fi
 [ -f "$br/package/pkg-generic.mk" ] || die "$br is not a Buildroot tree"
 bash "$here/toolchain.sh" "$work/toolchain"
-cp -a "$here/external" "$here/hostpkg" "$work/"
+cp -a "$external" "$work/external"
+cp -a "$here/hostpkg" "$work/"
 # Sources get one fixed timestamp, so files installed with their timestamp
 # preserved (install -p, cp -p) have the same mtime in both builds.
 find "$work/external" "$work/hostpkg" -exec touch -h -d @1700000000 {} +
 cat > "$work/overrides.mk" <<EOF
 PATCHELF_OVERRIDE_SRCDIR = $work/hostpkg/patchelf
 TAR_OVERRIDE_SRCDIR = $work/hostpkg/tar
+FAKEROOT_OVERRIDE_SRCDIR = $work/hostpkg/fakeroot
+PKGCONF_OVERRIDE_SRCDIR = $work/hostpkg/pkgconf
+override HOST_FAKEROOT_DEPENDENCIES =
+override HOST_MKPASSWD_DEPENDENCIES =
 EOF
 sed -e "s:@TOOLCHAIN@:$work/toolchain:" -e "s:@OVERRIDES@:$work/overrides.mk:" \
-    "$here/defconfig.in" > "$work/defconfig"
+    -e "s:@EXTERNAL@:$work/external:g" "$defconfig" > "$work/defconfig"
 
 out=$work/out
 dropin=(PPDTEST_DROPIN="$top/mk/buildroot.mk" PPD="$PPD")
@@ -279,6 +310,9 @@ cmp_lists() {
     local a=$1 b=$2 f rel n=0 bad=0
     for f in "$a"/build/*/.files-list*.txt "$a"/build/packages-file-list*.txt; do
         rel=${f#"$a"/}
+        # The images lists depend on the build's schedule (see
+        # imageslists.py): compared below.
+        case "$rel" in */.files-list-images.txt) n=$((n + 1)); continue ;; esac
         if [ ! -e "$b/$rel" ]; then
             echo "missing: $b/$rel"
             bad=1
@@ -289,11 +323,41 @@ cmp_lists() {
         fi
         n=$((n + 1))
     done
-    [ "$n" -gt 100 ] || { echo "only $n lists"; return 1; }
+    # Four lists (target, staging, images, host) per installed package.
+    local pkgs
+    pkgs=$(find "$a/build" -mindepth 2 -maxdepth 2 -name .stamp_installed | wc -l)
+    [ "$pkgs" -gt 10 ] && [ "$n" -ge $((4 * pkgs)) ] || { echo "only $n lists for $pkgs packages"; return 1; }
     [ "$bad" = 0 ] && echo "$n lists with the same lines"
 }
 check lists "package file lists (.files-list*.txt, packages-file-list*.txt): the same lines" \
     cmp_lists "$work/out-stock" "$out"
+check lists "images file lists the same, but for images other packages installed meanwhile (make -j)" \
+    python3 "$here/imageslists.py" "$work/out-stock" "$out"
+# The images: the files packages install into BINARIES_DIR, and the root
+# filesystem tarballs, compared by their content (owners, modes, device
+# nodes, symlinks, hard links), extracted.
+cmp_images() {
+    local a=$1 b=$2 t
+    rm -rf "$work/img-a" "$work/img-b"
+    cp -a "$a" "$work/img-a" && cp -a "$b" "$work/img-b" || return 1
+    rm -f "$work"/img-[ab]/*.tar
+    cmp_tree "$work/img-a" "$work/img-b" || return 1
+    for t in "$a"/*.tar; do
+        [ -e "$t" ] || continue
+        rm -rf "$work/img-a" "$work/img-b"
+        mkdir -p "$work/img-a" "$work/img-b"
+        tar -xpf "$t" --numeric-owner -C "$work/img-a" || return 1
+        tar -xpf "$b/${t##*/}" --numeric-owner -C "$work/img-b" || return 1
+        echo "${t##*/}:"
+        cmp_tree --rpath-rule "$work/img-a" "$work/img-b" || return 1
+    done
+}
+if [ -d "$work/out-stock/images" ] && [ -n "$(ls -A "$work/out-stock/images")" ]; then
+    # A tarball's bytes hold the build's own mtimes: its entries are
+    # compared instead.
+    check images "images directory equal (root filesystem tarballs by their entries)" \
+        cmp_images "$work/out-stock/images" "$out/images"
+fi
 
 # Each stock command, as --trace shows it, and the check it belongs to.
 stock_cmds=(
@@ -325,15 +389,27 @@ check logs "the ppd build runs ppd prepare" in_log "$logs/dropin.log" " prepare 
 
 # --- The audit of the ppd build's output ------------------------------------
 if "$PPD" check-rpath --help 2>&1 | grep -q -- --buildroot-output; then
+    # A package set may expect findings (a build-machine binary its
+    # package excludes from Buildroot's architecture check): its
+    # audit-expected lists them as '<path below the output> <level> <code>'.
+    audit_expected=$work/external/audit-expected
     audit() {
         local o rc=0
         o=$("$PPD" check-rpath --audit --buildroot-output "$out" 2>&1) || rc=$?
         printf '%s\n' "$o"
+        if [ -f "$audit_expected" ]; then
+            # A finding is its file's line (the path, unindented) followed by
+            # '  <level>   <code>  <text>' lines.
+            diff <(grep -v '^#' "$audit_expected") <(printf '%s\n' "$o" | awk -v out="$out/" '
+                /^\// { f = substr($0, length(out) + 1); next }
+                /^  (error|warning|info) / { print f, $1, $2 }' | LC_ALL=C sort)
+            return
+        fi
         [ "$rc" = 0 ] || return 1
         # The totals are the last line.
         printf '%s\n' "$o" | tail -n 1 | grep -q '^0 error(s), 0 warning(s), '
     }
-    check audit "ppd check-rpath --audit --buildroot-output: no error, no warning" audit
+    check audit "ppd check-rpath --audit --buildroot-output: no error, no warning (but those expected)" audit
 else
     say "SKIP    ppd check-rpath --audit --buildroot-output (this ppd has no --buildroot-output)"
 fi
@@ -403,6 +479,16 @@ check noop "no-op make leaves the final host tree's content as it was" \
     diff "$work/host.before" <(snap_content "$out/host")
 no_conflict() { ! grep 'conflict: ' "$1"; }
 check noop "no-op make reports no conflict" no_conflict "$logs/noop.log"
+
+if [ -n "$extra_workflows" ]; then
+    # Another package set: its own workflows (they may use check, brmake,
+    # snap_full, snap_content, $out, $ppdir, $sysroot, $work, $dropin).
+    if [ -f "$extra_workflows" ]; then
+        # shellcheck source=/dev/null
+        . "$extra_workflows"
+    fi
+    finish
+fi
 
 say "workflow: libalpha changes and is rebuilt; its install writes in place"
 echo '#define ALPHA_VERSION "2.0"' > "$work/external/src/libalpha/version.h"
@@ -526,15 +612,21 @@ final_tree() {
 }
 check make "the final target tree has the rebuilt libalpha, the winner's file, gen-03" final_tree
 
-say "the ppd build's output is kept in $out"
-if [ "$pending_hit" -gt 0 ]; then
-    say "$pending_hit checks PENDING (listed in PPD_BR_PENDING: $PPD_BR_PENDING)"
-fi
-if [ "$failed" -gt 0 ]; then
-    say "$failed checks FAILED (logs in $logs)"
-    exit 1
-fi
-say "all enforced checks passed"
+finish
+}
+
+# finish: the summary; exits 1 when an enforced check failed, else 0.
+finish() {
+    say "the ppd build's output is kept in $out"
+    if [ "$pending_hit" -gt 0 ]; then
+        say "$pending_hit checks PENDING (listed in PPD_BR_PENDING: $PPD_BR_PENDING)"
+    fi
+    if [ "$failed" -gt 0 ]; then
+        say "$failed checks FAILED (logs in $logs)"
+        exit 1
+    fi
+    say "all enforced checks passed"
+    exit 0
 }
 
 # exit on the same line: bash reads no further into a file edited meanwhile.

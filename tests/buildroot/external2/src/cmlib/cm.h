@@ -1,0 +1,1 @@
+const char *cm_name(void);

@@ -1,0 +1,3 @@
+#include <stdio.h>
+#include "cm.h"
+int main(void) { puts(cm_name()); return 0; }

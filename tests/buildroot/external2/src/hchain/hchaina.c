@@ -1,0 +1,1 @@
+const char *hchaina(void) { return "hchain-a"; }

@@ -1,0 +1,1 @@
+static inline int hdr_answer(void) { return 42; }

@@ -1,0 +1,1 @@
+int sym(void) { return 1; }
