@@ -67,6 +67,9 @@
 #                       inodes already found to hold no per-package path
 #                       are not read again at every configure step; empty:
 #                       read every file each time
+#   PPD_BUILDROOT_STRICT  y: stop make when this Buildroot lacks what a part
+#                       below relies on (default: warn, keep that part
+#                       Buildroot's; see "What this file relies on")
 #
 # What stays Buildroot's: the rsync -auH of fs/common.mk (once per root
 # filesystem image, with or without per-package directories) and the
