@@ -70,6 +70,7 @@
 #   PPD_BUILDROOT_STRICT  y: stop make when this Buildroot lacks what a part
 #                       below relies on (default: warn, keep that part
 #                       Buildroot's; see "What this file relies on")
+#   PPD_BUILDROOT_CHECK n: take over every part without checking
 #
 # What stays Buildroot's: the rsync -auH of fs/common.mk (once per root
 # filesystem image, with or without per-package directories) and the
@@ -100,6 +101,7 @@ PPD_FIX_RPATH ?= y
 PPD_UNSHARE ?= y
 PPD_FIXUP_CACHE ?= $(PER_PACKAGE_DIR)/.ppd-fixup-cache
 PPD_BUILDROOT_STRICT ?=
+PPD_BUILDROOT_CHECK ?= y
 
 # --- What this file relies on in Buildroot -----------------------------------
 # Each part below replaces a group of Buildroot's definitions. It does so
@@ -108,7 +110,10 @@ PPD_BUILDROOT_STRICT ?=
 # 2024.02.x and 2025.02.x define); otherwise that part stays Buildroot's and
 # make prints one warning per run naming what is missing, so a build never
 # silently mixes ppd's step with a Buildroot that does it differently.
-# PPD_BUILDROOT_STRICT=y makes it an error instead.
+# PPD_BUILDROOT_STRICT=y makes it an error instead. PPD_BUILDROOT_CHECK=n
+# skips the checks and takes over every part (for a Buildroot-style tree that
+# defines some of these macros after this file is read, as the project's
+# example does).
 #
 # $1: a variable; $2: a text its definition holds (no comma)
 # Expands to nothing when it does (or when it is not defined: see
@@ -123,8 +128,8 @@ _ppd-br-unset = $(if $(strip $($(1))),,$(1) is not set;)
 # is ppd's). Expands to y when the part is ppd's.
 _ppd-br-msg = ppd: mk/buildroot.mk: this Buildroot ($(or $(BR2_VERSION),unknown \
 	version)) is not what $(1) relies on: $(strip $(2)) so $(1) stays Buildroot's
-_ppd-br-part = $(if $(strip $(2)),$(if $(filter y,$(PPD_BUILDROOT_STRICT)),\
-	$(error $(call _ppd-br-msg,$(1),$(2))),$(warning $(call _ppd-br-msg,$(1),$(2)))),y)
+_ppd-br-part = $(if $(filter n,$(PPD_BUILDROOT_CHECK)),y,$(if $(strip $(2)),$(if $(filter y,$(PPD_BUILDROOT_STRICT)),\
+	$(error $(call _ppd-br-msg,$(1),$(2))),$(warning $(call _ppd-br-msg,$(1),$(2)))),y))
 
 # The per-package directory preparation (per-package-rsync,
 # prepare-per-package-directory, ppd-fixup-paths, PPD_FIXUP_PATHS): the
@@ -173,12 +178,13 @@ _ppd-br-host-rpath := $(if $(filter y,$(PPD_CHECK_HOST_RPATH)),$(call \
 # fix-rpath: the top-level Makefile runs $(TOPDIR)/support/scripts/fix-rpath
 # (host-finalize and target-finalize; before 2024.02.7 and 2024.08.1,
 # prepare-sdk and target-finalize). One grep of the Makefile per parse.
-_ppd-br-fix-rpath := $(if $(filter y,$(PPD_FIX_RPATH)),$(call \
+_ppd-br-fix-rpath := $(if $(filter y,$(PPD_FIX_RPATH)),$(if $(filter \
+	n,$(PPD_BUILDROOT_CHECK)),$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),y),$(call \
 	_ppd-br-part,fix-rpath,$(if $(wildcard $(TOPDIR)/support/scripts/fix-rpath),,\
 	$(TOPDIR)/support/scripts/fix-rpath does not exist;)$(if $(shell \
 	grep -l -F '$$(TOPDIR)/support/scripts/fix-rpath' $(TOPDIR)/Makefile \
 	2>/dev/null),,$(TOPDIR)/Makefile does not run \
-	$$(TOPDIR)/support/scripts/fix-rpath;)))
+	$$(TOPDIR)/support/scripts/fix-rpath;))))
 
 _ppd-prepare-opts = $(PPD_PREPARE_OPTS) $(PPD_BUILDROOT_PREPARE_OPTS)
 

@@ -360,4 +360,15 @@ fn ppd_buildroot_strict_stops_make_on_a_missing_assumption() {
     let (code, out, _) = show(&mk, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(out, ALL_PPD.replace("pyc: ppd", "pyc: stock"));
+    // PPD_BUILDROOT_CHECK=n (a Buildroot-style tree defining some macros
+    // later, as the example): every part taken over, nothing said.
+    let mk = fake_buildroot(t.path(), &|s| {
+        s.replace("_sysconfigdata", "sysconfig")
+            .replace("define PPD_FIXUP_PATHS", "define PPD_OTHER")
+            .replace("define step_end", "define step_finish")
+    });
+    assert_eq!(
+        show(&mk, &["PPD_BUILDROOT_CHECK=n"]),
+        (Some(0), ALL_PPD.to_string(), String::new())
+    );
 }
