@@ -195,7 +195,7 @@ endef
              $(call whose,fixup,fixup-paths,ppd-fixup-paths)\
              $(call whose,pyc,for d in,PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC)\
              $(call whose,file-list,file-list,pkg_size_after)\
-             $(call whose,bin-arch,--target-dir,check_bin_arch)\
+             $(call whose,bin-arch,_ppd-check-bin-arch,check_bin_arch)\
              $(call whose,host-rpath,ppd_check_host_rpath,check_host_rpath)\
              $(call whose,unshare,ppd_unshare,GLOBAL_INSTRUMENTATION_HOOKS)\
              $(info fix-rpath: $(if $(PPD_TOPDIR),ppd,stock))\n",
