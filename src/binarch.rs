@@ -25,6 +25,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +69,7 @@ pub struct BinArchConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrongArch {
     /// The path as the list names it, without the leading `.` (`/usr/bin/foo`).
-    pub path: String,
+    pub path: Vec<u8>,
     /// readelf's name of the file's architecture.
     pub arch: String,
 }
@@ -98,7 +99,7 @@ pub fn normalize_ignore(pattern: &str) -> String {
 /// `sed -r -e "/^pkg,\.(.+)$/!d; s//\1/;"` and `read f` (without `-r`: a
 /// backslash quotes the next character, one at the end of a line joins the
 /// next line) give them.
-pub fn listed_paths(list: &[u8], pkg: &str) -> Vec<String> {
+pub fn listed_paths(list: &[u8], pkg: &str) -> Vec<Vec<u8>> {
     let prefix = format!("{pkg},.");
     let lines: Vec<&[u8]> = list
         .split(|&b| b == b'\n')
@@ -129,11 +130,11 @@ pub fn listed_paths(list: &[u8], pkg: &str) -> Vec<String> {
             }
         }
         if !continued {
-            out.push(String::from_utf8_lossy(&cur).into_owned());
+            out.push(cur.clone());
         }
     }
     if continued {
-        out.push(String::from_utf8_lossy(&cur).into_owned());
+        out.push(cur);
     }
     out
 }
@@ -154,19 +155,26 @@ pub fn check(cfg: &BinArchConfig) -> Result<BinArchReport> {
         .collect();
     let mut report = BinArchReport::default();
     for f in listed_paths(&list, &cfg.pkg) {
-        if ignores.iter().any(|ig| f.starts_with(ig.as_str())) {
+        if ignores.iter().any(|ig| f.starts_with(ig.as_bytes())) {
             continue;
         }
         let full = join_like_shell(&cfg.target_dir, &f);
-        match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.file_type().is_symlink() => continue,
-            Ok(m) if m.is_file() => {}
-            // readelf refuses anything else ("is not an ordinary file") or
-            // fails to open it: no Machine line.
+        let file = match std::fs::symlink_metadata(&full) {
+            Ok(m) if m.is_file() => File::open(&full).ok(),
+            // Longer than PATH_MAX: reached from TARGET_DIR one component
+            // at a time.
+            Err(e) if e.raw_os_error() == Some(Errno::ENAMETOOLONG.raw()) => {
+                match open_below(&cfg.target_dir, &f) {
+                    Some(file) => Some(file),
+                    None => continue,
+                }
+            }
+            // A symlink is skipped; readelf refuses anything else ("is not
+            // an ordinary file") or fails to open it: no Machine line.
             _ => continue,
-        }
+        };
         report.examined += 1;
-        let Some(arch) = machine_of(&full) else {
+        let Some(arch) = file.and_then(|mut f| file_machine(&mut f)) else {
             continue;
         };
         if arch != cfg.arch_name {
@@ -176,25 +184,49 @@ pub fn check(cfg: &BinArchConfig) -> Result<BinArchReport> {
     Ok(report)
 }
 
+/// Opens the regular file at the listed path `f` below `dir` through the
+/// tree's directories, never a symlink ([`crate::walk::ByPath`]); `None`
+/// for anything else, or a path climbing out with `..`.
+fn open_below(dir: &Path, f: &[u8]) -> Option<File> {
+    let comps: Vec<&[u8]> = f
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    if comps.iter().any(|c| *c == b"..") {
+        return None;
+    }
+    let rel = comps.join(&b'/');
+    let mut below = crate::walk::ByPath::new(dir);
+    let st = below.stat(&rel).ok()??;
+    if crate::fsx::Kind::from_mode(st.st_mode) != crate::fsx::Kind::File {
+        return None;
+    }
+    below.open_file(&rel).ok()?
+}
+
 /// `"${TARGET_DIR}/${f}"`: plain concatenation with a `/`.
-fn join_like_shell(dir: &Path, f: &str) -> PathBuf {
-    let mut s = dir.as_os_str().to_owned();
-    s.push("/");
-    s.push(f);
-    PathBuf::from(s)
+fn join_like_shell(dir: &Path, f: &[u8]) -> PathBuf {
+    let mut s = dir.as_os_str().as_bytes().to_vec();
+    s.push(b'/');
+    s.extend_from_slice(f);
+    PathBuf::from(std::ffi::OsString::from_vec(s))
 }
 
 /// readelf's `Machine:` name of a file, or `None` when readelf prints none.
 pub fn machine_of(path: &Path) -> Option<String> {
-    let mut file = File::open(path).ok()?;
+    file_machine(&mut File::open(path).ok()?)
+}
+
+/// [`machine_of`] for a file already open.
+fn file_machine(file: &mut File) -> Option<String> {
     let mut head = [0u8; 64];
-    let n = read_full(&mut file, &mut head).ok()?;
+    let n = read_full(file, &mut head).ok()?;
     let head = &head[..n];
     if head.starts_with(b"\x7fELF") {
         return header_machine(head).map(|m| machine::name(m).into_owned());
     }
     if head.starts_with(b"!<arch>\n") {
-        return archive_machine(&file);
+        return archive_machine(file);
     }
     None
 }
@@ -285,6 +317,9 @@ mod tests {
     fn list_lines_of_the_package_only() {
         let list =
             b"foo,./usr/bin/a\nfoobar,./usr/bin/b\nfoo,.\nbar,./x\nfoo,./a\\\\b\nfoo,./c\\\nd\n";
-        assert_eq!(listed_paths(list, "foo"), ["/usr/bin/a", "/a\\b", "/c"]);
+        assert_eq!(
+            listed_paths(list, "foo"),
+            [&b"/usr/bin/a"[..], b"/a\\b", b"/c"]
+        );
     }
 }

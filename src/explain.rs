@@ -17,6 +17,7 @@ use anyhow::{bail, Result};
 
 use crate::fsx::{self, FileKey, Kind, Mtime};
 use crate::provenance::{self, CopyState, Origins};
+use crate::walk::ByPath;
 
 /// One entry as found on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,12 +137,17 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
             crate::fsx::show(per_package_dir)
         )
     })?;
-    let entry = fsx::lstat(&target).ok().map(|st| Entry::of(&st));
+    let entry = match fsx::lstat(&target) {
+        // Longer than PATH_MAX: below its tree, one component at a time.
+        Err(fsx::Errno::ENAMETOOLONG) => ByPath::new(&tree).stat(&rel).ok().flatten(),
+        r => r.ok(),
+    }
+    .map(|st| Entry::of(&st));
     let mut origins = Origins::new(&ppd);
     let mut copies = Vec::new();
     for pkg in packages(&ppd)? {
         let ptree = ppd.join(&pkg).join(&kind);
-        let Ok(st) = fsx::lstat(&fsx::join(&ptree, &rel)) else {
+        let Ok(Some(st)) = crate::walk::ByPath::new(&ptree).stat(&rel) else {
             continue;
         };
         let m = provenance::manifest_of(&ptree);
@@ -186,7 +192,7 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
     };
     let final_tree = ppd.parent().map(|p| p.join(&kind));
     if let (Some(e), Some(ft)) = (entry, &final_tree) {
-        let in_final = fsx::lstat(&fsx::join(ft, &rel)).ok();
+        let in_final = crate::walk::ByPath::new(ft).stat(&rel).ok().flatten();
         if in_final.is_some_and(|st| FileKey::of(&st) == e.key) {
             shared_by.push("final".into());
         }
@@ -250,8 +256,8 @@ fn installers_differing(
             .iter()
             .find(|o| o.package == c.installer)
             .unwrap_or(c);
-        let path = fsx::join(&ppd.join(&own.package).join(kind), rel);
-        installers.push((c.installer.clone(), own.entry.kind, path, own.entry.key));
+        let tree = ppd.join(&own.package).join(kind);
+        installers.push((c.installer.clone(), own.entry.kind, tree, own.entry.key));
     }
     if installers.len() < 2 {
         return Vec::new();
@@ -263,8 +269,18 @@ fn installers_differing(
         }
         match i.1 {
             Kind::Dir => false,
-            Kind::Symlink => std::fs::read_link(&i.2).ok() != std::fs::read_link(&first.2).ok(),
-            _ => i.3 != first.3 && !fsx::same_file_content(&i.2, &first.2),
+            Kind::Symlink => {
+                let target = |tree: &Path| ByPath::new(tree).readlink(rel).ok().flatten();
+                target(&i.2) != target(&first.2)
+            }
+            _ => {
+                let open = |tree: &Path| ByPath::new(tree).open_file(rel).ok().flatten();
+                i.3 != first.3
+                    && !match (open(&i.2), open(&first.2)) {
+                        (Some(a), Some(b)) => fsx::same_open_content(&a, &b),
+                        _ => false,
+                    }
+            }
         }
     });
     if !differ {

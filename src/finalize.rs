@@ -209,17 +209,25 @@ fn same_bytes(sources: &[Source], c: &NamedConflict) -> bool {
         let Some(src) = sources.iter().rev().find(|s| &s.label == label) else {
             return false;
         };
-        let path = fsx::join(&src.tree.root, &c.path);
-        let Ok(md) = std::fs::symlink_metadata(&path) else {
+        // Below the tree fd-relatively, never through a symlink: a path
+        // longer than PATH_MAX is compared like any other.
+        let Ok(Some(file)) = crate::walk::ByPath::new(&src.tree.root).open_file(&c.path) else {
+            return false;
+        };
+        let Ok(md) = file.metadata() else {
             return false;
         };
         use std::os::unix::fs::MetadataExt;
+        if !md.is_file() {
+            return false;
+        }
         if !read.insert((md.dev(), md.ino())) {
             continue;
         }
-        let Ok(data) = std::fs::read(&path) else {
+        let mut data = Vec::with_capacity(md.len() as usize);
+        if std::io::Read::read_to_end(&mut &file, &mut data).is_err() {
             return false;
-        };
+        }
         match &first {
             None => first = Some(data),
             Some(f) if *f == data => {}

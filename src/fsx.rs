@@ -245,6 +245,15 @@ pub fn show_bytes(b: &[u8]) -> Shown<'_> {
     Shown(b)
 }
 
+/// Bytes in double quotes, shown as [`show_bytes`] shows them (`""` when
+/// empty): a field quoted in a parse error.
+pub fn quote_bytes(b: &[u8]) -> String {
+    if b.is_empty() {
+        return "\"\"".to_owned();
+    }
+    format!("\"{}\"", Shown(b))
+}
+
 /// A path formatted by [`show`].
 pub struct Shown<'a>(&'a [u8]);
 
@@ -441,8 +450,7 @@ pub fn dir_identity(path: &Path) -> Option<(FileKey, Option<Mtime>)> {
 /// symlink) with the same mode bits, size and bytes. Any error reading
 /// either counts as different.
 pub fn same_file_content(a: &Path, b: &Path) -> bool {
-    use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let open = |p: &Path| {
         std::fs::OpenOptions::new()
             .read(true)
@@ -450,15 +458,23 @@ pub fn same_file_content(a: &Path, b: &Path) -> bool {
             .custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32)
             .open(p)
     };
-    let (Ok(mut fa), Ok(mut fb)) = (open(a), open(b)) else {
+    let (Ok(fa), Ok(fb)) = (open(a), open(b)) else {
         return false;
     };
+    same_open_content(&fa, &fb)
+}
+
+/// [`same_file_content`] for two files already open.
+pub fn same_open_content(fa: &std::fs::File, fb: &std::fs::File) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
     let (Ok(ma), Ok(mb)) = (fa.metadata(), fb.metadata()) else {
         return false;
     };
     if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() || ma.mode() != mb.mode() {
         return false;
     }
+    let (mut fa, mut fb) = (fa, fb);
     let (mut ba, mut bb) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     loop {
         let n = match fa.read(&mut ba) {

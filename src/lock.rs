@@ -28,6 +28,8 @@ use anyhow::{Context, Result};
 pub struct TreeLock {
     file: File,
     path: PathBuf,
+    /// The tree it guards, as the user named it: what errors name.
+    dest: PathBuf,
     marked: std::cell::Cell<bool>,
     /// The lock file was marked when taken: the last run writing the
     /// tree died or failed.
@@ -58,7 +60,7 @@ impl TreeLock {
         use std::os::unix::fs::FileExt;
         self.file
             .write_all_at(MARK, 0)
-            .with_context(|| format!("writing lock file {}", crate::fsx::show(&self.path)))?;
+            .with_context(|| format!("locking {}", crate::fsx::show(&self.dest)))?;
         self.marked.set(true);
         Ok(())
     }
@@ -71,7 +73,7 @@ impl TreeLock {
         }
         self.file
             .set_len(0)
-            .with_context(|| format!("writing lock file {}", crate::fsx::show(&self.path)))?;
+            .with_context(|| format!("locking {}", crate::fsx::show(&self.dest)))?;
         self.marked.set(false);
         Ok(())
     }
@@ -95,16 +97,11 @@ pub fn sidecar(dest: &Path, suffix: &str) -> PathBuf {
 /// Takes the exclusive lock for `dest`, waiting for another ppd holding it.
 /// Creates the parent directory if needed.
 ///
-/// Errors name `dest`, the user's path, with the lock file in parentheses.
+/// Errors name `dest`, the user's path (`locking DEST: reason`), never the
+/// lock file beside it.
 pub fn lock(dest: &Path) -> Result<TreeLock> {
     let path = lock_path(dest);
-    let ctx = || {
-        format!(
-            "locking {} (lock file {})",
-            crate::fsx::show(dest),
-            crate::fsx::show(&path)
-        )
-    };
+    let ctx = || format!("locking {}", crate::fsx::show(dest));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(ctx)?;
     }
@@ -118,19 +115,14 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
     let mut held = TreeLock {
         file,
         path,
+        dest: dest.to_path_buf(),
         marked: std::cell::Cell::new(false),
         interrupted: false,
     };
-    let dirty = held
-        .file
-        .metadata()
-        .with_context(|| format!("inspecting {}", crate::fsx::show(&held.path)))?
-        .len()
-        > 0;
+    let dirty = held.file.metadata().with_context(ctx)?.len() > 0;
     held.interrupted = dirty;
     if dirty {
-        let journal = std::fs::read(&held.path)
-            .with_context(|| format!("reading lock file {}", crate::fsx::show(&held.path)))?;
+        let journal = std::fs::read(&held.path).with_context(ctx)?;
         roll_forward(dest, &journal)?;
     }
     // Writes of the files beside the tree cut short (they have fixed
@@ -175,7 +167,7 @@ impl TreeLock {
         let file = OpenOptions::new()
             .append(true)
             .open(&self.path)
-            .with_context(|| format!("opening lock file {}", crate::fsx::show(&self.path)))?;
+            .with_context(|| format!("locking {}", crate::fsx::show(&self.dest)))?;
         let mut prefix = sub.to_vec();
         if !prefix.is_empty() && !prefix.ends_with(b"/") {
             prefix.push(b'/');

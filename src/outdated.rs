@@ -29,14 +29,14 @@
 //! targets in dependency order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::fsx::{self, Kind, Mtime};
+use crate::fsx::{self, FileKey, FileStat, Kind, Mtime};
 use crate::manifest::{self, Loaded, Record, Trust};
+use crate::walk::ByPath;
 
 /// How a copy compares with its dependency's entry now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -80,30 +80,24 @@ impl Freshness {
 /// time, asked only then): a new file given the freed number.
 pub fn freshness(
     rec: &Record,
-    now: Option<&std::fs::Metadata>,
+    now: Option<&FileStat>,
     trust: Trust,
     born: impl FnOnce() -> Option<Mtime>,
 ) -> Freshness {
     let Some(now) = now else {
         return Freshness::Gone;
     };
-    let kind = Kind::from_mode(now.mode());
+    let kind = Kind::from_mode(now.st_mode);
     if kind == Kind::Dir {
         return Freshness::Gone;
     }
     if kind != rec.kind {
         return Freshness::Changed;
     }
-    let mtime = Mtime {
-        sec: now.mtime(),
-        nsec: now.mtime_nsec(),
-    };
-    let placed_inode = !trust.identity_lost
-        && !rec.rewritten
-        && now.dev() == rec.key.dev
-        && now.ino() == rec.key.ino;
+    let mtime = Mtime::of(now);
+    let placed_inode = !trust.identity_lost && !rec.rewritten && FileKey::of(now) == rec.key;
     if placed_inode {
-        let as_placed = now.size() == rec.size && mtime == rec.mtime;
+        let as_placed = now.st_size as u64 == rec.size && mtime == rec.mtime;
         let reused = !as_placed && matches!((trust.written, born()), (Some(w), Some(b)) if b > w);
         if !reused {
             return Freshness::Current;
@@ -114,9 +108,9 @@ pub fn freshness(
     } else {
         mtime == rec.mtime
     };
-    let same = now.mode() & 0o7777 == rec.mode & 0o7777
+    let same = now.st_mode & 0o7777 == rec.mode & 0o7777
         && same_mtime
-        && (rec.rewritten || now.size() == rec.size);
+        && (rec.rewritten || now.st_size as u64 == rec.size);
     if same {
         Freshness::Current
     } else {
@@ -207,19 +201,32 @@ pub fn outdated(
                             continue;
                         }
                     };
+                    // One provider's tree at a time, each entry reached
+                    // below it fd-relatively (paths longer than PATH_MAX
+                    // work), so one set of directory handles is open.
+                    let mut by_provider: BTreeMap<&str, Vec<(&Vec<u8>, &Record)>> = BTreeMap::new();
                     for (rel, rec) in &m.records {
-                        one.records += 1;
-                        one.providers.insert(rec.provider.clone());
-                        let at = fsx::join(&per_package_dir.join(&rec.provider).join(tree), rel);
-                        let now = std::fs::symlink_metadata(&at).ok();
-                        let how = freshness(rec, now.as_ref(), m.trust(), || fsx::born(&at));
-                        if how != Freshness::Current {
-                            one.stale.push(Stale {
-                                tree,
-                                path: rel.clone(),
-                                provider: rec.provider.clone(),
-                                how,
-                            });
+                        by_provider
+                            .entry(&rec.provider)
+                            .or_default()
+                            .push((rel, rec));
+                    }
+                    let trust = m.trust();
+                    for (provider, records) in by_provider {
+                        one.providers.insert(provider.to_owned());
+                        let mut dep = ByPath::new(&per_package_dir.join(provider).join(tree));
+                        for (rel, rec) in records {
+                            one.records += 1;
+                            let now = dep.stat(rel).ok().flatten();
+                            let how = freshness(rec, now.as_ref(), trust, || dep.born(rel));
+                            if how != Freshness::Current {
+                                one.stale.push(Stale {
+                                    tree,
+                                    path: rel.clone(),
+                                    provider: rec.provider.clone(),
+                                    how,
+                                });
+                            }
                         }
                     }
                     one.manifests.push((tree, m));
@@ -258,7 +265,7 @@ pub fn outdated(
         each.par_iter_mut().for_each(|one| {
             for (tree, m) in &one.manifests {
                 let deps: BTreeSet<&String> = m.records.values().map(|r| &r.provider).collect();
-                let mine = per_package_dir.join(&one.pkg).join(tree);
+                let mut mine = ByPath::new(&per_package_dir.join(&one.pkg).join(tree));
                 for dep in deps {
                     let Some(leaves) = scanned.get(&(dep.clone(), *tree)) else {
                         continue;
@@ -267,7 +274,7 @@ pub fn outdated(
                         if is_temporary(rel) || m.records.contains_key(rel) {
                             continue;
                         }
-                        if std::fs::symlink_metadata(fsx::join(&mine, rel)).is_err() {
+                        if !matches!(mine.stat(rel), Ok(Some(_))) {
                             one.stale.push(Stale {
                                 tree,
                                 path: rel.clone(),

@@ -204,8 +204,10 @@ impl<'a> Origins<'a> {
             let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
                 return pkg;
             };
-            let entry = fsx::join(&tree, path);
-            let current = crate::fsx::lstat(&entry).ok();
+            // Below the tree fd-relatively: a path longer than PATH_MAX
+            // is traced like any other.
+            let mut below = crate::walk::ByPath::new(&tree);
+            let current = below.stat(path).ok().flatten();
             let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
             let provider_tree = self.per_package_dir.join(&rec.provider).join(&kind);
             let untouched = current.is_some_and(|st| {
@@ -217,11 +219,14 @@ impl<'a> Origins<'a> {
                     // hard links).
                     return rec.same_after_copy(&st)
                         || (!rec.rewritten
-                            && fsx::lstat(&fsx::join(&provider_tree, path))
-                                .is_ok_and(|p| FileKey::of(&p) == FileKey::of(&st)));
+                            && crate::walk::ByPath::new(&provider_tree)
+                                .stat(path)
+                                .ok()
+                                .flatten()
+                                .is_some_and(|p| FileKey::of(&p) == FileKey::of(&st)));
                 }
                 (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
-                    || rec.still_placed(&st, trust, || fsx::born(&entry))
+                    || rec.still_placed(&st, trust, || born_below(&tree, path))
             });
             if !untouched {
                 return pkg;
@@ -295,22 +300,23 @@ pub fn copy_state(
         return CopyState::Own;
     };
     let trust = m.map(Manifest::trust).unwrap_or_default();
-    let from = fsx::join(&per_package_dir.join(&rec.provider).join(kind), rel);
-    let now = std::fs::symlink_metadata(&from).ok();
+    let provider_tree = per_package_dir.join(&rec.provider).join(kind);
+    // Below the trees fd-relatively: a path longer than PATH_MAX is
+    // answered like any other.
+    let now = crate::walk::ByPath::new(&provider_tree)
+        .stat(rel)
+        .ok()
+        .flatten();
     let as_placed = if trust.identity_lost {
         // The tree was copied or restored: the recorded inode number means
         // nothing (and may be a new file's). An entry is the dependency's
         // inode if it still is the inode the dependency has at the path
         // (a copy keeps hard links); it is as placed if type, size, mtime
         // and mode are the recorded ones.
-        use std::os::unix::fs::MetadataExt;
         let shared = !rec.rewritten
-            && now.as_ref().is_some_and(|n| {
-                FileKey {
-                    dev: n.dev(),
-                    ino: n.ino(),
-                } == FileKey::of(current)
-            });
+            && now
+                .as_ref()
+                .is_some_and(|n| FileKey::of(n) == FileKey::of(current));
         match (rec.same_after_copy(current), shared) {
             (true, _) => true,
             (false, true) => return CopyState::EditedInPlace,
@@ -320,8 +326,7 @@ pub fn copy_state(
         rec.matches(current)
     };
     if !as_placed {
-        let entry = fsx::join(tree, rel);
-        return if rec.still_placed(current, trust, || fsx::born(&entry)) {
+        return if rec.still_placed(current, trust, || born_below(tree, rel)) {
             CopyState::EditedInPlace
         } else {
             CopyState::Replaced
@@ -329,7 +334,7 @@ pub fn copy_state(
     }
     // Whether the dependency still provides what was placed is
     // `outdated::freshness`'s one answer.
-    match crate::outdated::freshness(rec, now.as_ref(), trust, || fsx::born(&from)) {
+    match crate::outdated::freshness(rec, now.as_ref(), trust, || born_below(&provider_tree, rel)) {
         crate::outdated::Freshness::Current => CopyState::Current,
         _ => CopyState::Outdated,
     }
@@ -379,7 +384,7 @@ pub fn outdated_winners(
                 break;
             };
             let provider = rec.provider.clone();
-            let Ok(st) = fsx::lstat(&fsx::join(&tree, &c.path)) else {
+            let Ok(Some(st)) = crate::walk::ByPath::new(&tree).stat(&c.path) else {
                 break;
             };
             match copy_state(per_package_dir, kind, &tree, &c.path, m.as_ref(), &st) {
@@ -415,6 +420,13 @@ pub fn outdated_line(dest: &Path, o: &OutdatedWinner) -> String {
         fsx::show(Path::new(&o.provider)),
         fsx::show(Path::new(&o.holder)),
     )
+}
+
+/// The birth time of the entry at `rel` below `tree`, reached
+/// fd-relatively (see [`fsx::born`]).
+fn born_below(tree: &Path, rel: &[u8]) -> Option<fsx::Mtime> {
+    let (dir, name) = crate::walk::ByPath::new(tree).parent(rel).ok()??;
+    dir.born(&name)
 }
 
 /// Loads the manifest of a tree, if it has a good one.

@@ -294,6 +294,144 @@ impl Walker {
     }
 }
 
+/// Lookups of many entries below one root by their relative paths (a
+/// manifest's records, a conflict's path in several trees): each
+/// directory is reached from the root one component at a time with
+/// `O_NOFOLLOW`, through a bounded [`DirCache`], so a path longer than
+/// `PATH_MAX` works and a symlink in place of a directory is never
+/// followed. Entries sharing a directory share its handle.
+pub struct ByPath {
+    root: PathBuf,
+    /// Directory paths already numbered.
+    ids: std::collections::HashMap<Box<[u8]>, u32>,
+    /// Parent and name of each numbered directory (0 is the root).
+    nodes: Vec<Node>,
+    cache: DirCache,
+}
+
+impl std::fmt::Debug for ByPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ByPath({})", self.root.display())
+    }
+}
+
+impl ByPath {
+    /// Lookups below the directory the user's path `root` names (symlinks
+    /// in that path are followed, as for every tree argument).
+    pub fn new(root: &Path) -> ByPath {
+        ByPath {
+            root: root.to_path_buf(),
+            ids: std::collections::HashMap::new(),
+            nodes: vec![Node {
+                parent: 0,
+                name: Box::default(),
+            }],
+            cache: DirCache::new(),
+        }
+    }
+
+    /// The number of directory `rel` (`/`-separated, empty for the root),
+    /// numbering it and its missing ancestors, from the nearest known one
+    /// down (a loop, not a recursion per level).
+    fn node(&mut self, rel: &[u8]) -> u32 {
+        let mut todo = Vec::new();
+        let mut cur = rel;
+        let mut n = loop {
+            if cur.is_empty() {
+                break 0;
+            }
+            if let Some(&n) = self.ids.get(cur) {
+                break n;
+            }
+            todo.push(cur);
+            cur = crate::fsx::split_rel(cur).0;
+        };
+        for d in todo.into_iter().rev() {
+            self.nodes.push(Node {
+                parent: n,
+                name: crate::fsx::split_rel(d).1.into(),
+            });
+            n = (self.nodes.len() - 1) as u32;
+            self.ids.insert(d.into(), n);
+        }
+        n
+    }
+
+    /// The handle of directory `rel`.
+    pub fn dir(&mut self, rel: &[u8]) -> Result<Arc<DirFd>> {
+        let n = self.node(rel);
+        let layout = Nodes {
+            root: &self.root,
+            root_fd: None,
+            nodes: &self.nodes,
+        };
+        self.cache.open(&layout, n)
+    }
+
+    /// The directory holding `rel` and the entry's name there; `None` when
+    /// a directory on the way is missing or is not a directory (a symlink
+    /// included): nothing is at `rel` then.
+    pub fn parent(&mut self, rel: &[u8]) -> Result<Option<(Arc<DirFd>, Vec<u8>)>> {
+        let (dir, name) = crate::fsx::split_rel(rel);
+        match self.dir(dir) {
+            Ok(d) => Ok(Some((d, name.to_vec()))),
+            Err(e) if gone(&e) && !dir.is_empty() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The birth time of the entry at `rel`, where the filesystem records
+    /// one (`None` also when nothing is there).
+    pub fn born(&mut self, rel: &[u8]) -> Option<crate::fsx::Mtime> {
+        let (dir, name) = self.parent(rel).ok()??;
+        dir.born(&name)
+    }
+
+    /// `lstat` of the entry at `rel`; `Ok(None)` if nothing is there.
+    pub fn stat(&mut self, rel: &[u8]) -> Result<Option<crate::fsx::FileStat>> {
+        match self.parent(rel)? {
+            Some((d, name)) => match d.stat(&name) {
+                Err(e) if gone(&e) => Ok(None),
+                r => r,
+            },
+            None => Ok(None),
+        }
+    }
+}
+
+impl ByPath {
+    /// Opens the regular file at `rel` for reading, never through a
+    /// symlink (nor blocking on a fifo); `Ok(None)` if nothing is there.
+    pub fn open_file(&mut self, rel: &[u8]) -> Result<Option<std::fs::File>> {
+        match self.parent(rel)? {
+            Some((d, name)) => match d.open_file(&name) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if gone(&e) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The target of the symlink at `rel`; `Ok(None)` if nothing is there.
+    pub fn readlink(&mut self, rel: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.parent(rel)? {
+            Some((d, name)) => match d.readlink(&name) {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if gone(&e) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether an error only says that a path leads nowhere.
+fn gone(e: &crate::fsx::FsError) -> bool {
+    use crate::fsx::Errno;
+    matches!(e.errno(), Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,19 @@ fn package_names_are_one_path_component() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     setup(r);
+    // A tree outside the per-package directory that `--pkg ../victim`
+    // would reach, with a shared file its (planted) lists name.
+    let victim = r.join("victim/target/lib");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("v.so"), "v").unwrap();
+    std::fs::hard_link(victim.join("v.so"), r.join("victim/v.so")).unwrap();
+    let lists = r.join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        lists.join(".files-list.txt"),
+        "../victim,./lib/v.so\n../../x,./lib/v.so\n",
+    )
+    .unwrap();
     let before = snapshot(r);
     let pp = r.join("pp");
     // An absolute name inside the temporary directory, so that whatever
@@ -85,9 +98,24 @@ fn package_names_are_one_path_component() {
             .args(["--pkg", bad, "--out-dir"])
             .arg(r.join("lists")));
         refused(&out, &format!("file-list {shown}: {NOT_A_NAME}"));
+        // As the package to unshare (or whose files to remove), and a
+        // package to check for outdated copies.
+        for remove in [false, true] {
+            let out = run(ppd()
+                .current_dir(r)
+                .args(["unshare", "--per-package-dir", "pp", "--list-dir", "lists"])
+                .args(remove.then_some("--remove"))
+                .args(["--pkg", bad]));
+            refused(&out, &format!("unshare {shown}: {NOT_A_NAME}"));
+        }
+        let out = run(ppd()
+            .current_dir(r)
+            .args(["outdated", "--per-package-dir", "pp", "a", bad]));
+        refused(&out, &format!("outdated {shown}: {NOT_A_NAME}"));
     }
     // Nothing was written anywhere: not outside the per-package directory
-    // (t/x, t/abs), not inside it, no lock file.
+    // (t/x, t/abs, the victim's shared file keeps its inode and links),
+    // not inside it, no lock file.
     assert_eq!(snapshot(r), before);
 }
 
@@ -337,7 +365,7 @@ fn errors_are_one_line_naming_the_users_path() {
         ),
     );
     // The lock is taken for the destination the user named: the error
-    // names it (the lock file follows in parentheses).
+    // names it, and only it (not the lock file beside it).
     // (Nothing can be created in /proc, even by root.)
     let out = run(ppd()
         .args(["prepare", "--per-package-dir"])
@@ -345,8 +373,7 @@ fn errors_are_one_line_naming_the_users_path() {
         .args(["--host-dir", "/proc/ppd-test/host", "a"]));
     refused(
         &out,
-        "locking /proc/ppd-test/host (lock file /proc/ppd-test/.host.ppd-lock): \
-         No such file or directory",
+        "locking /proc/ppd-test/host: No such file or directory",
     );
     // Control characters in a name are shown escaped: still one line.
     let odd = r.join("new\nline\x1b[31m");
@@ -425,5 +452,75 @@ fn messages_about_odd_names_stay_one_line_and_name_the_bytes() {
             "opening directory {}/gone\\xff\\tx: No such file or directory",
             r.display()
         ),
+    );
+}
+
+/// Bytes that are not UTF-8 and control characters in a manifest field, an
+/// RPATH entry an audit reports, are shown escaped (`\xff`, `\x1b`), never
+/// as U+FFFD or raw; an images list that cannot be written names the
+/// list, not its temporary.
+#[test]
+fn parse_errors_findings_and_list_errors_show_the_users_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    ok(ppd()
+        .current_dir(r)
+        .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+    // The images list cannot replace a directory at its name.
+    std::fs::create_dir_all(r.join("images")).unwrap();
+    std::fs::create_dir_all(r.join("lists/.files-list-images.txt/x")).unwrap();
+    let list = |snapshot: bool| {
+        run(ppd()
+            .current_dir(r)
+            .args(["file-list", "--per-package-dir", "pp", "--pkg", "me"])
+            .args(["--out-dir", "lists", "--images-dir", "images"])
+            .args(snapshot.then_some("--snapshot")))
+    };
+    assert_eq!(list(true).status.code(), Some(0));
+    refused(
+        &list(false),
+        "writing lists/.files-list-images.txt: Is a directory",
+    );
+
+    // A damaged manifest: an entry type of two odd bytes.
+    let m = r.join("pp/me/.host.ppd-manifest");
+    let text = std::fs::read(&m).unwrap();
+    let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    let n = lines.iter().position(|l| l.starts_with(b"f\t")).unwrap();
+    lines[n].splice(0..1, *b"\xff\x1b");
+    std::fs::write(&m, lines.join(&b'\n')).unwrap();
+    let out = run(ppd()
+        .current_dir(r)
+        .args(["outdated", "--per-package-dir", "pp", "me"]));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "ppd: warning: damaged manifest pp/me/.host.ppd-manifest \
+             (line {}: unknown entry type \"\\xff\\x1b\")\n",
+            n + 1
+        )
+    );
+
+    // An audit finding about an RPATH entry with odd bytes.
+    if skip_without(&["gcc"]) {
+        return;
+    }
+    std::fs::write(r.join("p.c"), "int main(void) { return 0; }\n").unwrap();
+    ok(std::process::Command::new("gcc")
+        .arg("-o")
+        .arg(r.join("prog"))
+        .arg(r.join("p.c"))
+        .arg(OsStr::from_bytes(b"-Wl,-rpath,/nonexistent/\xff\x1b/lib")));
+    let out = run(ppd()
+        .current_dir(r)
+        .args(["check-rpath", "--audit", "prog"]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(
+            "\n  warning R09  RUNPATH entry \"/nonexistent/\\xff\\x1b/lib\": \
+             directory does not exist in the tree\n"
+        ),
+        "{text}"
     );
 }

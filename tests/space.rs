@@ -503,3 +503,59 @@ fn a_read_only_destination_is_named_in_the_error() {
     );
     assert!(err.ends_with(": Read-only file system\n"), "{err}");
 }
+
+/// fix-rpath cannot write a file (its directory on a read-only bind
+/// mount, the tree's lock beside it writable): the command names the
+/// file and fails with exit 2, the file is left as it was, and a run
+/// once the directory is writable again rewrites it.
+#[test]
+fn fix_rpath_fails_when_it_cannot_write_a_file() {
+    let Some(fs) = Tmpfs::mount(16 << 20, 1000) else {
+        return;
+    };
+    if skip_without(&["gcc", "readelf"]) {
+        return;
+    }
+    let r = fs.path();
+    let bin = r.join("pp/a/host/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(r.join("p.c"), "int main(void) { return 0; }\n").unwrap();
+    ok(Command::new("gcc")
+        .arg("-o")
+        .arg(bin.join("prog"))
+        .arg(r.join("p.c"))
+        .arg(format!("-Wl,-rpath,{}/pp/a/host/lib", r.display())));
+    let before = std::fs::read(bin.join("prog")).unwrap();
+    ok(Command::new("mount").arg("--bind").arg(&bin).arg(&bin));
+    ok(Command::new("mount")
+        .args(["-o", "remount,bind,ro"])
+        .arg(&bin));
+    let out = run(ppd()
+        .current_dir(r)
+        .args(["fix-rpath", "host", "--host-dir", "pp/a/host"]));
+    ok(Command::new("umount").arg(&bin));
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        ),
+        (
+            Some(2),
+            "ppd: fixing RPATH of pp/a/host/bin/prog: writing pp/a/host/bin/prog: \
+             Read-only file system\n"
+                .to_owned()
+        )
+    );
+    assert_eq!(std::fs::read(bin.join("prog")).unwrap(), before);
+    assert!(temporaries(r).is_empty(), "{:?}", temporaries(r));
+    let out = run(ppd()
+        .current_dir(r)
+        .args(["fix-rpath", "host", "--host-dir", "pp/a/host"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(std::fs::read(bin.join("prog")).unwrap(), before);
+}

@@ -28,7 +28,9 @@ pub fn run(args: &CheckBinArchArgs, ctx: &Context) -> Result<Status> {
     let line = |w: &binarch::WrongArch| {
         format!(
             "ERROR: architecture for \"{}\" is \"{}\", should be \"{}\"",
-            w.path, w.arch, cfg.arch_name
+            crate::fsx::show_bytes(&w.path),
+            w.arch,
+            cfg.arch_name
         )
     };
     if args.json {
@@ -50,7 +52,7 @@ pub fn run(args: &CheckBinArchArgs, ctx: &Context) -> Result<Status> {
                 json::finding(
                     &json::text(&crate::fsx::join(
                         &cfg.target_dir,
-                        w.path.trim_start_matches('/').as_bytes(),
+                        w.path.strip_prefix(b"/").unwrap_or(&w.path),
                     )),
                     "bin-arch",
                     "error",

@@ -100,10 +100,11 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         // Else the mark stays: the next run finishes what was noted.
         crate::lock::done(&locks)?;
     }
-    for (rel, why) in plan.failures.iter().chain(&failures) {
+    for f in plan.failures.iter().chain(&failures) {
         eprintln!(
-            "ppd: fixing RPATH of {}: {why}",
-            fsx::show(&fsx::join(&cfg.root, rel))
+            "ppd: fixing RPATH of {}: {}",
+            fsx::show(&fsx::join(&cfg.root, &f.rel)),
+            f.why
         );
     }
     if args.json {
@@ -147,9 +148,10 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
             .failures
             .iter()
             .chain(&failures)
-            .map(|(rel, why)| {
-                let path = json::text(&fsx::join(&cfg.root, rel));
-                json::finding(&path, "rewrite-failed", "warning", why)
+            .map(|f| {
+                let path = json::text(&fsx::join(&cfg.root, &f.rel));
+                let severity = if f.io { "error" } else { "warning" };
+                json::finding(&path, "rewrite-failed", severity, &f.why)
             })
             .collect();
         doc.print()?;
@@ -168,6 +170,12 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
             plan.failures.len() + failures.len(),
             start.elapsed().as_millis()
         );
+    }
+    // A file the filesystem would not let ppd read or write fails the
+    // command (its per-package path would stay in the tree); a file that
+    // is not a valid ELF file is only named, as Buildroot's script skips it.
+    if plan.failures.iter().chain(&failures).any(|f| f.io) {
+        return Ok(Status::Error);
     }
     Ok(Status::Success)
 }

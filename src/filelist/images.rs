@@ -14,7 +14,7 @@
 //! the directory named, resolves no path below it (deeper than `PATH_MAX`
 //! works), and holds a bounded number of directory handles.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -125,20 +125,17 @@ fn join_lines<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     out
 }
 
-/// Writes through a temporary in the same directory, renamed over `path`.
+/// Writes through a temporary in the same directory, renamed over `path`
+/// ([`crate::fsx::DirFd::write_file`]: a symlink planted at `path` is
+/// replaced, never followed, and an error names `path`, never the
+/// temporary).
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = format!(
-        ".{}.ppd-tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    );
-    tmp.set_file_name(name);
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", crate::fsx::show(&tmp)))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        format!(
-            "renaming {} to {}",
-            crate::fsx::show(&tmp),
-            crate::fsx::show(path)
-        )
-    })
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = crate::fsx::bytes(Path::new(path.file_name().unwrap_or_default()));
+    let dir = crate::fsx::DirFd::open(dir)?;
+    dir.write_file(name, data)?;
+    Ok(())
 }

@@ -168,7 +168,7 @@ fn char_kind(c: &[u8]) -> Result<Kind> {
         b"l" => Kind::Symlink,
         b"d" => Kind::Dir,
         b"o" => Kind::Other,
-        _ => bail!("unknown entry type {:?}", String::from_utf8_lossy(c)),
+        _ => bail!("unknown entry type {}", crate::fsx::quote_bytes(c)),
     })
 }
 
@@ -192,7 +192,7 @@ pub(super) fn unescape(s: &[u8]) -> Result<Vec<u8>> {
 
 /// An unsigned decimal field.
 pub(super) fn unsigned<T: TryFrom<u64>>(field: &[u8], what: &str) -> Result<T> {
-    let bad = || anyhow::anyhow!("bad {what} {:?}", String::from_utf8_lossy(field));
+    let bad = || anyhow::anyhow!("bad {what} {}", crate::fsx::quote_bytes(field));
     if field.is_empty() || field.len() > 20 {
         return Err(bad());
     }

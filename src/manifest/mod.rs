@@ -530,7 +530,7 @@ fn check_dir(dir: &[u8]) -> Result<()> {
             .split(|&b| b == b'/')
             .any(|c| matches!(c, b"" | b"." | b".."))
     {
-        bail!("bad directory {:?}", String::from_utf8_lossy(dir));
+        bail!("bad directory {}", crate::fsx::quote_bytes(dir));
     }
     Ok(())
 }
@@ -538,7 +538,7 @@ fn check_dir(dir: &[u8]) -> Result<()> {
 /// Checks an entry's name: one plain path component.
 fn check_name(name: &[u8]) -> Result<()> {
     if matches!(name, b"" | b"." | b"..") || memchr::memchr(b'/', name).is_some() {
-        bail!("bad name {:?}", String::from_utf8_lossy(name));
+        bail!("bad name {}", crate::fsx::quote_bytes(name));
     }
     Ok(())
 }

@@ -107,8 +107,40 @@ pub struct FixPlan {
     pub elf_files: usize,
     /// What to write.
     pub rewrites: Vec<Rewrite>,
-    /// Per-file problems: (root-relative path, reason).
-    pub failures: Vec<(Vec<u8>, String)>,
+    /// Per-file problems, in path order.
+    pub failures: Vec<Failure>,
+}
+
+/// A file that was not rewritten.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Failure {
+    /// Its root-relative path.
+    pub rel: Vec<u8>,
+    /// Why, one line.
+    pub why: String,
+    /// True when the filesystem failed (it could not be opened, read or
+    /// written): the command fails. A file that is not a valid ELF file
+    /// is only named, as Buildroot's script skips what patchelf cannot
+    /// read.
+    pub io: bool,
+}
+
+impl Failure {
+    fn io(rel: &[u8], why: String) -> Failure {
+        Failure {
+            rel: rel.to_vec(),
+            why,
+            io: true,
+        }
+    }
+
+    fn skipped(rel: &[u8], why: String) -> Failure {
+        Failure {
+            rel: rel.to_vec(),
+            why,
+            io: false,
+        }
+    }
 }
 
 /// Returns the prunes Buildroot's script applies to a tree kind, as
@@ -170,7 +202,7 @@ pub fn plan(cfg: &FixConfig, pool: &rayon::ThreadPool) -> anyhow::Result<(FixPla
     for r in results {
         match r {
             Outcome::NotElf => {}
-            Outcome::Failed(rel, why) => plan.failures.push((rel, why)),
+            Outcome::Failed(f) => plan.failures.push(f),
             Outcome::Elf(rewrites) => {
                 plan.elf_files += 1;
                 plan.rewrites.extend(rewrites);
@@ -184,18 +216,21 @@ pub fn plan(cfg: &FixConfig, pool: &rayon::ThreadPool) -> anyhow::Result<(FixPla
 
 enum Outcome {
     NotElf,
-    Failed(Vec<u8>, String),
+    Failed(Failure),
     Elf(Vec<Rewrite>),
 }
 
 fn plan_inode(root: &Root, rules: &Rules, names: &[&FileEntry]) -> Outcome {
     let first = names[0];
     let info = match root.open_file(&first.rel).map(|f| elf::read_file(&f)) {
-        Err(e) => return Outcome::Failed(first.rel.clone(), e.to_string()),
+        Err(e) => return Outcome::Failed(Failure::io(&first.rel, e.to_string())),
         Ok(Ok(Some(info))) if info.has_dynamic => info,
         Ok(Ok(_)) => return Outcome::NotElf,
         Ok(Err(e)) => {
-            return Outcome::Failed(first.rel.clone(), format!("malformed ELF file: {e}"))
+            return Outcome::Failed(Failure::skipped(
+                &first.rel,
+                format!("malformed ELF file: {e}"),
+            ))
         }
     };
     // Names that end up with the same new strings share one new inode.
@@ -367,7 +402,7 @@ pub fn apply(
     pool: &rayon::ThreadPool,
     dry_run: bool,
     journal: Option<&crate::lock::Journal>,
-) -> (usize, Vec<(Vec<u8>, String)>) {
+) -> (usize, Vec<Failure>) {
     // Rewrites are sorted by path: cut them into runs sharing a directory
     // (at most CHUNK long, so a big bin/ still spreads over the threads),
     // and open each run's directory once.
@@ -383,14 +418,16 @@ pub fn apply(
             start = i;
         }
     }
-    let results: Vec<Result<(), (Vec<u8>, String)>> = pool.install(|| {
+    let results: Vec<Result<(), Failure>> = pool.install(|| {
         chunks
             .par_iter()
             .flat_map_iter(|chunk| {
                 let dir = root.dir().open_beneath(parent(&chunk[0].rel));
                 chunk.iter().map(move |r| {
-                    let dir = dir.as_ref().map_err(|e| (r.rel.clone(), e.to_string()))?;
-                    apply_one(root, dir, r, dry_run, journal).map_err(|e| (r.rel.clone(), e))
+                    let dir = dir
+                        .as_ref()
+                        .map_err(|e| Failure::io(&r.rel, e.to_string()))?;
+                    apply_one(root, dir, r, dry_run, journal)
                 })
             })
             .collect()
@@ -413,19 +450,24 @@ fn apply_one(
     r: &Rewrite,
     dry_run: bool,
     journal: Option<&crate::lock::Journal>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
+    let io = |why: String| Failure::io(&r.rel, why);
+    let skipped = |why: String| Failure::skipped(&r.rel, why);
     let (_, name) = split_name(&r.rel);
-    let mut file = dir.open_file(name).map_err(|e| e.to_string())?;
-    let st = fsx::fstat(&file).map_err(|e| e.reason().into_owned())?;
+    let mut file = dir.open_file(name).map_err(|e| io(e.to_string()))?;
+    let st = fsx::fstat(&file).map_err(|e| io(e.reason().into_owned()))?;
     if FileKey::of(&st) != r.key || Kind::from_mode(st.st_mode) != Kind::File {
-        return Err("the file changed while ppd was running; left unchanged".into());
+        return Err(skipped(
+            "the file changed while ppd was running; left unchanged".into(),
+        ));
     }
     let mut data = Vec::with_capacity(st.st_size as usize);
-    std::io::Read::read_to_end(&mut file, &mut data).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_end(&mut file, &mut data)
+        .map_err(|e| io(fsx::errno_of(&e).reason().into_owned()))?;
     drop(file);
     let info = elf::parse(&data)
-        .map_err(|e| format!("malformed ELF file: {e}"))?
-        .ok_or("no longer an ELF file; left unchanged")?;
+        .map_err(|e| skipped(format!("malformed ELF file: {e}")))?
+        .ok_or_else(|| skipped("no longer an ELF file; left unchanged".into()))?;
     let changes: Vec<Change> = r
         .changes
         .iter()
@@ -434,20 +476,24 @@ fn apply_one(
             value: c.new.clone(),
         })
         .collect();
-    rewrite_strings(&mut data, &info, &changes).map_err(|e| e.to_string())?;
+    rewrite_strings(&mut data, &info, &changes).map_err(|e| skipped(e.to_string()))?;
     if dry_run {
         return Ok(());
     }
     if let (Some(j), false) = (journal, r.aliases.is_empty()) {
         // Before the first rename: a kill from there on is rolled forward.
-        j.relink(&r.rel, &r.aliases)
-            .map_err(|e| format!("writing the lock file: {}", fsx::errno_of(&e).reason()))?;
+        j.relink(&r.rel, &r.aliases).map_err(|e| {
+            io(format!(
+                "writing the lock file: {}",
+                fsx::errno_of(&e).reason()
+            ))
+        })?;
     }
     dir.replace_file(name, &data, &Meta::of(&st))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| io(e.to_string()))?;
     for alias in &r.aliases {
         link_over(root, dir, name, alias)
-            .map_err(|e| format!("{e} (after rewriting {})", fsx::show_bytes(&r.rel)))?;
+            .map_err(|e| io(format!("{e} (after rewriting {})", fsx::show_bytes(&r.rel))))?;
     }
     Ok(())
 }

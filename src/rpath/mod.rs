@@ -123,9 +123,16 @@ pub fn parent(rel: &[u8]) -> &[u8] {
     }
 }
 
-/// Shows bytes as text for messages (lossy for non-UTF-8).
+/// Shows bytes (an RPATH entry, a library name, an interpreter) as text
+/// for messages: control characters and bytes that are not UTF-8 escaped
+/// as [`crate::fsx::show_bytes`] does (`\n`, `\xff`), never replaced;
+/// empty stays empty.
 pub fn show(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(|c| c.is_control() || c == '\\') => s.into(),
+        _ if bytes.is_empty() => "".into(),
+        _ => crate::fsx::show_bytes(bytes).to_string().into(),
+    }
 }
 
 #[cfg(test)]

@@ -146,7 +146,15 @@ impl Root {
     }
 
     fn lstat(&self, rel: &[u8]) -> Option<FileStat> {
-        fsx::lstat_at(self.dir.as_fd(), rel).ok()
+        match fsx::lstat_at(self.dir.as_fd(), rel) {
+            // Longer than PATH_MAX: from the parent, reached one
+            // component at a time.
+            Err(fsx::Errno::ENAMETOOLONG) => {
+                let (parent, name) = split_last(rel);
+                self.dir.open_beneath(parent).ok()?.stat(name).ok()?
+            }
+            r => r.ok(),
+        }
     }
 
     /// Opens a regular file by a root-relative path that contains no
@@ -229,12 +237,10 @@ pub fn open_beneath(dir: &DirFd, rel: &[u8]) -> Result<File, FsError> {
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
     ) {
         Ok(fd) => Ok(File::from(fd)),
-        // Kernels before 5.6 have no openat2: walk the components instead.
-        Err(rustix::io::Errno::NOSYS) => {
-            let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
-                Some(i) => (&rel[..i], &rel[i + 1..]),
-                None => (&b""[..], rel),
-            };
+        // Kernels before 5.6 have no openat2, and no path longer than
+        // PATH_MAX can be given to it: walk the components instead.
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::NAMETOOLONG) => {
+            let (parent, name) = split_last(rel);
             dir.open_beneath(parent)?.open_file(name)
         }
         Err(e) => Err(FsError::new(
@@ -242,6 +248,14 @@ pub fn open_beneath(dir: &DirFd, rel: &[u8]) -> Result<File, FsError> {
             dir.child_path(rel),
             crate::fsx::Errno::from(e),
         )),
+    }
+}
+
+/// Splits a relative path into its parent and last component.
+fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&b""[..], rel),
     }
 }
 
