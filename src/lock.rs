@@ -85,13 +85,36 @@ pub fn lock_path(dest: &Path) -> PathBuf {
 }
 
 /// Returns `<parent>/.<name>.<suffix>`: a file beside `dest`, never inside it.
+///
+/// The name keeps `dest`'s bytes; when `dest`'s name is so long that the
+/// sidecar's would pass `NAME_MAX` (255 bytes), it keeps the name's start
+/// and a hash of the whole name instead, so a destination any name fits
+/// still gets its own lock and manifest.
 pub fn sidecar(dest: &Path, suffix: &str) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".to_owned());
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    const NAME_MAX: usize = 255;
+    let name: &[u8] = dest.file_name().map_or(b"root", |n| n.as_bytes());
+    let mut file = Vec::with_capacity(NAME_MAX);
+    file.push(b'.');
+    if name.len() + suffix.len() + 2 <= NAME_MAX {
+        file.extend_from_slice(name);
+    } else {
+        let hash = format!("~{:016x}", fnv1a(name));
+        let keep = NAME_MAX - suffix.len() - 2 - hash.len();
+        file.extend_from_slice(&name[..keep]);
+        file.extend_from_slice(hash.as_bytes());
+    }
+    file.push(b'.');
+    file.extend_from_slice(suffix.as_bytes());
     let parent = dest.parent().unwrap_or(Path::new("/"));
-    parent.join(format!(".{name}.{suffix}"))
+    parent.join(std::ffi::OsString::from_vec(file))
+}
+
+/// The 64-bit FNV-1a hash (stable across runs and builds).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Takes the exclusive lock for `dest`, waiting for another ppd holding it.

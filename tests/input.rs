@@ -524,3 +524,113 @@ fn parse_errors_findings_and_list_errors_show_the_users_bytes() {
         "{text}"
     );
 }
+
+/// A manifest's name holding a fifo or a symlink: never waited on or
+/// followed, warned about as damaged (as a missing manifest, the run then
+/// merges like rsync), and replaced by a real manifest.
+#[test]
+fn a_manifest_that_is_not_a_regular_file_is_not_read() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    std::fs::write(r.join("secret"), "not a manifest\n").unwrap();
+    for planted in ["fifo", "symlink"] {
+        ok(ppd()
+            .current_dir(r)
+            .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+        let m = r.join("pp/me/.host.ppd-manifest");
+        std::fs::remove_file(&m).unwrap();
+        match planted {
+            "fifo" => ok(std::process::Command::new("mkfifo").arg(&m)),
+            _ => {
+                symlink(r.join("secret"), &m).unwrap();
+                ok(&mut std::process::Command::new("true"))
+            }
+        };
+        let warning = "ppd: warning: damaged manifest pp/me/.host.ppd-manifest \
+                       (reading pp/me/.host.ppd-manifest: not a regular file)";
+        // Read-only commands: a warning, and no wait (a blocked open of
+        // the fifo would never return).
+        let out = run(ppd()
+            .current_dir(r)
+            .args(["outdated", "--per-package-dir", "pp", "me"]));
+        assert_eq!(
+            (out.status.code(), stderr(&out)),
+            (Some(0), format!("{warning}\n")),
+            "{planted}"
+        );
+        let out = run(ppd()
+            .current_dir(r)
+            .args(["file-list", "--per-package-dir", "pp", "--pkg", "me"])
+            .arg("--out-dir")
+            .arg(r));
+        assert!(
+            stderr(&out).starts_with(&format!("{warning}: every file in pp/me/host")),
+            "{planted}: {}",
+            stderr(&out)
+        );
+        // prepare replaces it with a manifest; the symlink's target is
+        // left alone.
+        let out = run(ppd().current_dir(r).args([
+            "prepare",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            "me",
+            "a",
+        ]));
+        assert_eq!(out.status.code(), Some(0), "{planted}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with(warning), "{}", stderr(&out));
+        assert!(
+            std::fs::symlink_metadata(&m).unwrap().is_file(),
+            "{planted}"
+        );
+        assert_eq!(
+            std::fs::read(r.join("secret")).unwrap(),
+            b"not a manifest\n"
+        );
+    }
+}
+
+/// A destination whose name is 255 bytes long (NAME_MAX): its lock file
+/// beside it gets a shortened name, and the command works as rsync does.
+#[test]
+fn a_destination_with_a_255_byte_name_works() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let long = "L".repeat(255);
+    let out = run(ppd()
+        .current_dir(r)
+        .args(["copy-tree", "pp/a/host", "--dest", &long]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(ppd().current_dir(r).args([
+        "finalize",
+        "--per-package-dir",
+        "pp",
+        "--tree",
+        "host",
+        "--dest",
+        &long,
+        "a",
+        "b",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for so in ["a", "b"] {
+        assert_eq!(
+            std::fs::read(r.join(&long).join(format!("lib/{so}.so"))).unwrap(),
+            so.as_bytes()
+        );
+    }
+    // One lock file beside it, its name within NAME_MAX.
+    let locks: Vec<String> = std::fs::read_dir(r)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ppd-lock"))
+        .collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert!(
+        locks[0].len() <= 255 && locks[0].starts_with(".LLL"),
+        "{locks:?}"
+    );
+}

@@ -572,3 +572,109 @@ fn a_huge_job_count_is_clamped() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The inspecting commands and unshare: the same output under the limit
+/// as at the test's limit, on the wide directories and the deep branch.
+#[test]
+fn inspecting_commands_and_unshare_work_under_ulimit_64() {
+    let t = workspace();
+    let ws = t.path();
+    let pp = ws.join("pp");
+    make_source(&pp);
+    for pkg in ["b", "c"] {
+        ok(unlimited(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", pkg, "a"]));
+    }
+    // a rebuilds one file: b's and c's copies of it are outdated.
+    std::fs::remove_file(pp.join("a/host/lib/d0500/f.pc")).unwrap();
+    std::fs::write(pp.join("a/host/lib/d0500/f.pc"), "new\n").unwrap();
+    let deep = String::from_utf8(deep_rel("deep.pc")).unwrap();
+    let same = |args: &[&str]| {
+        let lo = run(limited(ws).args(args));
+        let hi = run(unlimited(ws).args(args));
+        assert_eq!(
+            (lo.status.code(), stderr(&lo)),
+            (hi.status.code(), stderr(&hi)),
+            "{args:?}"
+        );
+        assert_eq!(lo.stdout, hi.stdout, "{args:?}");
+        lo
+    };
+    let out = same(&["outdated", "--per-package-dir", "pp"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "b: 1 copy differs from what a provides now; refresh: make b-reconfigure\n\
+         c: 1 copy differs from what a provides now; refresh: make c-reconfigure\n\
+         make b-reconfigure c-reconfigure\n"
+    );
+    for path in [
+        "pp/b/host/lib/d1099/f.pc".to_owned(),
+        "pp/b/host/lib/d0500/f.pc".to_owned(),
+        format!("pp/b/target/{deep}"),
+    ] {
+        let out = same(&["explain", "--per-package-dir", "pp", &path]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("installed by: a"), "{text}");
+    }
+    let mut list = String::new();
+    for i in 0..WIDE {
+        list.push_str(&format!("b,./lib/d{i:04}/f.pc\n"));
+    }
+    list.push_str(&format!("b,./{deep}\n"));
+    std::fs::write(ws.join("list.txt"), &list).unwrap();
+    same(&[
+        "check-bin-arch",
+        "-p",
+        "b",
+        "-l",
+        "list.txt",
+        "-a",
+        "AArch64",
+        "--target-dir",
+        "pp/b/target",
+    ]);
+    let out = ok(limited(ws).args([
+        "-v",
+        "check-bin-arch",
+        "-p",
+        "b",
+        "-l",
+        "list.txt",
+        "-a",
+        "AArch64",
+        "--target-dir",
+        "pp/b/target",
+    ]));
+    assert!(
+        stderr(&out).contains(&format!("{} files of b examined", WIDE + 1)),
+        "{}",
+        stderr(&out)
+    );
+    let out = same(&["check-rpath", "--audit", "pp/b/target", "pp/b/host"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\n0 error(s), 0 warning(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // unshare: b under the limit, c at the test's limit; every listed
+    // file gets a private inode in both.
+    for (pkg, mut cmd) in [("b", limited(ws)), ("c", unlimited(ws))] {
+        let dir = ws.join(format!("lists-{pkg}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(".files-list.txt"),
+            list.replace("b,", &format!("{pkg},")),
+        )
+        .unwrap();
+        let out = ok(cmd
+            .args(["unshare", "--per-package-dir", "pp", "--pkg", pkg])
+            .arg("--list-dir")
+            .arg(&dir));
+        assert!(out.stderr.is_empty(), "{pkg}: {}", stderr(&out));
+        let got = tree(&pp.join(pkg).join("target"));
+        let a = tree(&pp.join("a/target"));
+        for rel in [b"lib/d0000/f.pc".to_vec(), deep_rel("deep.pc")] {
+            assert_ne!(got[&rel].ino, a[&rel].ino, "{pkg}");
+            assert_eq!(got[&rel].mtime, a[&rel].mtime, "{pkg}");
+        }
+    }
+}

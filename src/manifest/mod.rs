@@ -627,13 +627,35 @@ const MAP_FROM: u64 = 256 << 10;
 /// page faults of the fresh buffer the kernel copies into; a populated
 /// mapping of the page cache costs a fraction of that.
 pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
-    let failed = |e: std::io::Error| format!("reading {}: {e}", crate::fsx::show(path));
-    let file = match std::fs::File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| {
+        format!(
+            "reading {}: {}",
+            crate::fsx::show(path),
+            crate::fsx::errno_of(&e).reason()
+        )
+    };
+    let not_a_manifest = || format!("reading {}: not a regular file", crate::fsx::show(path));
+    // ppd writes a manifest as a regular file renamed into place: a
+    // symlink there is not one (never followed), and a fifo or device is
+    // neither (never blocked on: O_NONBLOCK).
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(path)
+    {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(crate::fsx::Errno::ELOOP.raw()) => {
+            return Err(not_a_manifest())
+        }
         Err(e) => return Err(failed(e)),
         Ok(f) => f,
     };
-    if file.metadata().map_err(failed)?.len() >= MAP_FROM {
+    let md = file.metadata().map_err(failed)?;
+    if !md.is_file() {
+        return Err(not_a_manifest());
+    }
+    if md.len() >= MAP_FROM {
         // SAFETY: the mapping is private and read-only, and ppd never
         // writes a manifest in place: it writes a new file and renames it
         // over the old one, which leaves a mapped old file intact. Only
@@ -647,6 +669,11 @@ pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut &file, &mut data).map_err(failed)?;
     Ok(Some(Bytes::Read(data)))
+}
+
+/// `O_NOFOLLOW | O_NONBLOCK` for opening a manifest.
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
 }
 
 /// Returns where the manifest of `tree` is written before it is renamed
