@@ -173,10 +173,16 @@ pub fn unshare(cfg: &UnshareConfig) -> Result<UnshareReport> {
                 lock.mark()?;
                 let tmp = fsx::temp_name();
                 let src = fsx::At { dir, name: leaf };
-                crate::merge::copy::copy_file(dir, src, &tmp)?;
-                if let Err(e) = dir.rename(&tmp, leaf) {
+                // An error names the user's file, never the temporary,
+                // which goes (a later locker would sweep it otherwise).
+                let copied = crate::merge::copy::copy_file(dir, src, &tmp)
+                    .and_then(|_| Ok(dir.rename(&tmp, leaf)?));
+                if let Err(e) = copied {
                     let _ = dir.unlink(&tmp, false);
-                    return Err(e.into());
+                    return Err(match e.downcast::<FsError>() {
+                        Ok(e) => e.naming(&full).into(),
+                        Err(e) => e,
+                    });
                 }
             }
             report.copied.push(full);

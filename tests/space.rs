@@ -1,5 +1,5 @@
-//! A full or read-only filesystem: `prepare`, `finalize`, `copy-tree` and
-//! `fixup-paths` on a small tmpfs, run with no space left (ENOSPC, blocks
+//! A full or read-only filesystem: `prepare`, `finalize`, `copy-tree`,
+//! `fixup-paths`, `file-list` and `unshare` on a small tmpfs, run with no space left (ENOSPC, blocks
 //! and inodes, with a few left over so that the run fails at different
 //! points) and remounted read-only (EROFS). Each time:
 //! - one error line `ppd: <operation> <path>: <reason>`, exit 2;
@@ -165,7 +165,88 @@ fn setup_fixup(r: &Path) {
     set_mtime(&r.join("pp/me/host/keep"), 1_500_000_000, 7);
 }
 
+/// me prepared from a, plus files of its own (host and target).
+fn setup_prepared(r: &Path) {
+    tree(&r.join("pp/a/target"), "a", 12);
+    std::fs::create_dir_all(r.join("pp/a/host")).unwrap();
+    ok(ppd()
+        .current_dir(r)
+        .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+    tree(&r.join("pp/me/target/own"), "m", 6);
+}
+
+fn setup_file_list(r: &Path) {
+    setup_prepared(r);
+    std::fs::create_dir_all(r.join("out")).unwrap();
+    std::fs::write(r.join("out/keep"), "mine\n").unwrap();
+    set_mtime(&r.join("out/keep"), 1_500_000_000, 7);
+}
+
+/// me's list names every file it shares with a (and its own files).
+fn setup_unshare(r: &Path) {
+    setup_prepared(r);
+    let mut list = String::new();
+    for e in walkdir(&r.join("pp/me/target")) {
+        list.push_str(&format!("me,./{e}\n"));
+    }
+    std::fs::create_dir_all(r.join("lists")).unwrap();
+    std::fs::write(r.join("lists/.files-list.txt"), list).unwrap();
+    std::fs::write(r.join("pp/me/target/keep"), "mine\n").unwrap();
+    set_mtime(&r.join("pp/me/target/keep"), 1_500_000_000, 7);
+}
+
+/// Every file and symlink below `root`, relative, sorted.
+fn walkdir(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 const CASES: &[Case] = &[
+    Case {
+        name: "file-list",
+        setup: setup_file_list,
+        args: &[
+            "file-list",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            "me",
+            "--out-dir",
+            "out",
+        ],
+        sources: &["pp"],
+        dests: &["out"],
+        kept: &["out/keep"],
+    },
+    Case {
+        name: "unshare",
+        setup: setup_unshare,
+        args: &[
+            "unshare",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            "me",
+            "--list-dir",
+            "lists",
+        ],
+        sources: &["pp/a"],
+        dests: &["pp/me/target"],
+        kept: &["pp/me/target/keep"],
+    },
     Case {
         name: "copy-tree",
         setup: setup_copy_tree,
@@ -260,7 +341,9 @@ fn state(root: &Path, dirs: &[&str]) -> BTreeMap<String, Compared> {
                 bytes.hash(&mut h);
                 h.finish()
             };
-            let mtime = if s.kind == "d" { (0, 0) } else { s.mtime };
+            // A file list's mtime is when it was written, as Buildroot's.
+            let fresh = s.kind == "d" || name.starts_with(b".files-list");
+            let mtime = if fresh { (0, 0) } else { s.mtime };
             let group = if s.kind == "f" {
                 groups.entry((s.dev, s.ino)).or_insert(path.clone()).clone()
             } else {
