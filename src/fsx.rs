@@ -547,6 +547,18 @@ pub fn is_temp(name: &[u8]) -> bool {
     }
 }
 
+/// Open handles [`DirFd::remove_tree`] keeps on its way down.
+const REMOVE_KEEP: usize = 16;
+
+/// One directory [`DirFd::remove_tree`] is emptying.
+struct RemoveLevel {
+    name: Vec<u8>,
+    /// Its handle, if still open.
+    fd: Option<DirFd>,
+    /// The names in it still to remove.
+    todo: Vec<(Vec<u8>, Option<Kind>)>,
+}
+
 /// An open directory plus the path it was reached by (for messages only).
 #[derive(Debug)]
 pub struct DirFd {
@@ -734,18 +746,94 @@ impl DirFd {
     }
 
     /// Removes a child and everything below it, never following symlinks.
+    ///
+    /// Depth first without recursion: one [`RemoveLevel`] per directory
+    /// on the way down (the names it still holds), of which only the
+    /// deepest [`REMOVE_KEEP`] keep their handle open; a level whose handle
+    /// was closed is opened again from the nearest open one above it (or
+    /// from `self`), one component at a time. Neither the stack nor the
+    /// open handles grow with the depth of the tree.
     pub fn remove_tree(&self, name: &[u8]) -> Result<()> {
         match self.stat(name)? {
-            None => Ok(()),
-            Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
-                let sub = self.open_child(name)?;
-                for (child, _) in sub.list()? {
-                    sub.remove_tree(&child)?;
-                }
-                self.unlink(name, true)
+            None => return Ok(()),
+            Some(st) if Kind::from_mode(st.st_mode) != Kind::Dir => {
+                return self.unlink(name, false)
             }
-            Some(_) => self.unlink(name, false),
+            Some(_) => {}
         }
+        let first = self.open_child(name)?;
+        let todo = first.list()?;
+        let mut levels = vec![RemoveLevel {
+            name: name.to_vec(),
+            fd: Some(first),
+            todo,
+        }];
+        while let Some(last) = levels.len().checked_sub(1) {
+            if levels[last].fd.is_none() {
+                self.reopen_levels(&mut levels)?;
+            }
+            let Some((child, kind)) = levels[last].todo.pop() else {
+                // Emptied: remove it from its parent (or from `self`).
+                let done = levels.pop().expect("BUG: a level was just seen");
+                drop(done.fd);
+                if levels.last().is_some_and(|l| l.fd.is_none()) {
+                    self.reopen_levels(&mut levels)?;
+                }
+                match levels.last() {
+                    Some(parent) => parent
+                        .fd
+                        .as_ref()
+                        .expect("BUG: reopened")
+                        .unlink(&done.name, true)?,
+                    None => self.unlink(&done.name, true)?,
+                }
+                continue;
+            };
+            let dir = levels[last].fd.as_ref().expect("BUG: reopened");
+            let is_dir = match kind {
+                Some(k) => k == Kind::Dir,
+                None => dir
+                    .stat(&child)?
+                    .is_some_and(|st| Kind::from_mode(st.st_mode) == Kind::Dir),
+            };
+            if !is_dir {
+                dir.unlink(&child, false)?;
+                continue;
+            }
+            let sub = dir.open_child(&child)?;
+            let todo = sub.list()?;
+            levels.push(RemoveLevel {
+                name: child,
+                fd: Some(sub),
+                todo,
+            });
+            if levels.len() > REMOVE_KEEP {
+                let shallow = levels.len() - 1 - REMOVE_KEEP;
+                levels[shallow].fd = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the handles of the deepest levels again, from the nearest
+    /// open level above them (or from `self`), keeping at most
+    /// [`REMOVE_KEEP`] open.
+    fn reopen_levels(&self, levels: &mut [RemoveLevel]) -> Result<()> {
+        let last = levels.len() - 1;
+        let from = levels.iter().rposition(|l| l.fd.is_some());
+        let start = from.map_or(0, |i| i + 1);
+        for i in start..=last {
+            let fd = match i.checked_sub(1).and_then(|p| levels[p].fd.as_ref()) {
+                Some(parent) => parent.open_child(&levels[i].name)?,
+                None if i == 0 => self.open_child(&levels[0].name)?,
+                None => unreachable!("BUG: levels are reopened from the top down"),
+            };
+            levels[i].fd = Some(fd);
+            if let Some(old) = i.checked_sub(REMOVE_KEEP) {
+                levels[old].fd = None;
+            }
+        }
+        Ok(())
     }
 
     /// Lists the children (name, d_type-derived kind if known), unsorted.
@@ -1033,6 +1121,32 @@ pub fn bytes(p: &Path) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn remove_tree_empties_a_tree_deeper_than_its_handles_and_path_max() {
+        let t = tempfile::tempdir().unwrap();
+        let root = DirFd::open(t.path()).unwrap();
+        root.mkdir(b"top", 0o755).unwrap();
+        let mut dir = root.open_child(b"top").unwrap();
+        // 300 levels of 20-byte names (6,300 bytes of path), a file, a
+        // symlink and a second subdirectory at every level.
+        let name = [b'd'; 20];
+        for _ in 0..300 {
+            dir.create_exclusive(b"f").unwrap();
+            dir.symlink(b"/etc", b"l").unwrap();
+            dir.mkdir(b"e", 0o755).unwrap();
+            dir.mkdir(&name, 0o755).unwrap();
+            dir = dir.open_child(&name).unwrap();
+        }
+        drop(dir);
+        root.remove_tree(b"top").unwrap();
+        assert!(root.stat(b"top").unwrap().is_none());
+        // A file and a missing name.
+        root.create_exclusive(b"file").unwrap();
+        root.remove_tree(b"file").unwrap();
+        root.remove_tree(b"missing").unwrap();
+        assert!(root.list().unwrap().is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -249,3 +249,54 @@ fn protected_hardlinks_for_another_user_fall_back_to_copies() {
     let first = compare_with_rsync(&pp, t.path(), Some("nobody"));
     assert_eq!(stat(&first, "fallbacks"), 3, "{first}");
 }
+
+/// `finalize --mode hardlink` with the per-package trees on tmpfs and the
+/// final tree on the disk: every link is `EXDEV`; the result is what
+/// Buildroot's `rsync -a --hard-links` of each package gives (groups kept),
+/// and a re-run changes nothing.
+#[test]
+fn finalize_hardlink_across_filesystems_gives_rsyncs_tree() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let shm = Path::new("/dev/shm");
+    let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
+    let t = tempfile::tempdir().unwrap();
+    if !shm.is_dir() || dev(shm) == dev(t.path()) {
+        skip("/dev/shm is not a filesystem of its own");
+        return;
+    }
+    let s = tempfile::tempdir_in(shm).unwrap();
+    let pp = s.path().join("per-package");
+    dependency(&pp);
+    let by_ppd = t.path().join("ppd");
+    let by_rsync = t.path().join("rsync");
+    let finalize = || {
+        let out = ok(ppd()
+            .args(["-v", "finalize", "--mode", "hardlink", "--tree", "host"])
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .arg("--dest")
+            .arg(&by_ppd)
+            .arg("dep"));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = finalize();
+    std::fs::create_dir_all(&by_rsync).unwrap();
+    ok(Command::new("rsync")
+        .args(["-a", "--hard-links"])
+        .arg(format!("{}/", pp.join("dep/host").display()))
+        .arg(format!("{}/", by_rsync.display())));
+    let (a, b) = (view(&by_ppd), view(&by_rsync));
+    assert!(a == b, "ppd {a:#?}\nrsync {b:#?}\n{first}");
+    let ino = |p: &str| by_ppd.join(p).metadata().unwrap().ino();
+    assert_eq!(ino("bin/tool"), ino("bin/tool-alias"));
+    assert_eq!(ino("bin/tool"), ino("libexec/tool"));
+    assert_ne!(
+        ino("bin/tool"),
+        pp.join("dep/host/bin/tool").metadata().unwrap().ino()
+    );
+    let again = finalize();
+    assert!(again.contains(" 0 copied, 0 linked,"), "{again}");
+    assert!(again.contains(" 0 replaced,"), "{again}");
+}
