@@ -624,9 +624,7 @@ fn fix_rpath_fails_when_it_cannot_write_a_file() {
         ),
         (
             Some(2),
-            "ppd: fixing RPATH of pp/a/host/bin/prog: writing pp/a/host/bin/prog: \
-             Read-only file system\n"
-                .to_owned()
+            "ppd: writing pp/a/host/bin/prog: Read-only file system\n".to_owned()
         )
     );
     assert_eq!(std::fs::read(bin.join("prog")).unwrap(), before);

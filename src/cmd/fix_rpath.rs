@@ -101,11 +101,7 @@ pub fn run(args: &FixRpathArgs, ctx: &Context) -> anyhow::Result<Status> {
         crate::lock::done(&locks)?;
     }
     for f in plan.failures.iter().chain(&failures) {
-        eprintln!(
-            "ppd: fixing RPATH of {}: {}",
-            fsx::show(&fsx::join(&cfg.root, &f.rel)),
-            f.why
-        );
+        eprintln!("ppd: {}", f.line(&cfg.root));
     }
     if args.json {
         let mut doc = Doc::new("fix-rpath");

@@ -123,6 +123,9 @@ pub struct Failure {
     /// is only named, as Buildroot's script skips what patchelf cannot
     /// read.
     pub io: bool,
+    /// True when `why` is a whole `<operation> <path>: <reason>` line of
+    /// its own (a filesystem error naming the file or its other name).
+    pub whole: bool,
 }
 
 impl Failure {
@@ -131,6 +134,15 @@ impl Failure {
             rel: rel.to_vec(),
             why,
             io: true,
+            whole: false,
+        }
+    }
+
+    /// A filesystem error, which names its path itself.
+    fn fs(rel: &[u8], e: &impl std::fmt::Display) -> Failure {
+        Failure {
+            whole: true,
+            ..Failure::io(rel, e.to_string())
         }
     }
 
@@ -139,7 +151,21 @@ impl Failure {
             rel: rel.to_vec(),
             why,
             io: false,
+            whole: false,
         }
+    }
+
+    /// The message line (without `ppd: `), naming the file once: `root`
+    /// is the fixed tree as the user named it.
+    pub fn line(&self, root: &std::path::Path) -> String {
+        if self.whole {
+            return self.why.clone();
+        }
+        format!(
+            "fixing RPATH of {}: {}",
+            fsx::show(&fsx::join(root, &self.rel)),
+            self.why
+        )
     }
 }
 
@@ -223,7 +249,7 @@ enum Outcome {
 fn plan_inode(root: &Root, rules: &Rules, names: &[&FileEntry]) -> Outcome {
     let first = names[0];
     let info = match root.open_file(&first.rel).map(|f| elf::read_file(&f)) {
-        Err(e) => return Outcome::Failed(Failure::io(&first.rel, e.to_string())),
+        Err(e) => return Outcome::Failed(Failure::fs(&first.rel, &e)),
         Ok(Ok(Some(info))) if info.has_dynamic => info,
         Ok(Ok(_)) => return Outcome::NotElf,
         Ok(Err(e)) => {
@@ -424,9 +450,7 @@ pub fn apply(
             .flat_map_iter(|chunk| {
                 let dir = root.dir().open_beneath(parent(&chunk[0].rel));
                 chunk.iter().map(move |r| {
-                    let dir = dir
-                        .as_ref()
-                        .map_err(|e| Failure::io(&r.rel, e.to_string()))?;
+                    let dir = dir.as_ref().map_err(|e| Failure::fs(&r.rel, e))?;
                     apply_one(root, dir, r, dry_run, journal)
                 })
             })
@@ -454,7 +478,7 @@ fn apply_one(
     let io = |why: String| Failure::io(&r.rel, why);
     let skipped = |why: String| Failure::skipped(&r.rel, why);
     let (_, name) = split_name(&r.rel);
-    let mut file = dir.open_file(name).map_err(|e| io(e.to_string()))?;
+    let mut file = dir.open_file(name).map_err(|e| Failure::fs(&r.rel, &e))?;
     let st = fsx::fstat(&file).map_err(|e| io(e.reason().into_owned()))?;
     if FileKey::of(&st) != r.key || Kind::from_mode(st.st_mode) != Kind::File {
         return Err(skipped(
@@ -490,10 +514,12 @@ fn apply_one(
         })?;
     }
     dir.replace_file(name, &data, &Meta::of(&st))
-        .map_err(|e| io(e.to_string()))?;
+        .map_err(|e| Failure::fs(&r.rel, &e))?;
     for alias in &r.aliases {
-        link_over(root, dir, name, alias)
-            .map_err(|e| io(format!("{e} (after rewriting {})", fsx::show_bytes(&r.rel))))?;
+        link_over(root, dir, name, alias).map_err(|e| {
+            let why = format!("{e} (after rewriting {})", fsx::show_bytes(&r.rel));
+            Failure::fs(&r.rel, &why)
+        })?;
     }
     Ok(())
 }
