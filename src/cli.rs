@@ -801,6 +801,16 @@ pub struct ExplainArgs {
     /// Paths in `DIR/PKG/host`, `DIR/PKG/target`, or the final host or target tree.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+
+    /// `-v` is not taken here (nothing to report): declared hidden so the
+    /// global one is neither offered in this command's help nor parsed for
+    /// it; giving it is refused as a usage error.
+    #[arg(short, long, hide = true)]
+    pub verbose: bool,
+
+    /// `-j` likewise (no threads).
+    #[arg(short = 'j', long = "jobs", value_name = "N", hide = true)]
+    pub jobs: Option<usize>,
 }
 
 const GENERATE_EXAMPLE: &str = "\
@@ -818,6 +828,22 @@ pub struct GenerateArgs {
     /// What to generate.
     #[command(subcommand)]
     pub what: GenerateWhat,
+
+    /// `-v` is not taken here (nothing to report): declared hidden so the
+    /// global one is neither offered in this command's help nor parsed for
+    /// it; giving it is refused as a usage error.
+    #[arg(short, long, hide = true, global = true)]
+    pub verbose: bool,
+
+    /// `-j` likewise (no threads).
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        hide = true,
+        global = true
+    )]
+    pub jobs: Option<usize>,
 }
 
 /// What `ppd generate` writes.
