@@ -7,34 +7,17 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::fdtree::*;
 use common::*;
 use rustix::fs::{mkdirat, openat, statat, AtFlags, Mode, OFlags, CWD};
 
 /// Levels of the deep branch: `d/d/.../d`, 6,000 bytes.
 const DEPTH: usize = 3000;
-
-fn workspace() -> tempfile::TempDir {
-    let b = tempfile::Builder::new()
-        .prefix("ppd-deep.")
-        .tempdir_in("/dev/shm");
-    b.or_else(|_| tempfile::tempdir()).unwrap()
-}
-
-fn dir_fd(at: &impl AsFd, name: &[u8]) -> OwnedFd {
-    openat(
-        at,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap_or_else(|e| panic!("opening {}: {e}", String::from_utf8_lossy(name)))
-}
 
 /// The directory `depth` levels below `root` (`d/d/...`), made if `make`.
 fn deep(root: &Path, depth: usize, make: bool) -> OwnedFd {
@@ -54,22 +37,6 @@ fn deep(root: &Path, depth: usize, make: bool) -> OwnedFd {
     dir
 }
 
-fn write_at(dir: &impl AsFd, name: &str, data: &[u8]) {
-    let fd = openat(
-        dir,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
-    std::fs::File::from(fd).write_all(data).unwrap();
-}
-
-fn read_at(dir: &impl AsFd, name: &str) -> Vec<u8> {
-    let fd = openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
-    std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap()
-}
-
 fn ino_at(dir: &impl AsFd, name: &str) -> u64 {
     statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).unwrap().st_ino
 }
@@ -78,12 +45,6 @@ fn stderr(o: &Output) -> String {
     let s = String::from_utf8_lossy(&o.stderr);
     // A message naming a deep path is long: keep the test's output short.
     s.chars().take(2000).collect()
-}
-
-fn in_dir(ws: &Path) -> Command {
-    let mut c = ppd();
-    c.current_dir(ws);
-    c
 }
 
 /// `pp/a/{host,target}` with `deep.pc` (naming `pp/a`) both at the top
@@ -107,7 +68,7 @@ fn make_source(ws: &Path) -> std::path::PathBuf {
 
 #[test]
 fn fixup_paths_works_on_a_tree_3000_directories_deep() {
-    let t = workspace();
+    let t = workspace("ppd-deep.");
     let ws = t.path();
     let abs = make_source(ws);
     ok(in_dir(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", "b", "a"]));
@@ -235,7 +196,7 @@ fn same_for_both_branches(what: &str, text: &str) {
 
 #[test]
 fn outdated_finalize_and_explain_treat_a_deep_branch_as_a_short_one() {
-    let t = workspace();
+    let t = workspace("ppd-deep.");
     let ws = t.path();
     make_branches(ws);
     ok(in_dir(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", "b", "a"]));
@@ -350,7 +311,7 @@ fn elf_and_list_commands_treat_a_deep_branch_as_a_short_one() {
     if skip_without(&["gcc", "readelf"]) {
         return;
     }
-    let t = workspace();
+    let t = workspace("ppd-deep.");
     let ws = t.path();
     make_branches(ws);
     let abs = ws.join("pp").canonicalize().unwrap();

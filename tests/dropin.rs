@@ -223,6 +223,23 @@ fn show(mk: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Runs `make show` on the stand-in, which must succeed and print
+/// `parts`; returns its stderr.
+fn shows(mk: &Path, args: &[&str], parts: &str) -> String {
+    let (code, out, err) = show(mk, args);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, parts);
+    err
+}
+
+/// What each line of `err` says after the `<file>:<line>: ppd: ` it
+/// starts with.
+fn tails(err: &str) -> Vec<&str> {
+    err.lines()
+        .map(|l| l.split_once(": ppd: ").unwrap().1)
+        .collect()
+}
+
 const ALL_PPD: &str = "prepare: ppd\nfixup: ppd\npyc: ppd\nfile-list: ppd\nbin-arch: ppd\n\
     host-rpath: ppd\nunshare: ppd\nfix-rpath: ppd\n";
 
@@ -254,19 +271,14 @@ fn a_buildroot_without_what_a_part_relies_on_keeps_that_part_stock_and_says_so()
             "--link-dest=x",
         )
     });
-    let (code, out, err) = show(&mk, &[]);
-    assert_eq!(code, Some(0));
-    assert_eq!(
-        out,
+    let err = shows(
+        &mk,
+        &[],
         "prepare: stock\nfixup: stock\npyc: ppd\nfile-list: stock\nbin-arch: ppd\n\
-         host-rpath: ppd\nunshare: ppd\nfix-rpath: ppd\n"
+         host-rpath: ppd\nunshare: ppd\nfix-rpath: ppd\n",
     );
-    let tails: Vec<&str> = err
-        .lines()
-        .map(|l| l.split_once(": ppd: ").unwrap().1)
-        .collect();
     assert_eq!(
-        tails,
+        tails(&err),
         [
             "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the per-package \
              directory preparation relies on: per-package-rsync does not hold 'hardlink'; \
@@ -289,19 +301,14 @@ fn a_buildroot_without_what_a_part_relies_on_keeps_that_part_stock_and_says_so()
             .replace("stock-check-host-rpath", "other-check")
             .replace("define step_end", "define step_finish")
     });
-    let (code, out, err) = show(&mk, &[]);
-    assert_eq!(code, Some(0));
-    assert_eq!(
-        out,
+    let err = shows(
+        &mk,
+        &[],
         "prepare: ppd\nfixup: ppd\npyc: ppd\nfile-list: stock\nbin-arch: stock\n\
-         host-rpath: stock\nunshare: stock\nfix-rpath: ppd\n"
+         host-rpath: stock\nunshare: stock\nfix-rpath: ppd\n",
     );
-    let tails: Vec<&str> = err
-        .lines()
-        .map(|l| l.split_once(": ppd: ").unwrap().1)
-        .collect();
     assert_eq!(
-        tails,
+        tails(&err),
         [
             "mk/buildroot.mk: this Buildroot (2026.05.1) is not what the package file lists \
              relies on: pkg_size_before is not defined; so the package file lists stays \
@@ -325,9 +332,11 @@ fn a_buildroot_without_what_a_part_relies_on_keeps_that_part_stock_and_says_so()
         &t.path().join("br/Makefile"),
         "host-finalize:\n\tsupport/scripts/fix-rpath host\n",
     );
-    let (code, out, err) = show(&mk, &[]);
-    assert_eq!(code, Some(0));
-    assert_eq!(out, ALL_PPD.replace("fix-rpath: ppd", "fix-rpath: stock"));
+    let err = shows(
+        &mk,
+        &[],
+        &ALL_PPD.replace("fix-rpath: ppd", "fix-rpath: stock"),
+    );
     assert!(
         err.trim_end().ends_with(&format!(
             "is not what fix-rpath relies on: {}/Makefile does not run \
@@ -357,9 +366,7 @@ fn ppd_buildroot_strict_stops_make_on_a_missing_assumption() {
         "{err}"
     );
     // Without it, a warning and the stock definition.
-    let (code, out, _) = show(&mk, &[]);
-    assert_eq!(code, Some(0));
-    assert_eq!(out, ALL_PPD.replace("pyc: ppd", "pyc: stock"));
+    shows(&mk, &[], &ALL_PPD.replace("pyc: ppd", "pyc: stock"));
     // PPD_BUILDROOT_CHECK=n (a Buildroot-style tree defining some macros
     // later, as the example): every part taken over, nothing said.
     let mk = fake_buildroot(t.path(), &|s| {

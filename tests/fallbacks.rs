@@ -136,16 +136,7 @@ fn stat(stats: &str, what: &str) -> u64 {
         .lines()
         .rfind(|l| l.starts_with("ppd prepare:"))
         .unwrap();
-    let at = line
-        .find(what)
-        .unwrap_or_else(|| panic!("{what} in {line}"));
-    line[..at]
-        .trim_end()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    stat_count(line, what)
 }
 
 /// Runs ppd and the rsync loop from `pp` into destinations under
@@ -177,6 +168,19 @@ fn compare_with_rsync(pp: &Path, dest_base: &Path, as_user: Option<&str>) -> Str
     first
 }
 
+/// A temporary directory on tmpfs (`/dev/shm`), another filesystem than
+/// `disk`'s; `None`, after recording a skip, where there is none.
+#[track_caller]
+fn on_shm(disk: &Path) -> Option<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
+    if !shm.is_dir() || dev(shm) == dev(disk) {
+        skip("/dev/shm is not a filesystem of its own");
+        return None;
+    }
+    Some(tempfile::tempdir_in(shm).unwrap())
+}
+
 /// Per-package trees on tmpfs (`/dev/shm`), the destination on the disk:
 /// every link is `EXDEV`.
 #[test]
@@ -184,14 +188,10 @@ fn across_filesystems_copies_keep_link_groups_and_a_rerun_changes_nothing() {
     if skip_without(&["rsync"]) {
         return;
     }
-    let shm = Path::new("/dev/shm");
-    let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
     let t = tempfile::tempdir().unwrap();
-    if !shm.is_dir() || dev(shm) == dev(t.path()) {
-        skip("/dev/shm is not a filesystem of its own");
+    let Some(s) = on_shm(t.path()) else {
         return;
-    }
-    let s = tempfile::tempdir_in(shm).unwrap();
+    };
     let pp = s.path().join("per-package");
     dependency(&pp);
     let first = compare_with_rsync(&pp, t.path(), None);
@@ -259,14 +259,10 @@ fn finalize_hardlink_across_filesystems_gives_rsyncs_tree() {
     if skip_without(&["rsync"]) {
         return;
     }
-    let shm = Path::new("/dev/shm");
-    let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
     let t = tempfile::tempdir().unwrap();
-    if !shm.is_dir() || dev(shm) == dev(t.path()) {
-        skip("/dev/shm is not a filesystem of its own");
+    let Some(s) = on_shm(t.path()) else {
         return;
-    }
-    let s = tempfile::tempdir_in(shm).unwrap();
+    };
     let pp = s.path().join("per-package");
     dependency(&pp);
     let by_ppd = t.path().join("ppd");

@@ -11,15 +11,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::fdtree::*;
 use common::*;
-use rustix::fs::{mkdirat, openat, statat, AtFlags, Mode, OFlags, CWD};
+use rustix::fs::{mkdirat, statat, AtFlags, Mode, CWD};
 
 /// Subdirectories of the wide directories.
 const WIDE: usize = 1100;
@@ -43,52 +43,6 @@ fn limited(ws: &Path) -> Command {
         };
     }
     c
-}
-
-/// A workspace on tmpfs when there is one: thousands of directories are
-/// made and compared, and a disk shared with other jobs makes that slow.
-fn workspace() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let b = tempfile::Builder::new()
-        .prefix("ppd-limits.")
-        .tempdir_in(shm);
-    b.or_else(|_| tempfile::tempdir()).unwrap()
-}
-
-fn unlimited(ws: &Path) -> Command {
-    let mut c = ppd();
-    c.current_dir(ws);
-    c
-}
-
-fn dir_fd(at: &impl AsFd, name: &[u8]) -> OwnedFd {
-    openat(
-        at,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .unwrap_or_else(|e| panic!("opening {}: {e}", String::from_utf8_lossy(name)))
-}
-
-fn write_at(dir: &impl AsFd, name: &str, data: &[u8]) {
-    let fd = openat(
-        dir,
-        name,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )
-    .unwrap();
-    std::fs::File::from(fd).write_all(data).unwrap();
-}
-
-fn read_at(dir: &impl AsFd, name: &[u8]) -> Vec<u8> {
-    let fd = openat(dir, name, OFlags::RDONLY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
-    std::fs::read(format!("/proc/self/fd/{}", {
-        use std::os::fd::AsRawFd;
-        fd.as_raw_fd()
-    }))
-    .unwrap()
 }
 
 /// What a comparison looks at, per path below a root.
@@ -271,7 +225,7 @@ fn the_limit_is_in_force_in_limited_runs() {
 
 #[test]
 fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
-    let t = workspace();
+    let t = workspace("ppd-limits.");
     let ws = t.path();
     let pp = ws.join("pp");
     make_source(&pp);
@@ -283,7 +237,7 @@ fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
     // prepare: b under the limit (and with -j 256), c at the test's limit.
     for (pkg, cmd) in [
         ("b", limited(ws)),
-        ("c", unlimited(ws)),
+        ("c", in_dir(ws)),
         ("d", {
             let mut c = limited(ws);
             c.args(["-j", "256"]);
@@ -319,7 +273,7 @@ fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
         "out-lo",
         "a",
     ]));
-    ok(unlimited(ws).args([
+    ok(in_dir(ws).args([
         "finalize",
         "--per-package-dir",
         "pp",
@@ -334,7 +288,7 @@ fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
     assert_eq!(lo, content(&tree_data(&pp.join("a/host"))));
 
     ok(limited(ws).args(["copy-tree", "pp/a/target", "ct-lo"]));
-    ok(unlimited(ws).args(["copy-tree", "pp/a/target", "ct-hi"]));
+    ok(in_dir(ws).args(["copy-tree", "pp/a/target", "ct-hi"]));
     let lo = content(&tree_data(&ws.join("ct-lo")));
     assert_eq!(lo, content(&tree_data(&ws.join("ct-hi"))));
     assert_eq!(lo, content(&tree_data(&pp.join("a/target"))));
@@ -342,18 +296,18 @@ fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
 
 #[test]
 fn text_and_list_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
-    let t = workspace();
+    let t = workspace("ppd-limits.");
     let ws = t.path();
     let pp = ws.join("pp");
     make_source(&pp);
     let abs = pp.canonicalize().unwrap();
     for pkg in ["b", "c"] {
-        ok(unlimited(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", pkg, "a"]));
+        ok(in_dir(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", pkg, "a"]));
     }
 
     // fixup-paths: b under the limit, c at the test's limit; both rewrite
     // every file, the deepest included, and leave a's inodes alone.
-    for (pkg, mut cmd) in [("b", limited(ws)), ("c", unlimited(ws))] {
+    for (pkg, mut cmd) in [("b", limited(ws)), ("c", in_dir(ws))] {
         let out = ok(cmd.args([
             "-v",
             "fixup-paths",
@@ -404,7 +358,7 @@ fn text_and_list_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
         "--out-dir",
         "lists-lo",
     ]));
-    let hi = ok(unlimited(ws).args([
+    let hi = ok(in_dir(ws).args([
         "file-list",
         "--per-package-dir",
         "pp",
@@ -459,7 +413,7 @@ fn rpath_of(p: &Path) -> String {
 
 #[test]
 fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
-    let t = workspace();
+    let t = workspace("ppd-limits.");
     let ws = t.path();
     let pp = ws.join("pp");
     make_source(&pp);
@@ -468,7 +422,7 @@ fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
         return;
     }
     std::fs::copy(ws.join("prog"), pp.join("a/host/bin/d1099/prog")).unwrap();
-    ok(unlimited(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", "b", "a"]));
+    ok(in_dir(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", "b", "a"]));
 
     // check-rpath: the same verdict
     // and exit status under the limit as at the test's limit.
@@ -481,7 +435,7 @@ fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
         "a",
     ];
     let lo = run(limited(ws).arg("-v").args(args));
-    let hi = run(unlimited(ws).arg("-v").args(args));
+    let hi = run(in_dir(ws).arg("-v").args(args));
     let quiet = |o: &Output| stderr(o).split(" files,").next().unwrap().to_string();
     assert_eq!(
         (lo.status.code(), &lo.stdout, quiet(&lo)),
@@ -495,7 +449,7 @@ fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
     );
 
     // fix-rpath: the same plan under the limit, then the same result.
-    for (host, mut cmd) in [("pp/a/host", limited(ws)), ("pp/b/host", unlimited(ws))] {
+    for (host, mut cmd) in [("pp/a/host", limited(ws)), ("pp/b/host", in_dir(ws))] {
         let out = ok(cmd.args(["fix-rpath", "-n", "host", "--host-dir", host]));
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("bin/d1099/prog"),
@@ -505,7 +459,7 @@ fn rpath_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
     }
     assert!(rpath_of(&pp.join("a/host/bin/d1099/prog")).contains("/pp/a/host/lib"));
     ok(limited(ws).args(["fix-rpath", "host", "--host-dir", "pp/a/host"]));
-    ok(unlimited(ws).args(["fix-rpath", "host", "--host-dir", "pp/b/host"]));
+    ok(in_dir(ws).args(["fix-rpath", "host", "--host-dir", "pp/b/host"]));
     let (a, b) = (
         rpath_of(&pp.join("a/host/bin/d1099/prog")),
         rpath_of(&pp.join("b/host/bin/d1099/prog")),
@@ -577,12 +531,12 @@ fn a_huge_job_count_is_clamped() {
 /// as at the test's limit, on the wide directories and the deep branch.
 #[test]
 fn inspecting_commands_and_unshare_work_under_ulimit_64() {
-    let t = workspace();
+    let t = workspace("ppd-limits.");
     let ws = t.path();
     let pp = ws.join("pp");
     make_source(&pp);
     for pkg in ["b", "c"] {
-        ok(unlimited(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", pkg, "a"]));
+        ok(in_dir(ws).args(["prepare", "--per-package-dir", "pp", "--pkg", pkg, "a"]));
     }
     // a rebuilds one file: b's and c's copies of it are outdated.
     std::fs::remove_file(pp.join("a/host/lib/d0500/f.pc")).unwrap();
@@ -590,7 +544,7 @@ fn inspecting_commands_and_unshare_work_under_ulimit_64() {
     let deep = String::from_utf8(deep_rel("deep.pc")).unwrap();
     let same = |args: &[&str]| {
         let lo = run(limited(ws).args(args));
-        let hi = run(unlimited(ws).args(args));
+        let hi = run(in_dir(ws).args(args));
         assert_eq!(
             (lo.status.code(), stderr(&lo)),
             (hi.status.code(), stderr(&hi)),
@@ -657,7 +611,7 @@ fn inspecting_commands_and_unshare_work_under_ulimit_64() {
     );
     // unshare: b under the limit, c at the test's limit; every listed
     // file gets a private inode in both.
-    for (pkg, mut cmd) in [("b", limited(ws)), ("c", unlimited(ws))] {
+    for (pkg, mut cmd) in [("b", limited(ws)), ("c", in_dir(ws))] {
         let dir = ws.join(format!("lists-{pkg}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(

@@ -34,54 +34,6 @@ fn write_new_inode(p: &Path, data: &str) {
     std::fs::rename(&tmp, p).unwrap();
 }
 
-fn prepare_v(pp: &Path, pkg: &str, deps: &[&str]) -> (String, String) {
-    let out = ok(ppd()
-        .arg("-v")
-        .arg("prepare")
-        .arg("--per-package-dir")
-        .arg(pp)
-        .args(["--pkg", pkg])
-        .args(deps));
-    // The stats line, and every other line of stderr.
-    let err = String::from_utf8_lossy(&out.stderr);
-    let (stats, rest): (Vec<&str>, Vec<&str>) = err
-        .split_inclusive('\n')
-        .partition(|l| l.starts_with("ppd prepare: "));
-    (stats.concat(), rest.concat())
-}
-
-/// The number before `what` in a `-v` stats line.
-fn stat(line: &str, what: &str) -> u64 {
-    let at = line
-        .find(what)
-        .unwrap_or_else(|| panic!("no {what:?} in {line:?}"));
-    line[..at]
-        .trim_end()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// (path, type, symlink target, content of regular files) per entry.
-type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, Vec<u8>)>;
-
-fn shape(root: &Path) -> Shape {
-    snapshot(root)
-        .into_iter()
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| {
-            let data = if v.kind == "f" {
-                std::fs::read(at(root, &k)).unwrap()
-            } else {
-                Vec::new()
-            };
-            (k, v.kind, v.target, data)
-        })
-        .collect()
-}
-
 /// A dependency's rebuild writes its file through the inode every dependent
 /// shares, then replaces it with a new inode (Buildroot's config-script
 /// fixup): the dependent's entry still carries the inode prepare placed, so
@@ -95,7 +47,7 @@ fn a_placed_inode_edited_in_place_is_still_the_dependencys() {
     write(&cfg, "v1\n");
     write(&pp.join("zlib/host/lib/libz.a"), "z");
     std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
-    prepare_v(&pp, "libfoo", &["zlib"]);
+    prepare_v(&pp, "libfoo", &[], &["zlib"]);
     let mine = pp.join("libfoo/host/bin/zlib-config");
     assert_eq!(
         mine.metadata().unwrap().ino(),
@@ -106,10 +58,10 @@ fn a_placed_inode_edited_in_place_is_still_the_dependencys() {
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "v2 longer\n");
     // ...and the fixup step then gives zlib's file a new inode.
     write_new_inode(&cfg, "v3\n");
-    let (stats, err) = prepare_v(&pp, "libfoo", &["zlib"]);
+    let (stats, err) = prepare_v(&pp, "libfoo", &[], &["zlib"]);
     assert_eq!(err, "");
-    assert_eq!(stat(&stats, "kept as own"), 0, "{stats}");
-    assert_eq!(stat(&stats, "replaced"), 1, "{stats}");
+    assert_eq!(stat_count(&stats, "kept as own"), 0, "{stats}");
+    assert_eq!(stat_count(&stats, "replaced"), 1, "{stats}");
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "v3\n");
     assert_eq!(
         mine.metadata().unwrap().ino(),
@@ -119,18 +71,18 @@ fn a_placed_inode_edited_in_place_is_still_the_dependencys() {
     // entry is removed, as a fresh prepare would not have it.
     write_in_place(&cfg, "v4 edited in place\n");
     std::fs::remove_file(&cfg).unwrap();
-    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
-    assert_eq!(stat(&stats, "removed"), 1, "{stats}");
+    let (stats, _) = prepare_v(&pp, "libfoo", &[], &["zlib"]);
+    assert_eq!(stat_count(&stats, "removed"), 1, "{stats}");
     assert!(!mine.exists());
-    prepare_v(&pp, "clean", &["zlib"]);
+    prepare_v(&pp, "clean", &[], &["zlib"]);
     assert_eq!(
         shape(&pp.join("libfoo/host")),
         shape(&pp.join("clean/host"))
     );
     // And a re-run changes nothing.
-    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
+    let (stats, _) = prepare_v(&pp, "libfoo", &[], &["zlib"]);
     for what in ["linked", "replaced", "removed", "kept as own"] {
-        assert_eq!(stat(&stats, what), 0, "{what}: {stats}");
+        assert_eq!(stat_count(&stats, what), 0, "{what}: {stats}");
     }
 }
 
@@ -143,16 +95,16 @@ fn the_packages_own_file_is_kept() {
     let cfg = pp.join("zlib/host/bin/zlib-config");
     write(&cfg, "v1\n");
     std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
-    prepare_v(&pp, "libfoo", &["zlib"]);
+    prepare_v(&pp, "libfoo", &[], &["zlib"]);
     let mine = pp.join("libfoo/host/bin/zlib-config");
     write_new_inode(&mine, "libfoo's own\n");
     write_new_inode(&cfg, "v2\n");
-    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
-    assert_eq!(stat(&stats, "kept as own"), 1, "{stats}");
+    let (stats, _) = prepare_v(&pp, "libfoo", &[], &["zlib"]);
+    assert_eq!(stat_count(&stats, "kept as own"), 1, "{stats}");
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own\n");
     std::fs::remove_file(&cfg).unwrap();
-    let (stats, _) = prepare_v(&pp, "libfoo", &["zlib"]);
-    assert_eq!(stat(&stats, "removed"), 0, "{stats}");
+    let (stats, _) = prepare_v(&pp, "libfoo", &[], &["zlib"]);
+    assert_eq!(stat_count(&stats, "removed"), 0, "{stats}");
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "libfoo's own\n");
 }
 
@@ -176,7 +128,7 @@ fn equal_content_under_two_inodes_is_not_a_conflict() {
     let mut perm = mode.metadata().unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
     std::fs::set_permissions(&mode, perm).unwrap();
-    let (_, err) = prepare_v(&pp, "app", &["a", "b"]);
+    let (_, err) = prepare_v(&pp, "app", &[], &["a", "b"]);
     let dest = pp.join("app/host/etc");
     let line = |n: &str| {
         format!(
@@ -211,7 +163,7 @@ fn reprepare_converges_after_type_changes() {
     std::os::unix::fs::symlink("lib", a.join("libx")).unwrap();
     write(&a.join("share/doc/a/README"), "doc");
     std::fs::create_dir_all(pp.join("a/target")).unwrap();
-    prepare_v(&pp, "app", &["a"]);
+    prepare_v(&pp, "app", &[], &["a"]);
     // a's rebuild.
     std::fs::remove_dir_all(a.join("lib64")).unwrap();
     std::os::unix::fs::symlink("lib", a.join("lib64")).unwrap();
@@ -220,16 +172,16 @@ fn reprepare_converges_after_type_changes() {
     std::fs::remove_file(a.join("libx")).unwrap();
     write(&a.join("libx"), "now a file");
     std::fs::remove_dir_all(a.join("share")).unwrap();
-    let (stats, err) = prepare_v(&pp, "app", &["a"]);
+    let (stats, err) = prepare_v(&pp, "app", &[], &["a"]);
     assert_eq!(err, "", "{stats}");
-    prepare_v(&pp, "fresh", &["a"]);
+    prepare_v(&pp, "fresh", &[], &["a"]);
     assert_eq!(shape(&pp.join("app/host")), shape(&pp.join("fresh/host")));
     let lib64 = pp.join("app/host/lib64");
     assert_eq!(
         lib64.symlink_metadata().unwrap().ino(),
         a.join("lib64").symlink_metadata().unwrap().ino()
     );
-    let (stats, err) = prepare_v(&pp, "app", &["a"]);
+    let (stats, err) = prepare_v(&pp, "app", &[], &["a"]);
     assert_eq!(err, "");
     for what in [
         "linked",
@@ -238,7 +190,7 @@ fn reprepare_converges_after_type_changes() {
         "kept as own",
         "dirs created",
     ] {
-        assert_eq!(stat(&stats, what), 0, "{what}: {stats}");
+        assert_eq!(stat_count(&stats, what), 0, "{what}: {stats}");
     }
 }
 
@@ -251,12 +203,12 @@ fn a_directory_holding_the_packages_files_is_kept() {
     let a = pp.join("a/host");
     write(&a.join("lib64/liba64.so"), "a64");
     std::fs::create_dir_all(pp.join("a/target")).unwrap();
-    prepare_v(&pp, "app", &["a"]);
+    prepare_v(&pp, "app", &[], &["a"]);
     write(&pp.join("app/host/lib64/mine.so"), "mine");
     std::fs::remove_dir_all(a.join("lib64")).unwrap();
     std::os::unix::fs::symlink("lib", a.join("lib64")).unwrap();
-    let (stats, _) = prepare_v(&pp, "app", &["a"]);
-    assert_eq!(stat(&stats, "removed"), 1, "{stats}");
+    let (stats, _) = prepare_v(&pp, "app", &[], &["a"]);
+    assert_eq!(stat_count(&stats, "removed"), 1, "{stats}");
     assert_eq!(
         std::fs::read_to_string(pp.join("app/host/lib64/mine.so")).unwrap(),
         "mine"

@@ -33,49 +33,7 @@ fn replace(p: &Path, data: &str) {
 
 /// Runs prepare with the path fixup; returns (stats line, other stderr).
 fn prepare(pp: &Path, pkg: &str, deps: &[&str]) -> (String, String) {
-    let out = ok(ppd()
-        .arg("-v")
-        .arg("prepare")
-        .arg("--per-package-dir")
-        .arg(pp)
-        .args(["--pkg", pkg, "--fixup-paths"])
-        .args(deps));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let (stats, rest): (Vec<&str>, Vec<&str>) = err
-        .split_inclusive('\n')
-        .partition(|l| l.starts_with("ppd prepare: "));
-    (stats.concat(), rest.concat())
-}
-
-fn stat(line: &str, what: &str) -> u64 {
-    let at = line
-        .find(what)
-        .unwrap_or_else(|| panic!("{what} in {line}"));
-    line[..at]
-        .trim_end()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// (path, type, symlink target, content) of every entry.
-type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, Vec<u8>)>;
-
-fn shape(root: &Path) -> Shape {
-    snapshot(root)
-        .into_iter()
-        .filter(|(k, _)| !k.is_empty())
-        .map(|(k, v)| {
-            let data = if v.kind == "f" {
-                std::fs::read(at(root, &k)).unwrap()
-            } else {
-                Vec::new()
-            };
-            (k, v.kind, v.target, data)
-        })
-        .collect()
+    prepare_v(pp, pkg, &["--fixup-paths"], deps)
 }
 
 /// zlib (with a `.pc` naming its per-package directory), libpng built on
@@ -169,17 +127,17 @@ fn restore_then_reconfigure(how: &str) {
     // A reconfigure right after: nothing to do, nothing reported.
     let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
     assert_eq!(err, "", "{how}: {stats}");
-    assert_eq!(stat(&stats, "removed"), 0, "{how}: {stats}");
-    assert_eq!(stat(&stats, "kept as own"), 1, "{how}: {stats}");
+    assert_eq!(stat_count(&stats, "removed"), 0, "{how}: {stats}");
+    assert_eq!(stat_count(&stats, "kept as own"), 1, "{how}: {stats}");
     // zlib's rebuild changes a file; libpng's drops a directory.
     let z = pp.join("zlib/host");
     replace(&z.join("lib/libz.so.1"), "libz v2, longer\n");
     std::fs::remove_dir_all(pp.join("libpng/host/share/libpng")).unwrap();
     let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
     assert_eq!(err, "", "{how}: {stats}");
-    assert_eq!(stat(&stats, "kept as own"), 1, "{how}: {stats}");
+    assert_eq!(stat_count(&stats, "kept as own"), 1, "{how}: {stats}");
     // share/libpng/gone.txt and the directory share/libpng.
-    assert_eq!(stat(&stats, "removed"), 2, "{how}: {stats}");
+    assert_eq!(stat_count(&stats, "removed"), 2, "{how}: {stats}");
     let app = pp.join("app/host");
     assert_eq!(
         app.join("lib/libz.so.1").metadata().unwrap().ino(),
@@ -236,7 +194,7 @@ fn restore_then_reconfigure(how: &str) {
     // And a second reconfigure changes nothing.
     let (stats, _) = prepare(&pp, "app", &["libpng", "zlib"]);
     for what in ["removed", "dirs created"] {
-        assert_eq!(stat(&stats, what), 0, "{how}: {what}: {stats}");
+        assert_eq!(stat_count(&stats, what), 0, "{how}: {what}: {stats}");
     }
 }
 
@@ -332,7 +290,7 @@ fn a_default_tar_restore_keeps_the_fixup_copies_the_dependencies() {
     assert_eq!(after.2, before.2, "reported overwrites");
     let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
     assert_eq!(err, "", "{stats}");
-    assert_eq!(stat(&stats, "kept as own"), 1, "{stats}");
+    assert_eq!(stat_count(&stats, "kept as own"), 1, "{stats}");
     let after = file_list(&pp, "app", &t.path().join("after2"));
     assert_eq!(after.0, "app,./bin/zlib-config\n", "host list");
 }

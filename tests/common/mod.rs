@@ -3,6 +3,8 @@
 //! mtimes.
 #![allow(dead_code)]
 
+pub mod fdtree;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -266,4 +268,58 @@ impl Rng {
     pub fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len() as u64) as usize]
     }
+}
+
+/// The number before `what` in a `ppd -v` stats line (`..., 2 removed,
+/// ...`).
+pub fn stat_count(line: &str, what: &str) -> u64 {
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("no {what:?} in {line:?}"));
+    line[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("the number before {what:?} in {line:?}: {e}"))
+}
+
+/// Runs `ppd -v prepare --per-package-dir pp --pkg pkg <args> <deps>`,
+/// which must succeed; returns its stats lines and, apart, every other
+/// line of its stderr.
+pub fn prepare_v(pp: &Path, pkg: &str, args: &[&str], deps: &[&str]) -> (String, String) {
+    let out = ok(ppd()
+        .arg("-v")
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(pp)
+        .args(["--pkg", pkg])
+        .args(args)
+        .args(deps));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (stats, rest): (Vec<&str>, Vec<&str>) = err
+        .split_inclusive('\n')
+        .partition(|l| l.starts_with("ppd prepare: "));
+    (stats.concat(), rest.concat())
+}
+
+/// (path, type, symlink target, content of regular files) of every entry
+/// below a root, in path order.
+pub type Shape = Vec<(Vec<u8>, &'static str, Option<Vec<u8>>, Vec<u8>)>;
+
+/// The [`Shape`] of the tree at `root` (the root itself left out).
+pub fn shape(root: &Path) -> Shape {
+    snapshot(root)
+        .into_iter()
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| {
+            let data = if v.kind == "f" {
+                std::fs::read(at(root, &k)).unwrap()
+            } else {
+                Vec::new()
+            };
+            (k, v.kind, v.target, data)
+        })
+        .collect()
 }
