@@ -12,15 +12,22 @@ fn write(p: &Path, data: &str) {
     std::fs::write(p, data).unwrap();
 }
 
-fn finalize(root: &Path, conflicts: &str) -> (Option<i32>, String) {
+/// Runs `finalize --tree target` of `pkgs` from `root/per-package` into
+/// `root/target`: (exit code, stderr).
+fn finalize_of(root: &Path, conflicts: &str, pkgs: &[&str]) -> (Option<i32>, String) {
     let out = run(ppd()
         .args(["finalize", "--tree", "target", "--conflicts", conflicts])
         .arg("--per-package-dir")
         .arg(root.join("per-package"))
         .arg("--dest")
         .arg(root.join("target"))
-        .args(["alpha", "beta"]));
+        .args(pkgs));
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// [`finalize_of`] alpha and beta.
+fn finalize(root: &Path, conflicts: &str) -> (Option<i32>, String) {
+    finalize_of(root, conflicts, &["alpha", "beta"])
 }
 
 #[test]
@@ -66,15 +73,9 @@ fn prepare(pp: &Path, pkg: &str, deps: &[&str]) {
         .args(deps));
 }
 
+/// [`finalize_of`] alpha, beta and gamma.
 fn finalize_all(root: &Path, conflicts: &str) -> (Option<i32>, String) {
-    let out = run(ppd()
-        .args(["finalize", "--tree", "target", "--conflicts", conflicts])
-        .arg("--per-package-dir")
-        .arg(root.join("per-package"))
-        .arg("--dest")
-        .arg(root.join("target"))
-        .args(["alpha", "beta", "gamma"]));
-    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    finalize_of(root, conflicts, &["alpha", "beta", "gamma"])
 }
 
 #[test]

@@ -168,17 +168,21 @@ fn compare_with_rsync(pp: &Path, dest_base: &Path, as_user: Option<&str>) -> Str
     first
 }
 
-/// A temporary directory on tmpfs (`/dev/shm`), another filesystem than
-/// `disk`'s; `None`, after recording a skip, where there is none.
+/// [`dependency`] in a temporary directory on tmpfs (`/dev/shm`), another
+/// filesystem than `disk`'s: (that directory, its per-package directory);
+/// `None`, after recording a skip, where there is none.
 #[track_caller]
-fn on_shm(disk: &Path) -> Option<tempfile::TempDir> {
+fn dependency_on_shm(disk: &Path) -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     let shm = Path::new("/dev/shm");
     let dev = |p: &Path| p.metadata().map(|m| m.dev()).ok();
     if !shm.is_dir() || dev(shm) == dev(disk) {
         skip("/dev/shm is not a filesystem of its own");
         return None;
     }
-    Some(tempfile::tempdir_in(shm).unwrap())
+    let s = tempfile::tempdir_in(shm).unwrap();
+    let pp = s.path().join("per-package");
+    dependency(&pp);
+    Some((s, pp))
 }
 
 /// Per-package trees on tmpfs (`/dev/shm`), the destination on the disk:
@@ -189,11 +193,9 @@ fn across_filesystems_copies_keep_link_groups_and_a_rerun_changes_nothing() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let Some(s) = on_shm(t.path()) else {
+    let Some((_s, pp)) = dependency_on_shm(t.path()) else {
         return;
     };
-    let pp = s.path().join("per-package");
-    dependency(&pp);
     let first = compare_with_rsync(&pp, t.path(), None);
     // 5 files, of which 2 are links to the group's copy.
     assert_eq!(stat(&first, "fallbacks"), 3, "{first}");
@@ -260,11 +262,9 @@ fn finalize_hardlink_across_filesystems_gives_rsyncs_tree() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let Some(s) = on_shm(t.path()) else {
+    let Some((_s, pp)) = dependency_on_shm(t.path()) else {
         return;
     };
-    let pp = s.path().join("per-package");
-    dependency(&pp);
     let by_ppd = t.path().join("ppd");
     let by_rsync = t.path().join("rsync");
     let finalize = || {

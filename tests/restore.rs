@@ -8,7 +8,7 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -66,6 +66,16 @@ fn build(out: &Path) {
     );
 }
 
+/// A workspace holding [`build`]'s output in `out/`: (workspace, output
+/// directory, per-package directory).
+fn built() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    build(&out);
+    let pp = out.join("per-package");
+    (t, out, pp)
+}
+
 fn sh(script: &str) {
     let st = Command::new("sh").arg("-ec").arg(script).status().unwrap();
     assert!(st.success(), "{script}");
@@ -119,10 +129,7 @@ fn with_tool(how: &str, test: fn(&str)) {
 }
 
 fn restore_then_reconfigure(how: &str) {
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("out");
-    let pp = out.join("per-package");
-    build(&out);
+    let (_t, out, pp) = built();
     restore(&out, how, Old::Removed);
     // A reconfigure right after: nothing to do, nothing reported.
     let (stats, err) = prepare(&pp, "app", &["libpng", "zlib"]);
@@ -235,10 +242,7 @@ fn file_list(pp: &Path, pkg: &str, out_dir: &Path) -> (String, String, String) {
 /// placed or rewritten by the path fixup, are still theirs, and the
 /// package's own replacement of one is still reported as replaced.
 fn file_list_after(how: &str) {
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("out");
-    let pp = out.join("per-package");
-    build(&out);
+    let (t, out, pp) = built();
     let before = file_list(&pp, "app", &t.path().join("before"));
     // The original kept: file-list tells a replaced entry from one edited
     // in place by its inode number, which a restore that hands recorded
@@ -273,12 +277,9 @@ fn a_default_tar_restore_keeps_the_fixup_copies_the_dependencies() {
     if skip_without(&["tar"]) {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("out");
-    let pp = out.join("per-package");
     // Nanosecond mtimes, as a real build writes them.
     NSEC.set(123_456_789);
-    build(&out);
+    let (t, out, pp) = built();
     let before = file_list(&pp, "app", &t.path().join("before"));
     restore(&out, "tar (whole seconds)", Old::Kept);
     let nsec = std::fs::metadata(pp.join("app/host/lib/pkgconfig/zlib.pc"))
@@ -339,10 +340,7 @@ fn explain_after_a_restore_tells_the_same() {
     }
     for how in RESTORES {
         NSEC.set(123_456_789);
-        let t = tempfile::tempdir().unwrap();
-        let out = t.path().join("out");
-        let pp = out.join("per-package");
-        build(&out);
+        let (_t, out, pp) = built();
         // zlib's rebuild writes its zlib-config through the inode every
         // dependent shares (what `ppd unshare` exists to prevent).
         std::fs::write(pp.join("libpng/host/bin/zlib-config"), "edited\n").unwrap();
@@ -435,10 +433,7 @@ fn outdated_after_a_restore_names_exactly_the_affected_packages() {
     let mut reused = 0;
     for how in RESTORES {
         NSEC.set(123_456_789);
-        let t = tempfile::tempdir().unwrap();
-        let out = t.path().join("out");
-        let pp = out.join("per-package");
-        build(&out);
+        let (_t, out, pp) = built();
         // A package built on libpng alone: not affected by zlib's
         // libz.so.1 beyond what libpng passes on (libpng holds it too).
         write(&pp.join("other/host/share/other.txt"), "other\n");

@@ -21,6 +21,15 @@ fn sh(cmd: &str, dir: &Path) {
     ok(Command::new("sh").arg("-c").arg(cmd).current_dir(dir));
 }
 
+/// Makes `t/src` with the sources of a library pair and a program (prog
+/// -> libbar -> libfoo); returns its path.
+fn sources(t: &Path) -> PathBuf {
+    let src = t.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    write_sources(&src);
+    src
+}
+
 /// Sources for a library pair and a program: prog -> libbar -> libfoo.
 fn write_sources(dir: &Path) {
     std::fs::write(dir.join("foo.c"), "int foo(void) { return 40; }\n").unwrap();
@@ -108,9 +117,7 @@ fn ino(p: &Path) -> u64 {
 
 /// A per-package host tree with good and bad executables.
 fn host_check_tree(t: &Path) -> (PathBuf, PathBuf) {
-    let src = t.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t);
     let ppd = t.join("per-package");
     let host = ppd.join("host-foo/host");
     let lib = host.join("lib");
@@ -259,9 +266,7 @@ struct HostTrees {
 /// `finalize --mode hardlink` would give).
 fn host_trees(cc: &str, dtags: &str) -> HostTrees {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t.path());
     let ppd = t.path().join("per-package");
     let pkg = ppd.join("pkg/host");
     let lib = pkg.join("lib");
@@ -458,9 +463,7 @@ fn fix_rpath_reports_a_value_that_does_not_fit_and_exits_0() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t.path());
     let host = t.path().join("host");
     // "/l" exists inside the tree (ROOT + entry); from a deep directory
     // its $ORIGIN form is much longer than the 2 bytes available.
@@ -492,9 +495,7 @@ fn fix_rpath_target_keeps_root_absolute_private_dirs() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t.path());
     let target = t.path().join("target");
     let private = target.join("usr/lib/private");
     build_libs(&src, &private, "", "");
@@ -621,9 +622,7 @@ fn audit_finds_every_planted_problem() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t.path());
     let root = t.path().join("target");
     let lib = root.join("usr/lib/app");
     build_libs(&src, &lib, "", "-Wl,-rpath,'$ORIGIN'");
@@ -796,9 +795,7 @@ fn audit_host_tree_checks_reachability_of_host_libs() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    write_sources(&src);
+    let src = sources(t.path());
     let host = t.path().join("host");
     let lib = host.join("lib");
     build_libs(&src, &lib, "", "-Wl,-rpath,'$ORIGIN'");
