@@ -946,6 +946,12 @@ impl DirFd {
         .map_err(|e| FsError::new("setting times of", path(), e))
     }
 
+    /// Sets the mtime of this directory itself (nothing else).
+    pub fn set_own_mtime(&self, mtime: Mtime) -> Result<()> {
+        sys::futimens(self.fd.as_fd(), &mtime.times())
+            .map_err(|e| FsError::new("setting times of", &self.path, Errno::from(e)))
+    }
+
     /// Sets mode, owner (when root) and mtime of this directory itself.
     pub fn set_own_meta(&self, meta: &Meta) -> Result<()> {
         set_fd_meta(self.fd.as_fd(), meta).map_err(|(op, e)| FsError::new(op, &self.path, e))

@@ -40,6 +40,11 @@ pub struct TreeLock {
 const MARK: &[u8] = b"ppd: a run writing this tree has not finished\n";
 
 impl TreeLock {
+    /// The open lock file (beside the tree, on the tree's filesystem).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Returns the lock file's path.
     pub fn path(&self) -> &Path {
         &self.path

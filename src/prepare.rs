@@ -136,6 +136,8 @@ pub fn prepare(cfg: &PrepareConfig, pools: &crate::jobs::Pools) -> Result<Vec<Tr
     // and the package's own steps can change the trees (the locks are held
     // until then), so writing the manifests uses up the wait instead of
     // following it: a toolchain's manifest takes longer than a clock tick.
+    // No wait at all where the filesystem of every recorded directory
+    // gives any later change a later ctime ([`changes_always_seen`]).
     for p in &pending {
         manifest::save(&p.path, &p.manifest)?;
     }
@@ -144,7 +146,18 @@ pub fn prepare(cfg: &PrepareConfig, pools: &crate::jobs::Pools) -> Result<Vec<Tr
         .flat_map(|p| p.manifest.dirs.values())
         .map(|d| safe_after(d.ctime))
         .max();
-    if let Some(newest) = newest {
+    // One probe, on the first lock file: it serves every tree on its
+    // filesystem (host and target sit side by side).
+    let seen = || {
+        let dev = pending
+            .first()
+            .and_then(|p| changes_always_seen(p.lock.file()));
+        dev.is_some_and(|dev| {
+            let mut dirs = pending.iter().flat_map(|p| p.manifest.dirs.values());
+            dirs.all(|d| d.key.dev == dev)
+        })
+    };
+    if let Some(newest) = newest.filter(|&n| coarse_now() <= n && !seen()) {
         let now = clock_past(newest);
         for p in &mut pending {
             // Only if the clock did not get there (it was set back).
@@ -187,18 +200,51 @@ fn fine_ctime(t: fsx::Mtime) -> bool {
     t.nsec % 1_000_000 != 0
 }
 
+/// Returns the device of `file`'s filesystem if it gives every change made
+/// after a `stat` a later ctime than the one that `stat` returned, however
+/// soon the change comes (Linux's multigrain timestamps, since 6.13 on
+/// ext4, xfs, btrfs and tmpfs: a ctime that was read is never handed out
+/// again), so that no clock wait is needed before the recorded ctimes of
+/// its directories, each read by a `stat` after the last change prepare
+/// made, can be trusted.
+///
+/// Probed on the lock file: the same mode set twice, each change followed
+/// by an `fstat`, within one tick of the coarse clock the kernel takes
+/// ctimes from. With coarse timestamps both changes get that tick's time;
+/// with multigrain ones the second gets a later, fine-grained one. A tick
+/// passing during the probe (or any error) leaves it undecided: `None`,
+/// and the caller waits as before.
+fn changes_always_seen(file: &std::fs::File) -> Option<u64> {
+    use rustix::fs::{fchmod, fstat, Mode};
+    let st = fstat(file).ok()?;
+    let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+    let tick = coarse_now();
+    fchmod(file, mode).ok()?;
+    let first = fstat(file).ok()?;
+    fchmod(file, mode).ok()?;
+    let second = fstat(file).ok()?;
+    if coarse_now() != tick {
+        return None;
+    }
+    let ctime = |st: &fsx::FileStat| (st.st_ctime, st.st_ctime_nsec);
+    (ctime(&second) > ctime(&first)).then_some(st.st_dev)
+}
+
+/// The coarse clock the kernel takes ctimes from.
+fn coarse_now() -> fsx::Mtime {
+    use rustix::time::{clock_gettime, ClockId};
+    // Since Linux 2.6.32.
+    let now = clock_gettime(ClockId::RealtimeCoarse);
+    fsx::Mtime {
+        sec: now.tv_sec,
+        nsec: now.tv_nsec,
+    }
+}
+
 /// Waits, at most a few clock ticks, until the coarse clock the kernel
 /// takes ctimes from is past `t`; returns its time then.
 fn clock_past(t: fsx::Mtime) -> fsx::Mtime {
-    let coarse = || {
-        use rustix::time::{clock_gettime, ClockId};
-        // Since Linux 2.6.32; the kernel takes ctimes from this clock.
-        let now = clock_gettime(ClockId::RealtimeCoarse);
-        fsx::Mtime {
-            sec: now.tv_sec,
-            nsec: now.tv_nsec,
-        }
-    };
+    let coarse = coarse_now;
     for _ in 0..50 {
         let now = coarse();
         if now > t {
@@ -340,7 +386,11 @@ fn prepare_tree(
         refresh_identities(&job.dest, &mut new)?;
     }
     new.root = fsx::dir_identity(&job.dest);
-    new.dirs = record_dirs(&job.dest, &plan, &result.applied.fresh)?;
+    let fixed = result.fixup.is_some();
+    new.dirs = match dirs_as_applied(&plan, &result.applied, fixed) {
+        Some(dirs) => dirs,
+        None => record_dirs(&job.dest, &plan, &result.applied.fresh)?,
+    };
     let pending = Pending {
         lock,
         path: mpath,
@@ -665,9 +715,10 @@ fn fixup_preview(
 /// advances in ticks (4 ms here), so a change within the tick of the last
 /// change prepare made could get the same value: [`prepare`] returns only
 /// once that clock is past every recorded ctime (one wait for all trees,
-/// at most a tick, taken after writing the manifests; see [`safe_after`]),
-/// and directories on filesystems with coarser timestamps are not
-/// recorded.
+/// at most a tick, taken after writing the manifests; see [`safe_after`];
+/// none on a filesystem with multigrain timestamps, where the `stat` that
+/// read the recorded ctime makes the next change get a later one), and
+/// directories on filesystems with coarser timestamps are not recorded.
 fn record_dirs(
     dest: &Path,
     plan: &merge::Plan,
@@ -705,6 +756,29 @@ fn record_dirs(
     }
     manifest::retain_dirs(&mut dirs, |d| fine_ctime(d.ctime));
     Ok(dirs)
+}
+
+/// The records of [`record_dirs`], taken from the `fstat` apply made of
+/// each directory it created after its last change there
+/// ([`Applied::fresh_dirs`]) instead of looking again: `None` where those
+/// are not the last changes (the path fixup rewrote files since) or do not
+/// cover every directory created.
+fn dirs_as_applied(
+    plan: &merge::Plan,
+    applied: &Applied,
+    rewritten: bool,
+) -> Option<std::collections::BTreeMap<Vec<u8>, manifest::DirRecord>> {
+    let created = applied.fresh.iter().filter(|&&f| f).count();
+    if rewritten || applied.fresh_dirs.len() != created {
+        return None;
+    }
+    let mut dirs: std::collections::BTreeMap<Vec<u8>, manifest::DirRecord> = applied
+        .fresh_dirs
+        .iter()
+        .map(|&(i, rec)| (plan.dirs[i as usize].rel.to_vec(), rec))
+        .collect();
+    manifest::retain_dirs(&mut dirs, |d| fine_ctime(d.ctime));
+    Some(dirs)
 }
 
 /// After the tree was copied or restored (its manifest's inode numbers

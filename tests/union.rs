@@ -453,3 +453,33 @@ fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
     assert!(m2_reads.unwrap() > 0, "a restored tree is read");
     assert!(with.unwrap() <= without.unwrap());
 }
+
+/// Changes made to a prepared tree at once after `ppd prepare` returns
+/// (within the clock tick of its last change to the tree, where the
+/// filesystem's ctimes could repeat) are seen by the prepare of a package
+/// built on it: an entry added to, and one removed from, a directory the
+/// first prepare created and recorded.
+#[test]
+fn changes_right_after_prepare_are_seen() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    for tree in TREES {
+        let lib = pp.join("base").join(tree).join("usr/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("libbase.so"), "base").unwrap();
+        std::fs::write(lib.join("libgone.so"), "gone").unwrap();
+    }
+    for i in 0..20 {
+        let (mid, top) = (format!("mid{i}"), format!("top{i}"));
+        prepare_pkg(&pp, &mid, &["base"]);
+        // As the package's install would, with no delay.
+        let lib = pp.join(&mid).join("host/usr/lib");
+        std::fs::write(lib.join("libown.so"), "own").unwrap();
+        std::fs::remove_file(lib.join("libgone.so")).unwrap();
+        prepare_pkg(&pp, &top, &[&mid]);
+        let got = pp.join(&top).join("host/usr/lib");
+        assert!(got.join("libown.so").exists(), "round {i}: added entry");
+        assert!(!got.join("libgone.so").exists(), "round {i}: removed entry");
+        assert!(got.join("libbase.so").exists(), "round {i}");
+    }
+}

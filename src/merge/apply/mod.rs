@@ -54,7 +54,7 @@ use anyhow::Result;
 use super::copy::{copy_any, copy_file, link_within, Data};
 use super::plan::{dir_meta, entry, EntryRef, Plan, PlanDir, Source};
 use crate::fsx::{self, At, DirFd, FileKey, FsError, Kind, Meta, Mtime};
-use crate::manifest::Manifest;
+use crate::manifest::{DirRecord, Manifest};
 use crate::scan::SrcEntry;
 use crate::walk::DirCache;
 
@@ -184,6 +184,11 @@ pub struct Applied {
     /// Per plan directory: created by this run, so it holds exactly what
     /// the plan put there.
     pub fresh: Vec<bool>,
+    /// With `record`: each directory this run created (by plan index), as
+    /// an `fstat` of it found it after the last change apply made in it,
+    /// sorted; a directory whose metadata is set after the parallel pass
+    /// (copy mode's hard-link groups) is left out.
+    pub fresh_dirs: Vec<(u32, DirRecord)>,
 }
 
 /// Applies `plan` (built from `sources`) to the directory `dest`, creating
@@ -236,12 +241,14 @@ pub fn apply(
         out.clashes.extend(a.clashes);
         out.placed.extend(a.placed);
         out.kept_own.extend(a.kept_own);
+        out.fresh_dirs.extend(a.fresh_dirs);
     }
     if !groups.links.is_empty() {
         task.link_groups(&root, &mut out)?;
     }
     out.clashes.sort_by(|a, b| a.path.cmp(&b.path));
     out.kept_own.sort();
+    out.fresh_dirs.sort_unstable_by_key(|&(i, _)| i);
     out.fresh = fresh;
     Ok(out)
 }
@@ -452,7 +459,14 @@ impl Task<'_> {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
                 }
             }
-            if !late {
+            if late {
+                // Set after the links of the hard-link groups.
+            } else if self.fresh[i] {
+                let st = set_fresh_dir_meta(dir, &dir_meta(sources, d)?)?;
+                if opts.record {
+                    out.fresh_dirs.push((i as u32, DirRecord::of(&st)));
+                }
+            } else {
                 set_dir_meta(dir, &dir_meta(sources, d)?)?;
             }
             if let Some(p) = self.opts.progress {
@@ -766,6 +780,22 @@ fn set_dir_meta(dir: &DirFd, want: &Meta) -> Result<()> {
         dir.set_own_meta(want)?;
     }
     Ok(())
+}
+
+/// [`set_dir_meta`] for a directory this run created (with the mode it
+/// was made with, its owner, and the current time as mtime): its mtime is
+/// set without a look first, the only change needed where the `mkdir`
+/// already gave it the right mode and owner; the rest only if the `fstat`
+/// after shows them differ. Returns that `fstat`'s result (taken after the
+/// last change), for the directory's record.
+fn set_fresh_dir_meta(dir: &DirFd, want: &Meta) -> Result<crate::fsx::FileStat> {
+    dir.set_own_mtime(want.mtime)?;
+    let st = dir.stat_self()?;
+    if !dir_meta_differs(&Meta::of(&st), want) {
+        return Ok(st);
+    }
+    dir.set_own_meta(want)?;
+    Ok(dir.stat_self()?)
 }
 
 /// Makes an entry under a fresh temporary name with `make`, then renames
