@@ -44,20 +44,13 @@ FSES="btrfs xfs" SIZE=24G EXT4=1 RSYNC=1 SYNC=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=60 TC=1000 SIZE=6G ROUNDS=1 ;;
-        --rounds) ROUNDS=$2; shift ;;
-        --fs) FSES=$2; shift ;;
-        --image-size) SIZE=$2; shift ;;
-        --workload) WORKLOAD=$2; shift ;;
-        --packages) PACKAGES=$2; shift ;;
-        --toolchain-files) TC=$2; shift ;;
-        --seed) SEED=$2; shift ;;
-        --results) RESULTS=$2; shift ;;
+        --fs) [ $# -ge 2 ] || bench_die "--fs needs a value"; FSES=$2; shift ;;
+        --image-size) [ $# -ge 2 ] || bench_die "--image-size needs a value"; SIZE=$2; shift ;;
         --no-ext4) EXT4= ;;
         --no-rsync) RSYNC= ;;
         --sync) SYNC=1 ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
-        *) bench_die "unknown argument $1 (see --help)" ;;
+        *) bench_opt "$@"; shift $((BENCH_USED - 1)) ;;
     esac
     shift
 done
@@ -65,20 +58,11 @@ done
 [ "$(id -u)" = 0 ] || bench_die "needs root (to loop-mount the btrfs and XFS images)"
 bench_need rsync=rsync python3=python3 mkfs.btrfs=btrfs-progs mkfs.xfs=xfsprogs \
     btrfs=btrfs-progs losetup=mount
-command -v cargo >/dev/null || bench_die "needs cargo (a Rust toolchain, e.g. from rustup.rs)"
-GIVEN=$WORKLOAD
-WORKLOAD=${WORKLOAD:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
 RESULTS=${RESULTS:-$BENCH_WORK/results/cow.md}
 OUT=$BENCH_WORK/cow
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
-WORKLOAD=$(mkdir -p "$(dirname "$WORKLOAD")" && cd "$(dirname "$WORKLOAD")" && pwd)/$(basename "$WORKLOAD")
-
 bench_build_ppd
-if [ -n "$GIVEN" ] && [ -f "$WORKLOAD/steps.txt" ]; then
-    echo "bench: using workload $WORKLOAD"
-else
-    bench_workload "$WORKLOAD" "$PACKAGES" "$TC" "$SEED"
-fi
+bench_use_workload
 PP0=$WORKLOAD/per-package
 mapfile -t STEPS < "$WORKLOAD/steps.txt"
 mapfile -t PKGS < <(ls "$PP0")
@@ -193,7 +177,7 @@ run_method() {
     bench_now t1
     s=$(bench_secs "$t0" "$t1")
     printf '%s\t%s\t%d\t%s\n' "$scen" "$m" "$r" "$s" >> "$TIMES"
-    echo "bench: $scen round $((r + 1)) $m: $s s"
+    bench_say "$scen round $((r + 1))/$ROUNDS $m: $s s"
 }
 
 # Untimed check of a few steps' trees against the rsync loop's, and the
@@ -255,7 +239,7 @@ VERIFY=$OUT/verify.tsv
 : > "$VERIFY"
 : > "$OUT/finalize.log"
 for fs in $FSES; do
-    echo "bench: $fs image ($SIZE, sparse) under $OUT"
+    bench_say "$fs image ($SIZE, sparse) under $OUT"
     mount_image "$fs"
     mnt=$OUT/$fs
     copy_workload "$fs"

@@ -42,30 +42,17 @@ ROUNDS=15 PACKAGES=60 TC=20000 SEED=1 WORKLOAD=${PPD_BENCH_WORKLOAD:-} RESULTS=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=40 TC=4000 ROUNDS=3 ;;
-        --rounds) ROUNDS=$2; shift ;;
-        --workload) WORKLOAD=$2; shift ;;
-        --packages) PACKAGES=$2; shift ;;
-        --toolchain-files) TC=$2; shift ;;
-        --seed) SEED=$2; shift ;;
-        --results) RESULTS=$2; shift ;;
-        -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
-        *) bench_die "unknown argument $1 (see --help)" ;;
+        *) bench_opt "$@"; shift $((BENCH_USED - 1)) ;;
     esac
     shift
 done
 
 bench_need find=findutils sort=coreutils comm=coreutils python3=python3
-GIVEN=$WORKLOAD
-WORKLOAD=${WORKLOAD:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
 RESULTS=${RESULTS:-$BENCH_WORK/results/file-list.md}
 OUT=$BENCH_WORK/file-list
 mkdir -p "$(dirname "$RESULTS")"
 bench_build_ppd
-if [ -n "$GIVEN" ] && [ -f "$WORKLOAD/steps.txt" ]; then
-    echo "bench: using workload $WORKLOAD"
-else
-    bench_workload "$WORKLOAD" "$PACKAGES" "$TC" "$SEED"
-fi
+bench_use_workload
 PP=$WORKLOAD/per-package
 STAGING=x86_64-buildroot-linux-gnu/sysroot
 

@@ -57,8 +57,8 @@ METHODS="rsync cp-al ppd ppd-manifest floor noop"
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) PACKAGES=60 TC=1000 DPACKAGES=120 ;;
-        --rounds) ROUNDS=$2; shift ;;
         --workload)
+            [ $# -ge 2 ] || bench_die "--workload needs a value"
             case $2 in
                 default|distro) WLS=$2 ;;
                 wide) WLS=distro ;;
@@ -66,32 +66,29 @@ while [ $# -gt 0 ]; do
                 *) WORKLOAD=$2 ;;
             esac
             shift ;;
-        --packages) PACKAGES=$2; shift ;;
-        --toolchain-files) TC=$2; shift ;;
-        --seed) SEED=$2; shift ;;
-        --distro-packages) DPACKAGES=$2; shift ;;
-        --rsync-rounds) RSYNC_ROUNDS=$2; shift ;;
-        --results) RESULTS=$2; shift ;;
-        --methods) METHODS=$2; shift ;;
-        --baseline) BASE=$2; shift ;;
+        --distro-packages|--rsync-rounds)
+            [[ ${2:-} =~ ^[0-9]+$ ]] || bench_die "$1 takes a whole number"
+            if [ "$1" = --rsync-rounds ]; then RSYNC_ROUNDS=$2; else DPACKAGES=$2; fi
+            shift ;;
+        --methods) [ $# -ge 2 ] || bench_die "--methods needs a value"; METHODS=$2; shift ;;
+        --baseline) [ $# -ge 2 ] || bench_die "--baseline needs a value"; BASE=$2; shift ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
-        *) bench_die "unknown argument $1 (see --help)" ;;
+        *) bench_opt "$@"; shift $((BENCH_USED - 1)) ;;
     esac
     shift
 done
 
 bench_need rsync=rsync cp=coreutils gcc=gcc python3=python3
-command -v cargo >/dev/null || bench_die "needs cargo (a Rust toolchain, e.g. from rustup.rs)"
 RESULTS=${RESULTS:-$BENCH_WORK/results/prepare.md}
 OUT=$BENCH_WORK/prepare
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
-bench_build_ppd
-NOOP=$(type -P true) || bench_die "no true command"
 if [ -n "$BASE" ]; then
-    [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
+    [ -f "$BASE" ] && [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
+    BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
     METHODS="$METHODS ppd-base ppd-manifest-base"
 fi
+bench_build_ppd
+NOOP=$(type -P true) || bench_die "no true command"
 
 # The floor: compiled here, its plans precomputed outside the timing.
 FLOOR=$OUT/floor
@@ -106,15 +103,8 @@ sync
 declare -A WL_DIR WL_SRC WL_PLANS WL_INSTALL
 
 setup_default() {
+    bench_use_workload
     local dir=$WORKLOAD
-    if [ -n "$dir" ] && [ -f "$dir/steps.txt" ]; then
-        dir=$(cd "$dir" && pwd)
-        echo "bench: using workload $dir"
-    else
-        dir=${dir:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
-        dir=$(mkdir -p "$(dirname "$dir")" && cd "$(dirname "$dir")" && pwd)/$(basename "$dir")
-        bench_workload "$dir" "$PACKAGES" "$TC" "$SEED"
-    fi
     mkdir -p "$OUT/default"
     python3 "$BENCH_REPO/scripts/lib/floor-plan.py" --workload "$dir" --dest "$OUT/default/dest-floor" \
         --out "$OUT/default/plans" || bench_die "floor plans failed"
@@ -129,11 +119,11 @@ setup_distro() {
     local desc=$BENCH_REPO/scripts/workload-distro.xz gen=$BENCH_REPO/scripts/gen-distro.py
     local dir=$BENCH_WORK/distro-$DPACKAGES
     if [ -f "$dir/.generated" ] && [ "$dir/.generated" -nt "$gen" ] && [ "$dir/.generated" -nt "$desc" ]; then
-        echo "bench: reusing workload $dir"
+        bench_say "reusing workload $dir"
     else
         [ -e "$dir" ] && rm -rf "$dir"
-        echo "bench: generating the distro workload in $dir"
-        python3 "$gen" --out "$dir" --description "$desc" --packages "$DPACKAGES" \
+        bench_say "generating the distro workload in $dir (minutes on a busy disk)"
+        python3 "$gen" --out "$dir" --description "$desc" --packages "$DPACKAGES" >&2 \
             || bench_die "distro workload generation failed"
         touch "$dir/.generated"
     fi
@@ -236,10 +226,10 @@ TIMES=$OUT/times.tsv
 read -ra M <<< "$METHODS"
 for wl in $WLS; do
     declare -n s=STEPS_$wl
-    echo "bench: $wl: ${#s[@]} prepare steps"
+    bench_say "$wl: ${#s[@]} prepare steps"
     unset -n s
 done
-echo "bench: methods: ${M[*]}, $ROUNDS rounds (rsync timed in $RSYNC_ROUNDS)"
+bench_say "methods: ${M[*]}, $ROUNDS rounds (rsync timed in $RSYNC_ROUNDS)"
 for ((r = 0; r < ROUNDS; r++)); do
     for wl in $WLS; do
         for ((k = 0; k < ${#M[@]}; k++)); do
@@ -249,7 +239,7 @@ for ((r = 0; r < ROUNDS; r++)); do
             bench_clean "$dest"
             replay "$wl" "$m" "$dest" || bench_die "method $m failed on workload $wl"
             printf '%s\t%s\t%d\t%s\n' "$wl" "$m" "$r" "$SECS" >> "$TIMES"
-            echo "bench: round $((r + 1)) $wl $m: $SECS s"
+            bench_say "round $((r + 1))/$ROUNDS $wl $m: $SECS s"
         done
     done
 done
@@ -281,7 +271,7 @@ if [[ " ${M[*]} " == *" rsync "* ]]; then
             else
                 cp "$OUT/$wl/picks.txt" "$OUT/$wl/reference.txt"
             fi
-            echo "bench: $wl: building the rsync reference ($(wc -l < "$OUT/$wl/reference.txt") steps, untimed)"
+            bench_say "$wl: building the rsync reference ($(wc -l < "$OUT/$wl/reference.txt") steps, untimed)"
             bench_clean "$OUT/$wl/dest-rsync"
             replay "$wl" rsync "$OUT/$wl/dest-rsync" "$OUT/$wl/reference.txt" \
                 || bench_die "the rsync reference failed on workload $wl"

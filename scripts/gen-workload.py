@@ -737,7 +737,15 @@ def main():
     os.makedirs(g.ppd, exist_ok=True)
     os.umask(0o022)
     ppd_entries = 0
-    for pkg in order:
+    # Progress on stderr, about every tenth of the packages: a full-size
+    # workload takes minutes on a busy disk, and stdout (the summary) may be
+    # a pipe read only at the end.
+    step = max(1, len(order) // 10)
+    for i, pkg in enumerate(order):
+        if i % step == 0:
+            print(f"gen-workload: package {i + 1}/{len(order)} ({pkg}), "
+                  f"{g.stats['linked']} entries linked, {time.monotonic() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
         merge_deps(g, pkg, deps[pkg])
         ins = Installer(g, pkg)
         ins.start_count = g.stats["own_files"] + g.stats["own_symlinks"]

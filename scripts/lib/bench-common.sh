@@ -18,6 +18,55 @@ bench_die() {
     exit 2
 }
 
+# Progress lines go to stderr, unbuffered, as they happen: stdout carries
+# the results table (and may be a pipe read only at the end).
+bench_say() {
+    echo "bench: $*" >&2
+}
+
+# bench_opt "$@": one of the options every workload benchmark takes, at the
+# front of the arguments: --rounds N, --workload DIR, --packages N,
+# --toolchain-files F, --seed S, --results FILE, -h/--help (the script's
+# header comment). Sets ROUNDS, WORKLOAD, PACKAGES, TC, SEED or RESULTS, and
+# BENCH_USED to the number of words used; anything else is a usage error.
+bench_opt() {
+    local var=
+    case $1 in
+        --rounds) var=ROUNDS ;;
+        --workload) var=WORKLOAD ;;
+        --packages) var=PACKAGES ;;
+        --toolchain-files) var=TC ;;
+        --seed) var=SEED ;;
+        --results) var=RESULTS ;;
+        -h|--help) sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'; exit 0 ;;
+        *) bench_die "unknown argument $1 (see --help)" ;;
+    esac
+    [ $# -ge 2 ] || bench_die "$1 needs a value (see --help)"
+    case $var in
+        ROUNDS|PACKAGES|TC|SEED)
+            [[ $2 =~ ^[0-9]+$ ]] || bench_die "$1 takes a whole number, not '$2'"
+            ;;
+    esac
+    printf -v "$var" '%s' "$2"
+    BENCH_USED=2
+}
+
+# bench_use_workload: makes WORKLOAD (the --workload or PPD_BENCH_WORKLOAD
+# directory, or empty) the absolute path of a complete generated workload:
+# a given directory holding steps.txt is used as it is; otherwise the
+# workload of PACKAGES, TC and SEED is generated (or reused) there, or under
+# the work directory.
+bench_use_workload() {
+    local given=$WORKLOAD
+    WORKLOAD=${WORKLOAD:-$BENCH_WORK/workload-$PACKAGES-$TC-$SEED}
+    WORKLOAD=$(mkdir -p "$(dirname "$WORKLOAD")" && cd "$(dirname "$WORKLOAD")" && pwd)/$(basename "$WORKLOAD")
+    if [ -n "$given" ] && [ -f "$WORKLOAD/steps.txt" ]; then
+        bench_say "using workload $WORKLOAD"
+    else
+        bench_workload "$WORKLOAD" "$PACKAGES" "$TC" "$SEED"
+    fi
+}
+
 # Makes sure the tools a benchmark runs are there: bench_need TOOL=PACKAGE...
 # (the Debian package that provides each). Missing ones are installed with
 # apt-get (never removing anything) when running as root on a Debian-like
@@ -66,6 +115,8 @@ bench_build_ppd() {
         PPD=$(cd "$(dirname "$PPD_BENCH_PPD")" && pwd)/$(basename "$PPD_BENCH_PPD")
         return
     fi
+    command -v cargo >/dev/null || bench_die "needs cargo (a Rust toolchain, e.g. from rustup.rs), or PPD_BENCH_PPD=BIN"
+    bench_say "building the release binary (scripts/build-release.sh)"
     PPD=$("$BENCH_REPO/scripts/build-release.sh" --quiet) || bench_die "scripts/build-release.sh failed"
     [ -x "$PPD" ] || bench_die "no binary at $PPD"
 }
@@ -79,12 +130,13 @@ bench_workload() {
     # The generator gives every file it writes a fixed mtime, workload.txt
     # included, so a stamp written afterwards tells whether it is current.
     if [ -f "$dir/.generated" ] && [ "$dir/.generated" -nt "$gen" ]; then
-        echo "bench: reusing workload $dir"
+        bench_say "reusing workload $dir"
         return
     fi
     [ -e "$dir" ] && rm -rf "$dir"
-    echo "bench: generating workload in $dir ($packages packages, $tc toolchain files, seed $seed)"
-    python3 "$gen" --out "$dir" --packages "$packages" --toolchain-files "$tc" --seed "$seed" \
+    bench_say "generating workload in $dir ($packages packages, $tc toolchain files, seed $seed;" \
+        "minutes for the full size on a busy disk, progress below)"
+    python3 "$gen" --out "$dir" --packages "$packages" --toolchain-files "$tc" --seed "$seed" >&2 \
         || bench_die "workload generation failed"
     touch "$dir/.generated"
 }
@@ -108,6 +160,7 @@ bench_clean() {
 # Deletes what earlier runs left in the trash, then lets the disk settle.
 bench_empty_trash() {
     if [ -d "$BENCH_WORK/trash" ]; then
+        bench_say "deleting what earlier runs left in $BENCH_WORK/trash"
         rm -rf "$BENCH_WORK/trash"
         sync
         sleep "${PPD_BENCH_SETTLE:-5}"
