@@ -144,15 +144,16 @@ pub fn explain(per_package_dir: &Path, path: &Path) -> Result<Explanation> {
     }
     .map(|st| Entry::of(&st));
     let mut origins = Origins::new(&ppd);
+    let mut trees = crate::walk::Trees::new();
     let mut copies = Vec::new();
     for pkg in packages(&ppd)? {
         let ptree = ppd.join(&pkg).join(&kind);
-        let Ok(Some(st)) = crate::walk::ByPath::new(&ptree).stat(&rel) else {
+        let Ok(Some(st)) = trees.at(&ptree).stat(&rel) else {
             continue;
         };
         let m = provenance::manifest_of(&ptree);
         let rec = m.as_ref().and_then(|m| m.records.get(&rel));
-        let state = provenance::copy_state(&ppd, &kind, &ptree, &rel, m.as_ref(), &st);
+        let state = provenance::copy_state(&ppd, &kind, &ptree, &rel, m.as_ref(), &st, &mut trees);
         let installer = if Kind::from_mode(st.st_mode) == Kind::Dir {
             pkg.clone()
         } else {

@@ -415,12 +415,6 @@ pub fn born_at(dir: BorrowedFd<'_>, name: impl AsRef<[u8]>) -> Option<Mtime> {
     })
 }
 
-/// The birth time of the entry at `path` (never following a final
-/// symlink), where the filesystem records one.
-pub fn born(path: &Path) -> Option<Mtime> {
-    born_at(rustix::fs::CWD, path.as_os_str().as_bytes())
-}
-
 /// The identity of the directory a user's path names (symlinks followed,
 /// as [`DirFd::open`] does): device and inode, and the birth time where
 /// the filesystem records one. A directory removed and created anew can

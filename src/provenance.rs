@@ -20,6 +20,7 @@ use anyhow::Result;
 use crate::fsx::{self, FileKey, Kind};
 use crate::manifest::{self, Loaded, Manifest};
 use crate::merge::{Plan, Source};
+use crate::walk::Trees;
 
 /// A conflict with package names instead of indices.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,6 +160,8 @@ pub fn name_conflicts(
 pub struct Origins<'a> {
     per_package_dir: &'a Path,
     cache: HashMap<PathBuf, Option<Manifest>>,
+    /// Lookups below each tree of a chain, kept for the next path.
+    trees: Trees,
 }
 
 impl<'a> Origins<'a> {
@@ -167,6 +170,7 @@ impl<'a> Origins<'a> {
         Origins {
             per_package_dir,
             cache: HashMap::new(),
+            trees: Trees::new(),
         }
     }
 
@@ -206,10 +210,10 @@ impl<'a> Origins<'a> {
             };
             // Below the tree fd-relatively: a path longer than PATH_MAX
             // is traced like any other.
-            let mut below = crate::walk::ByPath::new(&tree);
-            let current = below.stat(path).ok().flatten();
+            let current = self.trees.at(&tree).stat(path).ok().flatten();
             let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
             let provider_tree = self.per_package_dir.join(&rec.provider).join(&kind);
+            let trees = &mut self.trees;
             let untouched = current.is_some_and(|st| {
                 if trust.identity_lost {
                     // After a copy or restore the recorded inode number
@@ -219,14 +223,15 @@ impl<'a> Origins<'a> {
                     // hard links).
                     return rec.same_after_copy(&st)
                         || (!rec.rewritten
-                            && crate::walk::ByPath::new(&provider_tree)
+                            && trees
+                                .at(&provider_tree)
                                 .stat(path)
                                 .ok()
                                 .flatten()
                                 .is_some_and(|p| FileKey::of(&p) == FileKey::of(&st)));
                 }
                 (live == Some(FileKey::of(&st)) && rec.key == FileKey::of(&st))
-                    || rec.still_placed(&st, trust, || born_below(&tree, path))
+                    || rec.still_placed(&st, trust, || trees.at(&tree).born(path))
             });
             if !untouched {
                 return pkg;
@@ -287,7 +292,9 @@ impl CopyState {
 }
 
 /// The state of the entry at `rel` of `tree` (a per-package tree of
-/// `kind`), whose manifest is `m`. `current` is its `lstat` result.
+/// `kind`), whose manifest is `m`. `current` is its `lstat` result. The
+/// trees are looked into through `trees`, kept by the caller for its
+/// next entry.
 pub fn copy_state(
     per_package_dir: &Path,
     kind: &str,
@@ -295,6 +302,7 @@ pub fn copy_state(
     rel: &[u8],
     m: Option<&Manifest>,
     current: &crate::fsx::FileStat,
+    trees: &mut Trees,
 ) -> CopyState {
     let Some(rec) = m.and_then(|m| m.records.get(rel)) else {
         return CopyState::Own;
@@ -303,10 +311,7 @@ pub fn copy_state(
     let provider_tree = per_package_dir.join(&rec.provider).join(kind);
     // Below the trees fd-relatively: a path longer than PATH_MAX is
     // answered like any other.
-    let now = crate::walk::ByPath::new(&provider_tree)
-        .stat(rel)
-        .ok()
-        .flatten();
+    let now = trees.at(&provider_tree).stat(rel).ok().flatten();
     let as_placed = if trust.identity_lost {
         // The tree was copied or restored: the recorded inode number means
         // nothing (and may be a new file's). An entry is the dependency's
@@ -326,7 +331,7 @@ pub fn copy_state(
         rec.matches(current)
     };
     if !as_placed {
-        return if rec.still_placed(current, trust, || born_below(tree, rel)) {
+        return if rec.still_placed(current, trust, || trees.at(tree).born(rel)) {
             CopyState::EditedInPlace
         } else {
             CopyState::Replaced
@@ -334,7 +339,9 @@ pub fn copy_state(
     }
     // Whether the dependency still provides what was placed is
     // `outdated::freshness`'s one answer.
-    match crate::outdated::freshness(rec, now.as_ref(), trust, || born_below(&provider_tree, rel)) {
+    match crate::outdated::freshness(rec, now.as_ref(), trust, || {
+        trees.at(&provider_tree).born(rel)
+    }) {
         crate::outdated::Freshness::Current => CopyState::Current,
         _ => CopyState::Outdated,
     }
@@ -370,6 +377,7 @@ pub fn outdated_winners(
     kind: &str,
 ) -> Vec<OutdatedWinner> {
     let mut manifests: HashMap<String, Option<Manifest>> = HashMap::new();
+    let mut trees = Trees::new();
     let mut out = Vec::new();
     for c in &plan.conflicts {
         let winner = &sources[c.winner as usize].label;
@@ -384,10 +392,18 @@ pub fn outdated_winners(
                 break;
             };
             let provider = rec.provider.clone();
-            let Ok(Some(st)) = crate::walk::ByPath::new(&tree).stat(&c.path) else {
+            let Ok(Some(st)) = trees.at(&tree).stat(&c.path) else {
                 break;
             };
-            match copy_state(per_package_dir, kind, &tree, &c.path, m.as_ref(), &st) {
+            match copy_state(
+                per_package_dir,
+                kind,
+                &tree,
+                &c.path,
+                m.as_ref(),
+                &st,
+                &mut trees,
+            ) {
                 CopyState::Outdated => {
                     out.push(OutdatedWinner {
                         path: c.path.clone(),
@@ -420,13 +436,6 @@ pub fn outdated_line(dest: &Path, o: &OutdatedWinner) -> String {
         fsx::show(Path::new(&o.provider)),
         fsx::show(Path::new(&o.holder)),
     )
-}
-
-/// The birth time of the entry at `rel` below `tree`, reached
-/// fd-relatively (see [`fsx::born`]).
-fn born_below(tree: &Path, rel: &[u8]) -> Option<fsx::Mtime> {
-    let (dir, name) = crate::walk::ByPath::new(tree).parent(rel).ok()??;
-    dir.born(&name)
 }
 
 /// Loads the manifest of a tree, if it has a good one.

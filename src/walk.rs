@@ -426,6 +426,31 @@ impl ByPath {
     }
 }
 
+/// One [`ByPath`] per tree root, for lookups spread over several trees (a
+/// chain of dependencies' trees, a conflict's providers): lookups below
+/// the same tree share its numbered directories and kept handles instead
+/// of opening the root and every directory on the way again. Handles stay
+/// within the process's budget however many trees are looked into.
+#[derive(Debug, Default)]
+pub struct Trees {
+    trees: std::collections::HashMap<PathBuf, ByPath>,
+}
+
+impl Trees {
+    /// No tree looked into yet.
+    pub fn new() -> Trees {
+        Trees::default()
+    }
+
+    /// The lookups below the tree the user's path `root` names.
+    pub fn at(&mut self, root: &Path) -> &mut ByPath {
+        if !self.trees.contains_key(root) {
+            self.trees.insert(root.to_path_buf(), ByPath::new(root));
+        }
+        self.trees.get_mut(root).expect("inserted above")
+    }
+}
+
 /// Whether an error only says that a path leads nowhere.
 fn gone(e: &crate::fsx::FsError) -> bool {
     use crate::fsx::Errno;
