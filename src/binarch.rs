@@ -139,8 +139,14 @@ pub fn listed_paths(list: &[u8], pkg: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// Runs the check.
-pub fn check(cfg: &BinArchConfig) -> Result<BinArchReport> {
+/// Below this many files to read, the check runs on the calling thread:
+/// starting workers costs more than the headers it would share out.
+const SMALL_CHECK: usize = 256;
+
+/// Runs the check. The headers are read on `pools` (its full pool for a
+/// long list, else the calling thread); the findings stay in list order.
+pub fn check(cfg: &BinArchConfig, pools: &crate::jobs::Pools<'_>) -> Result<BinArchReport> {
+    use rayon::prelude::*;
     let list = std::fs::read(&cfg.list).map_err(|e| {
         FsError::new(
             "reading file list",
@@ -153,35 +159,46 @@ pub fn check(cfg: &BinArchConfig) -> Result<BinArchReport> {
         .map(|s| s.to_string())
         .chain(cfg.ignores.iter().map(|p| normalize_ignore(p)))
         .collect();
+    let paths: Vec<Vec<u8>> = listed_paths(&list, &cfg.pkg)
+        .into_iter()
+        .filter(|f| !ignores.iter().any(|ig| f.starts_with(ig.as_bytes())))
+        .collect();
+    let pool = if paths.len() < SMALL_CHECK {
+        pools.inline()?
+    } else {
+        pools.full()?
+    };
+    let read: Vec<Option<Option<String>>> =
+        pool.install(|| paths.par_iter().map(|f| examine(cfg, f)).collect());
     let mut report = BinArchReport::default();
-    for f in listed_paths(&list, &cfg.pkg) {
-        if ignores.iter().any(|ig| f.starts_with(ig.as_bytes())) {
-            continue;
-        }
-        let full = join_like_shell(&cfg.target_dir, &f);
-        let file = match std::fs::symlink_metadata(&full) {
-            Ok(m) if m.is_file() => File::open(&full).ok(),
-            // Longer than PATH_MAX: reached from TARGET_DIR one component
-            // at a time.
-            Err(e) if e.raw_os_error() == Some(Errno::ENAMETOOLONG.raw()) => {
-                match open_below(&cfg.target_dir, &f) {
-                    Some(file) => Some(file),
-                    None => continue,
-                }
-            }
-            // A symlink is skipped; readelf refuses anything else ("is not
-            // an ordinary file") or fails to open it: no Machine line.
-            _ => continue,
-        };
+    for (f, r) in paths.into_iter().zip(read) {
+        let Some(arch) = r else { continue };
         report.examined += 1;
-        let Some(arch) = file.and_then(|mut f| file_machine(&mut f)) else {
-            continue;
-        };
-        if arch != cfg.arch_name {
-            report.wrong.push(WrongArch { path: f, arch });
+        match arch {
+            Some(arch) if arch != cfg.arch_name => report.wrong.push(WrongArch { path: f, arch }),
+            _ => {}
         }
     }
     Ok(report)
+}
+
+/// Reads the listed path `f` as the script does: `None` if it is skipped
+/// (a symlink, not a regular file, missing), else readelf's `Machine:`
+/// name of the file, if readelf would print one.
+fn examine(cfg: &BinArchConfig, f: &[u8]) -> Option<Option<String>> {
+    let full = join_like_shell(&cfg.target_dir, f);
+    let file = match std::fs::symlink_metadata(&full) {
+        Ok(m) if m.is_file() => File::open(&full).ok(),
+        // Longer than PATH_MAX: reached from TARGET_DIR one component
+        // at a time.
+        Err(e) if e.raw_os_error() == Some(Errno::ENAMETOOLONG.raw()) => {
+            Some(open_below(&cfg.target_dir, f)?)
+        }
+        // A symlink is skipped; readelf refuses anything else ("is not
+        // an ordinary file") or fails to open it: no Machine line.
+        _ => return None,
+    };
+    Some(file.and_then(|mut f| file_machine(&mut f)))
 }
 
 /// Opens the regular file at the listed path `f` below `dir` through the

@@ -322,3 +322,55 @@ fn exit_status_one_is_documented() {
         "README"
     );
 }
+
+/// A long list is read on `-j` threads with the findings in list order,
+/// the same lines for any thread count.
+#[test]
+fn findings_keep_list_order_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("usr/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A 64-byte ELF64 little-endian header with e_machine `m`.
+    let elf = |m: u16| {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        h[18..20].copy_from_slice(&m.to_le_bytes());
+        h
+    };
+    let mut list = String::new();
+    let mut expected = String::new();
+    // Listed in descending name order, so list order is not name order.
+    for i in (0..600).rev() {
+        let name = format!("f{i:03}");
+        let wrong = i % 7 == 3;
+        std::fs::write(bin.join(&name), elf(if wrong { 62 } else { 183 })).unwrap();
+        list.push_str(&format!("foo,./usr/bin/{name}\n"));
+        if wrong {
+            expected.push_str(&format!(
+                "ERROR: architecture for \"/usr/bin/{name}\" is \
+                 \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n"
+            ));
+        }
+    }
+    let listf = dir.path().join("list.txt");
+    std::fs::write(&listf, list).unwrap();
+    for j in ["1", "2", "8"] {
+        let out = run(ppd()
+            .args([
+                "check-bin-arch",
+                "-j",
+                j,
+                "-p",
+                "foo",
+                "-a",
+                "AArch64",
+                "-l",
+            ])
+            .arg(&listf)
+            .env("TARGET_DIR", dir.path()));
+        assert_eq!(out.status.code(), Some(1), "-j {j}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "-j {j}");
+    }
+}

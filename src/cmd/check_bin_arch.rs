@@ -24,7 +24,8 @@ pub fn run(args: &CheckBinArchArgs, ctx: &Context) -> Result<Status> {
         arch_name: args.arch.clone(),
         ignores: args.ignore.clone(),
     };
-    let report = binarch::check(&cfg)?;
+    let pools = crate::jobs::Pools::new(&ctx.threads);
+    let report = binarch::check(&cfg, &pools)?;
     let line = |w: &binarch::WrongArch| {
         format!(
             "ERROR: architecture for \"{}\" is \"{}\", should be \"{}\"",
