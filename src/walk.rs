@@ -61,7 +61,8 @@ struct Slot {
 }
 
 /// Open directory handles kept for reuse, least recently used dropped
-/// first. Not shared between threads: see [`Walker`] for that.
+/// first, the root last. Not shared between threads: see [`Walker`] for
+/// that.
 pub struct DirCache {
     slots: Vec<Slot>,
     tick: u64,
@@ -158,7 +159,9 @@ impl DirCache {
             self.slots.push(slot);
             return;
         }
-        if let Some(old) = self.slots.iter_mut().min_by_key(|s| s.used) {
+        // The root goes last: reopening it resolves the user's whole path,
+        // and every other directory of the tree is reached from it.
+        if let Some(old) = self.slots.iter_mut().min_by_key(|s| (s.node == 0, s.used)) {
             *old = slot;
         }
     }
