@@ -311,9 +311,10 @@ fn scan_once(
         }
         tree.dirs[idx].entries = entries;
     }
-    // The handles kept while reading are of the last directories read;
-    // what comes next (the merge) starts again from the root.
-    tree.walker.close_all();
+    // The handles kept while reading stay with the tree (within the
+    // process's budget, see `crate::walk`): the merge reads the same
+    // directories again (their metadata, the entries it links), and a
+    // small tree is then never opened twice.
     Ok(tree)
 }
 

@@ -86,10 +86,20 @@ impl Plan {
     pub fn visit_dirs<E: From<FsError>>(
         &self,
         root: &DirFd,
+        visit: impl FnMut(usize, &PlanDir, &DirFd) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        self.visit_dirs_with(root, &mut DirCache::new(), visit)
+    }
+
+    /// [`Plan::visit_dirs`] through `cache`, which keeps the handles it
+    /// opened for the caller's next walk of the same destination.
+    pub fn visit_dirs_with<E: From<FsError>>(
+        &self,
+        root: &DirFd,
+        cache: &mut DirCache,
         mut visit: impl FnMut(usize, &PlanDir, &DirFd) -> Result<bool, E>,
     ) -> Result<(), E> {
         let layout = self.layout(root);
-        let mut cache = DirCache::new();
         let mut entered = vec![false; self.dirs.len()];
         entered[0] = true;
         for (i, d) in self.dirs.iter().enumerate().skip(1) {

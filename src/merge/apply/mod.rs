@@ -203,7 +203,11 @@ pub fn apply(
     let existed = std::fs::symlink_metadata(dest).is_ok();
     let root = DirFd::create_all(dest)?;
     let mut out = Applied::default();
-    let mut fresh = make_dirs(sources, plan, &root, opts.base.is_some(), &mut out)?;
+    // The handles make_dirs opened serve the first run of directories.
+    let mut made = DirCache::new();
+    let snapshot = opts.base.is_some();
+    let mut fresh = make_dirs(sources, plan, &root, snapshot, &mut made, &mut out)?;
+    let made = std::sync::Mutex::new(Some(made));
     fresh[0] = !existed;
     let groups = match opts.mode {
         FileMode::Link => Groups::default(),
@@ -227,7 +231,11 @@ pub fn apply(
         chunks
             .par_iter()
             .map(|range| {
-                let r = task.fill_chunk(&root, range.clone(), &stop);
+                let cache = match range.start {
+                    0 => made.lock().ok().and_then(|mut m| m.take()),
+                    _ => None,
+                };
+                let r = task.fill_chunk(&root, range.clone(), cache, &stop);
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -284,10 +292,11 @@ fn make_dirs(
     plan: &Plan,
     root: &DirFd,
     snapshot: bool,
+    cache: &mut DirCache,
     out: &mut Applied,
 ) -> Result<Vec<bool>> {
     let mut fresh = vec![false; plan.dirs.len()];
-    plan.visit_dirs(root, |i, d, parent| -> Result<bool> {
+    plan.visit_dirs_with(root, cache, |i, d, parent| -> Result<bool> {
         let name = d.name();
         let mode = (dir_meta(sources, d)?.mode & 0o7777) | 0o700;
         if parent.mkdir(name, mode)? {
@@ -422,11 +431,12 @@ impl Task<'_> {
         &self,
         root: &DirFd,
         range: std::ops::Range<usize>,
+        cache: Option<DirCache>,
         stop: &AtomicBool,
     ) -> Result<Applied> {
         let (sources, plan, opts) = (self.sources, self.plan, self.opts);
         let layout = plan.layout(root);
-        let mut cache = DirCache::new();
+        let mut cache = cache.unwrap_or_default();
         let mut src_dirs = SrcDirs::default();
         let mut out = Applied::default();
         for i in range {
