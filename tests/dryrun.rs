@@ -213,6 +213,25 @@ fn dry_then_real(root: &Path, args: &[&std::ffi::OsStr], dests: &[&Path]) -> Vec
     lines
 }
 
+/// Asserts that the dry run printed the line `want`.
+fn assert_has(lines: &[String], want: &str) {
+    assert!(lines.iter().any(|l| l == want), "no {want:?} in {lines:#?}");
+}
+
+/// `prepare --per-package-dir <pp> --pkg app <opts> base lib`.
+fn prepare_app<'a>(pp: &'a Path, opts: &[&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "prepare".as_ref(),
+        "--per-package-dir".as_ref(),
+        pp.as_os_str(),
+        "--pkg".as_ref(),
+        "app".as_ref(),
+    ];
+    args.extend(opts.iter().map(|o| std::ffi::OsStr::new(*o)));
+    args.extend(["base", "lib"].map(std::ffi::OsStr::new));
+    args
+}
+
 fn ok_out(cmd: &mut std::process::Command) -> Output {
     let out = run(cmd);
     assert!(
@@ -241,31 +260,15 @@ fn prepare_dry_run_predicts_fresh_partial_and_complete_runs() {
     packages(&pp);
     pc_file(&pp);
     let (host, target) = (pp.join("app/host"), pp.join("app/target"));
-    let args: Vec<&std::ffi::OsStr> = [
-        "prepare".as_ref(),
-        "--per-package-dir".as_ref(),
-        pp.as_os_str(),
-        "--pkg".as_ref(),
-        "app".as_ref(),
-        "--fixup-paths".as_ref(),
-        "base".as_ref(),
-        "lib".as_ref(),
-    ]
-    .to_vec();
+    let args = prepare_app(&pp, &["--fixup-paths"]);
     let dests = [host.as_path(), target.as_path()];
 
     // Fresh: every directory, link and symlink, and the fixup of x.pc.
     let fresh = dry_then_real(tmp.path(), &args, &dests);
-    assert!(
-        fresh.contains(&format!("mkdir {}", host.display())),
-        "{fresh:#?}"
-    );
-    assert!(
-        fresh.contains(&format!(
-            "rewrite {}",
-            host.join("lib/pkgconfig/x.pc").display()
-        )),
-        "{fresh:#?}"
+    assert_has(&fresh, &format!("mkdir {}", host.display()));
+    assert_has(
+        &fresh,
+        &format!("rewrite {}", host.join("lib/pkgconfig/x.pc").display()),
     );
 
     // Partial: entries deleted, a dependency's file rebuilt (a new inode),
@@ -295,7 +298,7 @@ fn prepare_dry_run_predicts_fresh_partial_and_complete_runs() {
             target.join("usr/lib/common").display()
         ),
     ] {
-        assert!(partial.contains(&want), "no {want:?} in {partial:#?}");
+        assert_has(&partial, &want);
     }
     assert!(
         !partial.iter().any(|l| l.contains("/bin/own")),
@@ -356,13 +359,13 @@ fn finalize_and_copy_tree_dry_runs_predict_fresh_partial_and_complete_runs() {
     ]
     .to_vec();
     let fresh = dry_then_real(tmp.path(), &args, &[&dest]);
-    assert!(
-        fresh.contains(&format!(
+    assert_has(
+        &fresh,
+        &format!(
             "link {} -> {} (hard link)",
             dest.join("usr/lib/libx.so.1").display(),
             dest.join("usr/lib/libx-hard").display()
-        )),
-        "{fresh:#?}"
+        ),
     );
 
     // Partial: a file gone, a file whose copy is stale (another mtime),
@@ -381,7 +384,7 @@ fn finalize_and_copy_tree_dry_runs_predict_fresh_partial_and_complete_runs() {
             pp.join("lib/target/usr/lib/common").display()
         ),
     ] {
-        assert!(partial.contains(&want), "no {want:?} in {partial:#?}");
+        assert_has(&partial, &want);
     }
 
     // Complete: nothing to do, and no --report written by a dry run.
@@ -554,16 +557,7 @@ fn prepare_dry_run_sees_stale_removal_before_the_merge() {
     packages(&pp);
     put(&pp, "base/host/lib64/libold.so", "old\n");
     let host = pp.join("app/host");
-    let args: Vec<&std::ffi::OsStr> = [
-        "prepare".as_ref(),
-        "--per-package-dir".as_ref(),
-        pp.as_os_str(),
-        "--pkg".as_ref(),
-        "app".as_ref(),
-        "base".as_ref(),
-        "lib".as_ref(),
-    ]
-    .to_vec();
+    let args = prepare_app(&pp, &[]);
     let target = pp.join("app/target");
     let dests = [host.as_path(), target.as_path()];
     dry_then_real(tmp.path(), &args, &dests);
@@ -620,21 +614,21 @@ fn prepare_dry_run_predicts_copies_across_filesystems() {
     ]
     .to_vec();
     let fresh = dry_then_real(other.path(), &args, &[&host]);
-    assert!(
-        fresh.contains(&format!(
+    assert_has(
+        &fresh,
+        &format!(
             "copy {} -> {} (base)",
             host.join("bin/tool").display(),
             pp.join("base/host/bin/tool").display()
-        )),
-        "{fresh:#?}"
+        ),
     );
-    assert!(
-        fresh.contains(&format!(
+    assert_has(
+        &fresh,
+        &format!(
             "link {} -> {} (hard link)",
             host.join("bin/tool2").display(),
             host.join("bin/tool").display()
-        )),
-        "{fresh:#?}"
+        ),
     );
     std::fs::remove_file(host.join("bin/tool")).unwrap();
     dry_then_real(other.path(), &args, &[&host]);

@@ -137,6 +137,20 @@ fn skip_without_make() -> bool {
     common::skip_without(&["make", "gcc"])
 }
 
+/// The example built with `make -j4` in a new workspace: (workspace,
+/// output directory, its [`final_state`]); `None` after the skip
+/// [`skip_without_make`] records.
+fn built_j4() -> Option<(tempfile::TempDir, PathBuf, BTreeMap<String, Entry>)> {
+    if skip_without_make() {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = tmp.path().join("out");
+    make_ok(&o, &["-j4"]);
+    let first = final_state(&o);
+    Some((tmp, o, first))
+}
+
 #[test]
 fn parallel_build_gives_the_serial_build_final_trees() {
     if skip_without_make() {
@@ -355,13 +369,9 @@ fn names(v: &serde_json::Value) -> Vec<&str> {
 
 #[test]
 fn rebuild_and_reconfigure_runs_converge() {
-    if skip_without_make() {
+    let Some((_tmp, o, first)) = built_j4() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let o = tmp.path().join("out");
-    make_ok(&o, &["-j4"]);
-    let first = final_state(&o);
+    };
 
     // ppd explain on the build: a toolchain header is the toolchain's
     // inode, shared by every target package's tree.
@@ -785,13 +795,9 @@ fn unshare_plan(o: &Path) -> String {
 /// and the refresh ends with the first build's final trees.
 #[test]
 fn a_restored_output_directory_keeps_its_provenance() {
-    if skip_without_make() {
+    let Some((_tmp, o, first)) = built_j4() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let o = tmp.path().join("out");
-    make_ok(&o, &["-j4"]);
-    let first = final_state(&o);
+    };
     // libvec reinstalled: libjson's copies of its files are outdated, and
     // so are the packages built on libjson.
     make_ok(&o, &["-j4", "libvec-reinstall"]);

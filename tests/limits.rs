@@ -45,6 +45,17 @@ fn limited(ws: &Path) -> Command {
     c
 }
 
+/// Runs `args` in `ws` under the limit and at the test's own limit, each
+/// of which must succeed; `@` in an argument stands for `lo` and `hi`
+/// respectively (each run's own output): (limited run, other run).
+fn lo_and_hi(ws: &Path, args: &[&str]) -> (Output, Output) {
+    let with = |tag: &str| args.iter().map(|a| a.replace('@', tag)).collect::<Vec<_>>();
+    (
+        ok(limited(ws).args(with("lo"))),
+        ok(in_dir(ws).args(with("hi"))),
+    )
+}
+
 /// What a comparison looks at, per path below a root.
 #[derive(Debug, PartialEq, Eq, Clone)]
 struct Entry {
@@ -263,32 +274,24 @@ fn merge_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
 
     // finalize and copy-tree copy: the same content under the limit as at
     // the test's limit, and as the source.
-    ok(limited(ws).args([
-        "finalize",
-        "--per-package-dir",
-        "pp",
-        "--tree",
-        "host",
-        "--dest",
-        "out-lo",
-        "a",
-    ]));
-    ok(in_dir(ws).args([
-        "finalize",
-        "--per-package-dir",
-        "pp",
-        "--tree",
-        "host",
-        "--dest",
-        "out-hi",
-        "a",
-    ]));
+    lo_and_hi(
+        ws,
+        &[
+            "finalize",
+            "--per-package-dir",
+            "pp",
+            "--tree",
+            "host",
+            "--dest",
+            "out-@",
+            "a",
+        ],
+    );
     let lo = content(&tree_data(&ws.join("out-lo")));
     assert_eq!(lo, content(&tree_data(&ws.join("out-hi"))));
     assert_eq!(lo, content(&tree_data(&pp.join("a/host"))));
 
-    ok(limited(ws).args(["copy-tree", "pp/a/target", "ct-lo"]));
-    ok(in_dir(ws).args(["copy-tree", "pp/a/target", "ct-hi"]));
+    lo_and_hi(ws, &["copy-tree", "pp/a/target", "ct-@"]);
     let lo = content(&tree_data(&ws.join("ct-lo")));
     assert_eq!(lo, content(&tree_data(&ws.join("ct-hi"))));
     assert_eq!(lo, content(&tree_data(&pp.join("a/target"))));
@@ -349,24 +352,18 @@ fn text_and_list_commands_work_under_ulimit_64_on_wide_and_deep_trees() {
     write_at(&deep_dir(&pp.join("b/host")), "own", b"own");
     std::fs::create_dir_all(ws.join("lists-lo")).unwrap();
     std::fs::create_dir_all(ws.join("lists-hi")).unwrap();
-    let lo = ok(limited(ws).args([
-        "file-list",
-        "--per-package-dir",
-        "pp",
-        "--pkg",
-        "b",
-        "--out-dir",
-        "lists-lo",
-    ]));
-    let hi = ok(in_dir(ws).args([
-        "file-list",
-        "--per-package-dir",
-        "pp",
-        "--pkg",
-        "b",
-        "--out-dir",
-        "lists-hi",
-    ]));
+    let (lo, hi) = lo_and_hi(
+        ws,
+        &[
+            "file-list",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            "b",
+            "--out-dir",
+            "lists-@",
+        ],
+    );
     assert_eq!(stderr(&lo), stderr(&hi));
     let lists_lo = tree_data(&ws.join("lists-lo"));
     assert_eq!(
@@ -575,7 +572,7 @@ fn inspecting_commands_and_unshare_work_under_ulimit_64() {
     }
     list.push_str(&format!("b,./{deep}\n"));
     std::fs::write(ws.join("list.txt"), &list).unwrap();
-    same(&[
+    let bin_arch = [
         "check-bin-arch",
         "-p",
         "b",
@@ -585,19 +582,9 @@ fn inspecting_commands_and_unshare_work_under_ulimit_64() {
         "AArch64",
         "--target-dir",
         "pp/b/target",
-    ]);
-    let out = ok(limited(ws).args([
-        "-v",
-        "check-bin-arch",
-        "-p",
-        "b",
-        "-l",
-        "list.txt",
-        "-a",
-        "AArch64",
-        "--target-dir",
-        "pp/b/target",
-    ]));
+    ];
+    same(&bin_arch);
+    let out = ok(limited(ws).arg("-v").args(bin_arch));
     assert!(
         stderr(&out).contains(&format!("{} files of b examined", WIDE + 1)),
         "{}",
