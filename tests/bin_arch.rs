@@ -185,6 +185,14 @@ fn ours(target: &Path, args: &[&str]) -> Outcome {
     }
 }
 
+/// check-bin-arch's arguments for package `pkg` with the file list
+/// `list`, the system's readelf and the architecture `arch`, then `extra`.
+fn case<'a>(pkg: &'a str, list: &'a str, arch: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-p", pkg, "-l", list, "-r", "readelf", "-a", arch];
+    args.extend(extra);
+    args
+}
+
 #[test]
 fn same_messages_and_exit_status_as_buildroots_script_with_readelf() {
     if skip_without(&[
@@ -202,35 +210,19 @@ fn same_messages_and_exit_status_as_buildroots_script_with_readelf() {
     };
     let (target, list) = plant(dir.path());
     let list = list.to_str().unwrap();
+    let a64 = "AArch64";
     let cases: Vec<Vec<&str>> = vec![
-        vec!["-p", "foo", "-l", list, "-r", "readelf", "-a", "AArch64"],
-        vec![
-            "-p",
+        case("foo", list, a64, &[]),
+        case(
             "foo",
-            "-l",
             list,
-            "-r",
-            "readelf",
-            "-a",
-            "AArch64",
-            "-i",
-            "usr/lib/foo-fw",
-            "-i",
-            "//usr//lib/foo fw2//",
-        ],
-        vec![
-            "-p",
-            "foo",
-            "-l",
-            list,
-            "-r",
-            "readelf",
-            "-a",
-            "Advanced Micro Devices X86-64",
-        ],
-        vec!["-p", "bar", "-l", list, "-r", "readelf", "-a", "AArch64"],
-        vec!["-p", "nobody", "-l", list, "-r", "readelf", "-a", "AArch64"],
-        vec!["-p", "foo", "-l", list, "-r", "readelf", "-a", "MC68000"],
+            a64,
+            &["-i", "usr/lib/foo-fw", "-i", "//usr//lib/foo fw2//"],
+        ),
+        case("foo", list, "Advanced Micro Devices X86-64", &[]),
+        case("bar", list, a64, &[]),
+        case("nobody", list, a64, &[]),
+        case("foo", list, "MC68000", &[]),
     ];
     for args in &cases {
         let want = script(&check, &target, args);

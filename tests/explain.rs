@@ -17,6 +17,21 @@ fn write(p: &Path, data: &str) {
     fs::write(p, data).unwrap();
 }
 
+/// Prepares app on toolchain, base and other, with the path fixup.
+fn prepare_app(pp: &Path) {
+    ok(ppd()
+        .args(["prepare", "--conflicts", "ignore", "--per-package-dir"])
+        .arg(pp)
+        .args([
+            "--pkg",
+            "app",
+            "--fixup-paths",
+            "toolchain",
+            "base",
+            "other",
+        ]));
+}
+
 struct Build {
     _t: tempfile::TempDir,
     out: PathBuf,
@@ -38,17 +53,7 @@ fn build() -> Build {
         &pp.join("other/host/lib/pkgconfig/o.pc"),
         &format!("prefix={}/other/host/usr\n", pp.display()),
     );
-    ok(ppd()
-        .args(["prepare", "--conflicts", "ignore", "--per-package-dir"])
-        .arg(&pp)
-        .args([
-            "--pkg",
-            "app",
-            "--fixup-paths",
-            "toolchain",
-            "base",
-            "other",
-        ]));
+    prepare_app(&pp);
     ok(ppd()
         .args(["finalize", "--conflicts", "ignore", "--tree", "target"])
         .arg("--per-package-dir")
@@ -208,17 +213,7 @@ fn a_copy_is_outdated_after_its_dependency_is_rebuilt() {
     assert_eq!(v["stats"]["outdated"], 1);
 
     // Re-preparing app brings the new version: current again.
-    ok(ppd()
-        .args(["prepare", "--conflicts", "ignore", "--per-package-dir"])
-        .arg(&b.pp)
-        .args([
-            "--pkg",
-            "app",
-            "--fixup-paths",
-            "toolchain",
-            "base",
-            "other",
-        ]));
+    prepare_app(&b.pp);
     let v = explain_json(&b, &[cc]);
     assert_eq!(v["paths"][0]["copy"]["state"], "current");
     assert_eq!(v["stats"]["outdated"], 0);

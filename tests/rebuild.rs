@@ -334,28 +334,25 @@ fn the_images_list_is_byte_identical_to_buildroots() {
     std::os::unix::fs::symlink("rootfs.ext2", images.join("rootfs.img")).unwrap();
     write(&images.join("boot/dtb one.dtb"), "dtb");
     shell_images(&images, &shell, "libfoo", true);
-    ok(ppd()
-        .args(["file-list", "--pkg", "libfoo", "--staging-subdir", STAGING])
-        .arg("--per-package-dir")
-        .arg(&b.pp)
-        .arg("--images-dir")
-        .arg(&images)
-        .arg("--out-dir")
-        .arg(&ours));
+    // libfoo's file lists, the images list included.
+    let file_list = || {
+        ok(ppd()
+            .args(["file-list", "--pkg", "libfoo", "--staging-subdir", STAGING])
+            .arg("--per-package-dir")
+            .arg(&b.pp)
+            .arg("--images-dir")
+            .arg(&images)
+            .arg("--out-dir")
+            .arg(&ours))
+    };
+    file_list();
     let want = std::fs::read_to_string(shell.join(".files-list-images.txt")).unwrap();
     let got = std::fs::read_to_string(ours.join(".files-list-images.txt")).unwrap();
     assert_eq!(want.lines().count(), 4, "{want}");
     assert_eq!(got, want);
     assert!(!ours.join(".files-list-images.before").exists());
     // A -rebuild has no snapshot (configure does not run): the last list is kept.
-    ok(ppd()
-        .args(["file-list", "--pkg", "libfoo", "--staging-subdir", STAGING])
-        .arg("--per-package-dir")
-        .arg(&b.pp)
-        .arg("--images-dir")
-        .arg(&images)
-        .arg("--out-dir")
-        .arg(&ours));
+    file_list();
     assert_eq!(
         std::fs::read_to_string(ours.join(".files-list-images.txt")).unwrap(),
         want

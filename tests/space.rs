@@ -454,10 +454,9 @@ fn check_failure(
     );
 }
 
-/// Runs `case` once per budget of free inodes and pages on a full tmpfs,
-/// then with the space freed again; returns how many runs failed.
-fn full_filesystem(fs: &Tmpfs, case: &Case) -> usize {
-    let base = fs.path().join(case.name);
+/// The state `case` gives where nothing fails: set up and run in
+/// `base/ref`, which is removed again.
+fn reference_state(base: &Path, case: &Case) -> BTreeMap<String, Compared> {
     let reference = base.join("ref");
     std::fs::create_dir_all(&reference).unwrap();
     (case.setup)(&reference);
@@ -470,6 +469,48 @@ fn full_filesystem(fs: &Tmpfs, case: &Case) -> usize {
     );
     let want = state(&reference, case.dests);
     std::fs::remove_dir_all(&reference).unwrap();
+    want
+}
+
+/// What a failed run must leave as it was: the shapes of the sources and
+/// the root entries of the kept trees.
+type Untouched = (Vec<Vec<(Vec<u8>, Shape)>>, Vec<Snap>);
+
+/// Sets `case` up in `r`; returns what a failed run must leave as it was.
+fn set_up(r: &Path, case: &Case) -> Untouched {
+    std::fs::create_dir_all(r).unwrap();
+    (case.setup)(r);
+    let sources = case.sources.iter().map(|s| shape(&r.join(s))).collect();
+    let kept = case
+        .kept
+        .iter()
+        .map(|k| snapshot(&r.join(k))[&b""[..]].clone())
+        .collect();
+    (sources, kept)
+}
+
+/// Runs `case` again in `r` after a failure (`after`): it succeeds and
+/// gives `want`.
+fn converges(r: &Path, case: &Case, want: &BTreeMap<String, Compared>, after: &str) {
+    let out = ppd_in(r, case);
+    assert!(
+        out.status.success(),
+        "{}: run again after {after}: {}",
+        case.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(
+        &state(r, case.dests),
+        want,
+        &format!("{}: run again after {after}", case.name),
+    );
+}
+
+/// Runs `case` once per budget of free inodes and pages on a full tmpfs,
+/// then with the space freed again; returns how many runs failed.
+fn full_filesystem(fs: &Tmpfs, case: &Case) -> usize {
+    let base = fs.path().join(case.name);
+    let want = reference_state(&base, case);
 
     let mut failed = 0;
     for (i, (inodes, pages)) in [(0, 0), (2, 1), (6, 2), (20, 8), (60, 40)]
@@ -477,14 +518,7 @@ fn full_filesystem(fs: &Tmpfs, case: &Case) -> usize {
         .enumerate()
     {
         let r = base.join(format!("run{i}"));
-        std::fs::create_dir_all(&r).unwrap();
-        (case.setup)(&r);
-        let sources: Vec<_> = case.sources.iter().map(|s| shape(&r.join(s))).collect();
-        let kept: Vec<_> = case
-            .kept
-            .iter()
-            .map(|k| snapshot(&r.join(k))[&b""[..]].clone())
-            .collect();
+        let (sources, kept) = set_up(&r, case);
         fill(fs.path(), inodes, pages);
         let out = ppd_in(&r, case);
         if !out.status.success() {
@@ -492,20 +526,11 @@ fn full_filesystem(fs: &Tmpfs, case: &Case) -> usize {
             check_failure(case, &r, &out, "No space left on device", &sources, &kept);
         }
         unfill(fs.path());
-        let out = ppd_in(&r, case);
-        assert!(
-            out.status.success(),
-            "{} after freeing space (budget {inodes} inodes, {pages} pages): {}",
-            case.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_same(
-            &state(&r, case.dests),
+        converges(
+            &r,
+            case,
             &want,
-            &format!(
-                "{}: run again after ENOSPC (budget {inodes} inodes, {pages} pages)",
-                case.name
-            ),
+            &format!("ENOSPC (budget {inodes} inodes, {pages} pages)"),
         );
         std::fs::remove_dir_all(&r).unwrap();
     }
@@ -530,37 +555,15 @@ fn a_read_only_filesystem_gives_one_error_and_a_rerun_converges() {
     };
     for case in CASES {
         let base = fs.path().join(case.name);
-        let reference = base.join("ref");
-        std::fs::create_dir_all(&reference).unwrap();
-        (case.setup)(&reference);
-        assert!(ppd_in(&reference, case).status.success());
-        let want = state(&reference, case.dests);
+        let want = reference_state(&base, case);
 
         let r = base.join("ro");
-        std::fs::create_dir_all(&r).unwrap();
-        (case.setup)(&r);
-        let sources: Vec<_> = case.sources.iter().map(|s| shape(&r.join(s))).collect();
-        let kept: Vec<_> = case
-            .kept
-            .iter()
-            .map(|k| snapshot(&r.join(k))[&b""[..]].clone())
-            .collect();
+        let (sources, kept) = set_up(&r, case);
         fs.remount("ro");
         let out = ppd_in(&r, case);
         fs.remount("rw");
         check_failure(case, &r, &out, "Read-only file system", &sources, &kept);
-        let out = ppd_in(&r, case);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            case.name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_same(
-            &state(&r, case.dests),
-            &want,
-            &format!("{}: run again after EROFS", case.name),
-        );
+        converges(&r, case, &want, "EROFS");
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
