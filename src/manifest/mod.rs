@@ -322,14 +322,19 @@ fn kind_char(k: Kind) -> u8 {
 
 /// Escapes a path so it fits one tab-separated line: `\\`, `\n`, `\t`.
 pub fn escape(path: &[u8], out: &mut Vec<u8>) {
-    for &b in path {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.push(b),
-        }
+    let mut rest = path;
+    // Runs without a byte to escape (nearly every name is one) are copied
+    // whole.
+    while let Some(i) = memchr::memchr3(b'\\', b'\n', b'\t', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(match rest[i] {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            _ => b"\\t",
+        });
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 /// Splits a relative path into its directory (`b""` for the root) and its
@@ -361,11 +366,13 @@ pub fn render(m: &Manifest) -> Vec<u8> {
         // is the ctime.
         match record {
             Some(d) => {
-                let _ = write!(
-                    out,
-                    "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
-                    d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
-                );
+                out.extend_from_slice(b"d\t-\t");
+                push_u64(&mut out, d.key.dev);
+                out.push(b'\t');
+                push_u64(&mut out, d.key.ino);
+                out.extend_from_slice(b"\t0\t");
+                push_time(&mut out, d.ctime);
+                out.extend_from_slice(b"\t0\t-\t");
             }
             None => out.extend_from_slice(b"D\t"),
         }
@@ -388,23 +395,75 @@ pub fn render(m: &Manifest) -> Vec<u8> {
 
 /// One entry line.
 fn render_entry(name: &[u8], r: &Record, out: &mut Vec<u8>) {
-    {
-        out.push(kind_char(r.kind));
-        let _ = write!(
-            out,
-            "\t{}\t{}\t{}\t{}\t{}.{:09}\t{:o}\t{}\t",
-            r.provider,
-            r.key.dev,
-            r.key.ino,
-            r.size,
-            r.mtime.sec,
-            r.mtime.nsec,
-            r.mode & 0o7777,
-            if r.rewritten { "r" } else { "-" }
-        );
-        escape(name, out);
-        out.push(b'\n');
+    // By hand rather than through `write!`: a toolchain's manifest has
+    // thousands of lines, and the formatting machinery was most of the
+    // time spent writing it.
+    out.push(kind_char(r.kind));
+    out.push(b'\t');
+    out.extend_from_slice(r.provider.as_bytes());
+    out.push(b'\t');
+    push_u64(out, r.key.dev);
+    out.push(b'\t');
+    push_u64(out, r.key.ino);
+    out.push(b'\t');
+    push_u64(out, r.size);
+    out.push(b'\t');
+    push_time(out, r.mtime);
+    out.push(b'\t');
+    push_octal(out, r.mode & 0o7777);
+    out.extend_from_slice(if r.rewritten { b"\tr\t" } else { b"\t-\t" });
+    escape(name, out);
+    out.push(b'\n');
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends a time as `<sec>.<nsec, 9 digits>` (what `{}.{:09}` gives).
+fn push_time(out: &mut Vec<u8>, t: Mtime) {
+    if !(0..1_000_000_000).contains(&t.nsec) {
+        let _ = write!(out, "{}.{:09}", t.sec, t.nsec);
+        return;
+    }
+    if t.sec < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, t.sec.unsigned_abs());
+    out.push(b'.');
+    let mut buf = [b'0'; 9];
+    let mut n = t.nsec as u32;
+    for b in buf.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&buf);
+}
+
+/// Appends mode bits in octal.
+fn push_octal(out: &mut Vec<u8>, mode: u32) {
+    let mut buf = [0u8; 11];
+    let (mut i, mut n) = (buf.len(), mode);
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n & 7) as u8;
+        n >>= 3;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 impl RecordRef<'_> {
@@ -769,6 +828,39 @@ mod tests {
             let text = good.replace(" root 2049 2 1700000000.000000042\n", bad);
             assert!(parse(text.as_bytes()).is_err(), "{bad:?}");
         }
+    }
+
+    /// The hand-written number formatting gives what `write!` gives.
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut values: Vec<u64> = vec![0, 1, 9, 10, 99, 100, u64::MAX, u64::MAX - 1];
+        values.extend((0..2000).map(|i| rng.next_u64() >> (i % 64)));
+        for &v in &values {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+            out.clear();
+            push_octal(&mut out, v as u32);
+            assert_eq!(out, format!("{:o}", v as u32).into_bytes());
+            for nsec in [
+                0,
+                5,
+                999_999_999,
+                (v % 1_000_000_000) as i64,
+                -1,
+                1_000_000_000,
+            ] {
+                for sec in [v as i64, (v as i64).wrapping_neg(), 0, -1, i64::MIN] {
+                    out.clear();
+                    push_time(&mut out, Mtime { sec, nsec });
+                    assert_eq!(out, format!("{sec}.{nsec:09}").into_bytes(), "{sec} {nsec}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        escape(b"a\\b\tc\nd\n", &mut out);
+        assert_eq!(out, b"a\\\\b\\tc\\nd\\n");
     }
 
     #[test]
