@@ -13,9 +13,10 @@
 #   rsync      Buildroot's loop (rsync -a --hard-links --link-dest per dependency)
 #   hardlink   ppd prepare --link-mode hardlink
 #   reflink    ppd prepare --link-mode reflink
-#   snapshot   ppd prepare --link-mode snapshot (btrfs only)
+#   snapshot   ppd prepare --link-mode snapshot (btrfs only): snapshots where
+#              one saves at least 3000 entries, else clones into a subvolume
 #   auto       ppd prepare --link-mode auto (btrfs only, on the subvolumes:
-#              snapshots where one saves at least 20,000 entries, else clones)
+#              as snapshot on Linux 6.4 and later)
 # plus, on the machine's own work directory (ext4 here), ext4-hardlink: ppd
 # prepare --link-mode hardlink, the figure hard links give there. Finalize:
 #   finalize-reflink  ppd finalize --link-mode reflink of every target tree

@@ -250,6 +250,18 @@ pub struct PrepareArgs {
     #[arg(long, value_enum, default_value_t = PrepareLinkModeArg::Auto)]
     pub link_mode: PrepareLinkModeArg,
 
+    /// With snapshot and auto on btrfs: snapshot a dependency's tree only
+    /// where that saves at least N entries (a snapshot commits the
+    /// filesystem's transaction, which costs as much as thousands of
+    /// clones); below, the tree gets clones.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 3000,
+        env = "PPD_SNAPSHOT_MIN_ENTRIES"
+    )]
+    pub snapshot_min_entries: u64,
+
     /// Print the conflicts and statistics as one JSON document on stdout
     /// (docs/json.md).
     #[arg(long)]

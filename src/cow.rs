@@ -229,6 +229,20 @@ pub fn create_subvolume(parent: &DirFd, name: &[u8]) -> Result<(), Errno> {
     vol_ioctl::<SUBVOL_CREATE_V2>(parent, &mut args)
 }
 
+/// True if creating a subvolume costs no transaction commit: Linux 6.4
+/// and later (before, `BTRFS_IOC_SUBVOL_CREATE_V2` committed the
+/// transaction as a snapshot does).
+pub fn cheap_subvolumes() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 4),
+        _ => false,
+    }
+}
+
 /// Creates `name` in `parent` as a writable snapshot of the subvolume
 /// open as `src` (`BTRFS_IOC_SNAP_CREATE_V2`; the caller must own the
 /// subvolume or be root).

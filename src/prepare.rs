@@ -53,6 +53,9 @@ pub struct PrepareConfig {
     /// How files are placed (`Copy` is not one of prepare's modes: it
     /// means `Auto`).
     pub link_mode: LinkMode,
+    /// With `Snapshot` and `Auto` on btrfs: the least number of entries a
+    /// snapshot must save (see [`snapshot_base`]) to be made.
+    pub snapshot_min_entries: i64,
 }
 
 /// How one tree's files were placed, for `-v`.
@@ -452,14 +455,25 @@ fn dry_run(
         LinkMode::Hardlink => false,
         _ => support.is_some_and(|s| s.reflink),
     };
+    // The snapshot the run would make: the same choice as `placement`'s,
+    // for a tree that does not exist yet.
+    let snapshot = match cfg.link_mode {
+        LinkMode::Auto | LinkMode::Snapshot
+            if support.is_some_and(|s| s.snapshot)
+                && std::fs::symlink_metadata(&job.dest).is_err() =>
+        {
+            snapshot_base(sources, plan, cfg.snapshot_min_entries.max(1))
+        }
+        _ => None,
+    };
     result.placement = Some(Placement {
-        mode: if clone {
-            LinkMode::Reflink
-        } else {
-            LinkMode::Hardlink
+        mode: match (snapshot, clone) {
+            (Some(_), _) => LinkMode::Snapshot,
+            (None, true) => LinkMode::Reflink,
+            (None, false) => LinkMode::Hardlink,
         },
         fs: support.map_or("unknown", |s| s.fs),
-        base: None,
+        base: snapshot.map(|b| sources[b as usize].label.clone()),
     });
     let opts = ApplyOptions {
         mode: if clone {
@@ -475,6 +489,22 @@ fn dry_run(
     let pv = merge::preview::preview(sources, plan, &job.dest, opts, &gone)?;
     text.extend_from_slice(&pv.text);
     result.applied = pv.applied;
+    if let Some(b) = snapshot {
+        // The base's winning entries would come with the snapshot, not
+        // be cloned (the plan text above still lists every entry).
+        let (mut files, mut others) = (0u64, 0u64);
+        for r in plan.dirs.iter().flat_map(|d| &d.leaves) {
+            match plan::entry(sources, *r).kind {
+                _ if r.src != b => {}
+                Kind::File => files += 1,
+                _ => others += 1,
+            }
+        }
+        let s = &mut result.applied.stats;
+        s.from_snapshot += files + others;
+        s.cloned = s.cloned.saturating_sub(files);
+        s.linked = s.linked.saturating_sub(others);
+    }
     if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
         let report = fixup_preview(fx, &job.dest, &pv.incoming, pool)?;
         for rw in &report.rewritten {
@@ -509,11 +539,12 @@ fn existing_dir(path: &Path) -> Option<DirFd> {
 /// - `snapshot` and `auto` on btrfs, for a tree that does not exist yet:
 ///   a snapshot of the dependency tree that saves the most work (the
 ///   entries it wins in the plan, less the entries it brings that others
-///   override), if that tree is a subvolume and the snapshot saves work
-///   (with `auto`, at least [`AUTO_SNAPSHOT_LEAST`] entries); without one,
-///   in `snapshot` mode the tree is created as an empty subvolume, so that
-///   the packages built on this one can snapshot it. Then clones. A tree
-///   that exists already gets clones (its own files are in it).
+///   override), if that tree is a subvolume and the snapshot saves at
+///   least `snapshot_min_entries` entries; without one the tree is created
+///   as an empty subvolume (by `auto` only where that is cheap: see
+///   [`cow::cheap_subvolumes`]), so that the packages built on this one
+///   can snapshot it. Then clones. A tree that exists already gets clones
+///   (its own files are in it).
 /// - `auto` elsewhere: clones where the filesystem clones, else hard links.
 ///
 /// A snapshot tree that the last run left unfinished (killed before its
@@ -565,17 +596,13 @@ fn placement(
             exists = false;
         }
         if !exists {
-            // `auto` snapshots only where that saves more than a snapshot
-            // costs: creating one commits the filesystem's transaction
-            // (every change since the last commit is written first), which
-            // measured tens to hundreds of milliseconds, the time of some
-            // ten thousand clones.
-            let least = if want == LinkMode::Auto {
-                AUTO_SNAPSHOT_LEAST
-            } else {
-                1
-            };
-            if let Some(b) = snapshot_base(sources, plan, least) {
+            // A snapshot only where it saves more than it costs: creating
+            // one commits the filesystem's transaction (every change since
+            // the last commit is written and the device flushed first),
+            // measured at 10 ms on an idle loop-mounted image and hundreds
+            // of milliseconds in the middle of a build, the time of
+            // thousands of clones.
+            if let Some(b) = snapshot_base(sources, plan, cfg.snapshot_min_entries.max(1)) {
                 let src = DirFd::open(&sources[b as usize].tree.root)?;
                 if cow::snapshot(&src, &parent, &name).is_ok() {
                     let label = sources[b as usize].label.clone();
@@ -586,12 +613,12 @@ fn placement(
                     ));
                 }
             }
-            // In snapshot mode the tree is made a subvolume, so that the
+            // Otherwise the tree is made an empty subvolume, so that the
             // packages built on it can snapshot it (refused: a plain
-            // directory is made below). Not with `auto`: creating a
-            // subvolume commits the transaction too, as costly as a
-            // snapshot, for a saving only later trees might see.
-            if want == LinkMode::Snapshot {
+            // directory is made below). Since Linux 6.4 that commits
+            // nothing (0.1 ms here); before, it committed as a snapshot
+            // does, so `auto` makes subvolumes only on those kernels.
+            if want == LinkMode::Snapshot || cow::cheap_subvolumes() {
                 let _ = cow::create_subvolume(&parent, &name);
             }
         }
@@ -608,9 +635,6 @@ fn placement(
         Ok((FileMode::Link, None, report(LinkMode::Hardlink, None)))
     }
 }
-
-/// The score (entries a snapshot saves) below which `auto` clones instead.
-const AUTO_SNAPSHOT_LEAST: i64 = 20_000;
 
 /// The dependency whose tree is best snapshotted to start the merge: a
 /// subvolume, scoring the entries it wins in the plan (already right after

@@ -16,6 +16,15 @@ use std::process::Command;
 
 use common::*;
 
+/// `ppd` with snapshots wherever they save anything (the default
+/// threshold, thousands of entries, would give these small trees clones):
+/// the snapshot paths are what these tests exercise.
+fn cow_ppd() -> Command {
+    let mut c = ppd();
+    c.env("PPD_SNAPSHOT_MIN_ENTRIES", "1");
+    c
+}
+
 /// A loop-mounted filesystem image, unmounted (and its loop device
 /// detached: `mount -o loop` sets autoclear) and deleted on drop, whether
 /// the test passed or not.
@@ -170,7 +179,7 @@ fn fill(tree: &Path, pkg: &str, n: usize, seed: i64) {
 fn packages(root: &Path, mode: &str) -> PathBuf {
     let pp = root.join("per-package");
     for (pkg, n, seed) in [("small", 10, 1), ("big", 300, 2), ("late", 5, 3)] {
-        ok(ppd()
+        ok(cow_ppd()
             .args(["prepare", "--link-mode", mode, "--per-package-dir"])
             .arg(&pp)
             .args(["--pkg", pkg]));
@@ -210,7 +219,7 @@ fn settle_dirs(root: &Path) {
 const DEPS: [&str; 3] = ["small", "big", "late"];
 
 fn prepare(pp: &Path, pkg: &str, mode: &str) -> std::process::Output {
-    ok(ppd()
+    ok(cow_ppd()
         .args([
             "prepare",
             "-v",
@@ -374,7 +383,7 @@ fn cow_parity(fs: &str, mode: &str, test: &str) {
     // (type, mode, size, mtime): current now; a rebuilt dependency file
     // makes the copy outdated, and the next prepare replaces that clone.
     let outdated = |pp: &Path| {
-        let out = ok(ppd()
+        let out = ok(cow_ppd()
             .args(["outdated", "--per-package-dir"])
             .arg(pp)
             .arg("pkg"));
@@ -462,6 +471,66 @@ fn snapshot_on_btrfs_matches_the_rsync_loop_without_sharing_inodes() {
     cow_parity("btrfs", "snapshot", "btrfs-snapshot");
 }
 
+/// A snapshot saving fewer entries than `--snapshot-min-entries` (3000
+/// by default) is not made: the tree is an empty subvolume filled with
+/// clones (so that later packages can snapshot it), with the rsync loop's
+/// result and no inode shared. A dry run reports the snapshot a lower
+/// threshold would make.
+#[test]
+fn snapshot_below_the_threshold_clones_into_a_subvolume() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let Some(im) = image("btrfs", "btrfs-threshold") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "snapshot");
+    let sources = source_inodes(&pp);
+    let prepare = |threshold: Option<&str>, extra: &[&str]| {
+        let mut c = ppd();
+        if let Some(t) = threshold {
+            c.env("PPD_SNAPSHOT_MIN_ENTRIES", t);
+        }
+        ok(c.args(["prepare", "-v", "--conflicts", "ignore"])
+            .args(extra)
+            .args(["--link-mode", "snapshot", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "pkg"])
+            .args(DEPS))
+    };
+    let dry = prepare(Some("1"), &["-n"]);
+    let err = String::from_utf8_lossy(&dry.stderr).into_owned();
+    let line = placement_line(&err, &pp.join("pkg/host"));
+    assert!(
+        line.contains("snapshot of big on btrfs: ") && line.ends_with(" (dry run)"),
+        "{line}"
+    );
+    assert!(!pp.join("pkg/host").exists());
+    let out = prepare(None, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for tree in ["host", "target"] {
+        let dest = pp.join("pkg").join(tree);
+        let line = placement_line(&err, &dest);
+        assert!(
+            line.contains("reflink on btrfs: 0 from the snapshot, ")
+                && line.contains(" 0 fallbacks"),
+            "{line}"
+        );
+        // The root of a subvolume (inode 256 on btrfs).
+        assert_eq!(std::fs::metadata(&dest).unwrap().ino(), 256);
+        let theirs = im.mnt.join("rsync").join(tree);
+        rsync_loop(&pp, tree, &theirs);
+        assert_parity(&theirs, &dest, &sources);
+    }
+    // A re-run changes nothing.
+    let again = prepare(None, &[]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
+        "{err}"
+    );
+}
+
 /// The snapshot's base brings entries that a later dependency replaces
 /// with another type: a directory where the later one has a symlink, a
 /// file where it has a directory. Last wins, with no clash reported.
@@ -472,7 +541,7 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
     };
     let pp = im.mnt.join("per-package");
     for pkg in ["big", "late"] {
-        ok(ppd()
+        ok(cow_ppd()
             .args(["prepare", "--link-mode", "snapshot", "--per-package-dir"])
             .arg(&pp)
             .args(["--pkg", pkg]));
@@ -496,7 +565,7 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
         1_600_000_000,
         0,
     );
-    let out = ok(ppd()
+    let out = ok(cow_ppd()
         .args([
             "prepare",
             "-v",
@@ -534,7 +603,7 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
     );
     assert_eq!(std::fs::read(t.join("usr/lib/big/f7")).unwrap(), b"big 7\n");
     // A re-run changes nothing.
-    let again = ok(ppd()
+    let again = ok(cow_ppd()
         .args([
             "prepare",
             "-v",
@@ -674,7 +743,7 @@ fn finalize_clones_or_copies_on_xfs() {
     let mut results = Vec::new();
     for mode in ["reflink", "copy", "auto"] {
         let dest = im.mnt.join(format!("final-{mode}"));
-        let out = ok(ppd()
+        let out = ok(cow_ppd()
             .args([
                 "finalize",
                 "-v",
@@ -739,7 +808,7 @@ fn reflink_without_clones_falls_back_to_hard_links() {
         1,
     );
     std::fs::create_dir_all(pp.join("a/host")).unwrap();
-    let out = ok(ppd()
+    let out = ok(cow_ppd()
         .args([
             "prepare",
             "-v",

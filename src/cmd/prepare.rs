@@ -156,6 +156,7 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
             PrepareLinkModeArg::Reflink => LinkMode::Reflink,
             PrepareLinkModeArg::Snapshot => LinkMode::Snapshot,
         },
+        snapshot_min_entries: i64::try_from(args.snapshot_min_entries).unwrap_or(i64::MAX),
     })
 }
 

@@ -22,6 +22,7 @@ pub fn ppd() -> Command {
         "MFLAGS",
         "PER_PACKAGE_DIR",
         "PPD_JOBS",
+        "PPD_SNAPSHOT_MIN_ENTRIES",
         "HOST_DIR",
         "STAGING_DIR",
         "TARGET_DIR",
