@@ -47,10 +47,7 @@ bench_need rsync=rsync tac=coreutils python3=python3
 RESULTS=${RESULTS:-$BENCH_WORK/results/finalize.md}
 OUT=$BENCH_WORK/finalize
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
-if [ -n "$BASE" ]; then
-    [ -f "$BASE" ] && [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
-    BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
-fi
+[ -n "$BASE" ] && bench_executable BASE "--baseline "
 bench_build_ppd
 bench_use_workload
 PP=$WORKLOAD/per-package

@@ -83,8 +83,7 @@ RESULTS=${RESULTS:-$BENCH_WORK/results/prepare.md}
 OUT=$BENCH_WORK/prepare
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
 if [ -n "$BASE" ]; then
-    [ -f "$BASE" ] && [ -x "$BASE" ] || bench_die "--baseline $BASE is not an executable"
-    BASE=$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")
+    bench_executable BASE "--baseline "
     METHODS="$METHODS ppd-base ppd-manifest-base"
 fi
 bench_build_ppd

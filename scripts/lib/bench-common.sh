@@ -106,13 +106,22 @@ bench_secs() {
     awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
 }
 
+# bench_executable VAR WHAT: the executable file named by $VAR (given as
+# WHAT, for the error), made absolute in VAR, since the benchmarks run it
+# from other directories.
+bench_executable() {
+    local p=${!1}
+    [ -f "$p" ] && [ -x "$p" ] || bench_die "$2$p is not an executable"
+    printf -v "$1" '%s' "$(cd "$(dirname "$p")" && pwd)/$(basename "$p")"
+}
+
 # Builds the release binary as scripts/build-release.sh does (statically
 # linked on glibc) and sets PPD to it; PPD_BENCH_PPD=BIN uses that binary
 # instead (one built earlier, or elsewhere).
 bench_build_ppd() {
     if [ -n "${PPD_BENCH_PPD:-}" ]; then
-        [ -x "$PPD_BENCH_PPD" ] || bench_die "PPD_BENCH_PPD=$PPD_BENCH_PPD is not an executable"
-        PPD=$(cd "$(dirname "$PPD_BENCH_PPD")" && pwd)/$(basename "$PPD_BENCH_PPD")
+        PPD=$PPD_BENCH_PPD
+        bench_executable PPD PPD_BENCH_PPD=
         return
     fi
     command -v cargo >/dev/null || bench_die "needs cargo (a Rust toolchain, e.g. from rustup.rs), or PPD_BENCH_PPD=BIN"
