@@ -286,8 +286,13 @@ fn prepare_tree(
     } else {
         (roots, Vec::new())
     };
+    // The scan's directory handles are kept for the merge (a small tree
+    // is then opened once) only where the budget of kept handles has room
+    // for every tree's share and the merge's own.
+    let keep_handles = (roots.len() + 2) * crate::walk::LOCAL_CAP <= crate::limits::retained_dirs();
     let opts = ScanOptions {
         manifests: cfg.manifest,
+        keep_handles,
         ..ScanOptions::default()
     };
     // One tree is scanned by one thread anyway.

@@ -89,6 +89,12 @@ pub struct ScanOptions {
     /// Take the names of directories a tree's manifest describes from it
     /// ([`scan_known`]; not with `stat_files`).
     pub manifests: bool,
+    /// Keep the directory handles the scan opened with the tree (within
+    /// the process's budget) instead of closing them when it ends: for a
+    /// merge of few trees, which reads the same directories again. With
+    /// many trees their handles would take the budget the merge's own
+    /// walks need.
+    pub keep_handles: bool,
 }
 
 impl SrcTree {
@@ -311,10 +317,12 @@ fn scan_once(
         }
         tree.dirs[idx].entries = entries;
     }
-    // The handles kept while reading stay with the tree (within the
-    // process's budget, see `crate::walk`): the merge reads the same
-    // directories again (their metadata, the entries it links), and a
-    // small tree is then never opened twice.
+    // The handles kept while reading are of the last directories read;
+    // what comes next (the merge) starts again from the root, unless the
+    // caller keeps them (see `ScanOptions::keep_handles`).
+    if !opts.keep_handles {
+        tree.walker.close_all();
+    }
     Ok(tree)
 }
 
