@@ -234,11 +234,18 @@ pub fn create_subvolume(parent: &DirFd, name: &[u8]) -> Result<(), Errno> {
 /// transaction as a snapshot does).
 pub fn cheap_subvolumes() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    release_at_least(&release, (6, 4))
+}
+
+/// True if the kernel release `release` (`6.18.44-fc`) is `want` or later;
+/// false if it cannot be read.
+fn release_at_least(release: &str, want: (u32, u32)) -> bool {
     let mut parts = release
+        .trim()
         .split(|c: char| !c.is_ascii_digit())
         .map(|p| p.parse::<u32>().ok());
     match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(major), Some(minor)) => (major, minor) >= (6, 4),
+        (Some(major), Some(minor)) => (major, minor) >= want,
         _ => false,
     }
 }
@@ -262,6 +269,16 @@ mod tests {
         // _IOW(0x94, 23, 4096) and _IOW(0x94, 24, 4096) as the kernel headers define them.
         assert_eq!(SNAP_CREATE_V2 as u64, 0x5000_9417);
         assert_eq!(SUBVOL_CREATE_V2 as u64, 0x5000_9418);
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(release_at_least("6.18.44-fc-v1045\n", (6, 4)));
+        assert!(release_at_least("6.4.0", (6, 4)));
+        assert!(!release_at_least("6.3.13-200.fc38.x86_64", (6, 4)));
+        assert!(!release_at_least("5.15.0-91-generic", (6, 4)));
+        assert!(release_at_least("10.0", (6, 4)));
+        assert!(!release_at_least("", (6, 4)));
     }
 
     #[test]
