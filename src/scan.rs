@@ -112,6 +112,12 @@ impl SrcTree {
         self.walker.open(dir as u32)
     }
 
+    /// Keeps at most `n` of the directory handles the scan left open (see
+    /// [`crate::walk::Walker::keep_at_most`]).
+    pub fn keep_handles(&self, n: usize) {
+        self.walker.keep_at_most(n);
+    }
+
     /// Returns a symlink's target, reading it on first use.
     pub fn target<'e>(&self, dir: usize, e: &'e SrcEntry) -> Result<&'e [u8], FsError> {
         if let Some(t) = e.target.get() {

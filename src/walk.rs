@@ -130,6 +130,20 @@ impl DirCache {
         Ok(base)
     }
 
+    /// Closes kept handles, least recently used first and the root last,
+    /// until at most `keep` are left.
+    pub fn trim(&mut self, keep: usize) {
+        while self.slots.len() > keep {
+            let Some(i) = (0..self.slots.len())
+                .min_by_key(|&i| (self.slots[i].node == 0, self.slots[i].used))
+            else {
+                break;
+            };
+            self.slots.swap_remove(i);
+            RETAINED.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Closes every kept handle.
     pub fn clear(&mut self) {
         RETAINED.fetch_sub(self.slots.len(), Ordering::Relaxed);
@@ -288,6 +302,12 @@ impl Walker {
     /// again if needed).
     pub fn close_all(&self) {
         self.lock().cache.clear();
+    }
+
+    /// Keeps at most `n` handles (the root last to go), returning the
+    /// others to the process's budget for the walks that come next.
+    pub fn keep_at_most(&self, n: usize) {
+        self.lock().cache.trim(n);
     }
 
     /// How many handles the walker keeps open now.

@@ -35,14 +35,23 @@ pub fn scan_sources(
     pool: &rayon::ThreadPool,
 ) -> Result<(Vec<Source>, Vec<String>)> {
     use rayon::prelude::*;
+    // Each scanned tree keeps at most its share of the process's kept
+    // directory handles, half of the budget split over the trees: a few
+    // dependencies keep what their scan opened (the merge reads the same
+    // directories again), while the 250 trees of a finalize leave the
+    // other half to the destination and to the trees scanned after them.
+    let share = crate::limits::retained_dirs() / (2 * roots.len().max(1));
     let scanned: Vec<Result<Option<Source>>> = pool.install(|| {
         roots
             .par_iter()
             .map(|(label, root)| match scan_tree(root, opts) {
-                Ok(tree) => Ok(Some(Source {
-                    label: label.clone(),
-                    tree,
-                })),
+                Ok(tree) => {
+                    tree.keep_handles(share);
+                    Ok(Some(Source {
+                        label: label.clone(),
+                        tree,
+                    }))
+                }
                 Err(e) if e.errno() == crate::fsx::Errno::ENOENT && e.path() == root => {
                     if allow_missing && per_package_root(root).is_some_and(Path::is_dir) {
                         Ok(None)
