@@ -2,7 +2,9 @@
 //! every package's per-package tree in one parallel pass.
 //!
 //! The packages' trees are scanned in parallel without `stat`ing files (the
-//! plan needs only names, types and inode numbers), merged in the order
+//! plan needs only names, types and inode numbers; the directories that a
+//! tree's manifest shows unchanged since prepare filled them are not even
+//! read, [`crate::scan::scan_known`]), merged in the order
 //! given (the last package wins a path), and applied to the destination
 //! under the same advisory lock `prepare` uses: as new inodes (copy mode,
 //! the default, so strip, hooks and post-build scripts cannot reach the
@@ -119,7 +121,16 @@ pub fn finalize(
     } else {
         (roots, Vec::new())
     };
-    let (sources, _) = merge::scan_sources(&roots, false, ScanOptions::default(), pool)?;
+    // Each package's tree is read through the manifest prepare wrote beside
+    // it: a directory prepare filled and nobody changed since (most of a
+    // tree: the toolchain's sysroot in every package) is not read again,
+    // only what the package's own steps touched ([`crate::scan::scan_known`]).
+    // A missing, damaged or foreign manifest means a full read.
+    let opts = ScanOptions {
+        manifests: true,
+        ..ScanOptions::default()
+    };
+    let (sources, _) = merge::scan_sources(&roots, false, opts, pool)?;
     let plan = merge::build(&sources);
     let conflicts = overwrites(&sources, &plan, &cfg.per_package_dir);
     let outdated = provenance::outdated_winners(&sources, &plan, &cfg.per_package_dir, cfg.tree);
