@@ -30,6 +30,17 @@ fn sources(t: &Path) -> PathBuf {
     src
 }
 
+/// A workspace with [`sources`] in it: (workspace, sources); `None` after
+/// the skip [`have_gcc`] records.
+fn gcc_sources() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !have_gcc() {
+        return None;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = sources(t.path());
+    Some((t, src))
+}
+
 /// Sources for a library pair and a program: prog -> libbar -> libfoo.
 fn write_sources(dir: &Path) {
     std::fs::write(dir.join("foo.c"), "int foo(void) { return 40; }\n").unwrap();
@@ -459,11 +470,9 @@ fn fix_rpath_dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 fn fix_rpath_reports_a_value_that_does_not_fit_and_exits_0() {
-    if !have_gcc() {
+    let Some((t, src)) = gcc_sources() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let src = sources(t.path());
+    };
     let host = t.path().join("host");
     // "/l" exists inside the tree (ROOT + entry); from a deep directory
     // its $ORIGIN form is much longer than the 2 bytes available.
@@ -491,11 +500,9 @@ fn fix_rpath_reports_a_value_that_does_not_fit_and_exits_0() {
 
 #[test]
 fn fix_rpath_target_keeps_root_absolute_private_dirs() {
-    if !have_gcc() {
+    let Some((t, src)) = gcc_sources() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let src = sources(t.path());
+    };
     let target = t.path().join("target");
     let private = target.join("usr/lib/private");
     build_libs(&src, &private, "", "");
@@ -618,11 +625,9 @@ fn retag(f: &Path, from: i64, to: i64, value_of: i64, skip: u64) {
 
 #[test]
 fn audit_finds_every_planted_problem() {
-    if !have_gcc() {
+    let Some((t, src)) = gcc_sources() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let src = sources(t.path());
+    };
     let root = t.path().join("target");
     let lib = root.join("usr/lib/app");
     build_libs(&src, &lib, "", "-Wl,-rpath,'$ORIGIN'");
@@ -791,11 +796,9 @@ fn audit_finds_every_planted_problem() {
 
 #[test]
 fn audit_host_tree_checks_reachability_of_host_libs() {
-    if !have_gcc() {
+    let Some((t, src)) = gcc_sources() else {
         return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let src = sources(t.path());
+    };
     let host = t.path().join("host");
     let lib = host.join("lib");
     build_libs(&src, &lib, "", "-Wl,-rpath,'$ORIGIN'");
