@@ -34,6 +34,24 @@ pub struct TreeLock {
     /// The lock file was marked when taken: the last run writing the
     /// tree died or failed.
     interrupted: bool,
+    /// The lock file's identity, in [`HELD`] while this lock lives.
+    key: (u64, u64),
+}
+
+/// The lock files this process holds (device, inode). `flock` on a second
+/// descriptor of a file this process already locked would wait for itself
+/// forever (one tree named twice: `dir` and `./dir`, or a host destination
+/// that is the target destination), so a second lock of one file is
+/// refused, or skipped by [`lock_for_writing`], before it waits.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+impl Drop for TreeLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = held.iter().position(|k| *k == self.key) {
+            held.swap_remove(i);
+        }
+    }
 }
 
 /// What the mark says.
@@ -126,31 +144,80 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// Creates the parent directory if needed.
 ///
 /// Errors name `dest`, the user's path (`locking DEST: reason`), never the
-/// lock file beside it.
+/// lock file beside it. The lock file is opened without following a
+/// symlink or blocking on a fifo, and must be a regular file: one planted
+/// there is never written through. A tree this process already holds the
+/// lock of (under another name) is an error, not a wait for itself.
 pub fn lock(dest: &Path) -> Result<TreeLock> {
+    lock_unless_held(dest)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "locking {}: this run already writes that tree (under another name)",
+            crate::fsx::show(dest)
+        )
+    })
+}
+
+/// As [`lock`], but `None` if this process already holds the lock.
+fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let path = lock_path(dest);
     let ctx = || format!("locking {}", crate::fsx::show(dest));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(ctx)?;
     }
+    // Append mode: the journal's lines go to the end (a clone of this
+    // descriptor); the mark is written into an empty file.
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(ctx)?;
-    file.lock().with_context(ctx)?;
+        .read(true)
+        .append(true)
+        .custom_flags(
+            (rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::NONBLOCK
+                | rustix::fs::OFlags::CLOEXEC)
+                .bits() as i32,
+        )
+        .open(&path);
+    let not_regular = || {
+        anyhow::anyhow!(
+            "locking {}: its lock file {} is not a regular file",
+            crate::fsx::show(dest),
+            crate::fsx::show(&path)
+        )
+    };
+    let file = match file {
+        Err(e) if e.raw_os_error() == Some(crate::fsx::Errno::ELOOP.raw()) => {
+            return Err(not_regular())
+        }
+        f => f.with_context(ctx)?,
+    };
+    let md = file.metadata().with_context(ctx)?;
+    if !md.is_file() {
+        return Err(not_regular());
+    }
+    let key = (md.dev(), md.ino());
+    {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains(&key) {
+            return Ok(None);
+        }
+        held.push(key);
+    }
     let mut held = TreeLock {
         file,
         path,
         dest: dest.to_path_buf(),
         marked: std::cell::Cell::new(false),
         interrupted: false,
+        key,
     };
+    held.file.lock().with_context(ctx)?;
     let dirty = held.file.metadata().with_context(ctx)?.len() > 0;
     held.interrupted = dirty;
     if dirty {
-        let journal = std::fs::read(&held.path).with_context(ctx)?;
+        let mut journal = Vec::new();
+        std::io::Read::read_to_end(&mut &held.file, &mut journal).with_context(ctx)?;
         roll_forward(dest, &journal)?;
     }
     // Writes of the files beside the tree cut short (they have fixed
@@ -170,7 +237,7 @@ pub fn lock(dest: &Path) -> Result<TreeLock> {
         held.marked.set(true);
         held.done()?;
     }
-    Ok(held)
+    Ok(Some(held))
 }
 
 /// Notes, in a tree's lock file, rewrites that give several names one new
@@ -192,9 +259,9 @@ impl TreeLock {
     /// relative to it: paths handed to [`Journal::relink`] are relative to
     /// `sub`).
     pub fn journal(&self, sub: &[u8]) -> Result<Journal> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
+        let file = self
+            .file
+            .try_clone()
             .with_context(|| format!("locking {}", crate::fsx::show(&self.dest)))?;
         let mut prefix = sub.to_vec();
         if !prefix.is_empty() && !prefix.ends_with(b"/") {
@@ -317,9 +384,11 @@ pub fn lock_for_writing(trees: &[PathBuf]) -> Result<Vec<TreeLock>> {
     sorted.dedup();
     let mut held = Vec::with_capacity(sorted.len());
     for t in sorted {
-        let l = lock(t)?;
-        l.mark()?;
-        held.push(l);
+        // The same tree under another name is locked once.
+        if let Some(l) = lock_unless_held(t)? {
+            l.mark()?;
+            held.push(l);
+        }
     }
     Ok(held)
 }

@@ -6,6 +6,7 @@
 //!   `..` (otherwise `per-package/<name>` would lead outside the per-package
 //!   directory);
 //! - a package never depends on itself;
+//! - prepare's host and target destinations are two directories;
 //! - a destination is never a source tree nor inside one (writing it would
 //!   change the tree being read). Nesting is decided by directory identity
 //!   (device and inode of the destination's nearest existing ancestors), so
@@ -104,6 +105,38 @@ impl Ancestry {
                 show(src)
             ),
             None => Ok(()),
+        }
+    }
+}
+
+/// Fails if the host and target destinations are one directory (whatever
+/// the names given): the two merges, their manifests and locks would be
+/// one.
+pub fn distinct_dests(op: &str, host: &Path, target: &Path) -> Result<()> {
+    if resolved(host) == resolved(target) {
+        bail!(
+            "{op} {}: the host and target destinations are the same directory",
+            show(target)
+        );
+    }
+    Ok(())
+}
+
+/// `path` with its nearest existing ancestor resolved by the kernel (`..`
+/// and symlinks) and the rest, still to be created, appended.
+fn resolved(path: &Path) -> PathBuf {
+    let mut probe = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&probe) {
+            return tail.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+        }
+        match probe.file_name() {
+            Some(n) => tail.push(n.to_owned()),
+            None => return path.to_path_buf(),
+        }
+        if !probe.pop() {
+            return path.to_path_buf();
         }
     }
 }

@@ -634,3 +634,145 @@ fn a_destination_with_a_255_byte_name_works() {
         "{locks:?}"
     );
 }
+
+/// Runs ppd with `args`, killed after 60 s: a run that waits for itself
+/// fails the test instead of hanging it.
+fn ppd_bounded(args: &[&OsStr]) -> Output {
+    let mut c = ppd();
+    let prog = c.get_program().to_owned();
+    let mut t = std::process::Command::new("timeout");
+    t.arg("60").arg(prog).args(args);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => t.env(k, v),
+            None => t.env_remove(k),
+        };
+    }
+    let out = run(&mut t);
+    assert_ne!(out.status.code(), Some(124), "ppd {args:?} hung");
+    out
+}
+
+#[test]
+fn one_tree_named_twice_is_never_waited_on_by_its_own_run() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let pp = r.join("pp");
+    let os = |p: &Path| p.as_os_str().to_owned();
+    // prepare with the host destination equal to the target destination.
+    let same = r.join("same");
+    let out = ppd_bounded(&[
+        OsStr::new("prepare"),
+        OsStr::new("--per-package-dir"),
+        &os(&pp),
+        OsStr::new("--host-dir"),
+        &os(&same),
+        OsStr::new("--target-dir"),
+        &os(&same),
+        OsStr::new("a"),
+    ]);
+    refused(
+        &out,
+        &format!(
+            "prepare {}: the host and target destinations are the same directory",
+            same.display()
+        ),
+    );
+    assert!(!same.exists());
+    // fixup-paths given one tree under two names: fixed once.
+    let host = pp.join("a/host");
+    std::fs::write(
+        host.join("lib/a.pc"),
+        format!("prefix={}/b/host\n", pp.display()),
+    )
+    .unwrap();
+    let out = ppd_bounded(&[
+        OsStr::new("fixup-paths"),
+        OsStr::new("--per-package-dir"),
+        &os(&pp),
+        OsStr::new("--new-root"),
+        &os(&pp.join("a")),
+        &os(&host),
+        &os(&pp.join("a/../a/host")),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(host.join("lib/a.pc")).unwrap(),
+        format!("prefix={}/a/host\n", pp.display())
+    );
+}
+
+#[test]
+fn a_symlink_planted_at_a_lock_file_is_never_written_through() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    let pp = r.join("pp");
+    let victim = r.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::create_dir_all(pp.join("c")).unwrap();
+    symlink(&victim, pp.join("c/.host.ppd-lock")).unwrap();
+    let out = ppd_bounded(&[
+        OsStr::new("prepare"),
+        OsStr::new("--per-package-dir"),
+        pp.as_os_str(),
+        OsStr::new("--pkg"),
+        OsStr::new("c"),
+        OsStr::new("a"),
+    ]);
+    let host = pp.join("c/host");
+    refused(
+        &out,
+        &format!(
+            "locking {}: its lock file {} is not a regular file",
+            host.display(),
+            pp.join("c/.host.ppd-lock").display()
+        ),
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // A fifo there is never waited on.
+    let fifo = pp.join("c/.target.ppd-lock");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::remove_file(pp.join("c/.host.ppd-lock")).unwrap();
+    let out = ppd_bounded(&[
+        OsStr::new("prepare"),
+        OsStr::new("--per-package-dir"),
+        pp.as_os_str(),
+        OsStr::new("--pkg"),
+        OsStr::new("c"),
+        OsStr::new("a"),
+    ]);
+    refused(
+        &out,
+        &format!(
+            "locking {}: its lock file {} is not a regular file",
+            pp.join("c/target").display(),
+            fifo.display()
+        ),
+    );
+    // finalize: the same for the final tree's lock.
+    let dest = r.join("out");
+    symlink(&victim, r.join(".out.ppd-lock")).unwrap();
+    let out = ppd_bounded(&[
+        OsStr::new("finalize"),
+        OsStr::new("--per-package-dir"),
+        pp.as_os_str(),
+        OsStr::new("--tree"),
+        OsStr::new("target"),
+        OsStr::new("--dest"),
+        dest.as_os_str(),
+        OsStr::new("a"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}

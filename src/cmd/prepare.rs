@@ -132,6 +132,9 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
     for t in &trees {
         validate::dest_outside("prepare", &t.dest, &sources)?;
     }
+    if let [host, target] = trees.as_slice() {
+        validate::distinct_dests("prepare", &host.dest, &target.dest)?;
+    }
     let fixup = match (&args.pkg, args.fixup_paths) {
         (Some(pkg), true) => Some(crate::textfix::FixupConfig {
             per_package_dir: dir.clone(),
