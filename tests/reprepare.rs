@@ -215,3 +215,77 @@ fn a_directory_holding_the_packages_files_is_kept() {
     );
     assert!(!pp.join("app/host/lib64/liba64.so").exists());
 }
+
+/// A dependency's empty directory that becomes a symlink (`var/run/` to
+/// `var/run -> ../run`) or a file: the re-prepared tree, a re-finalized
+/// tree and a re-copied tree get the new entry, as a fresh run (and rsync,
+/// which removes an empty directory in the way) gives, with no conflict
+/// reported; a directory with the package's own file in it is kept.
+#[test]
+fn an_empty_directory_a_dependency_turned_into_a_symlink_or_file_gives_way() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let pp = r.join("pp");
+    let a = pp.join("a/host");
+    std::fs::create_dir_all(a.join("var/run")).unwrap();
+    std::fs::create_dir_all(a.join("etc/x")).unwrap();
+    std::fs::create_dir_all(a.join("etc/full")).unwrap();
+    std::fs::create_dir_all(pp.join("a/target")).unwrap();
+    let prepare = |pkg: &str| {
+        ok(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", pkg, "a"]))
+    };
+    let finalize = || {
+        ok(ppd()
+            .arg("finalize")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--tree", "host", "--dest"])
+            .arg(r.join("out"))
+            .arg("a"))
+    };
+    let copy = || ok(ppd().arg("copy-tree").arg(&a).arg(r.join("ct")));
+    prepare("c");
+    finalize();
+    copy();
+    // The package's own file inside a directory of the dependency.
+    write(&pp.join("c/host/etc/full/own"), "own\n");
+    std::fs::remove_dir(a.join("var/run")).unwrap();
+    std::os::unix::fs::symlink("../run", a.join("var/run")).unwrap();
+    std::fs::remove_dir(a.join("etc/x")).unwrap();
+    write(&a.join("etc/x"), "x\n");
+    std::fs::remove_dir(a.join("etc/full")).unwrap();
+    write(&a.join("etc/full"), "full\n");
+    for out in [prepare("c"), finalize(), copy()] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.lines().all(|l| l.contains("etc/full")),
+            "unexpected report: {err}"
+        );
+    }
+    prepare("fresh");
+    for tree in [
+        pp.join("c/host"),
+        r.join("out"),
+        r.join("ct"),
+        pp.join("fresh/host"),
+    ] {
+        let run = tree.join("var/run");
+        assert_eq!(
+            std::fs::read_link(&run).unwrap(),
+            Path::new("../run"),
+            "{}",
+            run.display()
+        );
+        assert_eq!(std::fs::read_to_string(tree.join("etc/x")).unwrap(), "x\n");
+    }
+    assert!(pp.join("c/host/etc/full/own").is_file());
+    // Nothing left to change.
+    let again = prepare("c");
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .lines()
+        .all(|l| l.contains("etc/full")));
+}

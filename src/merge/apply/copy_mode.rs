@@ -104,6 +104,9 @@ impl Task<'_> {
         if let Some(st) = existing {
             let found = Kind::from_mode(st.st_mode);
             if found == Kind::Dir {
+                if emptied(dir, name) {
+                    return self.place_copy(it, keep_newer, data, out);
+                }
                 out.clashes
                     .push(clash(self.sources, r, e, Kind::Dir, false));
                 return Ok(());
@@ -188,10 +191,13 @@ impl Task<'_> {
                     out.stats.skipped += 1;
                     continue;
                 }
-                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir && !emptied(dir, name) => {
                     out.clashes
                         .push(clash(self.sources, r, e, Kind::Dir, false));
                     continue;
+                }
+                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                    link_within(first_dir, first_name, dir, name)?;
                 }
                 Some(_) => {
                     via_temp(dir, name, |tmp| {

@@ -8,8 +8,8 @@
 //! task that filled it, after its entries, which is the last change made
 //! inside it. A symlink or file found in the destination where the plan has
 //! a directory is replaced (reported); a directory found where the plan has
-//! a file is kept (reported): ppd never deletes a directory's contents to
-//! make room. Existing entries that already are what the plan wants are
+//! a file is kept (reported) unless it is empty (removed, as rsync does):
+//! ppd never deletes a directory's contents to make room. Existing entries that already are what the plan wants are
 //! left alone, so a re-run on a complete tree only reads it.
 //!
 //! In link mode a regular file becomes a hard link to the source inode; if
@@ -538,6 +538,9 @@ impl Task<'_> {
                         Ok(())
                     }
                     Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                        if emptied(dir, name) {
+                            return self.place(it, out);
+                        }
                         out.clashes.push(clash(sources, r, e, Kind::Dir, false));
                         Ok(())
                     }
@@ -683,6 +686,9 @@ impl Task<'_> {
                     return Ok(true);
                 }
                 if Kind::from_mode(st.st_mode) == Kind::Dir {
+                    if emptied(dir, name) {
+                        return self.link_symlink(it, out);
+                    }
                     out.clashes
                         .push(clash(self.sources, r, e, Kind::Dir, false));
                     return Ok(true);
@@ -729,6 +735,9 @@ impl Task<'_> {
                     .as_ref()
                     .map_or(Kind::Other, |s| Kind::from_mode(s.st_mode));
                 if found == Kind::Dir {
+                    if emptied(dir, name) {
+                        return self.place_symlink(it, out);
+                    }
                     out.clashes.push(clash(sources, r, e, found, false));
                     return Ok(());
                 }
@@ -830,6 +839,16 @@ pub(super) fn via_temp<T>(
             Err(e) => e,
         }
     })
+}
+
+/// Removes the directory `name` of `dir` if it is empty; true if it did.
+/// Where the plan has a non-directory, an empty directory in the
+/// destination gives way as it does for `rsync` (which removes an empty
+/// directory in the way without `--force`): a dependency turning its empty
+/// `var/run/` into `var/run -> ../run` gives the tree a fresh merge gives.
+/// A directory with anything in it is kept (and reported).
+pub(super) fn emptied(dir: &DirFd, name: &[u8]) -> bool {
+    dir.unlink(name, true).is_ok()
 }
 
 /// True if a directory with metadata `have` needs `want` set: mode, mtime,
