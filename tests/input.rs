@@ -638,7 +638,7 @@ fn a_destination_with_a_255_byte_name_works() {
 /// Runs ppd with `args`, killed after 60 s: a run that waits for itself
 /// fails the test instead of hanging it.
 fn ppd_bounded(args: &[&OsStr]) -> Output {
-    let mut c = ppd();
+    let c = ppd();
     let prog = c.get_program().to_owned();
     let mut t = std::process::Command::new("timeout");
     t.arg("60").arg(prog).args(args);
