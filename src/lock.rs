@@ -431,7 +431,9 @@ pub fn sweep(tree: &Path) -> Result<u64> {
         for t in temps {
             match d.unlink(&t, false) {
                 Ok(()) => removed += 1,
-                Err(e) if e.errno() == Errno::ENOENT => {}
+                // Gone, or a directory: ppd never makes one under a
+                // temporary's name, so it is no temporary of a run.
+                Err(e) if matches!(e.errno(), Errno::ENOENT | Errno::EISDIR) => {}
                 Err(e) => return Err(e.into()),
             }
         }

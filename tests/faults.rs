@@ -694,6 +694,39 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
     );
 }
 
+/// ppd never makes a directory under a temporary's name: one found there
+/// (a package installed it) is left alone by the sweep of a marked tree,
+/// which used to fail on it ("Is a directory") in every later run.
+#[test]
+fn a_directory_named_like_a_temporary_never_fails_the_sweep() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    write(&pp.join("zlib/host/lib/libz.a"), "z");
+    std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
+    let prepare = || {
+        ok(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", "libfoo", "zlib"]))
+    };
+    prepare();
+    let dir = pp.join("libfoo/host/lib/.ppd-tmp.1.2");
+    write(&dir.join("inside"), "x");
+    let tmp = pp.join("libfoo/host/lib/.ppd-tmp.4242.7");
+    write(&tmp, "half");
+    std::fs::write(pp.join("libfoo/.host.ppd-lock"), "marked\n").unwrap();
+    prepare();
+    assert!(!tmp.exists());
+    assert!(dir.join("inside").is_file());
+    assert_eq!(
+        std::fs::metadata(pp.join("libfoo/.host.ppd-lock"))
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
 /// An error while replacing an entry names the user's path, never the
 /// temporary standing in for it, and leaves no temporary behind.
 #[test]
