@@ -378,6 +378,18 @@ _ppd-real-topdir := $(TOPDIR)
 # 2024.08.1.
 host-finalize target-finalize prepare-sdk: private TOPDIR = $(PPD_TOPDIR)
 host-finalize target-finalize prepare-sdk: | $(PPD_TOPDIR)/support/scripts/fix-rpath
+# Variables that name a path through $(TOPDIR) would name the shadow in these
+# recipes. BR2_DL_DIR is one: .config's default is "$(TOPDIR)/dl", and
+# EXTRA_ENV hands it to the post-build scripts (run by target-finalize) and
+# the finalize hooks. It keeps the value it has everywhere else (expanded
+# here, with the real TOPDIR). Paths a hook builds from $(TOPDIR) itself
+# reach the real files through the shadow's symlinks.
+# (Taken into a global variable first: with make 4.3, a target-specific ':='
+# naming the variable it defines still gave the shadow's path.)
+ifneq ($(findstring $$(TOPDIR),$(value BR2_DL_DIR)),)
+_ppd-real-dl-dir := $(BR2_DL_DIR)
+host-finalize target-finalize prepare-sdk: private BR2_DL_DIR = $(_ppd-real-dl-dir)
+endif
 
 # $1: a directory of the real tree; $2: its shadow; $3: the entry to leave out
 define _ppd-shadow-dir
