@@ -28,14 +28,21 @@ impl Jobserver {
     /// opened, so that inherited descriptor numbers are still the pipe's.
     #[allow(unsafe_code)]
     pub fn from_env() -> Jobserver {
-        let make_parallel = std::env::var_os("MAKEFLAGS").is_some_and(|f| {
-            let f = f.to_string_lossy();
-            f.contains("jobserver-auth=") || f.contains("jobserver-fds=")
-        });
-        // SAFETY: called at the start of `main`, before any descriptor is
-        // opened or closed, as the crate requires; `check_pipe` rejects fds
-        // that are not pipes or fifos.
-        let client = unsafe { jobserver::Client::from_env_ext(true) }.client.ok();
+        let flags = std::env::var_os("MAKEFLAGS").map(|f| f.to_string_lossy().into_owned());
+        let make_parallel = flags
+            .as_deref()
+            .is_some_and(|f| f.contains("jobserver-auth=") || f.contains("jobserver-fds="));
+        // A jobserver named on descriptors 0-2 is not make's (make never
+        // hands out stdio): taking a "token" there would eat a byte of
+        // stdin and write one into stdout, a file list's or a pipe's.
+        let client = if flags.as_deref().is_some_and(names_stdio) {
+            None
+        } else {
+            // SAFETY: called at the start of `main`, before any descriptor
+            // is opened or closed, as the crate requires; `check_pipe`
+            // rejects fds that are not pipes or fifos.
+            unsafe { jobserver::Client::from_env_ext(true) }.client.ok()
+        };
         Jobserver {
             client,
             make_parallel,
@@ -177,6 +184,30 @@ impl<'t> Pools<'t> {
     }
 }
 
+/// Returns true if the jobserver `makeflags` names (the last
+/// `--jobserver-auth=R,W` or `--jobserver-fds=R,W`, as make reads it) uses
+/// standard input, output or error. A `fifo:PATH` jobserver never does.
+fn names_stdio(makeflags: &str) -> bool {
+    let Some(value) = makeflags
+        .split_ascii_whitespace()
+        .filter_map(|w| {
+            w.strip_prefix("--jobserver-auth=")
+                .or_else(|| w.strip_prefix("--jobserver-fds="))
+        })
+        .next_back()
+    else {
+        return false;
+    };
+    if value.starts_with("fifo:") {
+        return false;
+    }
+    value.split(',').any(|fd| {
+        fd.trim()
+            .parse::<i64>()
+            .is_ok_and(|fd| (0..=2).contains(&fd))
+    })
+}
+
 fn env_jobs() -> Option<usize> {
     std::env::var("PPD_JOBS")
         .ok()
@@ -198,6 +229,18 @@ mod tests {
         let t = Threads::decide(Some(100_000), &Jobserver::none());
         assert_eq!(t.count(), crate::limits::max_threads(cores));
         assert!(t.count() <= crate::limits::MAX_THREADS);
+    }
+
+    #[test]
+    fn a_jobserver_on_stdio_is_not_used() {
+        assert!(names_stdio(" -j4 --jobserver-auth=0,1"));
+        assert!(names_stdio("-j --jobserver-fds=5,2 -j"));
+        assert!(names_stdio("--jobserver-auth=fifo:/x --jobserver-auth=1,4"));
+        assert!(!names_stdio(" -j4 --jobserver-auth=3,4"));
+        assert!(!names_stdio(
+            "--jobserver-auth=0,1 --jobserver-auth=fifo:/tmp/0,1"
+        ));
+        assert!(!names_stdio("n"));
     }
 
     #[test]

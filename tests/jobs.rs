@@ -112,3 +112,41 @@ fn outside_make_the_core_count_is_used() {
     ]));
     assert_eq!(threads_reported(&out.stderr), cores());
 }
+
+#[test]
+fn a_jobserver_named_on_stdio_is_never_read_nor_written() {
+    // make never hands out descriptors 0-2; a MAKEFLAGS naming them is
+    // someone else's string, and taking a "token" there would eat a byte
+    // of stdin and give it back on stdout.
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    setup(t.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ppd"))
+        .args([
+            "-v",
+            "prepare",
+            "--per-package-dir",
+            "pp",
+            "--pkg",
+            "me",
+            "a",
+        ])
+        .current_dir(t.path())
+        .env("MAKEFLAGS", " -j4 --jobserver-auth=0,1")
+        .env_remove("MAKELEVEL")
+        .env_remove("PPD_JOBS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"XYZ").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(threads_reported(&out.stderr), 1);
+}
