@@ -174,6 +174,13 @@ impl<'a> Origins<'a> {
         }
     }
 
+    /// Returns true if the entry at `path` in `tree` is the inode `key`
+    /// (the same device and number): an entry that still shares its inode
+    /// with a dependency's tree was written through that hard link.
+    pub fn shares_inode(&mut self, tree: &Path, path: &[u8], key: FileKey) -> bool {
+        matches!(self.trees.at(tree).stat(path), Ok(Some(st)) if FileKey::of(&st) == key)
+    }
+
     /// Returns the package that installed `path` as found in `pkg`'s `tree`.
     pub fn origin(&mut self, pkg: &str, tree: &Path, path: &[u8]) -> String {
         self.origin_of(pkg, tree, path, None)

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -267,6 +268,79 @@ fn file_lists_after_tar() {
 #[test]
 fn file_lists_after_rsync() {
     with_tool("rsync -aH", file_list_after);
+}
+
+/// After a restore the recorded inode numbers mean nothing: a package's
+/// own replacement of a dependency's file may even be given the number the
+/// manifest recorded for that file (ext4 hands freed numbers out again). It
+/// is still reported as replaced, not as edited in place: an in-place write
+/// keeps the inode shared with the dependency's tree, which every copy
+/// keeps. The reuse is made certain by giving the record the number the
+/// replacement got, as the filesystem may.
+#[test]
+fn file_list_after_a_restore_that_hands_the_recorded_inode_back() {
+    let (t, out, pp) = built();
+    let before = file_list(&pp, "app", &t.path().join("before"));
+    assert!(
+        before.2.contains("replaced") && before.2.contains("bin/zlib-config"),
+        "{}",
+        before.2
+    );
+    restore(&out, "cp -a + mv", Old::Removed);
+    let own = pp.join("app/host/bin/zlib-config");
+    let ino = own.metadata().unwrap().ino();
+    let manifest = pp.join("app/.host.ppd-manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // Records name their entry within the directory record before them.
+    let mut hit = 0;
+    let text: String = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split('\t').map(str::to_owned).collect();
+            if f.len() == 9 && f[0] == "f" && f[1] == "zlib" && f[8] == "zlib-config" {
+                f[3] = ino.to_string();
+                hit += 1;
+            }
+            f.join("\t") + "\n"
+        })
+        .collect();
+    assert_eq!(hit, 1, "no record of zlib's zlib-config in {manifest:?}");
+    std::fs::write(&manifest, text).unwrap();
+    let after = file_list(&pp, "app", &t.path().join("after"));
+    assert_eq!(after.0, "app,./bin/zlib-config\n", "host list");
+    assert_eq!(after.2, before.2, "reported overwrites");
+}
+
+/// After a restore (every inode number new, hard links kept) a write
+/// through a dependency's hard link is still told from a replacement: the
+/// entry still shares its inode with the dependency's tree.
+#[test]
+fn an_in_place_edit_after_a_restore_is_reported_as_one() {
+    let (t, out, pp) = built();
+    restore(&out, "cp -a", Old::Kept);
+    let lib = pp.join("app/host/lib/libz.so.1");
+    let zlib = pp.join("zlib/host/lib/libz.so.1");
+    assert_eq!(
+        lib.metadata().unwrap().ino(),
+        zlib.metadata().unwrap().ino()
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&lib)
+        .unwrap()
+        .write_all(b"patched\n")
+        .unwrap();
+    let after = file_list(&pp, "app", &t.path().join("after"));
+    assert_eq!(
+        after.2,
+        format!(
+            "ppd: overwrite: app replaced {} installed by zlib\n\
+             ppd: overwrite: app edited {} in place; it is zlib's file, shared through a hard \
+             link, so zlib's own tree changed too\n",
+            pp.join("app/host/bin/zlib-config").display(),
+            lib.display()
+        )
+    );
 }
 
 /// GNU tar's default format keeps whole seconds of mtimes only: after such

@@ -231,17 +231,26 @@ fn checked<'a>(
     }
 }
 
+/// What indexing and walking one tree gave.
+type Indexed<'a> = (
+    Result<walk::Walked<'a>, crate::fsx::FsError>,
+    Vec<String>,
+    bool,
+);
+
 /// Indexes the manifest bytes of `tree` (if any) and walks it; the
-/// warnings for a damaged manifest.
+/// warnings for a damaged manifest, and whether the tree was copied or
+/// restored since the manifest was written (its inode numbers mean
+/// nothing then).
 fn index_and_walk<'a>(
     tree: &Path,
     data: Option<&'a [u8]>,
     pool: &rayon::ThreadPool,
-) -> (Result<walk::Walked<'a>, crate::fsx::FsError>, Vec<String>) {
+) -> Indexed<'a> {
     let mut warnings = Vec::new();
     let index = checked(tree, data.map(Index::parse), &mut warnings);
     let lost = manifest::identity_lost(index.root, tree);
-    (walk::walk(tree, &index, lost, pool), warnings)
+    (walk::walk(tree, &index, lost, pool), warnings, lost)
 }
 
 /// Computes the lists and the overwrites of `cfg.pkg`.
@@ -280,7 +289,7 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     // target tree fills the gaps of the host tree's work. A toolchain's
     // host manifest is megabytes: it is indexed in pieces on the pool, and
     // its record lines are parsed during the walk.
-    let ((t, target_warnings), (h, host_warnings)) = pool.install(|| {
+    let ((t, target_warnings, target_lost), (h, host_warnings, host_lost)) = pool.install(|| {
         rayon::join(
             || index_and_walk(&target, target_data.as_deref(), pool),
             || index_and_walk(&host, host_data.as_deref(), pool),
@@ -291,7 +300,7 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     let t = t.with_context(|| format!("listing {}", crate::fsx::show(&target)))?;
     let h = h.with_context(|| format!("listing {}", crate::fsx::show(&host)))?;
     let mut origins = Origins::new(&cfg.per_package_dir);
-    for (tree, w) in [(&target, t), (&host, h)] {
+    for (tree, w, lost) in [(&target, t, target_lost), (&host, h, host_lost)] {
         if let Some(e) = &w.damaged {
             let why = format!("{e:#}");
             report
@@ -312,12 +321,22 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
         let (mut main, mut staged) = (Vec::new(), Vec::new());
         for f in &found {
             if let Some(rec) = &f.placed {
-                let kind = if f.key.ino != rec.key.ino {
-                    OverwriteKind::Replaced
-                } else {
-                    OverwriteKind::EditedInPlace
-                };
                 let provider_tree = cfg.per_package_dir.join(rec.provider).join(kind_dir(tree));
+                // Written through the placed inode, or a new file. After a
+                // copy or restore the recorded number means nothing (a new
+                // file may even have been given it), but a copy keeps hard
+                // links: an in-place write shows as an inode still shared
+                // with the dependency's tree.
+                let edited = if lost {
+                    origins.shares_inode(&provider_tree, &f.rel, f.key)
+                } else {
+                    f.key.ino == rec.key.ino
+                };
+                let kind = if edited {
+                    OverwriteKind::EditedInPlace
+                } else {
+                    OverwriteKind::Replaced
+                };
                 let live = (kind == OverwriteKind::EditedInPlace).then_some(f.key);
                 let owner = if cfg.trace_owners {
                     origins.origin_of(rec.provider, &provider_tree, &f.rel, live)
