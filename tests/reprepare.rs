@@ -259,6 +259,43 @@ fn an_empty_directory_a_dependency_turned_into_a_symlink_or_file_gives_way() {
     write(&a.join("etc/x"), "x\n");
     std::fs::remove_dir(a.join("etc/full")).unwrap();
     write(&a.join("etc/full"), "full\n");
+    // The dry runs tell what the runs then do: the empty directories give
+    // way, only the full one is reported.
+    let dry = |args: &[&std::ffi::OsStr]| ok(ppd().arg(args[0]).arg("-n").args(&args[1..]));
+    let (ppo, outo, cto) = (pp.as_os_str(), r.join("out"), r.join("ct"));
+    for out in [
+        dry(&[
+            "prepare".as_ref(),
+            "--per-package-dir".as_ref(),
+            ppo,
+            "--pkg".as_ref(),
+            "c".as_ref(),
+            "a".as_ref(),
+        ]),
+        dry(&[
+            "finalize".as_ref(),
+            "--per-package-dir".as_ref(),
+            ppo,
+            "--tree".as_ref(),
+            "host".as_ref(),
+            "--dest".as_ref(),
+            outo.as_os_str(),
+            "a".as_ref(),
+        ]),
+        dry(&["copy-tree".as_ref(), a.as_os_str(), cto.as_os_str()]),
+    ] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let plan = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            err.lines().all(|l| l.contains("etc/full")),
+            "unexpected report in the dry run: {err}"
+        );
+        assert!(
+            plan.contains("var/run"),
+            "the dry run places no var/run: {plan}"
+        );
+    }
+    assert!(pp.join("c/host/var/run").is_dir());
     for out in [prepare("c"), finalize(), copy()] {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

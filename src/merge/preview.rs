@@ -296,6 +296,7 @@ impl Walker<'_> {
             Dir::Fresh => None,
             Dir::Open(fd) => self.stat(fd, &rel, &e.name)?,
         };
+        let st = st.filter(|st| !gives_way(dir, &e.name, st));
         let found = st.as_ref().map(|s| Kind::from_mode(s.st_mode));
         let want = FileKey {
             dev: src.tree.dev,
@@ -499,6 +500,7 @@ impl Walker<'_> {
             Dir::Fresh => None,
             Dir::Open(fd) => self.stat(fd, &rel, &e.name)?,
         };
+        let st = st.filter(|st| !gives_way(dir, &e.name, st));
         let found = st.as_ref().map(|s| Kind::from_mode(s.st_mode));
         match (&st, first) {
             (Some(st), First::Kept(key)) if FileKey::of(st) == key => {
@@ -530,4 +532,18 @@ impl Walker<'_> {
         );
         Ok(())
     }
+}
+
+/// True if the destination entry `st` at `name` is an empty directory where
+/// the plan has a non-directory: the real run removes it and places the
+/// entry (as rsync does), so the preview treats the name as free.
+fn gives_way(dir: &Dir, name: &[u8], st: &crate::fsx::FileStat) -> bool {
+    let Dir::Open(fd) = dir else {
+        return false;
+    };
+    Kind::from_mode(st.st_mode) == Kind::Dir
+        && fd
+            .open_beneath(name)
+            .and_then(|d| d.fresh_entries())
+            .is_ok_and(|e| e.is_empty())
 }
