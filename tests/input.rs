@@ -713,14 +713,17 @@ fn a_symlink_planted_at_a_lock_file_is_never_written_through() {
     std::fs::write(&victim, "precious\n").unwrap();
     std::fs::create_dir_all(pp.join("c")).unwrap();
     symlink(&victim, pp.join("c/.host.ppd-lock")).unwrap();
-    let out = ppd_bounded(&[
-        OsStr::new("prepare"),
-        OsStr::new("--per-package-dir"),
-        pp.as_os_str(),
-        OsStr::new("--pkg"),
-        OsStr::new("c"),
-        OsStr::new("a"),
-    ]);
+    let prepare_c = || {
+        ppd_bounded(&[
+            OsStr::new("prepare"),
+            OsStr::new("--per-package-dir"),
+            pp.as_os_str(),
+            OsStr::new("--pkg"),
+            OsStr::new("c"),
+            OsStr::new("a"),
+        ])
+    };
+    let out = prepare_c();
     let host = pp.join("c/host");
     refused(
         &out,
@@ -739,14 +742,7 @@ fn a_symlink_planted_at_a_lock_file_is_never_written_through() {
         .unwrap()
         .success());
     std::fs::remove_file(pp.join("c/.host.ppd-lock")).unwrap();
-    let out = ppd_bounded(&[
-        OsStr::new("prepare"),
-        OsStr::new("--per-package-dir"),
-        pp.as_os_str(),
-        OsStr::new("--pkg"),
-        OsStr::new("c"),
-        OsStr::new("a"),
-    ]);
+    let out = prepare_c();
     refused(
         &out,
         &format!(
