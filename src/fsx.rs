@@ -962,7 +962,10 @@ impl DirFd {
 
     /// Opens a child regular file for reading, never through a symlink.
     pub fn open_file(&self, name: &[u8]) -> Result<std::fs::File> {
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        // O_NONBLOCK: a fifo where a file was expected (a tree changed
+        // under a run) opens at once instead of waiting for a writer; it
+        // changes nothing for a regular file.
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = sys::openat(self.fd.as_fd(), name, flags, Mode::empty())
             .map_err(|e| FsError::new("opening", self.child_path(name), e))?;
         Ok(std::fs::File::from(fd))

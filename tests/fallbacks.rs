@@ -296,3 +296,109 @@ fn finalize_hardlink_across_filesystems_gives_rsyncs_tree() {
     assert!(again.contains(" 0 copied, 0 linked,"), "{again}");
     assert!(again.contains(" 0 replaced,"), "{again}");
 }
+
+/// As a user who may not create device nodes, `rsync -a` skips them
+/// ("skipping non-regular file") and exits 0, copying fifos: prepare,
+/// finalize and copy-tree give rsync's tree, exit 0 and name each skipped
+/// node in a warning, on every run (before, `mknod`'s EPERM failed the
+/// step, and prepare's link fallback opened the fifo as a file and hung).
+#[test]
+fn non_root_skips_device_nodes_as_rsync_does() {
+    if skip_without(&["rsync", "setpriv", "mknod", "mkfifo"])
+        || skip_unless_root("setpriv --reuid=nobody")
+    {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mut perm = t.path().metadata().unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(t.path(), perm).unwrap();
+    let pp = t.path().join("per-package");
+    dependency(&pp);
+    let tgt = pp.join("dep/target");
+    std::fs::create_dir(tgt.join("dev")).unwrap();
+    ok(Command::new("mknod")
+        .arg(tgt.join("dev/null"))
+        .args(["c", "1", "3"]));
+    ok(Command::new("mkfifo").arg(tgt.join("dev/initctl")));
+    // Old times: rsync leaves a time alone that its copy already has to
+    // the second, which a just-made source's has.
+    for p in ["dev/null", "dev/initctl", "dev"] {
+        set_mtime(&tgt.join(p), T0, 5);
+    }
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    ok(Command::new("chown").arg("nobody:nogroup").arg(&out));
+    let nobody = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new("timeout");
+        c.args([
+            "20",
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+        ]);
+        c.args(args).env_remove("MAKEFLAGS").env_remove("MAKELEVEL");
+        c
+    };
+    let exe = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_ppd"));
+    let rs = out.join("rsync");
+    let mut rsync = nobody(&["rsync".as_ref(), "-a".as_ref()]);
+    rsync
+        .arg(format!("{}/", tgt.display()))
+        .arg(format!("{}/", rs.display()));
+    let r = ok(&mut rsync);
+    // rsync says so on stdout; ppd warns on stderr.
+    let rerr = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(rerr.contains("dev/null"), "{rerr}");
+    let p = |s: &Path| s.as_os_str().to_owned();
+    let runs: Vec<(Vec<std::ffi::OsString>, std::path::PathBuf)> = vec![
+        (
+            ["finalize", "--tree", "target", "--per-package-dir"]
+                .iter()
+                .map(|s| s.into())
+                .chain([p(&pp), "--dest".into(), p(&out.join("fin")), "dep".into()])
+                .collect(),
+            out.join("fin"),
+        ),
+        (
+            vec!["copy-tree".into(), p(&tgt), p(&out.join("ct"))],
+            out.join("ct"),
+        ),
+        (
+            ["prepare", "--per-package-dir"]
+                .iter()
+                .map(|s| s.into())
+                .chain([
+                    p(&pp),
+                    "--pkg".into(),
+                    "app".into(),
+                    "--host-dir".into(),
+                    p(&out.join("pre/host")),
+                    "--target-dir".into(),
+                    p(&out.join("pre/target")),
+                    "dep".into(),
+                ])
+                .collect(),
+            out.join("pre/target"),
+        ),
+    ];
+    for (args, dest) in runs {
+        for round in 0..2 {
+            let mut c = nobody(&[exe]);
+            let o = run(c.args(&args));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(0), "{args:?} round {round}: {err}");
+            assert_eq!(
+                err.trim_end(),
+                format!(
+                    "ppd: warning: skipping device node {}/dev/null: creating it needs root (CAP_MKNOD)",
+                    dest.display()
+                ),
+                "{args:?}"
+            );
+            let (a, b) = (view(&dest), view(&rs));
+            assert!(a == b, "{args:?}: ppd {a:?}\nrsync {b:?}");
+        }
+    }
+}

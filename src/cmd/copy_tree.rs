@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::json::{self, Doc};
-use super::report::{clash_line, stats_words, with_progress};
+use super::report::{clash_line, skipped_lines, stats_words, with_progress};
 use super::Context;
 use crate::cli::CopyTreeArgs;
 use crate::copytree::{self, CopyTreeConfig, Pattern};
@@ -33,6 +33,9 @@ pub fn run(args: &CopyTreeArgs, ctx: &Context) -> Result<Status> {
     })?;
     {
         let mut stderr = std::io::stderr().lock();
+        for l in skipped_lines(&cfg.dest, &r.applied.skipped) {
+            writeln!(stderr, "ppd: {l}")?;
+        }
         for c in &r.applied.clashes {
             writeln!(stderr, "ppd: {}", clash_line(&cfg.dest, c, "the source"))?;
         }

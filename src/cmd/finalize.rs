@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 
 use super::json::{self, Doc};
-use super::report::{clash_line, stats_words, with_progress};
+use super::report::{clash_line, skipped_lines, stats_words, with_progress};
 use super::Context;
 use crate::cli::{ConflictArg, FinalizeArgs, FinalizeLinkModeArg, MergeModeArg, TreeArg};
 use crate::cow::LinkMode;
@@ -54,6 +54,9 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     };
     {
         let mut stderr = std::io::stderr().lock();
+        for l in skipped_lines(&cfg.dest, &r.applied.skipped) {
+            writeln!(stderr, "ppd: {l}")?;
+        }
         for l in &shown {
             writeln!(stderr, "ppd: {l}")?;
         }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::json::{self, Doc};
-use super::report::clash_line;
+use super::report::{clash_line, skipped_lines};
 use super::Context;
 use crate::cli::{ConflictArg, PrepareArgs, PrepareLinkModeArg};
 use crate::cow::LinkMode;
@@ -27,6 +27,9 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
     for r in &results {
         for w in &r.warnings {
             writeln!(stderr, "ppd: warning: {w}")?;
+        }
+        for l in skipped_lines(&r.dest, &r.applied.skipped) {
+            writeln!(stderr, "ppd: {l}")?;
         }
         for m in &r.missing {
             writeln!(

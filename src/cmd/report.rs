@@ -22,6 +22,21 @@ pub(super) fn clash_line(dest: &Path, c: &DestClash, by: &str) -> String {
     )
 }
 
+/// Warning lines (without the `ppd: ` prefix) for the device nodes a
+/// merge into `dest` skipped because the kernel refused to create them
+/// (not root), as `rsync -a` skips them ("skipping non-regular file").
+pub(super) fn skipped_lines(dest: &Path, skipped: &[Vec<u8>]) -> Vec<String> {
+    skipped
+        .iter()
+        .map(|p| {
+            format!(
+                "warning: skipping device node {}: creating it needs root (CAP_MKNOD)",
+                crate::fsx::show(&crate::fsx::join(dest, p))
+            )
+        })
+        .collect()
+}
+
 /// The counters of a stats line.
 pub(super) fn stats_words(s: &Stats) -> String {
     format!(

@@ -168,40 +168,69 @@ pub(super) fn copy_rw(
 }
 
 /// Recreates the device, fifo or socket at `src` as the new child `tmp`.
-pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Meta> {
+/// Returns `None`, creating nothing, for a device node the kernel refuses
+/// to create (`EPERM`: not root, or no `CAP_MKNOD`): `rsync -a` skips such
+/// a file ("skipping non-regular file") and finishes, and so does ppd; the
+/// caller reports it.
+pub(super) fn copy_special(dir: &DirFd, src: At<'_>, tmp: &[u8]) -> Result<Option<Meta>> {
     use rustix::fs::{FileType, Mode};
     let st = src
         .dir
         .stat(src.name)?
         .ok_or_else(|| FsError::new("inspecting", src.path(), Errno::ENOENT))?;
     let meta = Meta::of(&st);
-    rustix::fs::mknodat(
+    let ftype = FileType::from_raw_mode(st.st_mode);
+    if let Err(e) = rustix::fs::mknodat(
         dir,
         tmp,
-        FileType::from_raw_mode(st.st_mode),
+        ftype,
         Mode::from_raw_mode(st.st_mode & 0o777),
         st.st_rdev,
-    )
-    .map_err(|e| FsError::new("creating", dir.child_path(tmp), Errno::from(e)))?;
+    ) {
+        let device = matches!(ftype, FileType::CharacterDevice | FileType::BlockDevice);
+        if device && e == RxErrno::PERM {
+            return Ok(None);
+        }
+        return Err(FsError::new("creating", dir.child_path(tmp), Errno::from(e)).into());
+    }
     if let Err(e) = dir.set_meta(tmp, &meta) {
         let _ = dir.unlink(tmp, false);
         return Err(e.into());
     }
-    Ok(meta)
+    Ok(Some(meta))
 }
 
-/// Creates a new file or special file `tmp` in `dir` as a copy of `src`;
-/// returns whether the data is a clone.
+/// What [`copy_any`] made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Made {
+    /// A new inode with its own copy of the data (or a special file).
+    Copy,
+    /// A new inode sharing the source's data blocks.
+    Clone,
+    /// Nothing: a device node the kernel refused to create
+    /// ([`copy_special`]).
+    Skipped,
+}
+
+/// Creates a new file or special file `tmp` in `dir` as a copy of `src`.
+/// The kind decides, never an open of the source: opening a fifo to copy
+/// it as a file would block for a writer.
 pub(super) fn copy_any(
     dir: &DirFd,
     src: At<'_>,
     kind: Kind,
     tmp: &[u8],
     data: Data,
-) -> Result<bool> {
+) -> Result<Made> {
     match kind {
-        Kind::Other => copy_special(dir, src, tmp).map(|_| false),
-        _ => Ok(copy_file_with(dir, src, tmp, data)?.1),
+        Kind::Other => Ok(match copy_special(dir, src, tmp)? {
+            Some(_) => Made::Copy,
+            None => Made::Skipped,
+        }),
+        _ => Ok(match copy_file_with(dir, src, tmp, data)?.1 {
+            true => Made::Clone,
+            false => Made::Copy,
+        }),
     }
 }
 

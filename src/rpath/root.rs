@@ -232,7 +232,7 @@ pub fn open_beneath(dir: &DirFd, rel: &[u8]) -> Result<File, FsError> {
     match openat2(
         dir.as_fd(),
         rel,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
     ) {

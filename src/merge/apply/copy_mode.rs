@@ -71,8 +71,8 @@ pub(in crate::merge) fn is_copy_of(
 
 /// Counts one new inode: a clone, or a copy (a fallback where a clone was
 /// asked for and refused).
-fn count_copy(out: &mut Applied, cloned: bool, data: Data, kind: Kind) {
-    if cloned {
+fn count_copy(out: &mut Applied, made: Made, data: Data, kind: Kind) {
+    if made == Made::Clone {
         out.stats.cloned += 1;
     } else {
         out.stats.copied += 1;
@@ -137,15 +137,23 @@ impl Task<'_> {
                 self.own(r, e, out);
                 return Ok(());
             }
-            let cloned = via_temp(dir, name, |tmp| copy_any(dir, src, e.kind, tmp, data))?;
-            count_copy(out, cloned, data, e.kind);
+            let made = via_temp_made(dir, name, |tmp| copy_any(dir, src, e.kind, tmp, data))?;
+            if made == Made::Skipped {
+                self.skip(r, e, out);
+                return Ok(());
+            }
+            count_copy(out, made, data, e.kind);
             out.stats.replaced += 1;
             return Ok(());
         }
         // A new name is created in place: until its mtime is set (last),
         // a killed run's partial copy fails the check above and is replaced.
-        let cloned = copy_any(dir, src, e.kind, name, data)?;
-        count_copy(out, cloned, data, e.kind);
+        let made = copy_any(dir, src, e.kind, name, data)?;
+        if made == Made::Skipped {
+            self.skip(r, e, out);
+            return Ok(());
+        }
+        count_copy(out, made, data, e.kind);
         Ok(())
     }
 

@@ -51,7 +51,7 @@ use std::sync::Arc;
 use crate::fsx::Errno;
 use anyhow::Result;
 
-use super::copy::{copy_any, copy_file, link_within, Data};
+use super::copy::{copy_any, link_within, Data, Made};
 use super::plan::{dir_meta, entry, EntryRef, Plan, PlanDir, Source};
 use crate::fsx::{self, At, DirFd, FileKey, FsError, Kind, Meta, Mtime};
 use crate::manifest::{DirRecord, Manifest};
@@ -189,6 +189,11 @@ pub struct Applied {
     /// sorted; a directory whose metadata is set after the parallel pass
     /// (copy mode's hard-link groups) is left out.
     pub fresh_dirs: Vec<(u32, DirRecord)>,
+    /// Device nodes not created because the kernel refused `mknod` (not
+    /// root): skipped as `rsync -a` skips them, whatever the destination
+    /// holds at that path left as it is, and no record made; paths
+    /// relative to the destination, sorted.
+    pub skipped: Vec<Vec<u8>>,
 }
 
 /// Applies `plan` (built from `sources`) to the directory `dest`, creating
@@ -250,12 +255,15 @@ pub fn apply(
         out.placed.extend(a.placed);
         out.kept_own.extend(a.kept_own);
         out.fresh_dirs.extend(a.fresh_dirs);
+        out.skipped.extend(a.skipped);
     }
     if !groups.links.is_empty() {
         task.link_groups(&root, &mut out)?;
     }
     out.clashes.sort_by(|a, b| a.path.cmp(&b.path));
     out.kept_own.sort();
+    out.skipped.sort();
+    out.skipped.dedup();
     out.fresh_dirs.sort_unstable_by_key(|&(i, _)| i);
     out.fresh = fresh;
     Ok(out)
@@ -421,6 +429,13 @@ impl Task<'_> {
         replaceable(self.opts.guard, self.opts.mode, &path, dir, &e.name, st)
     }
 
+    /// Records a device node skipped because it cannot be created.
+    fn skip(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
+        let tree = &self.sources[r.src as usize].tree;
+        out.skipped
+            .push(crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name).into_vec());
+    }
+
     fn own(&self, r: EntryRef, e: &SrcEntry, out: &mut Applied) {
         let tree = &self.sources[r.src as usize].tree;
         out.kept_own
@@ -463,9 +478,10 @@ impl Task<'_> {
                     r,
                     e,
                 };
+                let skipped = out.skipped.len();
                 self.place(it, &mut out)
                     .map_err(|err| placing(err, &dir.child_path(&e.name)))?;
-                if opts.record {
+                if opts.record && out.skipped.len() == skipped {
                     out.placed.push(record(dir, sources, r, e, i as u32)?);
                 }
             }
@@ -633,7 +649,11 @@ impl Task<'_> {
                 }
             }
         }
-        via_temp(dir, name, |tmp| copy_file(dir, src, tmp))?;
+        let made = via_temp_made(dir, name, |tmp| copy_any(dir, src, e.kind, tmp, Data::Auto))?;
+        if made == Made::Skipped {
+            self.skip(r, e, out);
+            return Ok(());
+        }
         copies.insert(want, rel);
         out.stats.copied += 1;
         out.stats.fallbacks += 1;
@@ -827,12 +847,34 @@ pub(super) fn via_temp<T>(
     name: &[u8],
     make: impl FnOnce(&[u8]) -> Result<T>,
 ) -> Result<T> {
+    via_temp_if(dir, name, make, |_| true)
+}
+
+/// [`via_temp`] for a copy that may make nothing ([`Made::Skipped`]):
+/// then nothing is renamed and the entry at `name` stays as it is.
+pub(super) fn via_temp_made(
+    dir: &DirFd,
+    name: &[u8],
+    make: impl FnOnce(&[u8]) -> Result<Made>,
+) -> Result<Made> {
+    via_temp_if(dir, name, make, |m| *m != Made::Skipped)
+}
+
+/// [`via_temp`], renaming only if `made` says something was made.
+fn via_temp_if<T>(
+    dir: &DirFd,
+    name: &[u8],
+    make: impl FnOnce(&[u8]) -> Result<T>,
+    made: impl FnOnce(&T) -> bool,
+) -> Result<T> {
     let tmp = fsx::temp_name();
-    let made = make(&tmp).and_then(|v| {
-        dir.rename(&tmp, name)?;
+    let result = make(&tmp).and_then(|v| {
+        if made(&v) {
+            dir.rename(&tmp, name)?;
+        }
         Ok(v)
     });
-    made.map_err(|e| {
+    result.map_err(|e| {
         let _ = dir.unlink(&tmp, false);
         match e.downcast::<FsError>() {
             Ok(fe) => fe.naming(&dir.child_path(name)).into(),
