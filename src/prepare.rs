@@ -378,6 +378,7 @@ fn prepare_tree(
         for own in &result.applied.kept_own {
             new.records.remove(own);
         }
+        new.empty_dirs = empty_dirs(cfg, &sources, &plan, old.as_ref());
     }
     if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
         let report = crate::textfix::fixup_trees(fx, std::slice::from_ref(&job.dest), pool)?;
@@ -838,13 +839,62 @@ fn refresh_identities(dest: &Path, m: &mut Manifest) -> Result<()> {
     Ok(())
 }
 
+/// The directories the dependencies provide empty (no entry, no
+/// subdirectory in the plan), each with the dependencies providing it;
+/// and from the previous manifest those of dependencies this run does not
+/// list (another step's prepare placed them, and they stay).
+fn empty_dirs(
+    cfg: &PrepareConfig,
+    sources: &[Source],
+    plan: &Plan,
+    old: Option<&Manifest>,
+) -> std::collections::BTreeMap<Vec<u8>, Vec<String>> {
+    let deps: HashSet<&str> = cfg.deps.iter().map(String::as_str).collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (path, by) in old.iter().flat_map(|m| &m.empty_dirs) {
+        let rest: Vec<String> = by
+            .iter()
+            .filter(|b| !deps.contains(b.as_str()))
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            out.insert(path.clone(), rest);
+        }
+    }
+    let mut has_child = vec![false; plan.dirs.len()];
+    for d in plan.dirs.iter().skip(1) {
+        has_child[d.parent as usize] = true;
+    }
+    let empty: HashSet<&[u8]> = (1..plan.dirs.len())
+        .filter(|&i| plan.dirs[i].leaves.is_empty() && !has_child[i])
+        .map(|i| &*plan.dirs[i].rel)
+        .collect();
+    if empty.is_empty() {
+        return out;
+    }
+    for s in sources {
+        for d in s.tree.dirs.iter().skip(1) {
+            if d.entries.is_empty() && empty.contains(&*d.rel) {
+                let by: &mut Vec<String> = out.entry(d.rel.to_vec()).or_default();
+                if !by.contains(&s.label) {
+                    by.push(s.label.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Removes entries that a dependency of this run placed before but no
 /// longer provides (or now provides as a directory), while they still
 /// carry the inode that was placed; then the directories that held them
 /// and that no dependency provides as a directory any more, if they are
-/// empty now. A fresh prepare would not have them: a dependency turning
-/// `lib64/` into `lib64 -> lib` leaves the package with the symlink, not
-/// an empty `lib64/`. `rmdir` never removes what the package put inside.
+/// empty now; directories listed dependencies provided empty count as
+/// holding their entries ([`Manifest::empty_dirs`]). A fresh prepare would
+/// not have them: a dependency turning `lib64/` into `lib64 -> lib` leaves
+/// the package with the symlink, not an empty `lib64/`. `rmdir` never
+/// removes what the package put inside, and an empty directory the
+/// package made itself is in no record.
 fn remove_stale(
     cfg: &PrepareConfig,
     dest: &Path,
@@ -901,6 +951,18 @@ fn remove_stale(
             }
         }
         new.records.remove(path);
+    }
+    // Directories a listed dependency provided empty, unless a dependency
+    // this run does not list provided them too.
+    for (path, by) in &old.empty_dirs {
+        if by.iter().all(|b| deps.contains(b.as_str())) {
+            held.insert(path);
+            let mut at = &path[..];
+            while let Some(i) = memchr::memrchr(b'/', at) {
+                at = &at[..i];
+                held.insert(at);
+            }
+        }
     }
     // Deepest first: a path sorts after every ancestor.
     for path in held.iter().rev() {

@@ -326,3 +326,46 @@ fn an_empty_directory_a_dependency_turned_into_a_symlink_or_file_gives_way() {
         .lines()
         .all(|l| l.contains("etc/full")));
 }
+
+/// Empty directories a dependency stops providing (`var/empty/`, a
+/// nested `usr/share/x/y/`) are removed by the next prepare that lists
+/// it, as a fresh prepare would not have them; one that another step's
+/// prepare placed (a dependency this call does not list) stays, and so
+/// does an empty directory the package made itself. Before, nothing
+/// recorded an empty directory as a dependency's, and they stayed.
+#[test]
+fn empty_directories_a_dependency_stops_providing_go() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    let a = pp.join("a/host");
+    for d in ["var/empty", "usr/share/x/y", "keep/e"] {
+        std::fs::create_dir_all(a.join(d)).unwrap();
+    }
+    write(&a.join("etc/conf"), "a");
+    std::fs::create_dir_all(pp.join("a/target")).unwrap();
+    std::fs::create_dir_all(pp.join("tar/host/opt/e")).unwrap();
+    std::fs::create_dir_all(pp.join("tar/target")).unwrap();
+    // The extract step's list, then the configure step's.
+    prepare_v(&pp, "app", &[], &["tar"]);
+    prepare_v(&pp, "app", &[], &["a"]);
+    std::fs::create_dir(pp.join("app/host/mine")).unwrap();
+    std::fs::remove_dir_all(a.join("var/empty")).unwrap();
+    std::fs::remove_dir_all(a.join("usr")).unwrap();
+    let (dry, _) = prepare_v(&pp, "app", &["-n"], &["a"]);
+    assert_eq!(stat_count(&dry, "removed"), 5, "{dry}");
+    let (stats, err) = prepare_v(&pp, "app", &[], &["a"]);
+    assert_eq!(err, "", "{stats}");
+    assert_eq!(stat_count(&stats, "removed"), 5, "{stats}");
+    prepare_v(&pp, "fresh", &[], &["tar"]);
+    prepare_v(&pp, "fresh", &[], &["a"]);
+    std::fs::create_dir(pp.join("fresh/host/mine")).unwrap();
+    assert_eq!(shape(&pp.join("app/host")), shape(&pp.join("fresh/host")));
+    assert!(pp.join("app/host/var").is_dir() && pp.join("app/host/opt/e").is_dir());
+    let (stats, _) = prepare_v(&pp, "app", &[], &["a"]);
+    assert_eq!(stat_count(&stats, "removed"), 0, "{stats}");
+    // The extract step's dependency drops its directory too.
+    std::fs::remove_dir_all(pp.join("tar/host/opt")).unwrap();
+    prepare_v(&pp, "app", &[], &["tar"]);
+    assert!(!pp.join("app/host/opt").exists());
+    assert!(pp.join("app/host/mine").is_dir() && pp.join("app/host/keep/e").is_dir());
+}

@@ -239,6 +239,15 @@ impl<'a> Index<'a> {
             }
             let number = first_line + n;
             let at = || format!("line {number}");
+            if line.starts_with(b"E\t") {
+                // A directory a dependency provides empty: no entries, and
+                // nothing for the walk (the directory is read, as every
+                // directory without a `d` line is).
+                index.close(open.take(), piece);
+                super::empty_dir_line(line).with_context(at)?;
+                section = None;
+                continue;
+            }
             if line.starts_with(b"D\t") {
                 index.close(open.take(), piece);
                 let dir = section_line(line).with_context(at)?;

@@ -187,6 +187,12 @@ pub struct Manifest {
     pub records: BTreeMap<Vec<u8>, Record>,
     /// Directories the last prepare created, by relative path.
     pub dirs: BTreeMap<Vec<u8>, DirRecord>,
+    /// Directories dependencies provide empty (no entry, no subdirectory),
+    /// with the dependencies providing each (`E` lines): an empty
+    /// directory holds no entry record that would tell a later prepare it
+    /// came from a dependency, so without these one that a dependency
+    /// stops providing would stay in the tree forever. Not the root.
+    pub empty_dirs: BTreeMap<Vec<u8>, Vec<String>>,
     /// The manifest file's mtime when it was loaded: every inode prepare
     /// placed was born before it (see [`Record::still_placed`]).
     pub written: Option<Mtime>,
@@ -349,10 +355,19 @@ fn split_path(path: &[u8]) -> (&[u8], &[u8]) {
 /// Serializes a manifest, in sections by directory (sorted), each with its
 /// entries by name (sorted).
 pub fn render(m: &Manifest) -> Vec<u8> {
-    type Section<'m> = (Option<&'m DirRecord>, Vec<(&'m [u8], &'m Record)>);
+    type Section<'m> = (
+        Option<&'m DirRecord>,
+        Vec<(&'m [u8], &'m Record)>,
+        &'m [String],
+    );
     let mut sections: BTreeMap<&[u8], Section<'_>> = BTreeMap::new();
     for (path, d) in &m.dirs {
         sections.entry(path).or_default().0 = Some(d);
+    }
+    for (path, providers) in &m.empty_dirs {
+        if !path.is_empty() {
+            sections.entry(path).or_default().2 = providers;
+        }
     }
     for (path, r) in &m.records {
         let (dir, name) = split_path(path);
@@ -361,10 +376,11 @@ pub fn render(m: &Manifest) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + m.records.len() * 80);
     out.extend_from_slice(MAGIC.as_bytes());
     out.push(b'\n');
-    for (dir, (record, entries)) in &sections {
+    for (dir, (record, entries, providers)) in &sections {
         // A recorded directory's line: no provider, size or mode; the time
         // is the ctime.
         match record {
+            // Only `E` lines: no section to open.
             Some(d) => {
                 out.extend_from_slice(b"d\t-\t");
                 push_u64(&mut out, d.key.dev);
@@ -374,12 +390,23 @@ pub fn render(m: &Manifest) -> Vec<u8> {
                 push_time(&mut out, d.ctime);
                 out.extend_from_slice(b"\t0\t-\t");
             }
-            None => out.extend_from_slice(b"D\t"),
+            None if !entries.is_empty() => out.extend_from_slice(b"D\t"),
+            // Only `E` lines: no section to open.
+            None => {}
         }
-        escape(dir, &mut out);
-        out.push(b'\n');
+        if record.is_some() || !entries.is_empty() {
+            escape(dir, &mut out);
+            out.push(b'\n');
+        }
         for (name, r) in entries {
             render_entry(name, r, &mut out);
+        }
+        for p in providers.iter() {
+            out.extend_from_slice(b"E\t");
+            out.extend_from_slice(p.as_bytes());
+            out.push(b'\t');
+            escape(dir, &mut out);
+            out.push(b'\n');
         }
     }
     let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
@@ -568,7 +595,11 @@ fn for_each_line<'a>(
 /// The directory of a `D` line (a section whose directory prepare did not
 /// record).
 fn section_line(line: &[u8]) -> Result<Cow<'_, [u8]>> {
-    let raw = &line[b"D\t".len()..];
+    dir_field(&line[b"D\t".len()..])
+}
+
+/// The directory field of a `D` or `E` line, unescaped and checked.
+fn dir_field(raw: &[u8]) -> Result<Cow<'_, [u8]>> {
     if memchr::memchr(b'\t', raw).is_some() {
         bail!("bad directory line (a tab in a path must be escaped)");
     }
@@ -579,6 +610,24 @@ fn section_line(line: &[u8]) -> Result<Cow<'_, [u8]>> {
     };
     check_dir(&dir)?;
     Ok(dir)
+}
+
+/// Parses an `E` line, `E<TAB><provider><TAB><directory>`: a directory
+/// the dependency provides empty. Not a section: entries never follow.
+pub(super) fn empty_dir_line(line: &[u8]) -> Result<(&str, Cow<'_, [u8]>)> {
+    let raw = &line[b"E\t".len()..];
+    let Some(tab) = memchr::memchr(b'\t', raw) else {
+        bail!("bad empty-directory line");
+    };
+    let provider = std::str::from_utf8(&raw[..tab])
+        .ok()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("bad provider in an empty-directory line"))?;
+    let dir = dir_field(&raw[tab + 1..])?;
+    if dir.is_empty() {
+        bail!("an empty-directory line for the root");
+    }
+    Ok((provider, dir))
 }
 
 /// Checks a section's directory: the root (empty) or a relative path of
@@ -621,6 +670,15 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
     for_each_line(body, 2, |line| {
         if version == Version::V2 && line.starts_with(b"D\t") {
             section = Some(section_line(line)?.into_owned());
+            return Ok(());
+        }
+        if version == Version::V2 && line.starts_with(b"E\t") {
+            let (provider, dir) = empty_dir_line(line)?;
+            m.empty_dirs
+                .entry(dir.into_owned())
+                .or_default()
+                .push(provider.to_owned());
+            section = None;
             return Ok(());
         }
         let (path, rec) = parse_line(line)?;
@@ -827,6 +885,40 @@ mod tests {
         ] {
             let text = good.replace(" root 2049 2 1700000000.000000042\n", bad);
             assert!(parse(text.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+
+    /// `E` lines (directories dependencies provide empty) round-trip, with
+    /// or without a `d` line or entries for the same directory, and the
+    /// index for `file-list` reads past them.
+    #[test]
+    fn empty_directory_lines_round_trip() {
+        let mut m = sample();
+        let d = DirRecord {
+            key: FileKey { dev: 2049, ino: 9 },
+            ctime: Mtime { sec: 1, nsec: 2 },
+        };
+        m.dirs.insert(b"var/empty".to_vec(), d);
+        for (p, by) in [
+            (&b"var/empty"[..], &["a", "b"][..]),
+            (b"usr/lib", &["c"]),
+            (b"x\ty", &["c"]),
+        ] {
+            let by = by.iter().map(|s| s.to_string()).collect();
+            m.empty_dirs.insert(p.to_vec(), by);
+        }
+        let text = render(&m);
+        let shown = String::from_utf8_lossy(&text);
+        assert!(
+            shown.contains("\nE\ta\tvar/empty\nE\tb\tvar/empty\n"),
+            "{shown}"
+        );
+        assert_eq!(parse(&text).unwrap(), m);
+        assert!(Index::parse(&text).is_ok());
+        for bad in ["E\t\tvar\n", "E\tz\n", "E\tz\t\n", "E\tz\ta/../b\n"] {
+            let t = shown.replace("E\tc\tusr/lib\n", bad);
+            assert!(parse(t.as_bytes()).is_err(), "{bad:?}");
+            assert!(Index::parse(t.as_bytes()).is_err(), "{bad:?}");
         }
     }
 
