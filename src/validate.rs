@@ -8,7 +8,7 @@
 //! - a package never depends on itself;
 //! - prepare's host and target destinations are two directories;
 //! - a destination is never a source tree nor inside one (writing it would
-//!   change the tree being read). Nesting is decided by directory identity
+//!   change the tree being read), nor does it hold one. Nesting is decided by directory identity
 //!   (device and inode of the destination's nearest existing ancestors), so
 //!   a symlink or a `..` in either path cannot hide it.
 
@@ -141,10 +141,48 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-/// Fails if `dest` is any of `sources` or inside one.
+/// Fails if `dest` is any of `sources` or inside one, or if a source is
+/// inside `dest` (the merge would write into the trees it reads, and walk
+/// them as part of the destination).
 pub fn dest_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
+    dest_not_inside(op, dest, sources)?;
+    sources_outside(op, dest, sources)
+}
+
+/// Fails if `dest` is any of `sources` or inside one: for a directory
+/// that only receives files beside the trees (`file-list`'s lists), which
+/// would otherwise become entries of a tree they describe.
+pub fn dest_not_inside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
     let a = Ancestry::of(dest);
     sources.iter().try_for_each(|s| a.check(op, dest, s))
+}
+
+/// Fails if one of the existing `sources` lies inside the existing
+/// directory `dest`, decided by directory identity along each source's
+/// resolved ancestors. Sources share most ancestors (one per-package
+/// directory), so each ancestor is looked at once.
+fn sources_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
+    let Ok(m) = std::fs::metadata(dest) else {
+        // A directory still to be created holds nothing yet.
+        return Ok(());
+    };
+    let want = (m.dev(), m.ino());
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for src in sources {
+        let Ok(mut dir) = std::fs::canonicalize(src) else {
+            continue;
+        };
+        while dir.pop() && seen.insert(dir.clone()) {
+            if std::fs::metadata(&dir).is_ok_and(|m| (m.dev(), m.ino()) == want) {
+                bail!(
+                    "{op} {}: the destination contains the source tree {}",
+                    show(dest),
+                    show(src)
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,12 +231,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("is the source tree"), "{e}");
-        for d in [
-            t.path().join("pp/a/target"),
-            t.path().join("pp/a"),
-            t.path().join("out"),
-        ] {
+        for d in [t.path().join("pp/a/target"), t.path().join("out")] {
             dest_outside("finalize", &d, std::slice::from_ref(&src)).unwrap();
+        }
+        // A destination holding a source, however named.
+        for d in [
+            t.path().join("pp/a"),
+            t.path().join("pp"),
+            t.path().join("alias/.."),
+            t.path().to_path_buf(),
+        ] {
+            let e = dest_outside("finalize", &d, std::slice::from_ref(&src)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "finalize {}: the destination contains the source tree {}",
+                    d.display(),
+                    src.display()
+                )
+            );
         }
     }
 }

@@ -139,7 +139,7 @@ fn a_package_never_depends_on_itself() {
 }
 
 #[test]
-fn a_destination_is_never_a_source_tree_or_inside_one() {
+fn a_destination_is_never_a_source_tree_or_inside_one_or_around_one() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     setup(r);
@@ -178,6 +178,28 @@ fn a_destination_is_never_a_source_tree_or_inside_one() {
         (
             &["copy-tree", "pp/a/host/", "pp/a/host/../host/lib/new"],
             "copy-tree pp/a/host/../host/lib/new: the destination is inside the source tree pp/a/host/",
+        ),
+        // A destination holding a source: the merge would write into the
+        // trees it reads and walk them as part of the destination.
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "pp", "--pkg", "c", "a"],
+            "prepare pp: the destination contains the source tree pp/a/host",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--target-dir", "alias/../..", "--pkg", "c", "b"],
+            "prepare alias/../..: the destination contains the source tree pp/b/host",
+        ),
+        (
+            &["finalize", "--per-package-dir", "pp", "--tree", "host", "--dest", "pp", "a", "b"],
+            "finalize pp: the destination contains the source tree pp/a/host",
+        ),
+        (
+            &["finalize", "--per-package-dir", "pp", "--tree", "target", "--dest", ".", "a"],
+            "finalize .: the destination contains the source tree pp/a/target",
+        ),
+        (
+            &["copy-tree", "pp/a/host", "pp/a"],
+            "copy-tree pp/a: the destination contains the source tree pp/a/host",
         ),
     ];
     for (args, line) in cases {
@@ -771,4 +793,58 @@ fn a_symlink_planted_at_a_lock_file_is_never_written_through() {
         stderr(&out)
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+/// `file-list --out-dir` inside (or equal to) a tree it lists, or the
+/// images directory it records: the lists would become entries of the
+/// tree, listed as the package's own by the next run. Refused, nothing
+/// written.
+#[test]
+fn file_list_never_writes_its_lists_into_a_listed_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    setup(r);
+    std::fs::create_dir(r.join("images")).unwrap();
+    let before = snapshot(r);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--out-dir", "pp/a/target"],
+            "file-list pp/a/target: the destination is the source tree pp/a/target",
+        ),
+        (
+            &["--out-dir", "pp/a/host/build"],
+            "file-list pp/a/host/build: the destination is inside the source tree pp/a/host",
+        ),
+        (
+            &["--images-dir", "images", "--out-dir", "images/x"],
+            "file-list images/x: the destination is inside the source tree images",
+        ),
+        (
+            &[
+                "--images-dir",
+                "images",
+                "--out-dir",
+                "images",
+                "--snapshot",
+            ],
+            "file-list images: the destination is the source tree images",
+        ),
+    ];
+    for (args, line) in cases {
+        let out = run(ppd()
+            .current_dir(r)
+            .args(["file-list", "--per-package-dir", "pp", "--pkg", "a"])
+            .args(*args));
+        refused(&out, line);
+        assert_eq!(snapshot(r), before, "{args:?} changed something");
+    }
+    ok(ppd().current_dir(r).args([
+        "file-list",
+        "--per-package-dir",
+        "pp",
+        "--pkg",
+        "a",
+        "--out-dir",
+        "pp/a",
+    ]));
 }

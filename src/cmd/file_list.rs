@@ -15,6 +15,9 @@ use crate::filelist::{self, images, FileListConfig};
 /// Runs `ppd file-list`.
 pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
+    if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
+        crate::validate::dest_not_inside("file-list", out, std::slice::from_ref(images))?;
+    }
     if args.snapshot {
         if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
             if !ctx.dry_run {
@@ -27,6 +30,13 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         anyhow::bail!("file-list: --per-package-dir (or PER_PACKAGE_DIR) is required");
     };
     crate::validate::package_name("file-list", &args.pkg)?;
+    if let Some(out) = &args.out_dir {
+        // Lists written inside a tree they describe would be listed as
+        // the package's own files by the next run.
+        let pkg_dir = per_package_dir.join(&args.pkg);
+        let trees: Vec<_> = ["host", "target"].iter().map(|t| pkg_dir.join(t)).collect();
+        crate::validate::dest_not_inside("file-list", out, &trees)?;
+    }
     let cfg = FileListConfig {
         per_package_dir,
         pkg: args.pkg.clone(),
