@@ -250,6 +250,53 @@ fn release_at_least(release: &str, want: (u32, u32)) -> bool {
     }
 }
 
+/// `struct btrfs_ioctl_get_subvol_rootref_args` (4096 bytes): the
+/// subvolumes directly inside a subvolume, up to 255 per call.
+#[repr(C)]
+struct RootRefArgs {
+    min_treeid: u64,
+    /// `(treeid, dirid)` of each.
+    rootref: [[u64; 2]; 255],
+    num_items: u8,
+    align: [u8; 7],
+}
+
+const GET_SUBVOL_ROOTREF: rustix::ioctl::Opcode =
+    rustix::ioctl::opcode::read_write::<RootRefArgs>(BTRFS_IOCTL_MAGIC, 61);
+
+/// True if the subvolume holding `dir` has other subvolumes inside it
+/// (`BTRFS_IOC_GET_SUBVOL_ROOTREF`, Linux 4.18, open to every user). A
+/// snapshot does not descend into them: each shows up in the snapshot as
+/// an empty directory, so a tree holding one is never snapshotted. True
+/// also where the kernel cannot tell.
+#[allow(unsafe_code)]
+pub fn holds_subvolumes(dir: &DirFd) -> bool {
+    let mut args = Box::new(RootRefArgs {
+        min_treeid: 0,
+        rootref: [[0; 2]; 255],
+        num_items: 0,
+        align: [0; 7],
+    });
+    // SAFETY: the opcode takes a pointer to a
+    // `btrfs_ioctl_get_subvol_rootref_args`, which `RootRefArgs` lays out
+    // exactly (repr(C), 4096 bytes); the kernel reads and writes only it,
+    // and `args` outlives the call.
+    let r = unsafe {
+        rustix::ioctl::ioctl(
+            dir.as_fd(),
+            rustix::ioctl::Updater::<GET_SUBVOL_ROOTREF, RootRefArgs>::new(&mut args),
+        )
+    };
+    // EOVERFLOW: more than fit in one call.
+    r.is_err() || args.num_items > 0
+}
+
+/// True if the tree at `path` can be the base of a snapshot: the root of
+/// a btrfs subvolume that holds no other subvolume.
+pub fn snapshot_whole(path: &Path) -> bool {
+    is_subvolume(path) && DirFd::open(path).is_ok_and(|d| !holds_subvolumes(&d))
+}
+
 /// Creates `name` in `parent` as a writable snapshot of the subvolume
 /// open as `src` (`BTRFS_IOC_SNAP_CREATE_V2`; the caller must own the
 /// subvolume or be root).
@@ -269,6 +316,9 @@ mod tests {
         // _IOW(0x94, 23, 4096) and _IOW(0x94, 24, 4096) as the kernel headers define them.
         assert_eq!(SNAP_CREATE_V2 as u64, 0x5000_9417);
         assert_eq!(SUBVOL_CREATE_V2 as u64, 0x5000_9418);
+        // _IOWR(0x94, 61, 4096).
+        assert_eq!(std::mem::size_of::<RootRefArgs>(), 4096);
+        assert_eq!(GET_SUBVOL_ROOTREF as u64, 0xd000_943d);
     }
 
     #[test]

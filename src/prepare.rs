@@ -643,7 +643,8 @@ fn placement(
 }
 
 /// The dependency whose tree is best snapshotted to start the merge: a
-/// subvolume, scoring the entries it wins in the plan (already right after
+/// subvolume holding no other (a snapshot would show that one as an empty
+/// directory, and the merge trusts what the snapshot brings), scoring the entries it wins in the plan (already right after
 /// the snapshot) less those it brings that another dependency overrides
 /// (to be replaced); none if no tree scores `least` or more.
 fn snapshot_base(sources: &[Source], plan: &Plan, least: i64) -> Option<u32> {
@@ -662,7 +663,9 @@ fn snapshot_base(sources: &[Source], plan: &Plan, least: i64) -> Option<u32> {
             .map(|d| d.entries.iter().filter(|e| e.kind != Kind::Dir).count() as i64)
             .sum();
         let score = 2 * wins[i] - entries;
-        if score >= least && best.is_none_or(|(b, _)| score >= b) && cow::is_subvolume(&s.tree.root)
+        if score >= least
+            && best.is_none_or(|(b, _)| score >= b)
+            && cow::snapshot_whole(&s.tree.root)
         {
             best = Some((score, i as u32));
         }

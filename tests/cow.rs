@@ -622,6 +622,66 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
     );
 }
 
+/// A dependency's tree holding a subvolume of its own: a snapshot of the
+/// tree would show it as an empty directory (snapshots do not descend
+/// into subvolumes) while the merge trusts what the snapshot brings, so
+/// the files inside were missing. Such a tree is not snapshotted; the
+/// result is the rsync loop's.
+#[test]
+fn a_tree_holding_a_subvolume_is_not_snapshotted() {
+    if skip_without(&["btrfs", "rsync"]) {
+        return;
+    }
+    let Some(im) = image("btrfs", "btrfs-nested") else {
+        return;
+    };
+    let pp = im.mnt.join("per-package");
+    ok(cow_ppd()
+        .args(["prepare", "--link-mode", "snapshot", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "big"]));
+    let big = pp.join("big/target");
+    fill(&big, "big", 300, 0);
+    ok(Command::new("btrfs")
+        .args(["-q", "subvolume", "create"])
+        .arg(big.join("usr/nested")));
+    write(
+        &big.join("usr/nested/inner"),
+        "inside\n",
+        0o644,
+        1_600_000_000,
+        0,
+    );
+    settle_dirs(&big);
+    let dest = pp.join("pkg/target");
+    let out = ok(cow_ppd()
+        .args(["prepare", "-v", "--link-mode", "snapshot"])
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .arg("--target-dir")
+        .arg(&dest)
+        .arg("big"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = placement_line(&err, &dest);
+    assert!(line.contains("reflink on btrfs"), "{err}");
+    assert_eq!(
+        std::fs::read(dest.join("usr/nested/inner")).unwrap(),
+        b"inside\n"
+    );
+    let theirs = im.mnt.join("rsync");
+    std::fs::create_dir_all(&theirs).unwrap();
+    ok(Command::new("rsync")
+        .args(["-a", "--hard-links"])
+        .arg(format!("{}/", big.display()))
+        .arg(format!("{}/", theirs.display())));
+    let sources = snapshot(&big)
+        .values()
+        .filter(|s| s.kind == "f")
+        .map(|s| (s.dev, s.ino))
+        .collect();
+    assert_parity(&theirs, &dest, &sources);
+}
+
 /// Per entry: type, mode, mtime, symlink target, content.
 type View = BTreeMap<Vec<u8>, (String, u32, (i64, i64), Option<Vec<u8>>, Vec<u8>)>;
 
