@@ -517,6 +517,13 @@ impl Walker<'_> {
                 });
                 return Ok(());
             }
+            (Some(st), _)
+                if matches!(dir, Dir::Open(fd)
+                    if !replaceable(self.opts.guard, self.opts.mode, &rel, fd, &e.name, st)) =>
+            {
+                p.applied.kept_own.push(rel);
+                return Ok(());
+            }
             (Some(_), _) => p.applied.stats.replaced += 1,
             (None, _) => {}
         }

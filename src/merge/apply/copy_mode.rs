@@ -191,31 +191,42 @@ impl Task<'_> {
                     e,
                 };
                 self.place(it, out)?;
-                continue;
+            } else {
+                let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));
+                match dir.stat(name)? {
+                    Some(st) if FileKey::of(&st) == want => out.stats.skipped += 1,
+                    Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir && !emptied(dir, name) => {
+                        out.clashes
+                            .push(clash(self.sources, r, e, Kind::Dir, false));
+                        continue;
+                    }
+                    Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+                        link_within(first_dir, first_name, dir, name)?;
+                        out.stats.linked += 1;
+                    }
+                    // Something else under this name that the last run
+                    // did not place there: the package's own, as in the
+                    // parallel pass.
+                    Some(st) if !self.may_replace(dir, r, e, &st) => self.own(r, e, out),
+                    Some(_) => {
+                        via_temp(dir, name, |tmp| {
+                            link_within(first_dir, first_name, dir, tmp)
+                        })?;
+                        out.stats.replaced += 1;
+                        out.stats.linked += 1;
+                    }
+                    None => {
+                        link_within(first_dir, first_name, dir, name)?;
+                        out.stats.linked += 1;
+                    }
+                }
             }
-            let want = FileKey::of(placed.as_ref().expect("BUG: checked above"));
-            match dir.stat(name)? {
-                Some(st) if FileKey::of(&st) == want => {
-                    out.stats.skipped += 1;
-                    continue;
-                }
-                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir && !emptied(dir, name) => {
-                    out.clashes
-                        .push(clash(self.sources, r, e, Kind::Dir, false));
-                    continue;
-                }
-                Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
-                    link_within(first_dir, first_name, dir, name)?;
-                }
-                Some(_) => {
-                    via_temp(dir, name, |tmp| {
-                        link_within(first_dir, first_name, dir, tmp)
-                    })?;
-                    out.stats.replaced += 1;
-                }
-                None => link_within(first_dir, first_name, dir, name)?,
+            // Recorded like every other name placed (a later name left out
+            // of the manifest would be taken for the package's own file by
+            // the next run and by file-list).
+            if self.opts.record {
+                out.placed.push(record(dir, self.sources, r, e, d)?);
             }
-            out.stats.linked += 1;
         }
         for &d in &self.groups.late_dirs {
             set_dir_meta(
