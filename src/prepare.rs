@@ -462,11 +462,11 @@ fn dry_run(
         _ => support.is_some_and(|s| s.reflink),
     };
     // The snapshot the run would make: the same choice as `placement`'s,
-    // for a tree that does not exist yet.
+    // for a tree that does not exist yet or is a placeholder.
     let snapshot = match cfg.link_mode {
         LinkMode::Auto | LinkMode::Snapshot
             if support.is_some_and(|s| s.snapshot)
-                && std::fs::symlink_metadata(&job.dest).is_err() =>
+                && (std::fs::symlink_metadata(&job.dest).is_err() || placeholder(&job.dest)) =>
         {
             snapshot_base(sources, plan, cfg.snapshot_min_entries.max(1))
         }
@@ -542,7 +542,8 @@ fn existing_dir(path: &Path) -> Option<DirFd> {
 /// - `reflink`: clones where the filesystem clones (btrfs; XFS and others
 ///   where a one-byte probe clone works), else hard links (as before:
 ///   never a failure, never a full copy of every file).
-/// - `snapshot` and `auto` on btrfs, for a tree that does not exist yet:
+/// - `snapshot` and `auto` on btrfs, for a tree that does not exist yet
+///   (or is an empty directory no prepare filled, made by `mkdir -p`):
 ///   a snapshot of the dependency tree that saves the most work (the
 ///   entries it wins in the plan, less the entries it brings that others
 ///   override), if that tree is a subvolume and the snapshot saves at
@@ -601,6 +602,13 @@ fn placement(
             parent.remove_tree(&name)?;
             exists = false;
         }
+        // An empty directory that no prepare filled (`mkdir -p`, as
+        // Buildroot's rules do before this step) is as good as absent: it
+        // is removed, so that the tree can be a snapshot or a subvolume.
+        // rmdir refuses a directory that something filled meanwhile.
+        if exists && placeholder(dest) && parent.unlink(&name, true).is_ok() {
+            exists = false;
+        }
         if !exists {
             // A snapshot only where it saves more than it costs: creating
             // one commits the filesystem's transaction (every change since
@@ -640,6 +648,14 @@ fn placement(
     } else {
         Ok((FileMode::Link, None, report(LinkMode::Hardlink, None)))
     }
+}
+
+/// True if `dest` is an empty directory (not a symlink to one) without a
+/// manifest beside it: made by `mkdir -p`, never filled by a prepare.
+fn placeholder(dest: &Path) -> bool {
+    std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir())
+        && !manifest::path_for(dest).exists()
+        && std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// The dependency whose tree is best snapshotted to start the merge: a
