@@ -144,7 +144,8 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
                     "owner": o.owner,
                     "how": match o.kind {
                         filelist::OverwriteKind::Replaced => "replaced",
-                        filelist::OverwriteKind::EditedInPlace => "edited",
+                        filelist::OverwriteKind::EditedInPlace
+                        | filelist::OverwriteKind::EditedOwnCopy => "edited",
                     },
                 })
             })

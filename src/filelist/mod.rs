@@ -12,8 +12,9 @@
 //!
 //! The manifest also tells which entries came from a dependency: one whose
 //! inode changed was replaced by this package (an overwrite); one whose
-//! size or mtime changed under the same inode was edited in place through a
-//! hard link shared with the dependency's own tree, which then changed too.
+//! size or mtime changed under the same inode was edited in place: through a
+//! hard link shared with the dependency's own tree, which then changed too,
+//! or in a clone or copy of the tree's own, which left the dependency alone.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,8 +48,13 @@ pub struct FileListConfig {
 pub enum OverwriteKind {
     /// Replaced by another inode.
     Replaced,
-    /// Edited in place: same inode, different size or mtime.
+    /// Edited in place: same inode, different size or mtime, and that
+    /// inode is still the dependency's own file (a hard link).
     EditedInPlace,
+    /// Edited in place, but the inode is this tree's alone (a clone, a
+    /// copy, or a hard link the dependency no longer has): the
+    /// dependency's tree is unchanged.
+    EditedOwnCopy,
 }
 
 /// One overwritten dependency file.
@@ -332,12 +338,17 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
                 } else {
                     f.key.ino == rec.key.ino
                 };
-                let kind = if edited {
+                // Only an inode the dependency's tree still has changed
+                // that tree too (not so a clone: its own inode, shared
+                // blocks copied on write).
+                let kind = if !edited {
+                    OverwriteKind::Replaced
+                } else if lost || origins.shares_inode(&provider_tree, &f.rel, f.key) {
                     OverwriteKind::EditedInPlace
                 } else {
-                    OverwriteKind::Replaced
+                    OverwriteKind::EditedOwnCopy
                 };
-                let live = (kind == OverwriteKind::EditedInPlace).then_some(f.key);
+                let live = (kind != OverwriteKind::Replaced).then_some(f.key);
                 let owner = if cfg.trace_owners {
                     origins.origin_of(rec.provider, &provider_tree, &f.rel, live)
                 } else {
@@ -383,6 +394,13 @@ pub fn overwrite_line(pkg: &str, o: &Overwrite) -> String {
         OverwriteKind::EditedInPlace => format!(
             "overwrite: {pkg} edited {} in place; it is {}'s file, shared through a hard link, \
              so {}'s own tree changed too",
+            crate::fsx::show(&path),
+            o.owner,
+            o.owner
+        ),
+        OverwriteKind::EditedOwnCopy => format!(
+            "overwrite: {pkg} edited {} in place; it is {}'s file, in a copy of its own, \
+             so {}'s tree is unchanged",
             crate::fsx::show(&path),
             o.owner,
             o.owner
