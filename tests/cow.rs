@@ -893,3 +893,210 @@ fn reflink_without_clones_falls_back_to_hard_links() {
     let b = std::fs::metadata(pp.join("b/target/usr/lib/x")).unwrap();
     assert_eq!(a.ino(), b.ino());
 }
+
+/// Hard-link groups and the shared inodes of each mode, per tree entry:
+/// for each name, the other names of its inode, and whether that inode is
+/// a dependency's.
+fn groups_and_sharing(
+    pp: &Path,
+    pkg: &str,
+    sources: &BTreeSet<(u64, u64)>,
+) -> BTreeMap<Vec<u8>, (Vec<Vec<u8>>, bool)> {
+    let mut by_inode: BTreeMap<(u64, u64), Vec<Vec<u8>>> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for tree in ["host", "target"] {
+        for (k, s) in snapshot(&pp.join(pkg).join(tree)) {
+            if s.kind == "f" {
+                let mut key = tree.as_bytes().to_vec();
+                key.push(b':');
+                key.extend_from_slice(&k);
+                by_inode.entry((s.dev, s.ino)).or_default().push(key);
+            }
+        }
+    }
+    for (inode, names) in by_inode {
+        for n in &names {
+            out.insert(n.clone(), (names.clone(), sources.contains(&inode)));
+        }
+    }
+    out
+}
+
+/// A tree switched between hard links and clones, back and forth: each
+/// run converges to what a fresh run of its mode makes (clones sharing no
+/// inode with a dependency, hard links all shared), hard-link groups stay
+/// groups, nothing is taken for the package's own, and file-list lists
+/// only what the package installed.
+#[test]
+fn switching_link_modes_converges_with_hard_link_groups() {
+    let Some(im) = image("xfs", "xfs-switch") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "reflink");
+    let sources = source_inodes(&pp);
+    let mut fresh = BTreeMap::new();
+    for mode in ["hardlink", "reflink"] {
+        let pkg = format!("fresh-{mode}");
+        prepare(&pp, &pkg, mode);
+        let mut g = groups_and_sharing(&pp, &pkg, &sources);
+        for (names, _) in g.values_mut() {
+            names.sort();
+        }
+        fresh.insert(mode, g);
+    }
+    for mode in ["hardlink", "reflink", "hardlink", "reflink"] {
+        let out = prepare(&pp, "pkg", mode);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains(" 0 kept as own, "), "{mode}: {err}");
+        let mut got = groups_and_sharing(&pp, "pkg", &sources);
+        for (names, _) in got.values_mut() {
+            names.sort();
+        }
+        assert_eq!(got.len(), fresh[mode].len());
+        for (k, (names, shared)) in &got {
+            let (want_names, want_shared) = &fresh[mode][k];
+            assert_eq!(
+                (names, shared),
+                (want_names, want_shared),
+                "{mode}: {}",
+                String::from_utf8_lossy(k)
+            );
+        }
+        let again = prepare(&pp, "pkg", mode);
+        let err = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            err.contains(" 0 replaced, ") && err.contains(" 0 kept as own, "),
+            "{mode} re-run: {err}"
+        );
+    }
+}
+
+/// file-list after a snapshot or reflink prepare lists what the package
+/// installed, as after a hard-link prepare (a dependency's hard-link
+/// group that came with the snapshot is the dependency's), and reports
+/// an in-place edit of a dependency's file as an overwrite that, in a
+/// clone, left the dependency's tree alone.
+#[test]
+fn file_list_after_a_snapshot_is_the_hard_link_one() {
+    let Some(im) = image("btrfs", "btrfs-filelist") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "snapshot");
+    let mut lists = Vec::new();
+    for mode in ["snapshot", "reflink", "hardlink"] {
+        let pkg = format!("p-{mode}");
+        prepare(&pp, &pkg, mode);
+        let tree = pp.join(&pkg).join("target");
+        write(
+            &tree.join("usr/lib/mine"),
+            "mine\n",
+            0o644,
+            1_700_000_000,
+            0,
+        );
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(tree.join("usr/lib/small/f2"))
+                .unwrap();
+            f.write_all(b"appended\n").unwrap();
+        }
+        set_mtime(&tree.join("usr/lib/small/f2"), 1_700_000_001, 0);
+        let out = ok(cow_ppd()
+            .args(["file-list", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", &pkg]));
+        let text = String::from_utf8(out.stdout).unwrap();
+        lists.push(text.replace(&pkg, "PKG"));
+        let path = tree.join("usr/lib/small/f2");
+        // Hard links too: small's tree is a subvolume, which no hard link
+        // reaches from another (the files are copied, as rsync would).
+        let how = "in a copy of its own, so small's tree is unchanged";
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "ppd: overwrite: {pkg} edited {} in place; it is small's file, {how}\n",
+                path.display()
+            ),
+            "{mode}"
+        );
+        assert_eq!(
+            std::fs::read(pp.join("small/target/usr/lib/small/f2")).unwrap(),
+            b"small 2\n"
+        );
+    }
+    assert_eq!(lists[2], "PKG,./usr/lib/mine\nPKG,./usr/lib/small/f2\n");
+    assert_eq!(lists[0], lists[2], "snapshot");
+    assert_eq!(lists[1], lists[2], "reflink");
+}
+
+/// Buildroot makes each tree with `mkdir -p` before preparing it: an
+/// empty directory without a manifest is replaced by the snapshot (or
+/// subvolume) a missing tree would get, the dry run says so, the result
+/// is the rsync loop's, and `rm -rf` (make clean) removes it. A tree
+/// with something in it is kept and gets clones.
+#[test]
+fn a_tree_made_by_mkdir_becomes_a_snapshot() {
+    if skip_without(&["rsync"]) {
+        return;
+    }
+    let Some(im) = image("btrfs", "btrfs-mkdir") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "snapshot");
+    let sources = source_inodes(&pp);
+    for mode in ["snapshot", "auto"] {
+        let pkg = format!("pkg-{mode}");
+        for tree in ["host", "target"] {
+            std::fs::create_dir_all(pp.join(&pkg).join(tree)).unwrap();
+        }
+        std::fs::write(pp.join(&pkg).join("host/own"), "own\n").unwrap();
+        let dry = ok(cow_ppd()
+            .args([
+                "prepare",
+                "-n",
+                "-v",
+                "--conflicts",
+                "ignore",
+                "--link-mode",
+                mode,
+            ])
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", &pkg])
+            .args(DEPS));
+        let err = String::from_utf8_lossy(&dry.stderr).into_owned();
+        let target = pp.join(&pkg).join("target");
+        assert!(
+            placement_line(&err, &target).contains("snapshot of big on btrfs: "),
+            "{err}"
+        );
+        let out = prepare(&pp, &pkg, mode);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            placement_line(&err, &target).contains("snapshot of big on btrfs: "),
+            "{err}"
+        );
+        assert!(
+            placement_line(&err, &pp.join(&pkg).join("host")).contains("reflink on btrfs: "),
+            "{err}"
+        );
+        assert_eq!(std::fs::metadata(&target).unwrap().ino(), 256);
+        assert_eq!(
+            std::fs::read(pp.join(&pkg).join("host/own")).unwrap(),
+            b"own\n"
+        );
+        let theirs = im.mnt.join(format!("rsync-{mode}"));
+        rsync_loop(&pp, "target", &theirs);
+        assert_parity(&theirs, &target, &sources);
+        let again = prepare(&pp, &pkg, mode);
+        let err = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
+            "{err}"
+        );
+        ok(Command::new("rm").arg("-rf").arg(pp.join(&pkg)));
+        assert!(!pp.join(&pkg).exists());
+    }
+}
