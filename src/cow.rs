@@ -101,8 +101,7 @@ fn magic(dir: &DirFd) -> Option<u64> {
 
 /// Detects what the filesystem of the directory `dir` supports. With
 /// `probe`, a filesystem that might clone is asked once, by cloning a
-/// one-byte temporary inside `dir` (removed at once; a killed run leaves
-/// a temporary that the next locked run removes); without it (a dry run
+/// one-byte file inside `dir` (see [`probe_clone`]); without it (a dry run
 /// writes nothing), XFS and filesystems not known here are assumed not to
 /// clone.
 pub fn detect(dir: &DirFd, probe: bool) -> Support {
@@ -127,8 +126,33 @@ pub fn detect(dir: &DirFd, probe: bool) -> Support {
     }
 }
 
-/// Clones a one-byte temporary inside `dir`; true if the kernel did.
+/// Clones a one-byte file inside `dir`; true if the kernel did. The two
+/// files are unnamed (`O_TMPFILE`): a run killed here leaves nothing
+/// behind, wherever `dir` is (the probe may run beside a tree, in a
+/// directory no run sweeps). A filesystem without unnamed files gets named
+/// temporaries, removed at once.
 fn probe_clone(dir: &DirFd) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let unnamed = || {
+        rustix::fs::openat(
+            dir.as_fd(),
+            ".",
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+    };
+    match (unnamed(), unnamed()) {
+        (Ok(a), Ok(b)) => {
+            rustix::io::write(&a, b"p").is_ok_and(|n| n == 1)
+                && rustix::fs::ioctl_ficlone(&b, &a).is_ok()
+        }
+        _ => probe_clone_named(dir),
+    }
+}
+
+/// [`probe_clone`] with named temporaries (a killed run leaves them; the
+/// next locked run of a tree sweeps those inside it).
+fn probe_clone_named(dir: &DirFd) -> bool {
     let (a, b) = (fsx::temp_name(), fsx::temp_name());
     let ok = (|| -> Option<bool> {
         rustix::io::write(dir.create_exclusive(&a).ok()?, b"p").ok()?;

@@ -638,9 +638,9 @@ fn placement(
         }
         return Ok((FileMode::Clone, None, report(LinkMode::Reflink, None)));
     }
-    // Probed in the tree if it exists (a killed probe's temporaries are
-    // then swept by the next locked run), else beside it: creating the
-    // tree here would hide from the merge that it is new.
+    // Probed in the tree if it exists, else beside it (with unnamed
+    // files: a killed probe leaves nothing there): creating the tree here
+    // would hide from the merge that it is new.
     let at = DirFd::open(dest).unwrap_or(parent);
     let support = cow::detect(&at, true);
     if support.reflink {

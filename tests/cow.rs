@@ -1100,3 +1100,59 @@ fn a_tree_made_by_mkdir_becomes_a_snapshot() {
         assert!(!pp.join(&pkg).exists());
     }
 }
+
+/// The one-byte clone that tells whether XFS clones runs beside a tree
+/// that does not exist yet, in the package's directory, which no run
+/// sweeps: killed at each ioctl, it leaves nothing there, and the run
+/// after converges.
+#[test]
+fn a_killed_clone_probe_leaves_no_temporaries() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let Some(im) = image("xfs", "xfs-probe") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "reflink");
+    let mut killed = 0;
+    for n in 1..=4 {
+        ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
+        std::fs::create_dir(pp.join("pkg")).unwrap();
+        let out = run(Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg(format!("inject=ioctl:signal=KILL:when={n}"))
+            .arg(env!("CARGO_BIN_EXE_ppd"))
+            .args(["prepare", "--conflicts", "ignore", "--link-mode", "reflink"])
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", "pkg"])
+            .args(DEPS)
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL"));
+        killed += usize::from(out.status.signal() == Some(9));
+        let again = prepare(&pp, "pkg", "reflink");
+        let err = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            placement_line(&err, &pp.join("pkg/target")).contains("reflink on xfs: "),
+            "{err}"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(pp.join("pkg"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ".host.ppd-lock",
+                ".host.ppd-manifest",
+                ".target.ppd-lock",
+                ".target.ppd-manifest",
+                "host",
+                "target"
+            ],
+            "killed at ioctl {n}"
+        );
+    }
+    assert!(killed >= 2, "only {killed} runs were killed");
+}
