@@ -83,6 +83,7 @@ pub fn copy_tree(
         guard: None,
         progress: Some(&progress.done),
         base: None,
+        interrupted_since: None,
     };
     if cfg.dry_run {
         let pv = merge::preview::preview(&sources, &plan, &cfg.dest, opts, &Default::default())?;

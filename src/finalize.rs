@@ -150,6 +150,7 @@ pub fn finalize(
         guard: None,
         progress: Some(&progress.done),
         base: None,
+        interrupted_since: None,
     };
     if cfg.dry_run {
         if result.waiting.is_empty() {

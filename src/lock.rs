@@ -34,6 +34,8 @@ pub struct TreeLock {
     /// The lock file was marked when taken: the last run writing the
     /// tree died or failed.
     interrupted: bool,
+    /// Then, when that run last wrote the lock file (its mark).
+    marked_at: Option<crate::fsx::Mtime>,
     /// The lock file's identity, in [`HELD`] while this lock lives.
     key: (u64, u64),
 }
@@ -72,6 +74,13 @@ impl TreeLock {
     /// finishing (its temporaries are gone by now).
     pub fn interrupted(&self) -> bool {
         self.interrupted
+    }
+
+    /// If the last run writing the tree died or failed: when it marked the
+    /// lock file (its mtime then). Everything that run created was born
+    /// after that; a package never installs while its tree is merged.
+    pub fn interrupted_since(&self) -> Option<crate::fsx::Mtime> {
+        self.marked_at
     }
 
     /// Marks the tree as possibly holding temporaries, before anything is
@@ -210,11 +219,20 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         dest: dest.to_path_buf(),
         marked: std::cell::Cell::new(false),
         interrupted: false,
+        marked_at: None,
         key,
     };
     held.file.lock().with_context(ctx)?;
-    let dirty = held.file.metadata().with_context(ctx)?.len() > 0;
+    let md = held.file.metadata().with_context(ctx)?;
+    let dirty = md.len() > 0;
     held.interrupted = dirty;
+    if dirty {
+        use std::os::unix::fs::MetadataExt;
+        held.marked_at = Some(crate::fsx::Mtime {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec(),
+        });
+    }
     if dirty {
         let mut journal = Vec::new();
         std::io::Read::read_to_end(&mut &held.file, &mut journal).with_context(ctx)?;

@@ -356,6 +356,7 @@ fn prepare_tree(
         guard: old.as_ref(),
         progress: None,
         base,
+        interrupted_since: lock.interrupted_since(),
     };
     result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
     if cfg.manifest {
@@ -491,6 +492,7 @@ fn dry_run(
         guard: old.as_ref(),
         progress: None,
         base: None,
+        interrupted_since: None,
     };
     let pv = merge::preview::preview(sources, plan, &job.dest, opts, &gone)?;
     text.extend_from_slice(&pv.text);

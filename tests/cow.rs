@@ -781,6 +781,77 @@ fn killed_and_rerun_converges(fs: &str, mode: &str, test: &str) {
     assert!(killed > 10, "only {killed} runs were killed");
 }
 
+/// A re-prepare (the tree and its manifest there) killed after creating a
+/// new dependency file's clone under its name but before its metadata was
+/// set: the next run replaces the partial clone (born after the killed
+/// run marked the tree) instead of keeping it as the package's own
+/// forever, and gives what an uninterrupted run gives.
+#[test]
+fn reflink_reprepare_killed_inside_a_new_clone_converges() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let Some(im) = image("xfs", "xfs-rekill") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "reflink");
+    let big = pp.join("big/target/usr/lib/big");
+    let news = ["new1", "new2", "new3"];
+    let add = |on: bool| {
+        for (i, n) in news.iter().enumerate() {
+            if on {
+                write(&big.join(n), &format!("new {i}\n"), 0o755, 1_600_000_000, 7);
+            } else {
+                let _ = std::fs::remove_file(big.join(n));
+            }
+        }
+        set_mtime(&big, 1_450_000_000, 1);
+    };
+    let shape_of = |pp: &Path| {
+        snapshot(&pp.join("pkg/target"))
+            .into_iter()
+            .map(|(k, s)| (k, s.kind, s.mode, s.mtime, s.size))
+            .collect::<Vec<_>>()
+    };
+    add(true);
+    prepare(&pp, "pkg", "reflink");
+    let reference = shape_of(&pp);
+    let mut partial = 0;
+    for call in ["ioctl", "fchown", "utimensat"] {
+        for n in 1..=4 {
+            add(false);
+            ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
+            prepare(&pp, "pkg", "reflink");
+            add(true);
+            run(Command::new("strace")
+                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+                .arg(format!("inject={call}:signal=KILL:when={n}"))
+                .arg(env!("CARGO_BIN_EXE_ppd"))
+                .args(["prepare", "--conflicts", "ignore", "--link-mode", "reflink"])
+                .arg("--per-package-dir")
+                .arg(&pp)
+                .args(["--pkg", "pkg"])
+                .args(DEPS)
+                .env("PPD_SNAPSHOT_MIN_ENTRIES", "1")
+                .env_remove("MAKEFLAGS")
+                .env_remove("MAKELEVEL"));
+            let t = pp.join("pkg/target/usr/lib/big");
+            partial += news
+                .iter()
+                .filter(|n| {
+                    std::fs::symlink_metadata(t.join(n))
+                        .is_ok_and(|m| m.mode() & 0o7777 != 0o755 || m.mtime() != 1_600_000_000)
+                })
+                .count();
+            let again = prepare(&pp, "pkg", "reflink");
+            let err = String::from_utf8_lossy(&again.stderr);
+            assert!(err.contains(" 0 kept as own, "), "{call} {n}: {err}");
+            assert!(shape_of(&pp) == reference, "{call} {n}: differs");
+        }
+    }
+    assert!(partial > 0, "no run was killed inside a new clone");
+}
+
 #[test]
 fn reflink_on_xfs_killed_and_rerun_converges() {
     killed_and_rerun_converges("xfs", "reflink", "xfs-kill");

@@ -314,7 +314,7 @@ impl Walker<'_> {
             return Ok(First::Unusable);
         }
         let own = |st: &crate::fsx::FileStat| match dir {
-            Dir::Open(fd) => !replaceable(self.opts.guard, self.opts.mode, &rel, fd, &e.name, st),
+            Dir::Open(fd) => !replaceable(&self.opts, &rel, fd, &e.name, st),
             Dir::Fresh => false,
         };
         let cross = src.tree.dev != self.dest_dev;

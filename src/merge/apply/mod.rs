@@ -167,6 +167,12 @@ pub struct ApplyOptions<'a> {
     /// only): its winning entries are already in place, and whatever else
     /// the snapshot brought is replaced without being reported or guarded.
     pub base: Option<u32>,
+    /// With a guard: the last run writing the destination was killed,
+    /// having marked it at this time. An entry the guard does not record
+    /// but that was born after this time was made by that run (a copy or
+    /// clone created under its name, cut short before its metadata was
+    /// set), never by the package, and is replaced.
+    pub interrupted_since: Option<Mtime>,
 }
 
 /// Everything [`apply`] reports.
@@ -376,25 +382,28 @@ struct Item<'a> {
 /// `path` (relative to the destination), shared with the dry run
 /// ([`super::preview`]).
 pub(super) fn replaceable(
-    guard: Option<&Manifest>,
-    mode: FileMode,
+    opts: &ApplyOptions,
     path: &[u8],
     dir: &DirFd,
     name: &[u8],
     st: &crate::fsx::FileStat,
 ) -> bool {
+    let (guard, mode) = (opts.guard, opts.mode);
     let Some(m) = guard else {
         return true;
     };
-    m.records.get(path).is_some_and(|rec| {
-        if mode == FileMode::Clone && !m.identity_lost && Kind::from_mode(st.st_mode) == Kind::File
-        {
-            // A clone's inode is this tree's alone: a change under it is
-            // the package's own edit.
-            return rec.matches(st) && rec.mode & 0o7777 == st.st_mode & 0o7777;
-        }
-        rec.still_placed(st, m.trust(), || dir.born(name))
-    })
+    let Some(rec) = m.records.get(path) else {
+        // Left by the killed run before (see `interrupted_since`).
+        return opts.interrupted_since.is_some_and(|t| {
+            Kind::from_mode(st.st_mode) != Kind::Dir && dir.born(name).is_some_and(|b| b >= t)
+        });
+    };
+    if mode == FileMode::Clone && !m.identity_lost && Kind::from_mode(st.st_mode) == Kind::File {
+        // A clone's inode is this tree's alone: a change under it is the
+        // package's own edit.
+        return rec.matches(st) && rec.mode & 0o7777 == st.st_mode & 0o7777;
+    }
+    rec.still_placed(st, m.trust(), || dir.born(name))
 }
 
 /// What every placement needs to know.
@@ -426,7 +435,7 @@ impl Task<'_> {
     ) -> bool {
         let tree = &self.sources[r.src as usize].tree;
         let path = crate::scan::child_rel(&tree.dirs[r.dir as usize].rel, &e.name);
-        replaceable(self.opts.guard, self.opts.mode, &path, dir, &e.name, st)
+        replaceable(&self.opts, &path, dir, &e.name, st)
     }
 
     /// Records a device node skipped because it cannot be created.
