@@ -375,33 +375,47 @@ if [ -d "$work/out-stock/images" ] && [ -n "$(ls -A "$work/out-stock/images")" ]
         cmp_images "$work/out-stock/images" "$out/images"
 fi
 
-# Each stock command, as --trace shows it, and the check it belongs to.
+# Each stock command, as --trace shows it, and the check it belongs to:
+# "<check>|F|<fixed string>" or "<check>|E|<extended regex>". The
+# per-package-rsync of the Buildroot under test decides the prepare
+# patterns: before 2024.08 (so in 2024.02.x) it is one rsync per package in
+# both modes, its arguments on continued lines (the log shows runs of spaces
+# between them); since 2024.08 the copy mode (the final merges) is one
+# 'printf | tac | rsync --files-from=-'.
+if grep -q -F -e '--files-from=-' "$br/package/pkg-utils.mk"; then
+    copy_cmd="prepare|F|--files-from=-"
+else
+    copy_cmd="prepare|E|rsync -a +--hard-links +[^ ]*/per-package/[^ ]+/(host|target)/ +[^ ]+$"
+fi
 stock_cmds=(
-    "prepare|rsync -a --hard-links --link-dest="
-    "prepare|--files-from=-"
-    "prepare|grep --binary-files=without-match -lrZ"
-    "file-list|-printf '%T@:%i:%#m:%y:%s,%p"
-    "bin-arch|support/scripts/check-bin-arch -p"
-    "host-rpath|support/scripts/check-host-rpath "
+    "prepare|E|rsync -a +--hard-links +--link-dest="
+    "$copy_cmd"
+    "prepare|F|grep --binary-files=without-match -lrZ"
+    "file-list|F|-printf '%T@:%i:%#m:%y:%s,%p"
+    "bin-arch|F|support/scripts/check-bin-arch -p"
+    "host-rpath|F|support/scripts/check-host-rpath "
     # Buildroot's own script, by its path (a replacement may take its name
     # in another directory).
-    "fix-rpath|$br/support/scripts/fix-rpath"
+    "fix-rpath|F|$br/support/scripts/fix-rpath"
 )
-in_log() { grep -c -F -e "$2" "$1"; }
+# in_log LOG F|E PATTERN; not_in_log LOG F|E PATTERN
+in_log() { grep -c -"$2" -e "$3" "$1"; }
 not_in_log() {
     local n
-    n=$(grep -c -F -e "$2" "$1") || return 0
-    echo "$n lines of $1 contain: $2"
-    grep -m 3 -F -e "$2" "$1"
+    n=$(grep -c -"$2" -e "$3" "$1") || return 0
+    echo "$n lines of $1 contain: $3"
+    grep -m 3 -"$2" -e "$3" "$1"
     return 1
 }
 for entry in "${stock_cmds[@]}"; do
     name=${entry%%|*}
-    pat=${entry#*|}
-    check logs "the stock build runs: $pat" in_log "$logs/stock.log" "$pat"
-    check "$name" "the ppd build does not run: $pat" not_in_log "$logs/dropin.log" "$pat"
+    kind=${entry#*|}
+    kind=${kind%%|*}
+    pat=${entry#*|*|}
+    check logs "the stock build runs: $pat" in_log "$logs/stock.log" "$kind" "$pat"
+    check "$name" "the ppd build does not run: $pat" not_in_log "$logs/dropin.log" "$kind" "$pat"
 done
-check logs "the ppd build runs ppd prepare" in_log "$logs/dropin.log" " prepare "
+check logs "the ppd build runs ppd prepare" in_log "$logs/dropin.log" F " prepare "
 
 # --- The audit of the ppd build's output ------------------------------------
 if "$PPD" check-rpath --help 2>&1 | grep -q -- --buildroot-output; then
