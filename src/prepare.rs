@@ -382,7 +382,21 @@ fn prepare_tree(
         new.empty_dirs = empty_dirs(cfg, &sources, &plan, old.as_ref());
     }
     if let (Some(fx), "host") = (&cfg.fixup, job.kind) {
-        let report = crate::textfix::fixup_trees(fx, std::slice::from_ref(&job.dest), pool)?;
+        // The entries just placed were `lstat`ed for their records: the
+        // fixup takes those instead of an `fstatat` of each again.
+        let mut known = crate::textfix::Known::default();
+        for p in &result.applied.placed {
+            let rel: &[u8] = &plan.dirs[p.dir as usize].rel;
+            let entry = crate::textfix::KnownEntry {
+                key: p.key,
+                size: p.size,
+                meta: p.meta,
+            };
+            let name: &[u8] = &plan::entry(&sources, p.r).name;
+            known.entry(rel).or_default().insert(name, entry);
+        }
+        let dest = std::slice::from_ref(&job.dest);
+        let report = crate::textfix::fixup_trees_known(fx, dest, Some(&known), pool)?;
         if cfg.manifest {
             provenance::note_rewrites(&job.dest, &report, &mut new)?;
         }

@@ -21,6 +21,15 @@ pub(super) struct CacheKey {
 impl CacheKey {
     const BYTES: usize = 40;
 
+    pub(super) fn new(dev: u64, ino: u64, size: i64, mtime: Mtime) -> CacheKey {
+        CacheKey {
+            dev,
+            ino,
+            size,
+            mtime,
+        }
+    }
+
     pub(super) fn of(st: &FileStat) -> CacheKey {
         CacheKey {
             dev: st.st_dev,

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use crate::fsx::Errno;
 use rayon::prelude::*;
 
-use crate::fsx::{self, DirFd, FileStat, FsError, Kind, Meta, Mtime, RawEntry};
+use crate::fsx::{self, DirFd, FileKey, FileStat, FsError, Kind, Meta, Mtime, RawEntry};
 use crate::walk::Walker;
 
 mod cache;
@@ -212,6 +212,52 @@ struct Scanner<'a> {
     symlinks: bool,
     memo: Memo,
     cache: Option<&'a ScanCache>,
+    /// What the caller already knows of the first tree's entries.
+    known: Option<&'a Known<'a>>,
+}
+
+/// What the caller already knows of one entry of a tree: the `lstat` it
+/// took after its last change to the entry (prepare records one for every
+/// entry it places). The scan uses it instead of an `fstatat` of its own
+/// while the directory entry still names that inode; a file is opened
+/// and `fstat`ed as ever when it has to be read.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownEntry {
+    /// Device and inode.
+    pub key: FileKey,
+    /// Size in bytes.
+    pub size: u64,
+    /// Kind, mode, owner and mtime.
+    pub meta: Meta,
+}
+
+/// Known entries of a tree, by directory (relative path, empty for the
+/// root) and name.
+pub type Known<'a> = rustc_hash::FxHashMap<&'a [u8], rustc_hash::FxHashMap<&'a [u8], KnownEntry>>;
+
+/// What a scan decides an inode by: from its own `fstatat` or a
+/// [`KnownEntry`].
+#[derive(Clone, Copy)]
+struct Ident {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    meta: Meta,
+}
+
+impl Ident {
+    fn of(st: &FileStat) -> Ident {
+        Ident {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            meta: Meta::of(st),
+        }
+    }
+
+    fn cache_key(&self) -> CacheKey {
+        CacheKey::new(self.dev, self.ino, self.size, self.meta.mtime)
+    }
 }
 
 /// What reading an inode decided, shared by all its names.
@@ -264,24 +310,21 @@ impl Memo {
         self.shard(ino).contains_key(&ino)
     }
 
-    fn get(&self, st: &FileStat) -> Option<Outcome> {
-        let shard = self.shard(st.st_ino);
-        shard.get(&st.st_ino)?.iter().find_map(|s| {
-            (s.dev == st.st_dev && s.size == st.st_size && s.mtime == Mtime::of(st))
+    fn get(&self, id: &Ident) -> Option<Outcome> {
+        let shard = self.shard(id.ino);
+        shard.get(&id.ino)?.iter().find_map(|s| {
+            (s.dev == id.dev && s.size == id.size && s.mtime == id.meta.mtime)
                 .then(|| s.outcome.clone())
         })
     }
 
-    fn insert(&self, st: &FileStat, outcome: Outcome) {
-        self.shard(st.st_ino)
-            .entry(st.st_ino)
-            .or_default()
-            .push(Seen {
-                dev: st.st_dev,
-                size: st.st_size,
-                mtime: Mtime::of(st),
-                outcome,
-            });
+    fn insert(&self, id: &Ident, outcome: Outcome) {
+        self.shard(id.ino).entry(id.ino).or_default().push(Seen {
+            dev: id.dev,
+            size: id.size,
+            mtime: id.meta.mtime,
+            outcome,
+        });
     }
 }
 
@@ -459,36 +502,41 @@ impl Scanner<'_> {
         name: &[u8],
         ino: u64,
         kind: Kind,
-        mut st: Option<FileStat>,
+        st: Option<FileStat>,
     ) -> Scanned {
         match kind {
             Kind::File => {
+                let mut id = match st {
+                    Some(s) => Some(Ident::of(&s)),
+                    None => self.known(tree, dir_rel, name, ino),
+                };
+                let stat = || match dir.stat(name) {
+                    Ok(Some(s)) => Ok(Ident::of(&s)),
+                    Ok(None) => Err(Scanned::default()),
+                    Err(e) => Err(Scanned::error(e)),
+                };
                 if let Some(cache) = self.cache {
-                    if st.is_none() {
-                        st = match dir.stat(name) {
-                            Ok(Some(s)) => Some(s),
-                            Ok(None) => return Scanned::default(),
-                            Err(e) => return Scanned::error(e),
-                        };
-                    }
-                    let s = st.as_ref().expect("stat just taken");
-                    if Kind::from_mode(s.st_mode) == Kind::File && cache.contains(&CacheKey::of(s))
-                    {
+                    let s = match id {
+                        Some(s) => s,
+                        None => match stat() {
+                            Ok(s) => *id.insert(s),
+                            Err(out) => return out,
+                        },
+                    };
+                    if s.meta.kind == Kind::File && cache.contains(&s.cache_key()) {
                         return Scanned {
                             files: 1,
                             ..Scanned::default()
                         };
                     }
                 }
-                if st.is_none() && self.memo.knows_ino(ino) {
-                    st = match dir.stat(name) {
-                        Ok(Some(s)) => Some(s),
-                        Ok(None) => return Scanned::default(),
-                        Err(e) => return Scanned::error(e),
+                if id.is_none() && self.memo.knows_ino(ino) {
+                    id = match stat() {
+                        Ok(s) => Some(s),
+                        Err(out) => return out,
                     };
                 }
-                if let Some(outcome) = st.as_ref().and_then(|s| self.memo.get(s)) {
-                    let st = st.expect("a memo hit comes from a stat");
+                if let Some((id, outcome)) = id.and_then(|s| Some((s, self.memo.get(&s)?))) {
                     let mut out = Scanned {
                         files: 1,
                         ..Scanned::default()
@@ -499,7 +547,7 @@ impl Scanner<'_> {
                             rel: child_rel(dir_rel, name),
                             change: Change::File {
                                 data,
-                                meta: Meta::of(&st),
+                                meta: id.meta,
                             },
                         });
                     }
@@ -512,6 +560,18 @@ impl Scanner<'_> {
             // (directories were entered above).
             Kind::Symlink | Kind::Other | Kind::Dir => Scanned::default(),
         }
+    }
+
+    /// The caller's [`KnownEntry`] of a file of the first tree, if the
+    /// directory entry (inode `ino`) is still the one it describes.
+    fn known(&self, tree: usize, dir_rel: &[u8], name: &[u8], ino: u64) -> Option<Ident> {
+        let k = self.known.filter(|_| tree == 0)?.get(dir_rel)?.get(name)?;
+        (k.key.ino == ino && k.meta.kind == Kind::File).then_some(Ident {
+            dev: k.key.dev,
+            ino,
+            size: k.size as i64,
+            meta: k.meta,
+        })
     }
 
     fn scan_file(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], name: &[u8]) -> Scanned {
@@ -552,11 +612,12 @@ impl Scanner<'_> {
                     out.learned.push(key);
                 }
             }
-            self.memo.insert(&st, Outcome::Keep);
+            self.memo.insert(&Ident::of(&st), Outcome::Keep);
             return out;
         };
         let new = Arc::new(new);
-        self.memo.insert(&st, Outcome::Rewrite(Arc::clone(&new)));
+        self.memo
+            .insert(&Ident::of(&st), Outcome::Rewrite(Arc::clone(&new)));
         out.plan.push(Planned {
             tree,
             rel: child_rel(dir_rel, name),
@@ -674,6 +735,17 @@ pub fn fixup_trees(
     trees: &[PathBuf],
     pool: &rayon::ThreadPool,
 ) -> Result<FixupReport, FixupError> {
+    fixup_trees_known(cfg, trees, None, pool)
+}
+
+/// [`fixup_trees`], taking what `known` says of the first tree's entries
+/// instead of `stat`ing them again.
+pub fn fixup_trees_known(
+    cfg: &FixupConfig,
+    trees: &[PathBuf],
+    known: Option<&Known<'_>>,
+    pool: &rayon::ThreadPool,
+) -> Result<FixupReport, FixupError> {
     let dir_bytes = cfg.per_package_dir.as_os_str().as_bytes();
     let pattern = Pattern::new(dir_bytes, cfg.new_root.as_os_str().as_bytes())?;
     let cache = cfg
@@ -686,6 +758,7 @@ pub fn fixup_trees(
         symlinks: cfg.symlinks,
         memo: Memo::new(),
         cache: cache.as_ref(),
+        known,
     };
     let mut roots = Vec::with_capacity(trees.len());
     let mut errors = Vec::new();
