@@ -99,12 +99,24 @@ fn magic(dir: &DirFd) -> Option<u64> {
         .map(|s| s.f_type as u64)
 }
 
-/// Detects what the filesystem of the directory `dir` supports. With
-/// `probe`, a filesystem that might clone is asked once, by cloning a
-/// one-byte file inside `dir` (see [`probe_clone`]); without it (a dry run
-/// writes nothing), XFS and filesystems not known here are assumed not to
-/// clone.
-pub fn detect(dir: &DirFd, probe: bool) -> Support {
+/// How [`detect`] may find out whether a filesystem it does not know
+/// (XFS, ...) clones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// It may not: such a filesystem is assumed not to clone.
+    No,
+    /// With unnamed files only (`O_TMPFILE`), which no one ever sees: a
+    /// dry run's probe, which changes nothing.
+    Unnamed,
+    /// With unnamed files, or named temporaries where the filesystem has
+    /// none.
+    Any,
+}
+
+/// Detects what the filesystem of the directory `dir` supports, asking a
+/// filesystem that might clone once, as `probe` allows, by cloning a
+/// one-byte file inside `dir` (see [`probe_clone`]).
+pub fn detect(dir: &DirFd, probe: Probe) -> Support {
     let m = magic(dir).unwrap_or(0);
     let fs = fs_name(m);
     match m {
@@ -120,7 +132,7 @@ pub fn detect(dir: &DirFd, probe: bool) -> Support {
         },
         _ => Support {
             fs,
-            reflink: probe && probe_clone(dir),
+            reflink: probe != Probe::No && probe_clone(dir, probe == Probe::Any),
             snapshot: false,
         },
     }
@@ -129,9 +141,10 @@ pub fn detect(dir: &DirFd, probe: bool) -> Support {
 /// Clones a one-byte file inside `dir`; true if the kernel did. The two
 /// files are unnamed (`O_TMPFILE`): a run killed here leaves nothing
 /// behind, wherever `dir` is (the probe may run beside a tree, in a
-/// directory no run sweeps). A filesystem without unnamed files gets named
-/// temporaries, removed at once.
-fn probe_clone(dir: &DirFd) -> bool {
+/// directory no run sweeps), and a dry run changes nothing. A filesystem
+/// without unnamed files gets named temporaries, removed at once, if
+/// `named`; else it is taken not to clone.
+fn probe_clone(dir: &DirFd, named: bool) -> bool {
     use rustix::fs::{Mode, OFlags};
     let unnamed = || {
         rustix::fs::openat(
@@ -146,7 +159,7 @@ fn probe_clone(dir: &DirFd) -> bool {
             rustix::io::write(&a, b"p").is_ok_and(|n| n == 1)
                 && rustix::fs::ioctl_ficlone(&b, &a).is_ok()
         }
-        _ => probe_clone_named(dir),
+        _ => named && probe_clone_named(dir),
     }
 }
 

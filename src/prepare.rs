@@ -471,7 +471,7 @@ fn dry_run(
         result.removed = removed.len() as u64;
         gone.extend(removed.into_iter().map(|(rel, _)| rel));
     }
-    let support = existing_dir(&job.dest).map(|d| cow::detect(&d, false));
+    let support = existing_dir(&job.dest).map(|d| cow::detect(&d, cow::Probe::Unnamed));
     let clone = match cfg.link_mode {
         LinkMode::Hardlink => false,
         _ => support.is_some_and(|s| s.reflink),
@@ -588,7 +588,7 @@ fn placement(
         _ => Path::new("."),
     };
     let parent = DirFd::create_all(parent_path)?;
-    let support = cow::detect(&parent, false);
+    let support = cow::detect(&parent, cow::Probe::No);
     let report = |mode, base| Placement {
         mode,
         fs: support.fs,
@@ -658,7 +658,7 @@ fn placement(
     // files: a killed probe leaves nothing there): creating the tree here
     // would hide from the merge that it is new.
     let at = DirFd::open(dest).unwrap_or(parent);
-    let support = cow::detect(&at, true);
+    let support = cow::detect(&at, cow::Probe::Any);
     if support.reflink {
         Ok((FileMode::Clone, None, report(LinkMode::Reflink, None)))
     } else {

@@ -1227,3 +1227,64 @@ fn a_killed_clone_probe_leaves_no_temporaries() {
     }
     assert!(killed >= 2, "only {killed} runs were killed");
 }
+
+/// On XFS (which only a clone tells apart from a filesystem that cannot
+/// clone) a dry run plans clones as the run makes them, and after the run
+/// plans nothing; its probe leaves nothing behind.
+#[test]
+fn dry_run_on_xfs_plans_clones() {
+    let Some(im) = image("xfs", "xfs-dry") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "reflink");
+    let dry = |mode: &str| {
+        let out = ok(cow_ppd()
+            .args([
+                "prepare",
+                "-n",
+                "-v",
+                "--conflicts",
+                "ignore",
+                "--link-mode",
+                mode,
+            ])
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", "pkg"])
+            .args(DEPS));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&pp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    for mode in ["reflink", "auto"] {
+        let err = dry(mode);
+        let line = placement_line(&err, &pp.join("pkg/target"));
+        assert!(
+            line.contains("reflink on xfs: ") && line.ends_with(" 0 fallbacks (dry run)"),
+            "{mode}: {line}"
+        );
+        assert!(!line.contains(" 0 cloned"), "{mode}: {line}");
+    }
+    assert_eq!(listing(), before);
+    prepare(&pp, "pkg", "reflink");
+    let err = dry("reflink");
+    assert_eq!(
+        placement_line(&err, &pp.join("pkg/target")),
+        format!(
+            "ppd: link mode for {}: reflink on xfs: 0 from the snapshot, 0 cloned, 0 fallbacks \
+             (dry run)",
+            pp.join("pkg/target").display()
+        )
+    );
+    assert!(
+        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
+        "{err}"
+    );
+}

@@ -122,7 +122,7 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     }
     if ctx.verbose && !matches!(cfg.link_mode, LinkMode::Auto) {
         let fs = crate::fsx::DirFd::open(&cfg.dest)
-            .map(|d| crate::cow::detect(&d, false).fs)
+            .map(|d| crate::cow::detect(&d, crate::cow::Probe::No).fs)
             .unwrap_or("unknown");
         eprintln!(
             "ppd: link mode for {}: {} on {fs}: {} cloned, {} fallbacks",
