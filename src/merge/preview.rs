@@ -519,7 +519,7 @@ impl Walker<'_> {
             }
             (Some(st), _)
                 if matches!(dir, Dir::Open(fd)
-                    if !replaceable(self.opts.guard, self.opts.mode, &rel, fd, &e.name, st)) =>
+                    if !replaceable(&self.opts, &rel, fd, &e.name, st)) =>
             {
                 p.applied.kept_own.push(rel);
                 return Ok(());
