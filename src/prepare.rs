@@ -265,9 +265,32 @@ fn dep_tree(cfg: &PrepareConfig, dep: &str, kind: &str) -> PathBuf {
 }
 
 /// A plan weighing less than this (entries, plus 4 per directory: the
-/// weight apply splits plans by) is merged on the calling thread: apply
-/// would make it a single task anyway.
-const SMALL_PLAN: usize = 256;
+/// weight apply splits plans by) is merged on the calling thread. Counted
+/// over a whole-build replay (hundreds of steps of a few hundred entries
+/// each), worker threads for such plans cost more CPU time, context
+/// switches and system calls (thread start, idle spinning, a malloc arena
+/// each) than the few milliseconds of linking they share out.
+const SMALL_PLAN: usize = 2048;
+
+/// Dependencies whose manifests total less than this many bytes (about
+/// 3,000 records: the size from which a manifest index is parsed in
+/// pieces, [`crate::manifest::index`]) are scanned on the calling thread:
+/// parallel scans pay off only when at least two of the trees are large,
+/// and a tree that prepare filled is as large as its manifest. A tree
+/// without records (a package built from nothing but its own files) counts
+/// as small: scanning it alongside one other tree saves at most the
+/// smaller tree's time.
+const SMALL_SCAN: u64 = 256 << 10;
+
+/// The bytes of the manifests of `roots` (0 for a tree without one), from
+/// one `statx` each.
+fn manifest_bytes(roots: &[(String, PathBuf)]) -> u64 {
+    roots
+        .iter()
+        .filter_map(|(_, root)| std::fs::symlink_metadata(manifest::path_for(root)).ok())
+        .map(|m| m.len())
+        .sum()
+}
 
 fn prepare_tree(
     cfg: &PrepareConfig,
@@ -295,9 +318,11 @@ fn prepare_tree(
         keep_handles,
         ..ScanOptions::default()
     };
-    // One tree is scanned by one thread anyway.
+    // One tree is scanned by one thread anyway, and small trees are not
+    // worth starting threads for (see `SMALL_SCAN`).
     let scan_pool = match roots.len() {
         0 | 1 => pools.inline()?,
+        _ if cfg.manifest && manifest_bytes(&roots) < SMALL_SCAN => pools.inline()?,
         _ => pools.full()?,
     };
     let (sources, missing) = merge::scan_sources(&roots, cfg.allow_missing, opts, scan_pool)?;
