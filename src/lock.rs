@@ -116,6 +116,13 @@ pub fn lock_path(dest: &Path) -> PathBuf {
     sidecar(dest, "ppd-lock")
 }
 
+/// True if the lock file of `dest` is marked (read without taking the
+/// lock): the last run writing that tree died or failed, so the tree may
+/// hold its temporaries until the next run locks it.
+pub fn marked(dest: &Path) -> bool {
+    std::fs::metadata(lock_path(dest)).is_ok_and(|m| m.len() > 0)
+}
+
 /// Returns `<parent>/.<name>.<suffix>`: a file beside `dest`, never inside it.
 ///
 /// The name keeps `dest`'s bytes; when `dest`'s name is so long that the

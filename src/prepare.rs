@@ -723,6 +723,10 @@ fn snapshot_base(sources: &[Source], plan: &Plan, least: i64) -> Option<u32> {
         if score >= least
             && best.is_none_or(|(b, _)| score >= b)
             && cow::snapshot_whole(&s.tree.root)
+            // A run writing that tree died there: a snapshot would copy
+            // its temporaries, which listings skip and no run of this
+            // tree would ever remove.
+            && !crate::lock::marked(&s.tree.root)
         {
             best = Some((score, i as u32));
         }

@@ -1288,3 +1288,37 @@ fn dry_run_on_xfs_plans_clones() {
         "{err}"
     );
 }
+
+/// A dependency tree whose last writing run died (its lock file marked)
+/// may hold that run's temporaries, which listings skip and only that
+/// tree's next run removes: it is not snapshotted (a snapshot would copy
+/// them into the dependent for good); its files are cloned.
+#[test]
+fn an_interrupted_dependency_tree_is_not_snapshotted() {
+    let Some(im) = image("btrfs", "btrfs-marked") else {
+        return;
+    };
+    let pp = packages(&im.mnt, "snapshot");
+    std::fs::write(pp.join("big/target/usr/.ppd-tmp.999.0"), "left by a kill\n").unwrap();
+    std::fs::write(
+        pp.join("big/.target.ppd-lock"),
+        "ppd: a run writing this tree has not finished\n",
+    )
+    .unwrap();
+    let out = prepare(&pp, "pkg", "snapshot");
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Another dependency's tree may be snapshotted instead.
+    assert!(
+        !placement_line(&err, &pp.join("pkg/target")).contains("snapshot of big "),
+        "{err}"
+    );
+    assert!(
+        placement_line(&err, &pp.join("pkg/host")).contains("snapshot of big on btrfs: "),
+        "{err}"
+    );
+    assert!(!pp.join("pkg/target/usr/.ppd-tmp.999.0").exists());
+    assert_eq!(
+        std::fs::read(pp.join("pkg/target/usr/lib/big/f7")).unwrap(),
+        b"big 7\n"
+    );
+}
