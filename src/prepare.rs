@@ -385,21 +385,28 @@ fn prepare_tree(
     };
     result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
     if cfg.manifest {
-        for p in &result.applied.placed {
+        let placed = result.applied.placed.iter().map(|p| {
             let e = plan::entry(&sources, p.r);
             let path = merge::apply::leaf_path(&plan.dirs[p.dir as usize], &e.name);
-            new.records.insert(
-                path,
-                Record {
-                    provider: sources[p.r.src as usize].label.clone(),
-                    kind: p.meta.kind,
-                    key: p.key,
-                    size: p.size,
-                    mode: p.meta.mode & 0o7777,
-                    mtime: p.meta.mtime,
-                    rewritten: false,
-                },
-            );
+            let record = Record {
+                provider: sources[p.r.src as usize].label.clone(),
+                kind: p.meta.kind,
+                key: p.key,
+                size: p.size,
+                mode: p.meta.mode & 0o7777,
+                mtime: p.meta.mtime,
+                rewritten: false,
+            };
+            (path, record)
+        });
+        if new.records.is_empty() {
+            // A tree's first prepare: the map built in one go (the records
+            // come in plan order, nearly sorted already, so one sort and a
+            // bulk build) instead of an insertion, with its comparisons of
+            // long common path prefixes, per entry.
+            new.records = placed.collect();
+        } else {
+            new.records.extend(placed);
         }
         for own in &result.applied.kept_own {
             new.records.remove(own);
