@@ -643,21 +643,24 @@ pub(super) fn empty_dir_line(line: &[u8]) -> Result<(&str, Cow<'_, [u8]>)> {
 }
 
 /// Checks a section's directory: the root (empty) or a relative path of
-/// plain components.
+/// plain components (no NUL: no file name holds one, and the system calls
+/// would refuse it, failing the run instead of calling the manifest
+/// damaged).
 fn check_dir(dir: &[u8]) -> Result<()> {
-    if !dir.is_empty()
-        && dir
-            .split(|&b| b == b'/')
-            .any(|c| matches!(c, b"" | b"." | b".."))
+    if memchr::memchr(0, dir).is_some()
+        || !dir.is_empty()
+            && dir
+                .split(|&b| b == b'/')
+                .any(|c| matches!(c, b"" | b"." | b".."))
     {
         bail!("bad directory {}", crate::fsx::quote_bytes(dir));
     }
     Ok(())
 }
 
-/// Checks an entry's name: one plain path component.
+/// Checks an entry's name: one plain path component (no NUL either).
 fn check_name(name: &[u8]) -> Result<()> {
-    if matches!(name, b"" | b"." | b"..") || memchr::memchr(b'/', name).is_some() {
+    if matches!(name, b"" | b"." | b"..") || memchr::memchr2(b'/', 0, name).is_some() {
         bail!("bad name {}", crate::fsx::quote_bytes(name));
     }
     Ok(())
@@ -703,7 +706,13 @@ pub fn parse(data: &[u8]) -> Result<Manifest> {
             return Ok(());
         }
         let key = match (version, &section) {
-            (Version::V1, _) => path.into_owned(),
+            (Version::V1, _) => {
+                if path.is_empty() {
+                    bail!("an entry without a path");
+                }
+                check_dir(&path)?;
+                path.into_owned()
+            }
             (Version::V2, Some(dir)) => {
                 check_name(&path)?;
                 crate::scan::child_rel(dir, &path).into_vec()
@@ -1017,6 +1026,22 @@ mod tests {
         assert_eq!(parse(&now).unwrap(), m);
         let index = Index::parse(&now).unwrap();
         assert_eq!(index.group(b"usr/lib").unwrap().len(), 2);
+    }
+
+    /// A NUL in a name or directory, or a format-1 path leaving the tree,
+    /// makes the manifest damaged (a warning and an rsync-like merge),
+    /// where before the NUL reached a system call and failed the run.
+    #[test]
+    fn nul_bytes_and_escaping_paths_are_damage() {
+        let v2 = "ppd-manifest 2\nD\tlib\nf\ta\t1\t2\t3\t4.5\t644\t-\tx\0y\nend 1\n";
+        assert!(parse(v2.as_bytes()).is_err());
+        let v2 = "ppd-manifest 2\nD\tl\0b\nf\ta\t1\t2\t3\t4.5\t644\t-\txy\nend 1\n";
+        assert!(parse(v2.as_bytes()).is_err());
+        assert!(Index::parse(v2.as_bytes()).is_err());
+        for path in ["../x", "a/../../x", "/etc/passwd", "a\0b", ""] {
+            let v1 = format!("ppd-manifest 1\nf\tz\t1\t2\t3\t4.5\t644\t-\t{path}\nend 1\n");
+            assert!(parse(v1.as_bytes()).is_err(), "{path:?}");
+        }
     }
 
     #[test]
