@@ -622,6 +622,24 @@ impl DirFd {
         })
     }
 
+    /// Opens the directory `rel` below this one (`/`-separated, no `.` or
+    /// `..`) with one `openat2` that refuses a symlink anywhere on the way
+    /// (`RESOLVE_NO_SYMLINKS`, `RESOLVE_BENEATH`): what opening it one
+    /// component at a time with `O_NOFOLLOW` gives, in one call. `None`
+    /// where that fails for any reason (a kernel before 5.6, a symlink, a
+    /// missing directory, a path too long, a concurrent rename): the
+    /// caller then goes one component at a time, which names what is
+    /// wrong.
+    pub fn open_resolved(&self, rel: &[u8]) -> Option<DirFd> {
+        use rustix::fs::ResolveFlags as R;
+        let how = R::NO_SYMLINKS | R::NO_MAGICLINKS | R::BENEATH;
+        let fd = sys::openat2(self.fd.as_fd(), rel, DIR_FLAGS, Mode::empty(), how).ok()?;
+        Some(DirFd {
+            fd,
+            path: join(&self.path, rel),
+        })
+    }
+
     /// Opens a directory below this one, one component at a time, never
     /// following a symlink. `rel` uses `/` separators; empty means self.
     pub fn open_beneath(&self, rel: &[u8]) -> Result<DirFd> {

@@ -32,7 +32,7 @@ pub const THREADS_PER_CORE: usize = 4;
 const RESERVED: u64 = 16;
 
 /// Descriptors a worker thread may hold at once.
-const PER_THREAD: u64 = 8;
+pub const PER_THREAD: u64 = 8;
 
 /// Bounds of the directory handles kept open for reuse.
 const MIN_RETAINED: u64 = 8;

@@ -122,6 +122,10 @@ pub fn name_conflicts(
     per_package_dir: &Path,
 ) -> Vec<NamedConflict> {
     let mut origins = Origins::new(per_package_dir);
+    // A tree the scan found without a manifest is not looked at again.
+    for s in sources.iter().filter(|s| s.tree.no_manifest) {
+        origins.cache.insert(s.tree.root.clone(), None);
+    }
     let mut out = Vec::new();
     for c in &plan.conflicts {
         let mut installers: Vec<(String, Kind)> = Vec::new();

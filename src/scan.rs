@@ -60,12 +60,22 @@ pub struct SrcEntry {
 pub struct SrcDir {
     /// Path relative to the tree root (`/`-separated, empty for the root).
     pub rel: Box<[u8]>,
+    /// Its inode number as its parent's entry gave it (0 for the root and
+    /// where not known).
+    pub ino: u64,
     /// The directory's own metadata, read on first use
     /// ([`SrcTree::dir_meta`]): only the last source providing a directory
     /// gives it its metadata, so most are never needed.
     pub meta: OnceLock<Meta>,
     /// Its entries, in `getdents` order.
     pub entries: Vec<SrcEntry>,
+}
+
+impl SrcDir {
+    /// Its own name (the last component of `rel`; empty for the root).
+    pub fn name(&self) -> &[u8] {
+        fsx::split_rel(&self.rel).1
+    }
 }
 
 /// A whole scanned tree.
@@ -79,6 +89,9 @@ pub struct SrcTree {
     pub dirs: Vec<SrcDir>,
     /// The directories' handles, by index (see [`crate::walk`]).
     walker: Walker,
+    /// Read without a manifest because none was beside it (see
+    /// [`crate::merge::scan_sources`]): nothing needs to look for it again.
+    pub no_manifest: bool,
 }
 
 /// What to read besides names and types.
@@ -127,14 +140,53 @@ impl SrcTree {
         Ok(e.target.get_or_init(|| t))
     }
 
-    /// Returns a directory's metadata, `fstat`ing it on first use.
+    /// Returns a directory's metadata, reading it on first use
+    /// ([`SrcTree::stat_known`], else `fstat` of its handle).
     pub fn dir_meta(&self, dir: usize) -> Result<Meta, FsError> {
         let d = &self.dirs[dir];
         if let Some(m) = d.meta.get() {
             return Ok(*m);
         }
-        let st = self.dir(dir)?.stat_self()?;
+        let st = match self.stat_known(&d.rel, b"", d.ino) {
+            Some(st) => st,
+            None => self.dir(dir)?.stat_self()?,
+        };
         Ok(*d.meta.get_or_init(|| Meta::of(&st)))
+    }
+
+    /// `lstat` of the entry `name` of directory `dir` by its full path,
+    /// believed only if it finds the inode `ino` the scan found there
+    /// (`None` otherwise: the caller reads it through the directory's
+    /// handle, which reports what is wrong).
+    ///
+    /// One call where the handle may first need opening again (a merge of
+    /// many trees cannot keep every directory of every tree open), and as
+    /// safe: a directory can have only one place, so a path that reaches
+    /// the scanned inode, whatever a symlink swapped in on the way, reads
+    /// that very inode's metadata, and one that reaches another inode
+    /// (a symlink, a replaced entry, a mount) is not believed. A path
+    /// longer than `PATH_MAX` fails and takes the handle's way too.
+    pub fn stat_at_path(&self, dir: usize, name: &[u8], ino: u64) -> Option<crate::fsx::FileStat> {
+        self.stat_known(&self.dirs[dir].rel, name, ino)
+    }
+
+    fn stat_known(&self, rel: &[u8], name: &[u8], ino: u64) -> Option<crate::fsx::FileStat> {
+        if ino == 0 {
+            return None;
+        }
+        // Built in one allocation: this runs once per file of a re-run.
+        use std::os::unix::ffi::OsStrExt;
+        let root = self.root.as_os_str().as_bytes();
+        let mut p = Vec::with_capacity(root.len() + rel.len() + name.len() + 2);
+        p.extend_from_slice(root);
+        for part in [rel, name] {
+            if !part.is_empty() {
+                p.push(b'/');
+                p.extend_from_slice(part);
+            }
+        }
+        let st = fsx::lstat(Path::new(std::ffi::OsStr::from_bytes(&p))).ok()?;
+        (st.st_ino == ino && st.st_dev == self.dev).then_some(st)
     }
 
     /// Returns an entry's metadata, `fstatat`ing it if the scan did not.
@@ -261,31 +313,51 @@ fn scan_once(
         dev: st.st_dev,
         dirs: Vec::new(),
         walker,
+        no_manifest: false,
     };
     tree.dirs.push(SrcDir {
         rel: Box::from(&b""[..]),
+        ino: 0,
         meta: OnceLock::from(Meta::of(&st)),
         entries: Vec::new(),
     });
     // Depth first; each directory read is opened (through the walker's
     // bounded cache), read whole, and its handle left to the cache. A
     // trusted directory is opened only to check its subdirectories.
-    let mut stack: Vec<(usize, Option<&Group<'_>>)> = vec![(0, trusted(index, b"", &st))];
-    while let Some((idx, group)) = stack.pop() {
+    // Each pending directory carries its parent's handle while it is
+    // within HELD levels of the root, so it is opened with one `openat`
+    // from it whatever the cache kept (with many trees scanned at once a
+    // cache keeps only a few handles, and climbing from the root again
+    // cost thousands of calls). Those handles are one per level, not per
+    // pending directory (siblings share their parent's), so a thread holds
+    // at most HELD of them.
+    type Pending<'g, 'a> = (usize, Option<&'g Group<'a>>, Option<Arc<DirFd>>, usize);
+    let mut stack: Vec<Pending<'_, '_>> = vec![(0, trusted(index, b"", &st), None, 0)];
+    while let Some((idx, group, parent, depth)) = stack.pop() {
+        // Where the scan's handles are not kept past it, one opened from
+        // the parent's is not offered to the cache either (it would only
+        // evict others).
+        let open = |idx: usize| match &parent {
+            Some(p) if !opts.keep_handles => Ok(Arc::new(p.open_child(tree.dirs[idx].name())?)),
+            Some(p) => tree.walker.open_below(p, idx as u32),
+            None => tree.walker.open(idx as u32),
+        };
         let (mut entries, dir) = match group {
             Some(g) => {
                 let entries = recorded_entries(g, tree.dev)?;
                 let dir = match g.subdirs.is_empty() {
                     true => None,
-                    false => Some(tree.walker.open(idx as u32)?),
+                    false => Some(open(idx)?),
                 };
                 (entries, dir)
             }
             None => {
-                let dir = tree.walker.open(idx as u32)?;
+                let dir = open(idx)?;
                 (read_entries(&dir, opts)?, Some(dir))
             }
         };
+        drop(parent);
+        let held = dir.as_ref().filter(|_| depth < HELD);
         let rel = tree.dirs[idx].rel.clone();
         for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
             let sub_rel = child_rel(&rel, &ent.name);
@@ -316,21 +388,29 @@ fn scan_once(
             debug_assert_eq!(ent.child as usize, tree.dirs.len());
             tree.dirs.push(SrcDir {
                 rel: sub_rel,
+                ino: ent.ino,
                 meta,
                 entries: Vec::new(),
             });
-            stack.push((ent.child as usize, sub_group));
+            stack.push((ent.child as usize, sub_group, held.cloned(), depth + 1));
         }
         tree.dirs[idx].entries = entries;
     }
     // The handles kept while reading are of the last directories read;
-    // what comes next (the merge) starts again from the root, unless the
-    // caller keeps them (see `ScanOptions::keep_handles`).
+    // what comes next (the merge) needs others, reached from the root
+    // (kept: one `openat2` reaches any directory from it), unless the
+    // caller keeps them all (see `ScanOptions::keep_handles`).
     if !opts.keep_handles {
-        tree.walker.close_all();
+        tree.walker.keep_at_most(1);
     }
     Ok(tree)
 }
+
+/// Directory handles a scan holds for the directories still to read: one
+/// per level down to this depth (within the descriptors each worker thread
+/// may hold, [`crate::limits::PER_THREAD`], less the one being read);
+/// deeper directories are reached through the walker's cache.
+const HELD: usize = crate::limits::PER_THREAD as usize - 2;
 
 /// Reads the entries of the directory `dir` with `getdents`.
 fn read_entries(dir: &DirFd, opts: ScanOptions) -> Result<Vec<SrcEntry>, FsError> {
@@ -382,4 +462,70 @@ pub fn child_rel(rel: &[u8], name: &[u8]) -> Box<[u8]> {
     }
     v.extend_from_slice(name);
     v.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn idx_of(tree: &SrcTree, rel: &[u8]) -> usize {
+        tree.dirs.iter().position(|d| &*d.rel == rel).unwrap()
+    }
+
+    #[test]
+    fn metadata_by_path_only_for_the_scanned_inode() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("tree");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/f"), b"x").unwrap();
+        std::fs::set_permissions(root.join("a/b"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(outside.join("b")).unwrap();
+        std::fs::write(outside.join("b/f"), b"secret").unwrap();
+        std::fs::set_permissions(outside.join("b"), std::fs::Permissions::from_mode(0o701))
+            .unwrap();
+
+        let tree = scan(&root, ScanOptions::default()).unwrap();
+        let b = idx_of(&tree, b"a/b");
+        let f = tree.dirs[b]
+            .entries
+            .iter()
+            .find(|e| &*e.name == b"f")
+            .unwrap();
+        let st = tree.stat_at_path(b, b"f", f.ino).unwrap();
+        assert_eq!(st.st_ino, f.ino);
+        // A symlink swapped in on the way reaches other inodes: not believed.
+        std::fs::rename(root.join("a"), t.path().join("a.old")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("a")).unwrap();
+        assert!(tree.stat_at_path(b, b"f", f.ino).is_none());
+        // The directory's metadata then comes through its handle, which
+        // refuses the symlink instead of reporting the outside's mode.
+        let e = tree.dir_meta(b).unwrap_err();
+        assert!(
+            matches!(e.errno(), fsx::Errno::ELOOP | fsx::Errno::ENOTDIR),
+            "{e}"
+        );
+        // Put back, the scanned directory is found again by path.
+        std::fs::remove_file(root.join("a")).unwrap();
+        std::fs::rename(t.path().join("a.old"), root.join("a")).unwrap();
+        assert_eq!(tree.dir_meta(b).unwrap().mode & 0o7777, 0o750);
+    }
+
+    #[test]
+    fn a_tree_deeper_than_the_held_handles_is_read_whole() {
+        let t = tempfile::tempdir().unwrap();
+        let mut p = t.path().to_path_buf();
+        for i in 0..40 {
+            p.push(format!("d{i}"));
+            std::fs::create_dir(&p).unwrap();
+            for j in 0..3 {
+                std::fs::create_dir(p.join(format!("s{j}"))).unwrap();
+            }
+        }
+        let tree = scan(t.path(), ScanOptions::default()).unwrap();
+        assert_eq!(tree.dirs.len(), 1 + 40 * 4);
+        let deepest = idx_of(&tree, tree.dirs.last().unwrap().rel.as_ref());
+        assert!(tree.dir(deepest).is_ok());
+    }
 }

@@ -121,6 +121,24 @@ impl DirCache {
                 }
             }
         };
+        // Several levels down: one `openat2` for them all (only the
+        // directory asked for is kept, the ones on the way were not
+        // opened), else one level at a time.
+        if below.len() >= 2 {
+            let mut rel = Vec::new();
+            for &c in below.iter().rev() {
+                let (_, name) = layout.parent(c).expect("BUG: only the root has no parent");
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(name);
+            }
+            if let Some(fd) = base.open_resolved(&rel) {
+                let fd = Arc::new(fd);
+                self.keep(n, &fd);
+                return Ok(fd);
+            }
+        }
         for &c in below.iter().rev() {
             let (_, name) = layout.parent(c).expect("BUG: only the root has no parent");
             let fd = Arc::new(base.open_child(name)?);
@@ -133,15 +151,15 @@ impl DirCache {
     /// Closes kept handles, least recently used first and the root last,
     /// until at most `keep` are left.
     pub fn trim(&mut self, keep: usize) {
-        while self.slots.len() > keep {
-            let Some(i) = (0..self.slots.len())
-                .min_by_key(|&i| (self.slots[i].node == 0, self.slots[i].used))
-            else {
-                break;
-            };
-            self.slots.swap_remove(i);
-            RETAINED.fetch_sub(1, Ordering::Relaxed);
+        if self.slots.len() <= keep {
+            return;
         }
+        // One sort, the root and the most recently used first, instead of
+        // a search per handle closed.
+        self.slots
+            .sort_unstable_by_key(|s| std::cmp::Reverse((s.node == 0, s.used)));
+        RETAINED.fetch_sub(self.slots.len() - keep, Ordering::Relaxed);
+        self.slots.truncate(keep);
     }
 
     /// Closes every kept handle.
@@ -173,9 +191,15 @@ impl DirCache {
             self.slots.push(slot);
             return;
         }
-        // The root goes last: reopening it resolves the user's whole path,
-        // and every other directory of the tree is reached from it.
-        if let Some(old) = self.slots.iter_mut().min_by_key(|s| (s.node == 0, s.used)) {
+        // The root is never given up for another: reopening it resolves
+        // the user's whole path, and every other directory of the tree is
+        // reached from it.
+        if let Some(old) = self
+            .slots
+            .iter_mut()
+            .filter(|s| s.node != 0)
+            .min_by_key(|s| s.used)
+        {
             *old = slot;
         }
     }
@@ -296,6 +320,20 @@ impl Walker {
             nodes,
         };
         cache.open(&layout, n)
+    }
+
+    /// Returns the handle of directory `n`, opened from `parent`, the
+    /// handle of its parent the caller holds, unless the cache keeps it:
+    /// one `openat` however few handles the cache may keep.
+    pub fn open_below(&self, parent: &DirFd, n: u32) -> Result<Arc<DirFd>> {
+        let mut guard = self.lock();
+        let Inner { nodes, cache } = &mut *guard;
+        if let Some(fd) = cache.lookup(n) {
+            return Ok(fd);
+        }
+        let fd = Arc::new(parent.open_child(&nodes[n as usize].name)?);
+        cache.keep(n, &fd);
+        Ok(fd)
     }
 
     /// Closes every kept handle (the walk is over; handles are opened
@@ -519,6 +557,56 @@ mod tests {
         assert!(w.kept() <= LOCAL_CAP, "{} kept", w.kept());
         w.close_all();
         assert_eq!(w.kept(), 0);
+    }
+
+    #[test]
+    fn trimming_keeps_the_root_and_the_latest() {
+        let t = tempfile::tempdir().unwrap();
+        let w = Walker::new(t.path());
+        let mut nodes = Vec::new();
+        for i in 0..6 {
+            let name = format!("d{i}");
+            std::fs::create_dir(t.path().join(&name)).unwrap();
+            nodes.push(w.add(0, name.as_bytes()));
+        }
+        for &n in &nodes {
+            w.open(n).unwrap();
+        }
+        assert!(w.kept() >= 3, "{} kept", w.kept());
+        w.keep_at_most(2);
+        let inner = w.lock();
+        let mut kept: Vec<u32> = inner.cache.slots.iter().map(|s| s.node).collect();
+        kept.sort();
+        assert_eq!(kept, vec![0, nodes[5]]);
+    }
+
+    #[test]
+    fn deep_directories_are_opened_in_one_call_and_symlinks_refused() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b/c/d")).unwrap();
+        let w = Walker::new(t.path());
+        let a = w.add(0, b"a");
+        let b = w.add(a, b"b");
+        let c = w.add(b, b"c");
+        let d = w.add(c, b"d");
+        let fd = w.open(d).unwrap();
+        assert_eq!(fd.path(), t.path().join("a/b/c/d"));
+        drop(fd);
+        w.close_all();
+        // b swapped for a symlink to a tree of the same shape: refused
+        // wherever the open starts from, and the error names the symlink.
+        std::fs::create_dir_all(t.path().join("elsewhere/c/d")).unwrap();
+        std::fs::rename(t.path().join("a/b"), t.path().join("b.old")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), t.path().join("a/b")).unwrap();
+        let e = w.open(d).unwrap_err();
+        assert!(
+            matches!(
+                e.errno(),
+                crate::fsx::Errno::ELOOP | crate::fsx::Errno::ENOTDIR
+            ),
+            "{e}"
+        );
+        assert_eq!(e.path(), t.path().join("a/b"));
     }
 
     #[test]

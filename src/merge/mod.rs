@@ -79,8 +79,11 @@ pub fn scan_sources(
 /// (the tree was copied or restored since it was written) is ignored:
 /// the tree is read as it is.
 fn scan_tree(root: &Path, opts: ScanOptions) -> Result<scan::SrcTree, fsx::FsError> {
+    let mut none = false;
     if opts.manifests && !opts.stat_files {
-        let bytes = crate::manifest::read(&crate::manifest::path_for(root))
+        let read = crate::manifest::read(&crate::manifest::path_for(root));
+        none = matches!(read, Ok(None));
+        let bytes = read
             .ok()
             .flatten()
             .and_then(|b| crate::manifest::in_current_format(b).ok());
@@ -92,7 +95,9 @@ fn scan_tree(root: &Path, opts: ScanOptions) -> Result<scan::SrcTree, fsx::FsErr
             }
         }
     }
-    scan::scan(root, opts)
+    let mut tree = scan::scan(root, opts)?;
+    tree.no_manifest = none;
+    Ok(tree)
 }
 
 /// The per-package directory root of a package tree `ROOT/<pkg>/<kind>`.

@@ -475,6 +475,10 @@ impl Task<'_> {
                     continue;
                 }
                 let e = entry(sources, r);
+                if self.already_copied(dir, self.fresh[i], r, e)? {
+                    out.stats.skipped += 1;
+                    continue;
+                }
                 let src_dir = src_dirs.open(sources, r)?;
                 let src = At {
                     dir: &src_dir,
@@ -513,6 +517,38 @@ impl Task<'_> {
 }
 
 impl Task<'_> {
+    /// Copy mode's quick check ([`is_copy_of`]) of a regular file already
+    /// in a directory this run did not create, on the source's metadata
+    /// read by path ([`crate::scan::SrcTree::stat_at_path`]): a re-run
+    /// finds nearly every file already copied, and this leaves each alone
+    /// without opening its source directory again. False whenever anything
+    /// else may have to be done ([`Task::place`] then decides).
+    fn already_copied(&self, dir: &DirFd, fresh: bool, r: EntryRef, e: &SrcEntry) -> Result<bool> {
+        let copy = matches!(self.opts.mode, FileMode::Copy { .. });
+        if !copy || fresh || e.kind != Kind::File || self.opts.record || self.opts.base.is_some() {
+            return Ok(false);
+        }
+        let Some(st) = dir.stat(&e.name)? else {
+            return Ok(false);
+        };
+        if Kind::from_mode(st.st_mode) != Kind::File {
+            return Ok(false);
+        }
+        let tree = &self.sources[r.src as usize].tree;
+        let (m, size) = match e.meta {
+            Some(m) => (m, e.size),
+            None => match tree.stat_at_path(r.dir as usize, &e.name, e.ino) {
+                Some(s) => (Meta::of(&s), s.st_size as u64),
+                None => return Ok(false),
+            },
+        };
+        let key = FileKey {
+            dev: tree.dev,
+            ino: e.ino,
+        };
+        Ok(is_copy_of(&st, &m, size, key))
+    }
+
     fn place(&self, it: Item, out: &mut Applied) -> Result<()> {
         let Item { dir, src, r, e, .. } = it;
         let sources = self.sources;
@@ -752,49 +788,58 @@ impl Task<'_> {
         let tree = &sources[r.src as usize].tree;
         let target = tree.target(r.dir as usize, e)?;
         let meta = tree.meta_of(r.dir as usize, e)?;
-        match dir.symlink(target, name) {
-            Ok(()) => {
-                dir.set_meta(name, &meta)?;
-                out.stats.symlinks += 1;
-                Ok(())
+        // In a directory this run did not create, what is there is looked
+        // at first: a re-run finds the same symlink, which a `symlinkat`
+        // failing with EEXIST would only have confirmed.
+        let mut existing = if it.fresh { None } else { dir.stat(name)? };
+        if existing.is_none() {
+            match dir.symlink(target, name) {
+                Ok(()) => {
+                    dir.set_meta(name, &meta)?;
+                    out.stats.symlinks += 1;
+                    return Ok(());
+                }
+                Err(Errno::EEXIST) => existing = dir.stat(name)?,
+                Err(errno) => {
+                    return Err(
+                        FsError::new("creating symlink", dir.child_path(name), errno).into(),
+                    )
+                }
             }
-            Err(Errno::EEXIST) => {
-                let st = dir.stat(name)?;
-                let found = st
-                    .as_ref()
-                    .map_or(Kind::Other, |s| Kind::from_mode(s.st_mode));
-                if found == Kind::Dir {
-                    if emptied(dir, name) {
-                        return self.place_symlink(it, out);
-                    }
-                    out.clashes.push(clash(sources, r, e, found, false));
-                    return Ok(());
-                }
-                if found == Kind::Symlink && dir.readlink(name)? == target {
-                    let st = st.expect("BUG: exists");
-                    if Mtime::of(&st) != meta.mtime
-                        || (fsx::is_root() && (st.st_uid, st.st_gid) != (meta.uid, meta.gid))
-                    {
-                        dir.set_meta(name, &meta)?;
-                    }
-                    out.stats.skipped += 1;
-                    return Ok(());
-                }
-                if !self.may_replace(dir, r, e, st.as_ref().expect("BUG: exists")) {
-                    self.own(r, e, out);
-                    return Ok(());
-                }
-                via_temp(dir, name, |tmp| {
-                    dir.symlink(target, tmp).map_err(|errno| {
-                        FsError::new("creating symlink", dir.child_path(tmp), errno)
-                    })?;
-                    Ok(dir.set_meta(tmp, &meta)?)
-                })?;
-                out.stats.replaced += 1;
-                Ok(())
-            }
-            Err(errno) => Err(FsError::new("creating symlink", dir.child_path(name), errno).into()),
         }
+        let Some(st) = existing else {
+            // Made and removed again by something else meanwhile.
+            let path = dir.child_path(name);
+            return Err(FsError::new("creating symlink", path, Errno::EEXIST).into());
+        };
+        let found = Kind::from_mode(st.st_mode);
+        if found == Kind::Dir {
+            if emptied(dir, name) {
+                return self.place_symlink(Item { fresh: true, ..it }, out);
+            }
+            out.clashes.push(clash(sources, r, e, found, false));
+            return Ok(());
+        }
+        if found == Kind::Symlink && dir.readlink(name)? == target {
+            if Mtime::of(&st) != meta.mtime
+                || (fsx::is_root() && (st.st_uid, st.st_gid) != (meta.uid, meta.gid))
+            {
+                dir.set_meta(name, &meta)?;
+            }
+            out.stats.skipped += 1;
+            return Ok(());
+        }
+        if !self.may_replace(dir, r, e, &st) {
+            self.own(r, e, out);
+            return Ok(());
+        }
+        via_temp(dir, name, |tmp| {
+            dir.symlink(target, tmp)
+                .map_err(|errno| FsError::new("creating symlink", dir.child_path(tmp), errno))?;
+            Ok(dir.set_meta(tmp, &meta)?)
+        })?;
+        out.stats.replaced += 1;
+        Ok(())
     }
 }
 
