@@ -167,19 +167,28 @@ fn sources_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
         return Ok(());
     };
     let want = (m.dev(), m.ino());
-    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    // Each source's ancestors by identity: `src/..`, `src/../..`, ...
+    // (the kernel resolves a symlink before the `..` after it, as
+    // canonicalizing would), up to a directory already looked at (the
+    // per-package directory, after the first source) or the root: about
+    // two `stat`s per source instead of a `readlink` and a `stat` per
+    // component of each source's path.
+    let mut seen: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
     for src in sources {
-        let Ok(mut dir) = std::fs::canonicalize(src) else {
-            continue;
-        };
-        while dir.pop() && seen.insert(dir.clone()) {
-            if std::fs::metadata(&dir).is_ok_and(|m| (m.dev(), m.ino()) == want) {
+        let mut up = src.join("..");
+        while let Ok(m) = std::fs::metadata(&up) {
+            let id = (m.dev(), m.ino());
+            if id == want {
                 bail!(
                     "{op} {}: the destination contains the source tree {}",
                     show(dest),
                     show(src)
                 );
             }
+            if !seen.insert(id) {
+                break;
+            }
+            up.push("..");
         }
     }
     Ok(())
