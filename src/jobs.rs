@@ -169,6 +169,16 @@ impl<'t> Pools<'t> {
         Ok(self.full.get_or_init(|| pool))
     }
 
+    /// The whole budget's pool if [`Pools::full`] started it, else the
+    /// calling thread's: for work that follows a step which decided the
+    /// size.
+    pub fn started(&self) -> anyhow::Result<&rayon::ThreadPool> {
+        match self.full.get() {
+            Some(p) => Ok(p),
+            None => self.inline(),
+        }
+    }
+
     /// A pool of one thread, the calling one: work given to it runs right
     /// there. For work too small to be worth another thread.
     pub fn inline(&self) -> anyhow::Result<&rayon::ThreadPool> {

@@ -59,8 +59,11 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         );
         return Ok(Status::Success);
     }
-    let pool = ctx.threads.pool()?;
-    let report = filelist::file_lists(&cfg, &pool)?;
+    let pools = crate::jobs::Pools::new(&ctx.threads);
+    let report = filelist::file_lists(&cfg, &pools)?;
+    // The pool the lists were made on: worker threads only if the trees
+    // were worth them.
+    let pool = pools.started()?;
     let mut status = Status::Success;
     {
         let mut err = std::io::stderr().lock();

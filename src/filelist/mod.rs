@@ -259,8 +259,15 @@ fn index_and_walk<'a>(
     (walk::walk(tree, &index, lost, pool), warnings, lost)
 }
 
-/// Computes the lists and the overwrites of `cfg.pkg`.
-pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Report> {
+/// Manifests smaller than this (both trees together, about 3,000 records)
+/// describe trees walked faster on the calling thread alone than with
+/// worker threads started, woken and joined.
+const SMALL_MANIFESTS: usize = 192 << 10;
+
+/// Computes the lists and the overwrites of `cfg.pkg`: on the calling
+/// thread for trees whose manifests are small ([`SMALL_MANIFESTS`]), else
+/// on the whole budget.
+pub fn file_lists(cfg: &FileListConfig, pools: &crate::jobs::Pools) -> Result<Report> {
     let base = cfg.per_package_dir.join(&cfg.pkg);
     let mut report = Report::default();
     let staging = cfg
@@ -291,6 +298,15 @@ pub fn file_lists(cfg: &FileListConfig, pool: &rayon::ThreadPool) -> Result<Repo
     }
     let target_data = read_manifest(&target, &mut report.warnings);
     let host_data = read_manifest(&host, &mut report.warnings);
+    let size = |d: &Option<manifest::Bytes>| d.as_deref().map_or(0, <[u8]>::len);
+    // Without a manifest the size of a tree is not known: the whole budget.
+    let small = target_data.is_some()
+        && host_data.is_some()
+        && size(&target_data) + size(&host_data) < SMALL_MANIFESTS;
+    let pool = match small {
+        true => pools.inline()?,
+        false => pools.full()?,
+    };
     // Each tree is indexed, then walked; both trees at once, so the small
     // target tree fills the gaps of the host tree's work. A toolchain's
     // host manifest is megabytes: it is indexed in pieces on the pool, and
