@@ -179,10 +179,7 @@ fn fill(tree: &Path, pkg: &str, n: usize, seed: i64) {
 fn packages(root: &Path, mode: &str) -> PathBuf {
     let pp = root.join("per-package");
     for (pkg, n, seed) in [("small", 10, 1), ("big", 300, 2), ("late", 5, 3)] {
-        ok(cow_ppd()
-            .args(["prepare", "--link-mode", mode, "--per-package-dir"])
-            .arg(&pp)
-            .args(["--pkg", pkg]));
+        new_package(&pp, pkg, mode);
         for tree in ["host", "target"] {
             fill(&pp.join(pkg).join(tree), pkg, n, seed);
         }
@@ -198,6 +195,24 @@ fn packages(root: &Path, mode: &str) -> PathBuf {
     }
     settle_dirs(&pp);
     pp
+}
+
+/// Makes package `pkg`'s empty trees with `ppd prepare` of no dependency
+/// (with `mode`: a subvolume on btrfs in snapshot mode), as a build does.
+fn new_package(pp: &Path, pkg: &str, mode: &str) {
+    ok(cow_ppd()
+        .args(["prepare", "--link-mode", mode, "--per-package-dir"])
+        .arg(pp)
+        .args(["--pkg", pkg]));
+}
+
+/// [`packages`] on a new `fs` image (see [`image`]): the image, which
+/// must outlive its use, and the per-package root; None (after SKIP)
+/// where no image can be made.
+fn packages_on(fs: &str, test: &str, mode: &str) -> Option<(Image, PathBuf)> {
+    let im = image(fs, test)?;
+    let pp = packages(&im.mnt, mode);
+    Some((im, pp))
 }
 
 /// Gives every directory below `root` a fixed mtime of its own (after all
@@ -218,20 +233,47 @@ fn settle_dirs(root: &Path) {
 
 const DEPS: [&str; 3] = ["small", "big", "late"];
 
-fn prepare(pp: &Path, pkg: &str, mode: &str) -> std::process::Output {
-    ok(cow_ppd()
-        .args([
-            "prepare",
-            "-v",
-            "--conflicts",
-            "ignore",
-            "--link-mode",
-            mode,
-            "--per-package-dir",
-        ])
+/// Adds to `c` (`ppd`, or a command running it) `prepare` with the
+/// options `opts` of `pkg` from [`DEPS`] in `mode`, conflicts ignored.
+fn prepare_args<'c>(
+    c: &'c mut Command,
+    opts: &[&str],
+    pp: &Path,
+    pkg: &str,
+    mode: &str,
+) -> &'c mut Command {
+    c.arg("prepare")
+        .args(opts)
+        .args(["--conflicts", "ignore", "--link-mode", mode])
+        .arg("--per-package-dir")
         .arg(pp)
         .args(["--pkg", pkg])
-        .args(DEPS))
+        .args(DEPS)
+}
+
+/// `ppd prepare -v` of `pkg` (see [`prepare_args`]), which must succeed.
+fn prepare(pp: &Path, pkg: &str, mode: &str) -> std::process::Output {
+    ok(prepare_args(&mut cow_ppd(), &["-v"], pp, pkg, mode))
+}
+
+/// The stderr of `ppd prepare -n -v` of `pkg` (see [`prepare_args`]),
+/// which must succeed.
+fn dry_prepare(pp: &Path, pkg: &str, mode: &str) -> String {
+    let out = ok(prepare_args(&mut cow_ppd(), &["-n", "-v"], pp, pkg, mode));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `ppd prepare` of `pkg` (see [`prepare_args`]) under strace, killed
+/// (SIGKILL) at the `n`th call of one of the system calls `calls`.
+fn killed_prepare(pp: &Path, pkg: &str, mode: &str, calls: &str, n: usize) -> Command {
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject={calls}:signal=KILL:when={n}"))
+        .arg(env!("CARGO_BIN_EXE_ppd"))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL");
+    prepare_args(&mut c, &[], pp, pkg, mode);
+    c
 }
 
 fn rsync_loop(pp: &Path, tree: &str, dest: &Path) {
@@ -316,6 +358,20 @@ fn placement_line<'a>(stderr: &'a str, dest: &Path) -> &'a str {
         .unwrap_or_else(|| panic!("no placement line for {}: {stderr}", dest.display()))
 }
 
+/// Asserts that a run replaced nothing and that its `-v` stats (its
+/// `stderr`) say `also` (` 0 dirs created, `, ` 0 kept as own, `...), as
+/// a re-run that changes nothing does; `what` names the run in the
+/// failure. Returns the stderr.
+#[track_caller]
+fn assert_replaced_nothing(stderr: &[u8], also: &str, what: &str) -> String {
+    let err = String::from_utf8_lossy(stderr).into_owned();
+    assert!(
+        err.contains(" 0 replaced, ") && err.contains(also),
+        "{what}: {err}"
+    );
+    err
+}
+
 /// Everything a re-run must leave as it is: each entry's inode, type,
 /// mode, mtime and size.
 type State = BTreeMap<Vec<u8>, (u64, u64, String, u32, (i64, i64), u64)>;
@@ -340,10 +396,9 @@ fn cow_parity(fs: &str, mode: &str, test: &str) {
     if skip_without(&["rsync"]) {
         return;
     }
-    let Some(im) = image(fs, test) else {
+    let Some((im, pp)) = packages_on(fs, test, mode) else {
         return;
     };
-    let pp = packages(&im.mnt, mode);
     let sources = source_inodes(&pp);
     let out = prepare(&pp, "pkg", mode);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -368,11 +423,7 @@ fn cow_parity(fs: &str, mode: &str, test: &str) {
     // A re-run changes nothing, not even an inode.
     let before = state(&pp, "pkg");
     let again = prepare(&pp, "pkg", mode);
-    let err = String::from_utf8_lossy(&again.stderr);
-    assert!(
-        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
-        "{err}"
-    );
+    let err = assert_replaced_nothing(&again.stderr, " 0 dirs created, ", "re-run");
     assert!(
         placement_line(&err, &pp.join("pkg/host")).contains(" 0 cloned, "),
         "{err}"
@@ -481,24 +532,18 @@ fn snapshot_below_the_threshold_clones_into_a_subvolume() {
     if skip_without(&["rsync"]) {
         return;
     }
-    let Some(im) = image("btrfs", "btrfs-threshold") else {
+    let Some((im, pp)) = packages_on("btrfs", "btrfs-threshold", "snapshot") else {
         return;
     };
-    let pp = packages(&im.mnt, "snapshot");
     let sources = source_inodes(&pp);
-    let prepare = |threshold: Option<&str>, extra: &[&str]| {
+    let prepare = |threshold: Option<&str>, opts: &[&str]| {
         let mut c = ppd();
         if let Some(t) = threshold {
             c.env("PPD_SNAPSHOT_MIN_ENTRIES", t);
         }
-        ok(c.args(["prepare", "-v", "--conflicts", "ignore"])
-            .args(extra)
-            .args(["--link-mode", "snapshot", "--per-package-dir"])
-            .arg(&pp)
-            .args(["--pkg", "pkg"])
-            .args(DEPS))
+        ok(prepare_args(&mut c, opts, &pp, "pkg", "snapshot"))
     };
-    let dry = prepare(Some("1"), &["-n"]);
+    let dry = prepare(Some("1"), &["-v", "-n"]);
     let err = String::from_utf8_lossy(&dry.stderr).into_owned();
     let line = placement_line(&err, &pp.join("pkg/host"));
     assert!(
@@ -506,7 +551,7 @@ fn snapshot_below_the_threshold_clones_into_a_subvolume() {
         "{line}"
     );
     assert!(!pp.join("pkg/host").exists());
-    let out = prepare(None, &[]);
+    let out = prepare(None, &["-v"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     for tree in ["host", "target"] {
         let dest = pp.join("pkg").join(tree);
@@ -523,12 +568,8 @@ fn snapshot_below_the_threshold_clones_into_a_subvolume() {
         assert_parity(&theirs, &dest, &sources);
     }
     // A re-run changes nothing.
-    let again = prepare(None, &[]);
-    let err = String::from_utf8_lossy(&again.stderr);
-    assert!(
-        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
-        "{err}"
-    );
+    let again = prepare(None, &["-v"]);
+    assert_replaced_nothing(&again.stderr, " 0 dirs created, ", "re-run");
 }
 
 /// The snapshot's base brings entries that a later dependency replaces
@@ -541,10 +582,7 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
     };
     let pp = im.mnt.join("per-package");
     for pkg in ["big", "late"] {
-        ok(cow_ppd()
-            .args(["prepare", "--link-mode", "snapshot", "--per-package-dir"])
-            .arg(&pp)
-            .args(["--pkg", pkg]));
+        new_package(&pp, pkg, "snapshot");
     }
     let big = pp.join("big/target");
     fill(&big, "big", 50, 0);
@@ -565,18 +603,21 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
         1_600_000_000,
         0,
     );
-    let out = ok(cow_ppd()
-        .args([
-            "prepare",
-            "-v",
-            "--link-mode",
-            "snapshot",
-            "--per-package-dir",
-        ])
-        .arg(&pp)
-        .args(["--target-dir"])
-        .arg(pp.join("pkg/target"))
-        .args(["big", "late"]));
+    let prepare = || {
+        ok(cow_ppd()
+            .args([
+                "prepare",
+                "-v",
+                "--link-mode",
+                "snapshot",
+                "--per-package-dir",
+            ])
+            .arg(&pp)
+            .args(["--target-dir"])
+            .arg(pp.join("pkg/target"))
+            .args(["big", "late"]))
+    };
+    let out = prepare();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         placement_line(&err, &pp.join("pkg/target")).contains("snapshot of big on btrfs"),
@@ -603,23 +644,8 @@ fn snapshot_entries_overridden_by_another_type_are_replaced() {
     );
     assert_eq!(std::fs::read(t.join("usr/lib/big/f7")).unwrap(), b"big 7\n");
     // A re-run changes nothing.
-    let again = ok(cow_ppd()
-        .args([
-            "prepare",
-            "-v",
-            "--link-mode",
-            "snapshot",
-            "--per-package-dir",
-        ])
-        .arg(&pp)
-        .args(["--target-dir"])
-        .arg(pp.join("pkg/target"))
-        .args(["big", "late"]));
-    let err = String::from_utf8_lossy(&again.stderr);
-    assert!(
-        err.contains(" 0 replaced, ") && err.contains(" 0 removed, "),
-        "{err}"
-    );
+    let again = prepare();
+    assert_replaced_nothing(&again.stderr, " 0 removed, ", "re-run");
 }
 
 /// A dependency's tree holding a subvolume of its own: a snapshot of the
@@ -636,10 +662,7 @@ fn a_tree_holding_a_subvolume_is_not_snapshotted() {
         return;
     };
     let pp = im.mnt.join("per-package");
-    ok(cow_ppd()
-        .args(["prepare", "--link-mode", "snapshot", "--per-package-dir"])
-        .arg(&pp)
-        .args(["--pkg", "big"]));
+    new_package(&pp, "big", "snapshot");
     let big = pp.join("big/target");
     fill(&big, "big", 300, 0);
     ok(Command::new("btrfs")
@@ -692,10 +715,9 @@ fn killed_and_rerun_converges(fs: &str, mode: &str, test: &str) {
     if skip_without(&["strace"]) {
         return;
     }
-    let Some(im) = image(fs, test) else {
+    let Some((_im, pp)) = packages_on(fs, test, mode) else {
         return;
     };
-    let pp = packages(&im.mnt, mode);
     let sources = source_inodes(&pp);
     let view = |pp: &Path| -> View {
         let mut out = BTreeMap::new();
@@ -732,23 +754,7 @@ fn killed_and_rerun_converges(fs: &str, mode: &str, test: &str) {
     ] {
         for n in 1..=points {
             ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
-            let out = run(Command::new("strace")
-                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-                .arg(format!("inject={call}:signal=KILL:when={n}"))
-                .arg(env!("CARGO_BIN_EXE_ppd"))
-                .args([
-                    "prepare",
-                    "--conflicts",
-                    "ignore",
-                    "--link-mode",
-                    mode,
-                    "--per-package-dir",
-                ])
-                .arg(&pp)
-                .args(["--pkg", "pkg"])
-                .args(DEPS)
-                .env_remove("MAKEFLAGS")
-                .env_remove("MAKELEVEL"));
+            let out = run(&mut killed_prepare(&pp, "pkg", mode, call, n));
             if out.status.signal() == Some(9) {
                 killed += 1;
             } else {
@@ -771,11 +777,7 @@ fn killed_and_rerun_converges(fs: &str, mode: &str, test: &str) {
             }
             // And the run after that is a no-op.
             let again = prepare(&pp, "pkg", mode);
-            let err = String::from_utf8_lossy(&again.stderr);
-            assert!(
-                err.contains(" 0 replaced, ") && err.contains(" 0 kept as own, "),
-                "{call} {n}: {err}"
-            );
+            assert_replaced_nothing(&again.stderr, " 0 kept as own, ", &format!("{call} {n}"));
         }
     }
     assert!(killed > 10, "only {killed} runs were killed");
@@ -791,10 +793,9 @@ fn reflink_reprepare_killed_inside_a_new_clone_converges() {
     if skip_without(&["strace"]) {
         return;
     }
-    let Some(im) = image("xfs", "xfs-rekill") else {
+    let Some((_im, pp)) = packages_on("xfs", "xfs-rekill", "reflink") else {
         return;
     };
-    let pp = packages(&im.mnt, "reflink");
     let big = pp.join("big/target/usr/lib/big");
     let news = ["new1", "new2", "new3"];
     let add = |on: bool| {
@@ -823,18 +824,7 @@ fn reflink_reprepare_killed_inside_a_new_clone_converges() {
             ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
             prepare(&pp, "pkg", "reflink");
             add(true);
-            run(Command::new("strace")
-                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-                .arg(format!("inject={call}:signal=KILL:when={n}"))
-                .arg(env!("CARGO_BIN_EXE_ppd"))
-                .args(["prepare", "--conflicts", "ignore", "--link-mode", "reflink"])
-                .arg("--per-package-dir")
-                .arg(&pp)
-                .args(["--pkg", "pkg"])
-                .args(DEPS)
-                .env("PPD_SNAPSHOT_MIN_ENTRIES", "1")
-                .env_remove("MAKEFLAGS")
-                .env_remove("MAKELEVEL"));
+            run(killed_prepare(&pp, "pkg", "reflink", call, n).env("PPD_SNAPSHOT_MIN_ENTRIES", "1"));
             let t = pp.join("pkg/target/usr/lib/big");
             partial += news
                 .iter()
@@ -866,10 +856,9 @@ fn snapshot_on_btrfs_killed_and_rerun_converges() {
 /// packages' files untouched by an edit of the final tree); copy copies.
 #[test]
 fn finalize_clones_or_copies_on_xfs() {
-    let Some(im) = image("xfs", "xfs-finalize") else {
+    let Some((im, pp)) = packages_on("xfs", "xfs-finalize", "reflink") else {
         return;
     };
-    let pp = packages(&im.mnt, "reflink");
     let sources = source_inodes(&pp);
     let mut results = Vec::new();
     for mode in ["reflink", "copy", "auto"] {
@@ -966,8 +955,8 @@ fn reflink_without_clones_falls_back_to_hard_links() {
 }
 
 /// Hard-link groups and the shared inodes of each mode, per tree entry:
-/// for each name, the other names of its inode, and whether that inode is
-/// a dependency's.
+/// for each name, the names of its inode (sorted), and whether that inode
+/// is a dependency's.
 fn groups_and_sharing(
     pp: &Path,
     pkg: &str,
@@ -985,7 +974,8 @@ fn groups_and_sharing(
             }
         }
     }
-    for (inode, names) in by_inode {
+    for (inode, mut names) in by_inode {
+        names.sort();
         for n in &names {
             out.insert(n.clone(), (names.clone(), sources.contains(&inode)));
         }
@@ -1000,29 +990,21 @@ fn groups_and_sharing(
 /// only what the package installed.
 #[test]
 fn switching_link_modes_converges_with_hard_link_groups() {
-    let Some(im) = image("xfs", "xfs-switch") else {
+    let Some((_im, pp)) = packages_on("xfs", "xfs-switch", "reflink") else {
         return;
     };
-    let pp = packages(&im.mnt, "reflink");
     let sources = source_inodes(&pp);
     let mut fresh = BTreeMap::new();
     for mode in ["hardlink", "reflink"] {
         let pkg = format!("fresh-{mode}");
         prepare(&pp, &pkg, mode);
-        let mut g = groups_and_sharing(&pp, &pkg, &sources);
-        for (names, _) in g.values_mut() {
-            names.sort();
-        }
-        fresh.insert(mode, g);
+        fresh.insert(mode, groups_and_sharing(&pp, &pkg, &sources));
     }
     for mode in ["hardlink", "reflink", "hardlink", "reflink"] {
         let out = prepare(&pp, "pkg", mode);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(err.contains(" 0 kept as own, "), "{mode}: {err}");
-        let mut got = groups_and_sharing(&pp, "pkg", &sources);
-        for (names, _) in got.values_mut() {
-            names.sort();
-        }
+        let got = groups_and_sharing(&pp, "pkg", &sources);
         assert_eq!(got.len(), fresh[mode].len());
         for (k, (names, shared)) in &got {
             let (want_names, want_shared) = &fresh[mode][k];
@@ -1034,11 +1016,7 @@ fn switching_link_modes_converges_with_hard_link_groups() {
             );
         }
         let again = prepare(&pp, "pkg", mode);
-        let err = String::from_utf8_lossy(&again.stderr);
-        assert!(
-            err.contains(" 0 replaced, ") && err.contains(" 0 kept as own, "),
-            "{mode} re-run: {err}"
-        );
+        assert_replaced_nothing(&again.stderr, " 0 kept as own, ", &format!("{mode} re-run"));
     }
 }
 
@@ -1049,10 +1027,9 @@ fn switching_link_modes_converges_with_hard_link_groups() {
 /// clone, left the dependency's tree alone.
 #[test]
 fn file_list_after_a_snapshot_is_the_hard_link_one() {
-    let Some(im) = image("btrfs", "btrfs-filelist") else {
+    let Some((_im, pp)) = packages_on("btrfs", "btrfs-filelist", "snapshot") else {
         return;
     };
-    let pp = packages(&im.mnt, "snapshot");
     let mut lists = Vec::new();
     for mode in ["snapshot", "reflink", "hardlink"] {
         let pkg = format!("p-{mode}");
@@ -1112,10 +1089,9 @@ fn a_tree_made_by_mkdir_becomes_a_snapshot() {
     if skip_without(&["rsync"]) {
         return;
     }
-    let Some(im) = image("btrfs", "btrfs-mkdir") else {
+    let Some((im, pp)) = packages_on("btrfs", "btrfs-mkdir", "snapshot") else {
         return;
     };
-    let pp = packages(&im.mnt, "snapshot");
     let sources = source_inodes(&pp);
     for mode in ["snapshot", "auto"] {
         let pkg = format!("pkg-{mode}");
@@ -1123,21 +1099,7 @@ fn a_tree_made_by_mkdir_becomes_a_snapshot() {
             std::fs::create_dir_all(pp.join(&pkg).join(tree)).unwrap();
         }
         std::fs::write(pp.join(&pkg).join("host/own"), "own\n").unwrap();
-        let dry = ok(cow_ppd()
-            .args([
-                "prepare",
-                "-n",
-                "-v",
-                "--conflicts",
-                "ignore",
-                "--link-mode",
-                mode,
-            ])
-            .arg("--per-package-dir")
-            .arg(&pp)
-            .args(["--pkg", &pkg])
-            .args(DEPS));
-        let err = String::from_utf8_lossy(&dry.stderr).into_owned();
+        let err = dry_prepare(&pp, &pkg, mode);
         let target = pp.join(&pkg).join("target");
         assert!(
             placement_line(&err, &target).contains("snapshot of big on btrfs: "),
@@ -1162,10 +1124,10 @@ fn a_tree_made_by_mkdir_becomes_a_snapshot() {
         rsync_loop(&pp, "target", &theirs);
         assert_parity(&theirs, &target, &sources);
         let again = prepare(&pp, &pkg, mode);
-        let err = String::from_utf8_lossy(&again.stderr);
-        assert!(
-            err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
-            "{err}"
+        assert_replaced_nothing(
+            &again.stderr,
+            " 0 dirs created, ",
+            &format!("{mode} re-run"),
         );
         ok(Command::new("rm").arg("-rf").arg(pp.join(&pkg)));
         assert!(!pp.join(&pkg).exists());
@@ -1181,25 +1143,14 @@ fn a_killed_clone_probe_leaves_no_temporaries() {
     if skip_without(&["strace"]) {
         return;
     }
-    let Some(im) = image("xfs", "xfs-probe") else {
+    let Some((_im, pp)) = packages_on("xfs", "xfs-probe", "reflink") else {
         return;
     };
-    let pp = packages(&im.mnt, "reflink");
     let mut killed = 0;
     for n in 1..=4 {
         ok(Command::new("rm").arg("-rf").arg(pp.join("pkg")));
         std::fs::create_dir(pp.join("pkg")).unwrap();
-        let out = run(Command::new("strace")
-            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-            .arg(format!("inject=ioctl:signal=KILL:when={n}"))
-            .arg(env!("CARGO_BIN_EXE_ppd"))
-            .args(["prepare", "--conflicts", "ignore", "--link-mode", "reflink"])
-            .arg("--per-package-dir")
-            .arg(&pp)
-            .args(["--pkg", "pkg"])
-            .args(DEPS)
-            .env_remove("MAKEFLAGS")
-            .env_remove("MAKELEVEL"));
+        let out = run(&mut killed_prepare(&pp, "pkg", "reflink", "ioctl", n));
         killed += usize::from(out.status.signal() == Some(9));
         let again = prepare(&pp, "pkg", "reflink");
         let err = String::from_utf8_lossy(&again.stderr);
@@ -1233,27 +1184,10 @@ fn a_killed_clone_probe_leaves_no_temporaries() {
 /// plans nothing; its probe leaves nothing behind.
 #[test]
 fn dry_run_on_xfs_plans_clones() {
-    let Some(im) = image("xfs", "xfs-dry") else {
+    let Some((_im, pp)) = packages_on("xfs", "xfs-dry", "reflink") else {
         return;
     };
-    let pp = packages(&im.mnt, "reflink");
-    let dry = |mode: &str| {
-        let out = ok(cow_ppd()
-            .args([
-                "prepare",
-                "-n",
-                "-v",
-                "--conflicts",
-                "ignore",
-                "--link-mode",
-                mode,
-            ])
-            .arg("--per-package-dir")
-            .arg(&pp)
-            .args(["--pkg", "pkg"])
-            .args(DEPS));
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let dry = |mode: &str| dry_prepare(&pp, "pkg", mode);
     let listing = || {
         let mut names: Vec<_> = std::fs::read_dir(&pp)
             .unwrap()
@@ -1283,10 +1217,7 @@ fn dry_run_on_xfs_plans_clones() {
             pp.join("pkg/target").display()
         )
     );
-    assert!(
-        err.contains(" 0 replaced, ") && err.contains(" 0 dirs created, "),
-        "{err}"
-    );
+    assert_replaced_nothing(err.as_bytes(), " 0 dirs created, ", "dry run after the run");
 }
 
 /// A dependency tree whose last writing run died (its lock file marked)
@@ -1295,10 +1226,9 @@ fn dry_run_on_xfs_plans_clones() {
 /// them into the dependent for good); its files are cloned.
 #[test]
 fn an_interrupted_dependency_tree_is_not_snapshotted() {
-    let Some(im) = image("btrfs", "btrfs-marked") else {
+    let Some((_im, pp)) = packages_on("btrfs", "btrfs-marked", "snapshot") else {
         return;
     };
-    let pp = packages(&im.mnt, "snapshot");
     std::fs::write(pp.join("big/target/usr/.ppd-tmp.999.0"), "left by a kill\n").unwrap();
     std::fs::write(
         pp.join("big/.target.ppd-lock"),

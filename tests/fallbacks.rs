@@ -185,6 +185,19 @@ fn dependency_on_shm(disk: &Path) -> Option<(tempfile::TempDir, std::path::PathB
     Some((s, pp))
 }
 
+/// [`dependency`] in a temporary directory of mode 0755, which a test
+/// running a step as another user may enter: (that directory, its
+/// per-package directory).
+fn dependency_for_another_user() -> (tempfile::TempDir, std::path::PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let mut perm = t.path().metadata().unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(t.path(), perm).unwrap();
+    let pp = t.path().join("per-package");
+    dependency(&pp);
+    (t, pp)
+}
+
 /// Per-package trees on tmpfs (`/dev/shm`), the destination on the disk:
 /// every link is `EXDEV`.
 #[test]
@@ -242,12 +255,7 @@ fn protected_hardlinks_for_another_user_fall_back_to_copies() {
         skip("fs.protected_hardlinks is not 1");
         return;
     }
-    let t = tempfile::tempdir().unwrap();
-    let mut perm = t.path().metadata().unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(t.path(), perm).unwrap();
-    let pp = t.path().join("per-package");
-    dependency(&pp);
+    let (t, pp) = dependency_for_another_user();
     let first = compare_with_rsync(&pp, t.path(), Some("nobody"));
     assert_eq!(stat(&first, "fallbacks"), 3, "{first}");
 }
@@ -309,12 +317,7 @@ fn non_root_skips_device_nodes_as_rsync_does() {
     {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
-    let mut perm = t.path().metadata().unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-    std::fs::set_permissions(t.path(), perm).unwrap();
-    let pp = t.path().join("per-package");
-    dependency(&pp);
+    let (t, pp) = dependency_for_another_user();
     let tgt = pp.join("dep/target");
     std::fs::create_dir(tgt.join("dev")).unwrap();
     ok(Command::new("mknod")

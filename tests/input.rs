@@ -486,9 +486,7 @@ fn parse_errors_findings_and_list_errors_show_the_users_bytes() {
     let t = tempfile::tempdir().unwrap();
     let r = t.path();
     setup(r);
-    ok(ppd()
-        .current_dir(r)
-        .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+    ok(ppd().current_dir(r).args(PREPARE_ME_FROM_A));
     // The images list cannot replace a directory at its name.
     std::fs::create_dir_all(r.join("images")).unwrap();
     std::fs::create_dir_all(r.join("lists/.files-list-images.txt/x")).unwrap();
@@ -557,9 +555,7 @@ fn a_manifest_that_is_not_a_regular_file_is_not_read() {
     setup(r);
     std::fs::write(r.join("secret"), "not a manifest\n").unwrap();
     for planted in ["fifo", "symlink"] {
-        ok(ppd()
-            .current_dir(r)
-            .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+        ok(ppd().current_dir(r).args(PREPARE_ME_FROM_A));
         let m = r.join("pp/me/.host.ppd-manifest");
         std::fs::remove_file(&m).unwrap();
         match planted {
@@ -593,14 +589,7 @@ fn a_manifest_that_is_not_a_regular_file_is_not_read() {
         );
         // prepare replaces it with a manifest; the symlink's target is
         // left alone.
-        let out = run(ppd().current_dir(r).args([
-            "prepare",
-            "--per-package-dir",
-            "pp",
-            "--pkg",
-            "me",
-            "a",
-        ]));
+        let out = run(ppd().current_dir(r).args(PREPARE_ME_FROM_A));
         assert_eq!(out.status.code(), Some(0), "{planted}: {}", stderr(&out));
         assert!(stderr(&out).starts_with(warning), "{}", stderr(&out));
         assert!(

@@ -27,17 +27,6 @@ fn threads_reported(stderr: &[u8]) -> usize {
     words[i - 1].parse().unwrap()
 }
 
-/// `ppd -v prepare` of package `me` from `a`, in the [`setup`] directory.
-const PREPARE_ME_V: [&str; 7] = [
-    "-v",
-    "prepare",
-    "--per-package-dir",
-    "pp",
-    "--pkg",
-    "me",
-    "a",
-];
-
 fn setup(dir: &Path) {
     let f = dir.join("pp/a/host/f");
     std::fs::create_dir_all(f.parent().unwrap()).unwrap();
@@ -112,7 +101,10 @@ fn a_hidden_jobserver_means_one_thread_with_make_4_3() {
 fn outside_make_the_core_count_is_used() {
     let t = tempfile::tempdir().unwrap();
     setup(t.path());
-    let out = ok(ppd().current_dir(t.path()).args(PREPARE_ME_V));
+    let out = ok(ppd()
+        .current_dir(t.path())
+        .arg("-v")
+        .args(PREPARE_ME_FROM_A));
     assert_eq!(threads_reported(&out.stderr), cores());
 }
 
@@ -125,7 +117,8 @@ fn a_jobserver_named_on_stdio_is_never_read_nor_written() {
     let t = tempfile::tempdir().unwrap();
     setup(t.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_ppd"))
-        .args(PREPARE_ME_V)
+        .arg("-v")
+        .args(PREPARE_ME_FROM_A)
         .current_dir(t.path())
         .env("MAKEFLAGS", " -j4 --jobserver-auth=0,1")
         .env_remove("MAKELEVEL")

@@ -169,9 +169,7 @@ fn setup_fixup(r: &Path) {
 fn setup_prepared(r: &Path) {
     tree(&r.join("pp/a/target"), "a", 12);
     std::fs::create_dir_all(r.join("pp/a/host")).unwrap();
-    ok(ppd()
-        .current_dir(r)
-        .args(["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"]));
+    ok(ppd().current_dir(r).args(PREPARE_ME_FROM_A));
     tree(&r.join("pp/me/target/own"), "m", 6);
 }
 

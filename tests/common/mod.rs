@@ -286,6 +286,11 @@ pub fn stat_count(line: &str, what: &str) -> u64 {
         .unwrap_or_else(|e| panic!("the number before {what:?} in {line:?}: {e}"))
 }
 
+/// `prepare` of package `me` from `a` in the per-package directory `pp`
+/// (relative: run in the directory holding it), the command line of the
+/// tests that need one prepared package.
+pub const PREPARE_ME_FROM_A: [&str; 6] = ["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"];
+
 /// Runs `ppd -v prepare --per-package-dir pp --pkg pkg <args> <deps>`,
 /// which must succeed; returns its stats lines and, apart, every other
 /// line of its stderr.
