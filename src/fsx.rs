@@ -526,10 +526,11 @@ pub fn temp_name() -> Vec<u8> {
 /// Returns true for a name [`temp_name`] gives: `.ppd-tmp.<digits>.<digits>`.
 ///
 /// A temporary lives only between its creation and the rename over the
-/// name it stands for; one a killed run left behind is no entry of the
-/// tree. Directory listings ([`DirFd::entries`]) leave such names out, so
-/// no scan, walk, file list or final merge ever sees one, and the next run
-/// holding the tree's lock removes them ([`crate::lock`]).
+/// name it stands for. The pattern alone proves nothing (a package may
+/// install a file of that name, and rsync copies it): a listing leaves a
+/// name out only when it provably is a temporary ([`DirFd::is_stray`]),
+/// and the next run holding the tree's lock removes only those
+/// ([`crate::lock`]).
 pub fn is_temp(name: &[u8]) -> bool {
     let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
         return false;
@@ -539,6 +540,13 @@ pub fn is_temp(name: &[u8]) -> bool {
         Some(i) => digits(&rest[..i]) && digits(&rest[i + 1..]),
         None => false,
     }
+}
+
+/// The pid in a temporary's name (`.ppd-tmp.<pid>.<n>`).
+pub fn temp_pid(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let pid = &rest[..memchr::memchr(b'.', rest)?];
+    std::str::from_utf8(pid).ok()?.parse().ok()
 }
 
 /// Open handles [`DirFd::remove_tree`] keeps on its way down.
@@ -873,15 +881,17 @@ impl DirFd {
         self.read_entries(false)
     }
 
-    /// The names of the temporaries ([`is_temp`]) in this directory, and
-    /// its subdirectories, for [`crate::lock`]'s sweep.
+    /// The names matching the temporaries' pattern ([`is_temp`]) in this
+    /// directory, and its subdirectories, for [`crate::lock`]'s sweep
+    /// (which removes those born at or after the tree's mark).
     pub fn temporaries_and_subdirs(&self) -> Result<TempsAndDirs> {
         rustix::fs::seek(self.fd.as_fd(), rustix::fs::SeekFrom::Start(0))
             .map_err(|e| FsError::new("reading directory", &self.path, Errno::from(e)))?;
         let mut temps = Vec::new();
         let mut dirs = Vec::new();
         for e in self.read_entries(true)? {
-            if is_temp(&e.name) {
+            // ppd never makes a directory under a temporary's name.
+            if is_temp(&e.name) && e.kind != Some(Kind::Dir) {
                 temps.push(e.name);
             } else if e.kind == Some(Kind::Dir)
                 || (e.kind.is_none()
@@ -895,6 +905,32 @@ impl DirFd {
         Ok((temps, dirs))
     }
 
+    /// True if the child `name` (found in a listing) is a temporary of a
+    /// ppd run rather than an entry: its name matches [`is_temp`], and
+    /// either this process made it (its pid in the name) or it lies in a
+    /// tree whose lock file is marked (a run writing it died or failed)
+    /// and that run made it ([`crate::lock::Mark::claims`]). A package's
+    /// file of the pattern's name is an entry (rsync copies it).
+    pub fn is_stray(&self, name: &[u8]) -> bool {
+        if !is_temp(name) {
+            return false;
+        }
+        if temp_pid(name) == Some(std::process::id()) {
+            return true;
+        }
+        crate::lock::enclosing_mark(&self.path).is_some_and(|m| m.claims(self, name))
+    }
+
+    /// The change time (ctime) of a child, never following a symlink;
+    /// `None` if it cannot be inspected.
+    pub fn changed(&self, name: &[u8]) -> Option<Mtime> {
+        let st = lstat_at(self.fd.as_fd(), name).ok()?;
+        Some(Mtime {
+            sec: st.st_ctime,
+            nsec: st.st_ctime_nsec as i64,
+        })
+    }
+
     fn read_entries(&self, temps: bool) -> Result<Vec<RawEntry>> {
         use std::mem::MaybeUninit;
         // getdents64 straight on this descriptor: no second open, no
@@ -906,7 +942,7 @@ impl DirFd {
             let ent =
                 ent.map_err(|e| FsError::new("reading directory", &self.path, Errno::from(e)))?;
             let name = ent.file_name().to_bytes();
-            if name == b"." || name == b".." || (!temps && is_temp(name)) {
+            if name == b"." || name == b".." || (!temps && self.is_stray(name)) {
                 continue;
             }
             use rustix::fs::FileType as T;

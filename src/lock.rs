@@ -13,7 +13,11 @@
 //! ([`crate::fsx::is_temp`]) lives between a creation and a rename in that
 //! window, so a lock file found non-empty means a run died or failed there:
 //! [`lock`] then walks the tree (never following a symlink) and removes
-//! every temporary before handing the lock over. The files ppd writes
+//! every temporary of that run before handing the lock over. The mark
+//! holds the time it was written and the writer's pid: a name of the
+//! temporaries' pattern is that run's temporary only if it carries that
+//! pid and its inode changed at or after the mark ([`Mark::claims`]);
+//! any other (a package installed it) is an entry like any other. The files ppd writes
 //! beside the tree go through fixed temporary names, removed by every
 //! [`lock`] (one `unlink` each). Until then directory
 //! listings leave temporaries out, so nothing ever takes one for an entry.
@@ -34,8 +38,8 @@ pub struct TreeLock {
     /// The lock file was marked when taken: the last run writing the
     /// tree died or failed.
     interrupted: bool,
-    /// Then, when that run last wrote the lock file (its mark).
-    marked_at: Option<crate::fsx::Mtime>,
+    /// Then, that run's mark.
+    mark: Option<Mark>,
     /// The lock file's identity, in [`HELD`] while this lock lives.
     key: (u64, u64),
 }
@@ -56,8 +60,129 @@ impl Drop for TreeLock {
     }
 }
 
-/// What the mark says.
-const MARK: &[u8] = b"ppd: a run writing this tree has not finished\n";
+/// What the mark says, before the time it was written.
+const MARK: &str = "ppd: a run writing this tree has not finished (since ";
+
+/// The mark's text: [`MARK`], the coarse clock's time (what the kernel
+/// stamps files with; never later than the change time of a file made,
+/// linked or renamed after it) as `<sec>.<nsec>`, and the marking run's
+/// pid, which every temporary it makes carries in its name.
+fn mark_text() -> Vec<u8> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    format!(
+        "{MARK}{}.{:09}, pid {})\n",
+        now.tv_sec,
+        now.tv_nsec,
+        std::process::id()
+    )
+    .into_bytes()
+}
+
+/// A marked lock file: when, and by which process, a run that has not
+/// finished started writing the tree.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// The time in the mark (or for a mark without one, the lock file's
+    /// mtime).
+    pub at: crate::fsx::Mtime,
+    /// The marking run's pid (`None` for a mark without one).
+    pub pid: Option<u32>,
+}
+
+impl Mark {
+    /// True if the child `name` of `dir` (a name of the temporaries'
+    /// pattern, [`crate::fsx::is_temp`]) is a temporary of the marking
+    /// run: it carries that run's pid and its inode changed at or after
+    /// the mark (made, linked or renamed since: a temporary made by
+    /// linking keeps the linked file's birth time, never its change
+    /// time). For a mark without a pid: born at or after the mark, or
+    /// where the filesystem records no birth time, changed at or after it.
+    /// Anything else is a package's file of that name.
+    pub fn claims(&self, dir: &crate::fsx::DirFd, name: &[u8]) -> bool {
+        match self.pid {
+            Some(pid) => {
+                crate::fsx::temp_pid(name) == Some(pid)
+                    && dir.changed(name).is_some_and(|c| c >= self.at)
+            }
+            None => match dir.born(name).or_else(|| dir.changed(name)) {
+                Some(t) => t >= self.at,
+                None => false,
+            },
+        }
+    }
+}
+
+/// Reads a mark's text (`None` if it is not one this version writes).
+fn parse_mark(text: &[u8]) -> Option<Mark> {
+    let rest = text.strip_prefix(MARK.as_bytes())?;
+    let end = memchr::memchr(b')', rest)?;
+    let t = std::str::from_utf8(&rest[..end]).ok()?;
+    let (time, pid) = t.split_once(", pid ")?;
+    let (sec, nsec) = time.split_once('.')?;
+    Some(Mark {
+        at: crate::fsx::Mtime {
+            sec: sec.parse().ok()?,
+            nsec: nsec.parse().ok()?,
+        },
+        pid: Some(pid.parse().ok()?),
+    })
+}
+
+/// The mark of a lock file holding `text`, with mtime `mtime`.
+fn mark_from(text: &[u8], mtime: crate::fsx::Mtime) -> Mark {
+    parse_mark(text).unwrap_or(Mark {
+        at: mtime,
+        pid: None,
+    })
+}
+
+/// The lock file at `path`'s mark, if it is marked.
+fn mark_of(path: &Path) -> Option<Mark> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(path)
+        .ok();
+    let md = match &file {
+        Some(f) => f.metadata().ok()?,
+        // Unreadable: its size and mtime still tell.
+        None => std::fs::symlink_metadata(path).ok()?,
+    };
+    if !md.is_file() || md.len() == 0 {
+        return None;
+    }
+    let mut head = [0u8; 128];
+    let n = file.map_or(0, |f| {
+        use std::os::unix::fs::FileExt;
+        f.read_at(&mut head, 0).unwrap_or(0)
+    });
+    Some(mark_from(
+        &head[..n],
+        crate::fsx::Mtime {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec(),
+        },
+    ))
+}
+
+/// The mark of the innermost tree enclosing the directory `dir` (`dir`
+/// itself or an ancestor, by its path) whose lock file is marked, if any:
+/// what tells a temporary of a run from a package's file of the same name
+/// ([`crate::fsx::DirFd::is_stray`]). Consulted only for names of the
+/// temporaries' pattern, so rarely.
+pub fn enclosing_mark(dir: &Path) -> Option<Mark> {
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.file_name().is_some() {
+            if let Some(m) = mark_of(&lock_path(d)) {
+                return Some(m);
+            }
+        }
+        at = d.parent();
+    }
+    None
+}
 
 impl TreeLock {
     /// The open lock file (beside the tree, on the tree's filesystem).
@@ -80,7 +205,7 @@ impl TreeLock {
     /// lock file (its mtime then). Everything that run created was born
     /// after that; a package never installs while its tree is merged.
     pub fn interrupted_since(&self) -> Option<crate::fsx::Mtime> {
-        self.marked_at
+        self.mark.map(|m| m.at)
     }
 
     /// Marks the tree as possibly holding temporaries, before anything is
@@ -91,7 +216,7 @@ impl TreeLock {
         }
         use std::os::unix::fs::FileExt;
         self.file
-            .write_all_at(MARK, 0)
+            .write_all_at(&mark_text(), 0)
             .with_context(|| format!("locking {}", crate::fsx::show(&self.dest)))?;
         self.marked.set(true);
         Ok(())
@@ -226,7 +351,7 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         dest: dest.to_path_buf(),
         marked: std::cell::Cell::new(false),
         interrupted: false,
-        marked_at: None,
+        mark: None,
         key,
     };
     held.file.lock().with_context(ctx)?;
@@ -235,14 +360,17 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
     held.interrupted = dirty;
     if dirty {
         use std::os::unix::fs::MetadataExt;
-        held.marked_at = Some(crate::fsx::Mtime {
-            sec: md.mtime(),
-            nsec: md.mtime_nsec(),
-        });
-    }
-    if dirty {
         let mut journal = Vec::new();
         std::io::Read::read_to_end(&mut &held.file, &mut journal).with_context(ctx)?;
+        // The mark's own time: the journal's lines, appended later, moved
+        // the mtime past temporaries made before them.
+        held.mark = Some(mark_from(
+            &journal,
+            crate::fsx::Mtime {
+                sec: md.mtime(),
+                nsec: md.mtime_nsec(),
+            },
+        ));
         roll_forward(dest, &journal)?;
     }
     // Writes of the files beside the tree cut short (they have fixed
@@ -257,8 +385,8 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
             }
         }
     }
-    if dirty {
-        sweep(dest)?;
+    if let Some(mark) = held.mark {
+        sweep(dest, mark)?;
         held.marked.set(true);
         held.done()?;
     }
@@ -424,11 +552,12 @@ pub fn done(locks: &[TreeLock]) -> Result<()> {
     locks.iter().try_for_each(TreeLock::done)
 }
 
-/// Removes every temporary ([`crate::fsx::is_temp`]) below `tree`, never
-/// following a symlink, through a [`crate::walk::Walker`] (so a bounded
-/// number of directory handles, however deep the tree). Returns how many
-/// were removed. A missing tree has none.
-pub fn sweep(tree: &Path) -> Result<u64> {
+/// Removes every temporary ([`crate::fsx::is_temp`]) below `tree` that
+/// the run which left `mark` made ([`Mark::claims`]), never following a
+/// symlink, through a [`crate::walk::Walker`] (so a bounded number of
+/// directory handles, however deep the tree). Returns how many were
+/// removed. A missing tree has none.
+pub fn sweep(tree: &Path, mark: Mark) -> Result<u64> {
     use crate::fsx::DirFd;
     use crate::fsx::Errno;
     let root = match DirFd::open(tree) {
@@ -454,6 +583,10 @@ pub fn sweep(tree: &Path) -> Result<u64> {
         };
         let (temps, dirs) = d.temporaries_and_subdirs()?;
         for t in temps {
+            if !mark.claims(&d, &t) {
+                // A package's file of that name.
+                continue;
+            }
             match d.unlink(&t, false) {
                 Ok(()) => removed += 1,
                 // Gone, or a directory: ppd never makes one under a

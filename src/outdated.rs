@@ -271,7 +271,7 @@ pub fn outdated(
                         continue;
                     };
                     for rel in leaves {
-                        if is_temporary(rel) || m.records.contains_key(rel) {
+                        if m.records.contains_key(rel) {
                             continue;
                         }
                         if !matches!(mine.stat(rel), Ok(Some(_))) {
@@ -361,12 +361,6 @@ pub fn outdated(
         }
     }
     Ok(report)
-}
-
-/// A ppd temporary (a run killed mid-rename leaves one until the next run).
-fn is_temporary(rel: &[u8]) -> bool {
-    let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
-    name.starts_with(b".ppd-tmp.")
 }
 
 /// Every subdirectory of `per_package_dir` that has a manifest, sorted.

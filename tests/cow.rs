@@ -1229,12 +1229,12 @@ fn an_interrupted_dependency_tree_is_not_snapshotted() {
     let Some((_im, pp)) = packages_on("btrfs", "btrfs-marked", "snapshot") else {
         return;
     };
-    std::fs::write(pp.join("big/target/usr/.ppd-tmp.999.0"), "left by a kill\n").unwrap();
     std::fs::write(
         pp.join("big/.target.ppd-lock"),
         "ppd: a run writing this tree has not finished\n",
     )
     .unwrap();
+    std::fs::write(pp.join("big/target/usr/.ppd-tmp.999.0"), "left by a kill\n").unwrap();
     let out = prepare(&pp, "pkg", "snapshot");
     let err = String::from_utf8_lossy(&out.stderr);
     // Another dependency's tree may be snapshotted instead.

@@ -25,6 +25,10 @@ const STEPS: &str =
 /// The opens: only those that create a file are kill points.
 const OPENS: &str = "open,openat,creat";
 
+/// A package's own file named like a temporary: an entry in every run
+/// (rsync copies it), never swept, whatever run was killed.
+const PACKAGE_TMP_NAME: &str = ".ppd-tmp.77.1";
+
 /// Every entry a setup makes gets this mtime, so runs compare equal.
 const T0: i64 = 1_700_000_000;
 
@@ -73,7 +77,7 @@ fn state(root: &Path, dirs: &[&str], dir_mtimes: bool) -> BTreeMap<String, Entry
             let path = format!("{d}/{}", String::from_utf8_lossy(&rel));
             let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
             assert!(
-                !name.starts_with(b".ppd-tmp."),
+                !name.starts_with(b".ppd-tmp.") || name == PACKAGE_TMP_NAME.as_bytes(),
                 "a temporary is left: {path}"
             );
             let group = if s.kind == "d" {
@@ -320,6 +324,7 @@ fn prepare_setup(root: &Path) {
         &format!("prefix={}/a/host/usr\n", pp.display()),
     );
     write(&pp.join("a/target/usr/lib/liba.so.1"), "liba\n");
+    write(&a.join("bin").join(PACKAGE_TMP_NAME), "a's own\n");
     write(&pp.join("b/host/bin/b-config"), "b v1\n");
     write(&pp.join("b/target/etc/b.conf"), "b\n");
     ok(ppd()
@@ -399,6 +404,7 @@ fn finalize_setup(root: &Path) {
     )
     .unwrap();
     write(&pp.join("b/target/etc/a.conf"), "b's a.conf\n");
+    write(&pp.join("b/target/etc").join(PACKAGE_TMP_NAME), "b's own\n");
     ok(ppd().args(finalize_args(root)));
     write(&pp.join("a/target/etc/new.conf"), "new\n");
     std::fs::remove_file(a.join("usr/lib/liba.so.1")).unwrap();
@@ -441,6 +447,7 @@ fn copy_tree_setup(root: &Path) {
     write(&src.join("a/two"), "two\n");
     std::fs::hard_link(src.join("a/two"), src.join("b-two")).unwrap();
     symlink("a/one", &src.join("one-link"));
+    write(&src.join("a").join(PACKAGE_TMP_NAME), "own\n");
     // An older copy to update.
     write(&root.join("dst/a/one"), "stale\n");
     filetime_old(&root.join("dst/a/one"));
@@ -634,12 +641,18 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
         .arg("--per-package-dir")
         .arg(&pp)
         .args(["--pkg", "libfoo", "zlib"]));
+    // Installed by libfoo before any run died: named like a temporary,
+    // but older than the mark, so an entry (rsync copies it).
+    let old = pp.join("libfoo/target/lib/.ppd-tmp.4242.6");
+    write(&old, "installed");
+    // A name of the pattern in a tree whose lock is not marked is an entry.
+    write(&pp.join("libfoo/host/.ppd-tmp.4242.8"), "installed");
+    std::thread::sleep(std::time::Duration::from_millis(20));
     // As a run of libfoo killed between creating and renaming would leave
-    // them, its lock marked.
+    // them: its lock marked, then the temporary created.
+    std::fs::write(pp.join("libfoo/.target.ppd-lock"), "marked\n").unwrap();
     let tmp = pp.join("libfoo/target/lib/.ppd-tmp.4242.7");
     write(&tmp, "half");
-    write(&pp.join("libfoo/host/.ppd-tmp.4242.8"), "half");
-    std::fs::write(pp.join("libfoo/.target.ppd-lock"), "marked\n").unwrap();
     std::fs::write(
         pp.join("libfoo/.target.ppd-manifest.new"),
         "ppd-manifest 2\n",
@@ -653,7 +666,8 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
         .arg(&pp)
         .args(["--pkg", "libfoo"]));
     let list = String::from_utf8_lossy(&out.stdout);
-    assert!(!list.contains(".ppd-tmp.4242"), "{list}");
+    assert!(!list.contains(".ppd-tmp.4242.7"), "{list}");
+    assert!(list.contains("./lib/.ppd-tmp.4242.6"), "{list}");
     assert!(list.contains("./lib/.ppd-tmp.x"), "{list}");
     ok(ppd()
         .arg("prepare")
@@ -662,6 +676,12 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
         .args(["--pkg", "app", "libfoo"]));
     assert!(!pp.join("app/target/lib/.ppd-tmp.4242.7").exists());
     assert!(pp.join("app/target/lib/.ppd-tmp.x").exists());
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    assert_eq!(ino(&pp.join("app/target/lib/.ppd-tmp.4242.6")), ino(&old));
+    assert_eq!(
+        ino(&pp.join("app/host/.ppd-tmp.4242.8")),
+        ino(&pp.join("libfoo/host/.ppd-tmp.4242.8"))
+    );
     let out_dir = t.path().join("out/target");
     ok(ppd()
         .arg("finalize")
@@ -671,6 +691,10 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
         .arg(&out_dir)
         .arg("libfoo"));
     assert!(!out_dir.join("lib/.ppd-tmp.4242.7").exists());
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("lib/.ppd-tmp.4242.6")).unwrap(),
+        "installed"
+    );
     assert!(tmp.exists(), "only a run holding the lock removes it");
     // libfoo's next prepare holds the lock: the target tree is swept.
     ok(ppd()
@@ -686,6 +710,8 @@ fn a_left_temporary_is_never_an_entry_and_the_next_run_removes_it() {
             .len(),
         0
     );
+    // Older than the mark: the package's own file.
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "installed");
     // The host tree's lock was not marked: nothing there was touched.
     assert!(pp.join("libfoo/host/.ppd-tmp.4242.8").exists());
     assert_eq!(
@@ -713,9 +739,9 @@ fn a_directory_named_like_a_temporary_never_fails_the_sweep() {
     prepare();
     let dir = pp.join("libfoo/host/lib/.ppd-tmp.1.2");
     write(&dir.join("inside"), "x");
+    std::fs::write(pp.join("libfoo/.host.ppd-lock"), "marked\n").unwrap();
     let tmp = pp.join("libfoo/host/lib/.ppd-tmp.4242.7");
     write(&tmp, "half");
-    std::fs::write(pp.join("libfoo/.host.ppd-lock"), "marked\n").unwrap();
     prepare();
     assert!(!tmp.exists());
     assert!(dir.join("inside").is_file());
@@ -776,7 +802,10 @@ fn errors_name_the_users_path_never_a_temporary() {
         );
         let leftovers: Vec<_> = snapshot(&root)
             .into_keys()
-            .filter(|k| String::from_utf8_lossy(k).contains(".ppd-tmp."))
+            .filter(|k| {
+                String::from_utf8_lossy(k).contains(".ppd-tmp.")
+                    && !k.ends_with(PACKAGE_TMP_NAME.as_bytes())
+            })
             .collect();
         assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
     }
@@ -904,4 +933,95 @@ fn unshare_remove_killed_at_every_step_converges() {
         compare: UNSHARE_TREES,
     };
     assert!(kill_at_every_step(&case) > 1);
+}
+
+/// A package may install a file named exactly like a temporary
+/// (`.ppd-tmp.<digits>.<digits>`); rsync copies it, and so does every
+/// command: prepare links it (same inode, as `rsync --link-dest`),
+/// file-list lists it, finalize and copy-tree copy it, and the next runs
+/// of the trees holding it, marked or not, keep it.
+#[test]
+fn a_packages_file_named_like_a_temporary_is_an_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("per-package");
+    write(&pp.join("zlib/target/.ppd-tmp.123.4"), "top\n");
+    write(&pp.join("zlib/target/usr/lib/.ppd-tmp.1.2"), "lib\n");
+    write(&pp.join("zlib/host/usr/bin/zlib-config"), "z\n");
+    let prepare = |pkg: &str, deps: &[&str]| {
+        ok(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", pkg])
+            .args(deps));
+    };
+    prepare("zlib", &[]);
+    prepare("app", &["zlib"]);
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    for rel in [".ppd-tmp.123.4", "usr/lib/.ppd-tmp.1.2"] {
+        assert_eq!(
+            ino(&pp.join("app/target").join(rel)),
+            ino(&pp.join("zlib/target").join(rel)),
+            "{rel}"
+        );
+    }
+    // rsync's result, for the same step.
+    if !skip_without(&["rsync"]) {
+        let r = t.path().join("rsync/target");
+        std::fs::create_dir_all(&r).unwrap();
+        ok(Command::new("rsync")
+            .arg("-aH")
+            .arg("--link-dest")
+            .arg(pp.join("zlib/target"))
+            .arg(format!("{}/", pp.join("zlib/target").display()))
+            .arg(format!("{}/", r.display())));
+        assert_eq!(
+            snapshot(&r).keys().collect::<Vec<_>>(),
+            snapshot(&pp.join("app/target")).keys().collect::<Vec<_>>()
+        );
+    }
+    let build = t.path().join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    ok(ppd()
+        .arg("file-list")
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .args(["--pkg", "zlib", "--out-dir"])
+        .arg(&build));
+    let list = std::fs::read_to_string(build.join(".files-list.txt")).unwrap();
+    assert!(list.contains("zlib,./.ppd-tmp.123.4\n"), "{list}");
+    assert!(list.contains("zlib,./usr/lib/.ppd-tmp.1.2\n"), "{list}");
+    let out = t.path().join("out/target");
+    ok(ppd()
+        .arg("finalize")
+        .arg("--per-package-dir")
+        .arg(&pp)
+        .args(["--tree", "target", "--dest"])
+        .arg(&out)
+        .arg("zlib"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("usr/lib/.ppd-tmp.1.2")).unwrap(),
+        "lib\n"
+    );
+    let copy = t.path().join("copy");
+    ok(ppd()
+        .arg("copy-tree")
+        .arg(pp.join("zlib/target"))
+        .arg(&copy));
+    assert_eq!(
+        std::fs::read_to_string(copy.join(".ppd-tmp.123.4")).unwrap(),
+        "top\n"
+    );
+    // A run of app's tree that died: its lock marked (after the files
+    // were there). The next run keeps them.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(pp.join("app/.target.ppd-lock"), "marked\n").unwrap();
+    prepare("app", &["zlib"]);
+    assert_eq!(
+        ino(&pp.join("app/target/usr/lib/.ppd-tmp.1.2")),
+        ino(&pp.join("zlib/target/usr/lib/.ppd-tmp.1.2"))
+    );
+    assert!(pp.join("app/target/.ppd-tmp.123.4").is_file());
+    prepare("app", &["zlib"]);
+    assert!(pp.join("app/target/.ppd-tmp.123.4").is_file());
 }

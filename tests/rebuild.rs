@@ -227,7 +227,9 @@ fn a_file_the_dependency_installs_now_is_new() {
         &b.at("zlib", &format!("host/{STAGING}/usr/include/zconf.h")),
         "new\n",
     );
-    // A ppd temporary left by a killed run is nobody's file.
+    // A ppd temporary left by a killed run (its tree's lock marked, then
+    // the temporary made) is nobody's file.
+    std::fs::write(b.at("zlib", ".target.ppd-lock"), "marked\n").unwrap();
     write(&b.at("zlib", "target/usr/lib/.ppd-tmp.1.2"), "x");
     // A file libfoo deleted from its own tree after prepare is not new to
     // libfoo; app's copy of it is gone from what libfoo provides.
