@@ -308,18 +308,38 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
     }
     // Append mode: the journal's lines go to the end (a clone of this
     // descriptor); the mark is written into an empty file.
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .append(true)
-        .custom_flags(
-            (rustix::fs::OFlags::NOFOLLOW
-                | rustix::fs::OFlags::NONBLOCK
-                | rustix::fs::OFlags::CLOEXEC)
-                .bits() as i32,
-        )
-        .open(&path);
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .append(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW
+                    | rustix::fs::OFlags::NONBLOCK
+                    | rustix::fs::OFlags::CLOEXEC)
+                    .bits() as i32,
+            )
+            .open(&path)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            // A lock file of this user's that lost its owner's permission
+            // bits (`chmod 000`): the user may give them back, as rsync
+            // needs nothing from it. Another user's is left alone.
+            if restore_owner_access(&path) {
+                open()
+            } else {
+                return Err(anyhow::anyhow!(
+                    "locking {}: cannot open its lock file {} (another user's): {}",
+                    crate::fsx::show(dest),
+                    crate::fsx::show(&path),
+                    crate::fsx::Errno::EACCES.reason()
+                ));
+            }
+        }
+        f => f,
+    };
     let not_regular = || {
         anyhow::anyhow!(
             "locking {}: its lock file {} is not a regular file",
@@ -391,6 +411,23 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         held.done()?;
     }
     Ok(Some(held))
+}
+
+/// Gives the owner read and write permission on the lock file at `path`
+/// if it is a regular file this process owns (never following a
+/// symlink); true if it did.
+fn restore_owner_access(path: &Path) -> bool {
+    use rustix::fs::{AtFlags, Mode};
+    let Ok(st) = crate::fsx::lstat(path) else {
+        return false;
+    };
+    if crate::fsx::Kind::from_mode(st.st_mode) != crate::fsx::Kind::File
+        || st.st_uid != rustix::process::geteuid().as_raw()
+    {
+        return false;
+    }
+    let mode = Mode::from_raw_mode((st.st_mode & 0o7777) | 0o600);
+    rustix::fs::chmodat(rustix::fs::CWD, path, mode, AtFlags::empty()).is_ok()
 }
 
 /// Notes, in a tree's lock file, rewrites that give several names one new

@@ -405,3 +405,65 @@ fn non_root_skips_device_nodes_as_rsync_does() {
         }
     }
 }
+
+/// A lock file its owner made unreadable (`chmod 000`) never fails a
+/// prepare that rsync would finish: the owner's read and write bits are
+/// given back and the run takes the lock (the same file: two runs still
+/// exclude each other). Another user's unreadable lock file is one line,
+/// exit 2, and left as it was.
+#[test]
+fn an_unreadable_lock_file_of_ones_own_is_given_back_its_owner_bits() {
+    if skip_without(&["setpriv"]) || skip_unless_root("setpriv --reuid=nobody") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pp = t.path().join("per-package");
+    write(&pp.join("dep/host/bin/tool"), "tool\n");
+    std::fs::create_dir_all(pp.join("dep/target")).unwrap();
+    std::fs::create_dir_all(pp.join("app")).unwrap();
+    ok(Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(&pp));
+    let prepare = || {
+        run(Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_ppd"))
+            .args(["prepare", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "app", "dep"]))
+    };
+    let out = prepare();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lock = pp.join("app/.host.ppd-lock");
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::remove_file(pp.join("app/host/bin/tool")).unwrap();
+    let out = prepare();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(pp.join("app/host/bin/tool").is_file());
+    assert_eq!(lock.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(lock.metadata().unwrap().len(), 0);
+    // Another user's, unreadable.
+    std::os::unix::fs::chown(&lock, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = prepare();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: locking {}: cannot open its lock file {} (another user's): Permission denied\n",
+            pp.join("app/host").display(),
+            lock.display()
+        )
+    );
+    assert_eq!(lock.metadata().unwrap().permissions().mode() & 0o777, 0);
+}
