@@ -22,7 +22,9 @@
 #                                     .files-list*.txt, byte for byte)
 #   PPD_PYTHON_REMOVE_SYSCONFIGDATA_PYC -> a find of the lib/python*
 #                                     directories only, not the whole tree
-#   check_bin_arch                 -> ppd check-bin-arch
+#   check_bin_arch                 -> ppd file-list --check-bin-arch (in
+#                                     the process that wrote the lists), or
+#                                     ppd check-bin-arch
 #   check_host_rpath               -> ppd check-rpath
 #   support/scripts/fix-rpath      -> ppd fix-rpath, in host-finalize and
 #                                     target-finalize (see PPD_TOPDIR below)
@@ -284,9 +286,10 @@ endif # _ppd-br-prepare
 # The images record is taken on the configure step's prepare line (above);
 # a package whose configure step has no path fixup (it removed
 # PPD_FIXUP_PATHS from its POST_PREPARE_HOOKS) takes it here. After the
-# install steps, the first pkg_size_after call writes every list and runs
-# the architecture check on the same shell line (check_bin_arch, which
-# Buildroot calls next, is then empty).
+# install steps, the first pkg_size_after call writes every list and then,
+# in the same process, runs the architecture check on the target list it
+# wrote (--check-bin-arch; check_bin_arch, which Buildroot calls next, is
+# then empty).
 ifeq ($(_ppd-br-file-list),y)
 # $1: base directory to search in
 # $2: suffix of file (optional)
@@ -303,17 +306,20 @@ define pkg_size_after
 			--pkg $($(PKG)_NAME) --staging-subdir $(STAGING_SUBDIR) \
 			--images-dir $(BINARIES_DIR) --out-dir $($(PKG)_DIR) \
 			$(if $(PPD_MAKE_NOEXEC)$(filter-out y,$(_ppd-br-bin-arch)),,\
-				&& $(_ppd-check-bin-arch)))
+				$(_ppd-bin-arch-opts)))
 endef
 endif # _ppd-br-file-list
 
 ifeq ($(_ppd-br-bin-arch),y)
-# check_bin_arch -- the architecture of the package's target files, run by
-# pkg_size_after above (it changes nothing: not run under make -n); on its
-# own line when the file lists stay Buildroot's
+# check_bin_arch -- the architecture of the package's target files, checked
+# by ppd file-list in pkg_size_after above (it changes nothing: not under
+# make -n); ppd check-bin-arch on its own line when the file lists stay
+# Buildroot's
 define check_bin_arch
 	$(if $(filter y,$(_ppd-br-file-list)),,$(Q)$(_ppd-check-bin-arch))
 endef
+_ppd-bin-arch-opts = --check-bin-arch $(BR2_READELF_ARCH_NAME) \
+	$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)")
 _ppd-check-bin-arch = $(_ppd) check-bin-arch $(PPD_OPTS) -p $($(PKG)_NAME) \
 	-l $($(PKG)_DIR)/.files-list.txt \
 	$(foreach i,$($(PKG)_BIN_ARCH_EXCLUDE),-i "$(i)") \

@@ -146,7 +146,6 @@ const SMALL_CHECK: usize = 256;
 /// Runs the check. The headers are read on `pools` (its full pool for a
 /// long list, else the calling thread); the findings stay in list order.
 pub fn check(cfg: &BinArchConfig, pools: &crate::jobs::Pools<'_>) -> Result<BinArchReport> {
-    use rayon::prelude::*;
     let list = std::fs::read(&cfg.list).map_err(|e| {
         FsError::new(
             "reading file list",
@@ -154,12 +153,24 @@ pub fn check(cfg: &BinArchConfig, pools: &crate::jobs::Pools<'_>) -> Result<BinA
             Errno::from_raw(e.raw_os_error().unwrap_or(0)),
         )
     })?;
+    check_list(cfg, &list, pools)
+}
+
+/// [`check`] on the bytes of `cfg.list` already in memory: `ppd file-list
+/// --check-bin-arch` checks the list it has just written without reading
+/// it back.
+pub fn check_list(
+    cfg: &BinArchConfig,
+    list: &[u8],
+    pools: &crate::jobs::Pools<'_>,
+) -> Result<BinArchReport> {
+    use rayon::prelude::*;
     let ignores: Vec<String> = BUILTIN_IGNORES
         .iter()
         .map(|s| s.to_string())
         .chain(cfg.ignores.iter().map(|p| normalize_ignore(p)))
         .collect();
-    let paths: Vec<Vec<u8>> = listed_paths(&list, &cfg.pkg)
+    let paths: Vec<Vec<u8>> = listed_paths(list, &cfg.pkg)
         .into_iter()
         .filter(|f| !ignores.iter().any(|ig| f.starts_with(ig.as_bytes())))
         .collect();
@@ -180,6 +191,18 @@ pub fn check(cfg: &BinArchConfig, pools: &crate::jobs::Pools<'_>) -> Result<BinA
         }
     }
     Ok(report)
+}
+
+/// The script's line for a file of another architecture, without its
+/// newline: `ERROR: architecture for "<path>" is "<arch>", should be
+/// "<expected>"`.
+pub fn error_line(w: &WrongArch, expected: &str) -> String {
+    format!(
+        "ERROR: architecture for \"{}\" is \"{}\", should be \"{}\"",
+        crate::fsx::show_bytes(&w.path),
+        w.arch,
+        expected
+    )
 }
 
 /// Reads the listed path `f` as the script does: `None` if it is skipped

@@ -629,7 +629,12 @@ impl FixRpathArgs {
 const FILE_LIST_EXAMPLE: &str = "\
 Example (at the end of install):
   ppd file-list --per-package-dir output/per-package --pkg libfoo \\
-      --staging-subdir x86_64-linux-gnu/sysroot --out-dir output/build/libfoo-1.0";
+      --staging-subdir x86_64-linux-gnu/sysroot --out-dir output/build/libfoo-1.0
+
+With Buildroot's check_bin_arch in the same process (after the lists are written):
+  ppd file-list --per-package-dir output/per-package --pkg libfoo \\
+      --staging-subdir aarch64-buildroot-linux-gnu/sysroot --out-dir output/build/libfoo-1.0 \\
+      --check-bin-arch AArch64 -i /usr/lib/libfoo/firmware";
 
 /// `ppd file-list`.
 #[derive(Args, Debug)]
@@ -670,6 +675,28 @@ pub struct FileListArgs {
     /// OUT/.files-list-images.before (at the start of configure).
     #[arg(long, requires = "images_dir")]
     pub snapshot: bool,
+
+    /// After writing the lists, check the architecture of the package's
+    /// target files as `ppd check-bin-arch -a ARCH` does on the new
+    /// .files-list.txt (readelf's name, BR2_READELF_ARCH_NAME): its ERROR
+    /// lines on stdout, exit status 1 for a file of another architecture.
+    #[arg(
+        long,
+        value_name = "ARCH",
+        requires = "out_dir",
+        conflicts_with = "snapshot"
+    )]
+    pub check_bin_arch: Option<String>,
+
+    /// With --check-bin-arch: skip target paths under this directory
+    /// (repeatable; <PKG>_BIN_ARCH_EXCLUDE), as check-bin-arch's -i.
+    #[arg(
+        short = 'i',
+        long = "ignore",
+        value_name = "PATH",
+        requires = "check_bin_arch"
+    )]
+    pub ignore: Vec<String>,
 
     /// Print the overwrites and statistics as one JSON document on stdout
     /// (docs/json.md); the target list then goes only to --out-dir.

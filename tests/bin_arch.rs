@@ -366,3 +366,121 @@ fn findings_keep_list_order_for_any_thread_count() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "-j {j}");
     }
 }
+
+/// `ppd file-list --check-bin-arch` (Buildroot's pkg_size_after and
+/// check_bin_arch in one process, as mk/buildroot.mk runs them): the lists
+/// are the ones written without the check, and the check says and exits
+/// what Buildroot's script says and exits on the .files-list.txt written.
+#[test]
+fn file_list_checks_the_list_it_wrote_as_the_script_does() {
+    if skip_without(&[
+        "aarch64-linux-gnu-gcc",
+        "i686-linux-gnu-gcc",
+        "gcc",
+        "readelf",
+        "ar",
+    ]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(check) = buildroot_file("support/scripts/check-bin-arch", dir.path()) else {
+        return;
+    };
+    let pp = dir.path().join("per-package");
+    let target = pp.join("foo/target");
+    // The package's trees as its configure step's prepare leaves them (no
+    // dependencies: empty, with a manifest), then its install.
+    ok(ppd()
+        .args(["prepare", "--per-package-dir"])
+        .arg(&pp)
+        .arg("--host-dir")
+        .arg(pp.join("foo/host"))
+        .arg("--target-dir")
+        .arg(&target));
+    plant(&pp.join("foo"));
+    let file_list = |out: &Path, extra: &[&str]| {
+        run(ppd()
+            .args(["file-list", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "foo", "--out-dir"])
+            .arg(out)
+            .args(extra))
+    };
+    let plain = dir.path().join("plain");
+    let out = file_list(&plain, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lists = [
+        ".files-list.txt",
+        ".files-list-staging.txt",
+        ".files-list-host.txt",
+    ];
+    let a64 = "AArch64";
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (a64, vec![]),
+        (
+            a64,
+            vec!["-i", "usr/lib/foo-fw", "-i", "//usr//lib/foo fw2//"],
+        ),
+        (a64, vec!["--ignore", "/usr"]),
+        ("Advanced Micro Devices X86-64", vec![]),
+        ("MC68000", vec!["-i", "usr/lib"]),
+    ];
+    for (n, (arch, extra)) in cases.iter().enumerate() {
+        let out_dir = dir.path().join(format!("out{n}"));
+        let mut args = vec!["--check-bin-arch", arch];
+        args.extend(extra);
+        let got = file_list(&out_dir, &args);
+        assert!(
+            got.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        for l in lists {
+            assert_eq!(
+                std::fs::read(out_dir.join(l)).unwrap(),
+                std::fs::read(plain.join(l)).unwrap(),
+                "{l} for {args:?}"
+            );
+        }
+        let list = out_dir.join(".files-list.txt");
+        let mut script_args = vec!["-p", "foo", "-l", list.to_str().unwrap()];
+        script_args.extend(["-r", "readelf", "-a", arch]);
+        // The script knows -i only.
+        script_args.extend(
+            extra
+                .iter()
+                .map(|a| if *a == "--ignore" { "-i" } else { a }),
+        );
+        let want = script(&check, &target, &script_args);
+        assert_eq!(
+            String::from_utf8(got.stdout).unwrap(),
+            want.stdout,
+            "stdout for {args:?}"
+        );
+        assert_eq!(got.status.code(), want.code, "exit status for {args:?}");
+        if n == 0 {
+            // The planted offenders are there to be found.
+            assert_eq!(want.code, Some(1));
+            assert!(want.stdout.contains(
+                "ERROR: architecture for \"/usr/bin/host-tool\" is \
+                 \"Advanced Micro Devices X86-64\", should be \"AArch64\"\n"
+            ));
+        }
+        if n == 2 {
+            assert_eq!((want.stdout.as_str(), want.code), ("", Some(0)));
+        }
+    }
+    // The check reads the target list, which goes to --out-dir: no
+    // --out-dir, no check (a usage error); -i alone is one too.
+    for args in [
+        &["--check-bin-arch", a64][..],
+        &["--out-dir", "x", "-i", "/usr"][..],
+    ] {
+        let out = run(ppd()
+            .args(["file-list", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "foo"])
+            .args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}

@@ -380,3 +380,98 @@ fn ppd_buildroot_strict_stops_make_on_a_missing_assumption() {
         (Some(0), ALL_PPD.to_string(), String::new())
     );
 }
+
+/// Buildroot's `.stamp_installed` recipe (pkg_size_after four times, then
+/// check_bin_arch) on the drop-in: one `ppd file-list` writes the lists and
+/// checks the architecture of the target files in the same process, with
+/// the package's `<PKG>_BIN_ARCH_EXCLUDE`; check_bin_arch runs nothing
+/// more. A file of another architecture stops make with the script's
+/// message; the lists are written before the check, as in Buildroot.
+#[test]
+fn the_installed_step_checks_the_architecture_in_the_file_list_process() {
+    if skip_without(&["make"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let installed = format!(
+        "PPD = {ppd}\nPKG = FOO\nFOO_NAME = foo\nFOO_DIR = $(BASE_DIR)/build/foo\n\
+         FOO_BIN_ARCH_EXCLUDE = /usr/lib/foo-fw\n\
+         HOST_DIR = $(PER_PACKAGE_DIR)/foo/host\nTARGET_DIR = $(PER_PACKAGE_DIR)/foo/target\n\
+         STAGING_DIR = $(HOST_DIR)/$(STAGING_SUBDIR)\nBINARIES_DIR = $(BASE_DIR)/images\n\
+         installed:\n\
+         \t@$(call pkg_size_after,$(TARGET_DIR))\n\
+         \t@$(call pkg_size_after,$(STAGING_DIR),-staging)\n\
+         \t@$(call pkg_size_after,$(BINARIES_DIR),-images)\n\
+         \t@$(call pkg_size_after,$(HOST_DIR),-host)\n\
+         \t@$(call check_bin_arch)\n\
+         \t@echo installed\n",
+        ppd = env!("CARGO_BIN_EXE_ppd")
+    );
+    let mk = fake_buildroot(r, &|s| s + &installed);
+    let pp = r.join("out/per-package");
+    ok(ppd()
+        .args(["prepare", "--per-package-dir"])
+        .arg(&pp)
+        .arg("--host-dir")
+        .arg(pp.join("foo/host"))
+        .arg("--target-dir")
+        .arg(pp.join("foo/target")));
+    // ELF headers: AArch64 (183) and x86-64 (62).
+    let elf = |m: u16| {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        h[18..20].copy_from_slice(&m.to_le_bytes());
+        h
+    };
+    let target = pp.join("foo/target");
+    std::fs::create_dir_all(target.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(target.join("usr/lib/foo-fw")).unwrap();
+    std::fs::write(target.join("usr/bin/foo"), elf(183)).unwrap();
+    std::fs::write(target.join("usr/bin/helper"), elf(62)).unwrap();
+    std::fs::write(target.join("usr/lib/foo-fw/blob"), elf(62)).unwrap();
+    let make = || {
+        run(std::process::Command::new("make")
+            .arg("-f")
+            .arg(&mk)
+            .arg("--trace")
+            .arg("installed")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL"))
+    };
+    let out = make();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    // The one command of the step, and the script's line (not the
+    // excluded firmware's).
+    let cmds: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" ppd ") || l.contains("/ppd "))
+        .collect();
+    assert_eq!(cmds.len(), 1, "{stdout}");
+    assert!(
+        cmds[0].ends_with(" --check-bin-arch AArch64 -i \"/usr/lib/foo-fw\""),
+        "{stdout}"
+    );
+    assert!(cmds[0].contains(" file-list "), "{stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ERROR")).collect();
+    assert_eq!(
+        errors,
+        [
+            "ERROR: architecture for \"/usr/bin/helper\" is \"Advanced Micro Devices X86-64\", \
+          should be \"AArch64\""
+        ]
+    );
+    assert!(!stdout.contains("\ninstalled\n"), "{stdout}");
+    let list = std::fs::read_to_string(r.join("out/build/foo/.files-list.txt")).unwrap();
+    assert!(list.contains("foo,./usr/bin/helper\n"), "{list}");
+    // The right architecture: the step goes on.
+    std::fs::write(target.join("usr/bin/helper"), elf(183)).unwrap();
+    let out = make();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.ends_with("installed\n"), "{stdout}");
+    assert!(!stdout.contains("ERROR"), "{stdout}");
+}

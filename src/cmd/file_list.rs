@@ -1,5 +1,8 @@
 //! `ppd file-list`: arguments to [`crate::filelist::FileListConfig`], then
-//! the list files, overwrite messages and the `-v` stats line.
+//! the list files, overwrite messages and the `-v` stats line; with
+//! `--check-bin-arch`, then `ppd check-bin-arch` on the target list just
+//! written (Buildroot's order: the lists first, the check after them), its
+//! messages and exit status.
 
 use std::io::Write;
 use std::time::Instant;
@@ -8,6 +11,7 @@ use anyhow::Result;
 
 use super::json::{self, Doc};
 use super::Context;
+use crate::binarch::{self, BinArchConfig};
 use crate::cli::{ConflictArg, FileListArgs};
 use crate::exit::Status;
 use crate::filelist::{self, images, FileListConfig};
@@ -65,6 +69,7 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     // were worth them.
     let pool = pools.started()?;
     let mut status = Status::Success;
+    let mut bin_arch = None;
     {
         let mut err = std::io::stderr().lock();
         for w in &report.warnings {
@@ -103,6 +108,16 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
             if let Some(images) = &args.images_dir {
                 images::finish(images, dir.path(), &args.pkg)?;
             }
+            // Buildroot's check_bin_arch, which runs after the lists are
+            // written and reads .files-list.txt: here the bytes just
+            // written, without reading them back.
+            if let Some(arch) = &args.check_bin_arch {
+                let cfg = bin_arch_config(args, &cfg, arch, dir.path());
+                let checked = binarch::check_list(&cfg, &report.lists.target, &pools)?;
+                super::check_bin_arch::print_errors(&checked, &cfg, args.json)?;
+                status = status.max(super::check_bin_arch::status(&checked));
+                bin_arch = Some((cfg, checked));
+            }
         }
         _ if args.json => {}
         // A dry run names the files it would write and their line counts.
@@ -114,6 +129,15 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
                     "write {} ({} lines)",
                     crate::fsx::show(&dir.join(name)),
                     count(data)
+                )?;
+            }
+            // Changes nothing: Buildroot's make -n does not run it either.
+            if let Some(arch) = &args.check_bin_arch {
+                writeln!(
+                    out,
+                    "check the architecture ({arch}) of the files of {} in {}",
+                    args.pkg,
+                    crate::fsx::show(&pkg_dir.join("target"))
                 )?;
             }
         }
@@ -134,6 +158,12 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
         doc.stat("staging", count(&report.lists.staging));
         doc.stat("host", count(&report.lists.host));
         doc.stat("overwrites", report.overwrites.len());
+        if let Some((cfg, checked)) = &bin_arch {
+            doc.set("arch", cfg.arch_name.clone());
+            doc.stat("examined", checked.examined);
+            doc.stat("wrong", checked.wrong.len());
+            doc.findings = super::check_bin_arch::findings(checked, cfg);
+        }
         doc.stat("threads", ctx.threads.count());
         doc.stat("seconds", start.elapsed().as_secs_f64());
         doc.overwrites = report
@@ -170,7 +200,27 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
             start.elapsed().as_secs_f64()
         );
     }
+    if let (true, Some((cfg, checked))) = (ctx.verbose, &bin_arch) {
+        eprintln!("{}", super::check_bin_arch::stats_line(checked, cfg, start));
+    }
     Ok(status)
+}
+
+/// What `ppd check-bin-arch` would be given for the package's
+/// .files-list.txt in `out`: its target tree, `-a arch`, the `-i` patterns.
+fn bin_arch_config(
+    args: &FileListArgs,
+    cfg: &FileListConfig,
+    arch: &str,
+    out: &std::path::Path,
+) -> BinArchConfig {
+    BinArchConfig {
+        pkg: args.pkg.clone(),
+        list: out.join(".files-list.txt"),
+        target_dir: cfg.per_package_dir.join(&args.pkg).join("target"),
+        arch_name: arch.to_string(),
+        ignores: args.ignore.clone(),
+    }
 }
 
 fn count(list: &[u8]) -> usize {

@@ -416,6 +416,12 @@ for entry in "${stock_cmds[@]}"; do
     check "$name" "the ppd build does not run: $pat" not_in_log "$logs/dropin.log" "$kind" "$pat"
 done
 check logs "the ppd build runs ppd prepare" in_log "$logs/dropin.log" F " prepare "
+# The architecture check runs in the ppd file-list process that writes the
+# lists, not as a command of its own.
+check bin-arch "the ppd build checks the architecture in ppd file-list" \
+    in_log "$logs/dropin.log" F " --check-bin-arch "
+check bin-arch "the ppd build runs no separate check-bin-arch" \
+    not_in_log "$logs/dropin.log" F " check-bin-arch "
 
 # --- The audit of the ppd build's output ------------------------------------
 if "$PPD" check-rpath --help 2>&1 | grep -q -- --buildroot-output; then
@@ -636,6 +642,28 @@ check conflict "the conflict is reported with both packages and the winner" \
     conflict_report "$logs/reconfigure.log"
 check conflict "the winner's file is in app-conflict's tree" \
     cmp "$ppdir/app-conflict/target/usr/share/ppdtest/common.conf" "$work/external/src/conflict-b/content"
+
+say "workflow: fwblob installs a program of the build machine's architecture, then no more"
+# Buildroot's check-bin-arch fails the install with its message; the file
+# lists are written before the check, so the next -reconfigure removes the
+# program from fwblob's trees (ppd unshare --remove) and succeeds.
+echo yes > "$work/external/src/fwblob/WRONG_ARCH"
+wrong_arch_rc=0
+brmake "$logs/wrongarch.log" "${dropin[@]}" fwblob-reconfigure || wrong_arch_rc=$?
+check bin-arch "a target program of another architecture fails fwblob's install" \
+    test "$wrong_arch_rc" != 0
+# readelf's name of the build machine's architecture, as the script prints it.
+host_arch=$(LC_ALL=C readelf -h "$out/build/fwblob-1.0/blob.bin" | sed -n 's/^ *Machine: *//p')
+check bin-arch "the failure is check-bin-arch's message" \
+    grep -qxF "ERROR: architecture for \"/usr/bin/fwblob-host\" is \"$host_arch\", should be \"AArch64\"" \
+    "$logs/wrongarch.log"
+check bin-arch "the file list naming the program was written before the check" \
+    grep -qxF 'fwblob,./usr/bin/fwblob-host' "$out/build/fwblob-1.0/.files-list.txt"
+echo no > "$work/external/src/fwblob/WRONG_ARCH"
+brmake -a "$logs/wrongarch.log" "${dropin[@]}" fwblob-reconfigure \
+    || die "fwblob-reconfigure without the program failed, see $logs/wrongarch.log"
+check bin-arch "the program left fwblob's target tree at its next reconfigure" \
+    gone "$ppdir/fwblob/target/usr/bin/fwblob-host"
 
 say "workflow: gen-03-dirclean and libshrink-dirclean, then app-shrink-reconfigure and make"
 brmake "$logs/dirclean.log" "${dropin[@]}" gen-03-dirclean libshrink-dirclean || die "dirclean failed"
