@@ -300,9 +300,16 @@ pub fn report<'a>(cfg: &'a FinalizeConfig, conflicts: &[NamedConflict]) -> Repor
 /// `make`. One that goes away and comes back is reported again.
 pub fn first_reports(dest: &Path, lines: &[String], dry_run: bool) -> Result<Vec<String>> {
     let record = crate::lock::sidecar(dest, "ppd-reported");
+    let tmp = crate::lock::sidecar(dest, "ppd-reported.tmp");
+    // A directory holding something at either name is not ppd's: every
+    // line is reported, and nothing recorded.
+    if !dry_run && (crate::lock::sidecar_blocked(&record) || crate::lock::sidecar_blocked(&tmp)) {
+        return Ok(lines.to_vec());
+    }
     let old = match std::fs::read(&record) {
         Ok(data) => String::from_utf8_lossy(&data).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) if e.raw_os_error() == Some(fsx::Errno::EISDIR.raw()) => String::new(),
         Err(e) => {
             return Err(fsx::FsError::new("reading", &record, fsx::errno_of(&e)).into());
         }
@@ -320,7 +327,6 @@ pub fn first_reports(dest: &Path, lines: &[String], dry_run: bool) -> Result<Vec
             data.push_str(l);
             data.push('\n');
         }
-        let tmp = crate::lock::sidecar(dest, "ppd-reported.tmp");
         std::fs::write(&tmp, data)
             .map_err(|e| fsx::FsError::new("writing", &tmp, fsx::errno_of(&e)))?;
         std::fs::rename(&tmp, &record)

@@ -42,6 +42,10 @@ pub struct TreeLock {
     mark: Option<Mark>,
     /// The lock file's identity, in [`HELD`] while this lock lives.
     key: (u64, u64),
+    /// A directory stands at the lock file's name and holds something:
+    /// it is locked itself, and nothing is marked or journaled (a run
+    /// killed in this tree leaves its temporaries as entries).
+    in_dir: bool,
 }
 
 /// The lock files this process holds (device, inode). `flock` on a second
@@ -190,6 +194,18 @@ impl TreeLock {
         &self.file
     }
 
+    /// If the lock file's name is taken by a directory holding something
+    /// (not ppd's): the warning to give, once per run.
+    pub fn warning(&self) -> Option<String> {
+        self.in_dir.then(|| {
+            format!(
+                "{} is a directory, not ppd's lock file: the tree is locked through it, \
+                 and a run killed while writing it leaves its temporaries",
+                crate::fsx::show(&self.path)
+            )
+        })
+    }
+
     /// Returns the lock file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -211,7 +227,7 @@ impl TreeLock {
     /// Marks the tree as possibly holding temporaries, before anything is
     /// written into it (once per lock).
     pub fn mark(&self) -> Result<()> {
-        if self.marked.get() {
+        if self.marked.get() || self.in_dir {
             return Ok(());
         }
         use std::os::unix::fs::FileExt;
@@ -246,6 +262,17 @@ pub fn lock_path(dest: &Path) -> PathBuf {
 /// hold its temporaries until the next run locks it.
 pub fn marked(dest: &Path) -> bool {
     std::fs::metadata(lock_path(dest)).is_ok_and(|m| m.len() > 0)
+}
+
+/// True if a directory holding something stands at `path`, a name ppd
+/// writes beside a tree (a manifest, the record of reported conflicts, or
+/// their temporaries): it is not ppd's, and is never removed; the writer
+/// goes without that file. An empty directory there is removed (false).
+pub fn sidecar_blocked(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(md) if md.is_dir() => std::fs::remove_dir(path).is_err(),
+        _ => false,
+    }
 }
 
 /// Returns `<parent>/.<name>.<suffix>`: a file beside `dest`, never inside it.
@@ -322,7 +349,27 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
             )
             .open(&path)
     };
+    // A directory planted at the lock file's name: an empty one is
+    // replaced; one holding anything is not ppd's to remove, and is locked
+    // itself (`flock` works on a directory), without a mark or journal.
+    let mut in_dir = false;
     let file = match open() {
+        Err(e) if e.raw_os_error() == Some(crate::fsx::Errno::EISDIR.raw()) => {
+            if std::fs::remove_dir(&path).is_ok() {
+                open()
+            } else {
+                in_dir = true;
+                OpenOptions::new()
+                    .read(true)
+                    .custom_flags(
+                        (rustix::fs::OFlags::NOFOLLOW
+                            | rustix::fs::OFlags::DIRECTORY
+                            | rustix::fs::OFlags::CLOEXEC)
+                            .bits() as i32,
+                    )
+                    .open(&path)
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             // A lock file of this user's that lost its owner's permission
             // bits (`chmod 000`): the user may give them back, as rsync
@@ -354,7 +401,7 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         f => f.with_context(ctx)?,
     };
     let md = file.metadata().with_context(ctx)?;
-    if !md.is_file() {
+    if !(md.is_file() || (in_dir && md.is_dir())) {
         return Err(not_regular());
     }
     let key = (md.dev(), md.ino());
@@ -373,8 +420,12 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         interrupted: false,
         mark: None,
         key,
+        in_dir,
     };
     held.file.lock().with_context(ctx)?;
+    if in_dir {
+        return Ok(Some(held));
+    }
     let md = held.file.metadata().with_context(ctx)?;
     let dirty = md.len() > 0;
     held.interrupted = dirty;
@@ -399,9 +450,17 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         crate::manifest::temp_path_for(dest),
         sidecar(dest, "ppd-reported.tmp"),
     ] {
-        if let Err(e) = std::fs::remove_file(&partial) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(e).with_context(|| format!("removing {}", crate::fsx::show(&partial)));
+        match std::fs::remove_file(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A directory there is no write of ppd's: an empty one goes,
+            // one holding anything stays (its writer skips that file,
+            // [`sidecar_blocked`]).
+            Err(e) if e.raw_os_error() == Some(crate::fsx::Errno::EISDIR.raw()) => {
+                let _ = std::fs::remove_dir(&partial);
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", crate::fsx::show(&partial)))
             }
         }
     }
@@ -442,6 +501,8 @@ fn restore_owner_access(path: &Path) -> bool {
 pub struct Journal {
     file: std::sync::Mutex<File>,
     prefix: Vec<u8>,
+    /// The lock is a directory's: nothing to note in.
+    off: bool,
 }
 
 impl TreeLock {
@@ -460,6 +521,7 @@ impl TreeLock {
         Ok(Journal {
             file: std::sync::Mutex::new(file),
             prefix,
+            off: self.in_dir,
         })
     }
 }
@@ -468,6 +530,9 @@ impl Journal {
     /// Notes that `name`'s new inode is about to be linked over `aliases`
     /// (all relative to the journal's directory).
     pub fn relink(&self, name: &[u8], aliases: &[Vec<u8>]) -> std::io::Result<()> {
+        if self.off {
+            return Ok(());
+        }
         let mut line = b"relink".to_vec();
         for p in std::iter::once(name).chain(aliases.iter().map(Vec::as_slice)) {
             line.push(b'\t');

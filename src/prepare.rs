@@ -352,20 +352,33 @@ fn prepare_tree(
     }
     let lock = crate::lock::lock(&job.dest)?;
     lock.mark()?;
+    result.warnings.extend(lock.warning());
     let mpath = manifest::path_for(&job.dest);
+    // A directory holding something where the manifest (or its temporary)
+    // goes is not ppd's: the merge goes on as with --no-manifest.
+    let blocked = [mpath.clone(), manifest::temp_path_for(&job.dest)]
+        .into_iter()
+        .find(|p| crate::lock::sidecar_blocked(p));
+    if let Some(p) = &blocked {
+        result.warnings.push(format!(
+            "{} is a directory, not ppd's manifest: merging like rsync, without a manifest",
+            crate::fsx::show(p)
+        ));
+    }
+    let use_manifest = cfg.manifest && blocked.is_none();
     let (mode, base, placed) = placement(cfg, job, &sources, &plan, lock.interrupted())?;
     result.placement = Some(placed);
     if sources.is_empty() {
         // Nothing to merge: like the rsync loop's `mkdir -p`, just make sure
         // the tree exists, and record that nothing was placed.
         DirFd::create_all(&job.dest)?;
-        if cfg.manifest && !mpath.exists() {
+        if use_manifest && !mpath.exists() {
             manifest::save(&mpath, &Manifest::default())?;
         }
         lock.done()?;
         return Ok((result, None));
     }
-    let old = if cfg.manifest {
+    let old = if use_manifest {
         previous_manifest(&job.dest, &mut result.warnings)
     } else {
         None
@@ -377,14 +390,14 @@ fn prepare_tree(
     }
     let opts = ApplyOptions {
         mode,
-        record: cfg.manifest,
+        record: use_manifest,
         guard: old.as_ref(),
         progress: None,
         base,
         interrupted_since: lock.interrupted_since(),
     };
     result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
-    if cfg.manifest {
+    if use_manifest {
         let placed = result.applied.placed.iter().map(|p| {
             let e = plan::entry(&sources, p.r);
             let path = merge::apply::leaf_path(&plan.dirs[p.dir as usize], &e.name);
@@ -429,12 +442,12 @@ fn prepare_tree(
         }
         let dest = std::slice::from_ref(&job.dest);
         let report = crate::textfix::fixup_trees_known(fx, dest, Some(&known), pool)?;
-        if cfg.manifest {
+        if use_manifest {
             provenance::note_rewrites(&job.dest, &report, &mut new)?;
         }
         result.fixup = Some(report);
     }
-    if !cfg.manifest {
+    if !use_manifest {
         lock.done()?;
         return Ok((result, None));
     }

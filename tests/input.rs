@@ -837,3 +837,93 @@ fn file_list_never_writes_its_lists_into_a_listed_tree() {
         "pp/a",
     ]));
 }
+
+/// A directory planted where ppd keeps a file beside a tree (manifest, its
+/// temporary, lock, record of reported conflicts) never fails a run that
+/// rsync would finish: an empty one is replaced; one holding anything is
+/// never touched, and the run goes on without that file, warning once
+/// with one line naming it.
+#[test]
+fn a_directory_at_a_name_ppd_keeps_beside_a_tree_never_fails_the_run() {
+    let t = tempfile::tempdir().unwrap();
+    setup(t.path());
+    let pp = t.path().join("pp");
+    let prepare = || {
+        run(ppd()
+            .args(["prepare", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", "app", "a", "b"]))
+    };
+    let manifest = pp.join("app/.host.ppd-manifest");
+    std::fs::create_dir_all(manifest.join("mine")).unwrap();
+    for _ in 0..2 {
+        let out = prepare();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "ppd: warning: {} is a directory, not ppd's manifest: merging like rsync, \
+                 without a manifest\n",
+                manifest.display()
+            )
+        );
+        assert!(pp.join("app/host/lib/a.so").is_file());
+        assert!(pp.join("app/target/lib/b.so").is_file());
+        assert!(manifest.join("mine").is_dir());
+    }
+    // Empty: replaced by the manifest.
+    std::fs::remove_dir(manifest.join("mine")).unwrap();
+    let out = prepare();
+    assert_eq!(stderr(&out), "");
+    assert!(manifest.metadata().unwrap().is_file());
+    // The manifest's temporary.
+    let tmp = pp.join("app/.target.ppd-manifest.new");
+    std::fs::create_dir_all(tmp.join("mine")).unwrap();
+    let out = prepare();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("ppd: warning: {} is a directory", tmp.display())));
+    assert!(tmp.join("mine").is_dir());
+    // The lock file: the directory itself is locked.
+    let lock = pp.join("app/.host.ppd-lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir_all(lock.join("mine")).unwrap();
+    std::fs::remove_file(pp.join("app/host/lib/a.so")).unwrap();
+    let out = prepare();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "ppd: warning: {} is a directory, not ppd's lock file",
+            lock.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(pp.join("app/host/lib/a.so").is_file());
+    assert!(lock.join("mine").is_dir());
+    // finalize: its lock, manifest name and record of reported conflicts.
+    let out_dir = t.path().join("out");
+    for name in [
+        ".host.ppd-lock",
+        ".host.ppd-reported",
+        ".host.ppd-reported.tmp",
+    ] {
+        std::fs::create_dir_all(out_dir.join(name).join("mine")).unwrap();
+    }
+    for _ in 0..2 {
+        let out = run(ppd()
+            .args(["finalize", "--tree", "host", "--per-package-dir"])
+            .arg(&pp)
+            .arg("--dest")
+            .arg(out_dir.join("host"))
+            .args(["a", "b"]));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(out_dir.join("host/lib/b.so").is_file());
+    }
+    for name in [
+        ".host.ppd-lock",
+        ".host.ppd-reported",
+        ".host.ppd-reported.tmp",
+    ] {
+        assert!(out_dir.join(name).join("mine").is_dir(), "{name}");
+    }
+}
