@@ -914,6 +914,72 @@ fn finalize_clones_or_copies_on_xfs() {
     }
 }
 
+/// finalize --dry-run --link-mode reflink names what the run does: a
+/// clone of each file (`clone DEST -> SOURCE (pkg)`, also when replacing
+/// one), never a copy or link, and the same counts as the run.
+#[test]
+fn finalize_dry_run_on_xfs_names_the_clones() {
+    let Some((im, pp)) = packages_on("xfs", "xfs-finalize-dry", "reflink") else {
+        return;
+    };
+    let dest = im.mnt.join("final");
+    let finalize = |dry: bool| {
+        let mut c = cow_ppd();
+        c.args(["finalize", "-v", "--conflicts", "ignore"]);
+        if dry {
+            c.arg("--dry-run");
+        }
+        let out = ok(c
+            .args(["--link-mode", "reflink", "--tree", "target"])
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .arg("--dest")
+            .arg(&dest)
+            .args(DEPS));
+        // The plan (stdout), then the summary lines (stderr).
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    let mode_line = |err: &str| {
+        err.lines()
+            .find(|l| l.starts_with("ppd: link mode for "))
+            .unwrap_or("")
+            .to_string()
+    };
+    let dry = finalize(true);
+    assert!(!dest.exists());
+    let plan: Vec<&str> = dry.lines().filter(|l| l.contains(" -> ")).collect();
+    assert!(!plan.is_empty(), "{dry}");
+    for l in &plan {
+        assert!(
+            l.starts_with("clone ") || l.starts_with("symlink ") || l.ends_with("(hard link)"),
+            "{l}"
+        );
+    }
+    let run = finalize(false);
+    assert_eq!(
+        mode_line(&dry),
+        format!("{} (dry run)", mode_line(&run)),
+        "{dry}\n{run}"
+    );
+    // A package's file rebuilt: the dry run clones it over the old copy.
+    let f = pp.join("big/target/usr/lib/big/f7");
+    std::fs::remove_file(&f).unwrap();
+    write(&f, "big 7 rebuilt\n", 0o644, 1_700_000_000, 7);
+    let dry = finalize(true);
+    let line = format!(
+        "clone {} -> {} (big) replacing a file",
+        dest.join("usr/lib/big/f7").display(),
+        f.display()
+    );
+    assert!(dry.lines().any(|l| l == line), "{dry}");
+    assert!(
+        mode_line(&dry).ends_with(": 1 cloned, 0 fallbacks (dry run)"),
+        "{dry}"
+    );
+}
+
 /// Where the filesystem clones nothing (ext4, tmpfs), reflink falls back
 /// to hard links as before, and says so.
 #[test]

@@ -121,15 +121,25 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
         );
     }
     if ctx.verbose && !matches!(cfg.link_mode, LinkMode::Auto) {
-        let fs = crate::fsx::DirFd::open(&cfg.dest)
+        // A dry run's destination may not exist yet: its filesystem is
+        // its nearest existing ancestor's.
+        let fs = cfg
+            .dest
+            .ancestors()
+            .map(|a| match a.as_os_str().is_empty() {
+                true => std::path::Path::new("."),
+                false => a,
+            })
+            .find_map(|a| crate::fsx::DirFd::open(a).ok())
             .map(|d| crate::cow::detect(&d, crate::cow::Probe::No).fs)
             .unwrap_or("unknown");
         eprintln!(
-            "ppd: link mode for {}: {} on {fs}: {} cloned, {} fallbacks",
+            "ppd: link mode for {}: {} on {fs}: {} cloned, {} fallbacks{}",
             crate::fsx::show(&cfg.dest),
             cfg.link_mode.word(),
             r.applied.stats.cloned,
             r.applied.stats.fallbacks,
+            if ctx.dry_run { " (dry run)" } else { "" },
         );
     }
     Ok(status)

@@ -106,6 +106,20 @@ pub fn preview(
         FileMode::Link => Groups::default(),
         FileMode::Clone | FileMode::Copy { .. } => Groups::of(sources, plan),
     };
+    // A copy whose data is asked to be a clone (finalize and copy-tree
+    // --link-mode reflink): whether the destination's filesystem clones,
+    // asked with unnamed files only (a dry run changes nothing).
+    let asks_clones = matches!(
+        opts.mode,
+        FileMode::Copy {
+            data: crate::merge::copy::Data::Clone,
+            ..
+        }
+    );
+    let clones = asks_clones
+        && ancestors(dest)
+            .find_map(|a| DirFd::open(a).ok())
+            .is_some_and(|d| crate::cow::detect(&d, crate::cow::Probe::Unnamed).reflink);
     let w = Walker {
         sources,
         plan,
@@ -114,6 +128,7 @@ pub fn preview(
         dest_dev,
         gone,
         copies: Default::default(),
+        clones,
     };
     let mut firsts: HashMap<(u32, u32), First> = HashMap::new();
     let first_names: HashSet<(u32, u32)> = groups.links.iter().map(|&(_, f)| f).collect();
@@ -178,9 +193,18 @@ pub fn not_built(roots: Vec<(String, PathBuf)>) -> (Vec<(String, PathBuf)>, Vec<
 /// The device of `path`'s nearest existing ancestor: where a destination
 /// that does not exist yet would be created.
 fn existing_ancestor_dev(path: &Path) -> u64 {
-    path.ancestors()
+    ancestors(path)
         .find_map(|a| fsx::stat_path(a).ok())
         .map_or(0, |st| st.st_dev)
+}
+
+/// `path` and its ancestors, a relative path's last being `.` (not the
+/// empty path, which names nothing).
+fn ancestors(path: &Path) -> impl Iterator<Item = &Path> {
+    path.ancestors().map(|a| match a.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => a,
+    })
 }
 
 fn line(out: &mut Vec<u8>, args: std::fmt::Arguments) {
@@ -206,6 +230,9 @@ struct Walker<'a> {
     /// Link fallbacks across filesystems: per source inode, the first
     /// name it was copied to (its other names are linked to that copy).
     copies: std::cell::RefCell<HashMap<FileKey, Vec<u8>>>,
+    /// The run's copies are clones where the source is on the
+    /// destination's filesystem (a copy with `Data::Clone` there).
+    clones: bool,
 }
 
 impl Walker<'_> {
@@ -448,9 +475,34 @@ impl Walker<'_> {
                     }
                     stats.replaced += 1;
                 }
-                if self.opts.mode == FileMode::Clone && e.kind == Kind::File {
+                // A clone where the run clones: prepare's reflink mode,
+                // and a copy whose data is asked to be a clone (finalize
+                // and copy-tree --link-mode reflink) on a filesystem that
+                // clones, from the same one; elsewhere the run copies
+                // (a fallback).
+                let asks = matches!(
+                    self.opts.mode,
+                    FileMode::Copy {
+                        data: crate::merge::copy::Data::Clone,
+                        ..
+                    }
+                );
+                // An empty file has no blocks to share: the run counts
+                // its copy as its clone anywhere.
+                let empty = || match e.meta {
+                    Some(_) => e.size == 0,
+                    None => fsx::lstat(&from).is_ok_and(|s| s.st_size == 0),
+                };
+                if e.kind == Kind::File
+                    && (self.opts.mode == FileMode::Clone
+                        || (asks && ((self.clones && !cross) || empty())))
+                {
                     stats.cloned += 1;
                     "clone"
+                } else if asks && e.kind == Kind::File {
+                    stats.copied += 1;
+                    stats.fallbacks += 1;
+                    "copy"
                 } else {
                     stats.copied += 1;
                     "copy"
