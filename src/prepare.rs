@@ -272,15 +272,25 @@ fn dep_tree(cfg: &PrepareConfig, dep: &str, kind: &str) -> PathBuf {
 /// each) than the few milliseconds of linking they share out.
 const SMALL_PLAN: usize = 2048;
 
+/// A path fixup of a freshly filled tree expecting to read fewer bytes
+/// than this (the files just placed that the scan cache does not clear: in
+/// a build, the files holding per-package paths and those of dependencies
+/// installed since the last configure step) runs on the calling thread. Its directory listings and
+/// cache look-ups cost less than starting and waking worker threads for
+/// them; reading a few MiB is worth sharing out.
+const SMALL_FIXUP: u64 = 2 << 20;
+
 /// Dependencies whose manifests total less than this many bytes (about
-/// 3,000 records: the size from which a manifest index is parsed in
-/// pieces, [`crate::manifest::index`]) are scanned on the calling thread:
-/// parallel scans pay off only when at least two of the trees are large,
-/// and a tree that prepare filled is as large as its manifest. A tree
-/// without records (a package built from nothing but its own files) counts
-/// as small: scanning it alongside one other tree saves at most the
+/// 12,000 records: in a Buildroot build, a few dependencies whose host
+/// trees each hold the toolchain's sysroot, 1,500 to 2,500 records apiece)
+/// are scanned on the calling thread: reading and indexing a manifest
+/// costs about as much per byte as a worker thread's start, wake-ups and
+/// idle spinning cost per step, so parallel scans pay off only when the
+/// trees are large. A tree that prepare filled is as large as its manifest.
+/// A tree without records (a package built from nothing but its own files)
+/// counts as small: scanning it alongside one other tree saves at most the
 /// smaller tree's time.
-const SMALL_SCAN: u64 = 256 << 10;
+const SMALL_SCAN: u64 = 1 << 20;
 
 /// The bytes of the manifests of `roots` (0 for a tree without one), from
 /// one `statx` each.
@@ -328,7 +338,8 @@ fn prepare_tree(
     let (sources, missing) = merge::scan_sources(&roots, cfg.allow_missing, opts, scan_pool)?;
     let plan = merge::build(&sources);
     let weight = plan.leaf_count() + 4 * plan.dirs.len();
-    let pool = match weight < SMALL_PLAN && cfg.fixup.is_none() {
+    // The path fixup picks its own threads (see `SMALL_FIXUP`).
+    let pool = match weight < SMALL_PLAN {
         true => pools.inline()?,
         false => pools.full()?,
     };
@@ -441,7 +452,16 @@ fn prepare_tree(
             known.entry(rel).or_default().insert(name, entry);
         }
         let dest = std::slice::from_ref(&job.dest);
-        let report = crate::textfix::fixup_trees_known(fx, dest, Some(&known), pool)?;
+        // The estimate sees only the entries just placed: it stands for
+        // the tree where every directory below its root was created by
+        // this run. A re-prepared tree also holds what earlier runs placed
+        // and the package installed: the whole budget, as before.
+        let only_placed = result.applied.fresh.iter().skip(1).all(|&f| f);
+        let pick = |unread: u64| match only_placed && unread < SMALL_FIXUP {
+            true => pools.inline(),
+            false => pools.full(),
+        };
+        let report = crate::textfix::fixup_trees_sized(fx, dest, Some(&known), &pick)?;
         if use_manifest {
             provenance::note_rewrites(&job.dest, &report, &mut new)?;
         }

@@ -138,3 +138,130 @@ fn a_jobserver_named_on_stdio_is_never_read_nor_written() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
     assert_eq!(threads_reported(&out.stderr), 1);
 }
+
+/// A Buildroot-shaped dependency set: `tc` (a toolchain: its own sysroot of
+/// a few hundred files, no records), `a` and `b` (prepared from `tc`, so
+/// their manifests hold its files, plus a few files of their own naming
+/// their per-package directory).
+fn buildroot_shaped(pp: &Path, prepare: &dyn Fn(&str, &[&str])) {
+    prepare("tc", &[]);
+    let sys = pp.join("tc/host/aarch64-buildroot-linux-gnu/sysroot");
+    for d in 0..20 {
+        let inc = sys.join(format!("usr/include/sub{d}"));
+        std::fs::create_dir_all(&inc).unwrap();
+        for i in 0..15 {
+            std::fs::write(inc.join(format!("h{i}.h")), format!("#define X{d}_{i} 1\n")).unwrap();
+        }
+    }
+    std::fs::create_dir_all(pp.join("tc/target/lib")).unwrap();
+    for i in 0..20 {
+        std::fs::write(pp.join(format!("tc/target/lib/l{i}.so")), [0x7f, b'E', i]).unwrap();
+    }
+    for (p, deps) in [("a", &["tc"][..]), ("b", &["tc", "a"][..])] {
+        prepare(p, deps);
+        let pc = pp
+            .join(p)
+            .join("host/aarch64-buildroot-linux-gnu/sysroot/usr/lib/pkgconfig");
+        std::fs::create_dir_all(&pc).unwrap();
+        std::fs::write(
+            pc.join(format!("{p}.pc")),
+            format!("prefix={}/{p}/host/usr\n", pp.display()),
+        )
+        .unwrap();
+        let bin = pp.join(p).join("host/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(
+            bin.join(format!("{p}-config")),
+            format!("#!/bin/sh\necho {}/{p}/host\n", pp.display()),
+        )
+        .unwrap();
+    }
+}
+
+/// A configure step (path fixup, several dependencies) of a tree this size
+/// starts no worker thread whatever the budget, and its trees are the ones
+/// a one-thread run makes: which thread works is all that changes.
+#[test]
+fn a_small_configure_step_runs_on_the_calling_thread() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("pp");
+    let cache = t.path().join("fixup-cache");
+    let prepare_cmd = |pkg: &str, deps: &[&str], jobs: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ppd"));
+        c.args(["-j", jobs, "prepare", "--per-package-dir"])
+            .arg(&pp)
+            .args(["--pkg", pkg, "--fixup-paths", "--fixup-cache"])
+            .arg(&cache)
+            .args(deps)
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL")
+            .env_remove("PPD_JOBS");
+        c
+    };
+    buildroot_shaped(&pp, &|p, deps| {
+        ok(&mut prepare_cmd(p, deps, "1"));
+    });
+    let deps = ["tc", "a", "b"];
+    // Once for the cache (the dependencies' files scanned), as in a build.
+    ok(&mut prepare_cmd("warm", &deps, "1"));
+    let trace = t.path().join("trace");
+    let one = |jobs: &str, traced: bool| {
+        let _ = std::fs::remove_dir_all(pp.join("app"));
+        let out = if traced {
+            let c = prepare_cmd("app", &deps, jobs);
+            ok(Command::new("strace")
+                .args(["-f", "-qq", "-e", "trace=clone,clone3", "-o"])
+                .arg(&trace)
+                .arg(c.get_program())
+                .args(c.get_args())
+                .env_remove("MAKEFLAGS")
+                .env_remove("MAKELEVEL")
+                .env_remove("PPD_JOBS"))
+        } else {
+            ok(&mut prepare_cmd("app", &deps, jobs))
+        };
+        assert!(out.stderr.is_empty(), "{out:?}");
+        let mut view = Vec::new();
+        for tree in ["host", "target"] {
+            for (k, s) in snapshot(&pp.join("app").join(tree)) {
+                let data = (s.kind == "f")
+                    .then(|| std::fs::read(at(&pp.join("app").join(tree), &k)).unwrap());
+                // A linked file is the dependency's inode; a rewritten
+                // file and a directory are new inodes in each run.
+                let ino = if s.kind == "f" && s.nlink > 1 {
+                    s.ino
+                } else {
+                    0
+                };
+                // A directory whose files were rewritten changed now.
+                let mtime = if s.kind == "d" { (0, 0) } else { s.mtime };
+                view.push((tree, k, s.kind, s.mode, mtime, ino, s.target, data));
+            }
+        }
+        view
+    };
+    let alone = one("1", false);
+    let budget = one("4", true);
+    assert_eq!(budget.len(), alone.len());
+    for (b, a) in budget.iter().zip(&alone) {
+        assert_eq!(b, a);
+    }
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        !calls.lines().any(|l| l.contains("clone")),
+        "threads started:\n{calls}"
+    );
+    // The rewritten files are there to compare.
+    let pc = alone
+        .iter()
+        .find(|v| v.1.ends_with(b"pkgconfig/a.pc"))
+        .and_then(|v| v.7.clone())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(pc).unwrap(),
+        format!("prefix={}/app/host/usr\n", pp.display())
+    );
+}

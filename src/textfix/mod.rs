@@ -722,6 +722,29 @@ fn apply_dir(
     idx.iter().map(|&i| (i, apply(&plan[i]))).collect()
 }
 
+/// The bytes of the regular files of `known` that `cache` does not clear
+/// (all of them without a cache), each inode once.
+fn unread_bytes(known: &Known<'_>, cache: Option<&ScanCache>) -> u64 {
+    let mut seen = rustc_hash::FxHashSet::default();
+    known
+        .values()
+        .flat_map(|dir| dir.values())
+        .filter(|k| k.meta.kind == Kind::File)
+        .filter(|k| {
+            cache.is_none_or(|c| {
+                !c.contains(&CacheKey::new(
+                    k.key.dev,
+                    k.key.ino,
+                    k.size as i64,
+                    k.meta.mtime,
+                ))
+            })
+        })
+        .filter(|k| seen.insert((k.key.dev, k.key.ino)))
+        .map(|k| k.size)
+        .sum()
+}
+
 /// Rewrites `DIR/<segment>/` into `ROOT/` in every regular text file (and,
 /// if asked, absolute symlink target) under `trees`, using `pool`.
 ///
@@ -746,12 +769,29 @@ pub fn fixup_trees_known(
     known: Option<&Known<'_>>,
     pool: &rayon::ThreadPool,
 ) -> Result<FixupReport, FixupError> {
+    fixup_trees_sized(cfg, trees, known, &|_| Ok(pool))
+}
+
+/// [`fixup_trees_known`] on the pool `pick` returns for the bytes the scan
+/// expects to read: the sizes of the regular files `known` names that the
+/// cache does not clear, each inode once (entries `known` does not name
+/// are not counted). A configure step whose dependencies' files were all
+/// scanned before reads only the few files holding per-package paths: not
+/// worth starting threads for.
+pub fn fixup_trees_sized<'p>(
+    cfg: &FixupConfig,
+    trees: &[PathBuf],
+    known: Option<&Known<'_>>,
+    pick: &dyn Fn(u64) -> anyhow::Result<&'p rayon::ThreadPool>,
+) -> Result<FixupReport, FixupError> {
     let dir_bytes = cfg.per_package_dir.as_os_str().as_bytes();
     let pattern = Pattern::new(dir_bytes, cfg.new_root.as_os_str().as_bytes())?;
     let cache = cfg
         .cache
         .as_deref()
         .map(|p| ScanCache::load(p, trim_slashes(dir_bytes)));
+    let pool = pick(known.map_or(0, |k| unread_bytes(k, cache.as_ref())))
+        .map_err(|e| FixupError::Config(format!("{e:#}")))?;
     let scanner = Scanner {
         walkers: Vec::new(),
         pattern: &pattern,
