@@ -52,38 +52,78 @@ pub struct Ancestry {
     ids: HashMap<(u64, u64), usize>,
     /// True if the destination itself exists (then level 0 is it).
     exists: bool,
+    /// The nearest existing directory's identity, if any.
+    start: Option<(u64, u64)>,
+    /// The components below it still to be created, deepest first.
+    tail: Vec<std::ffi::OsString>,
 }
 
 impl Ancestry {
     /// Collects the ancestry of `dest` (which need not exist).
     pub fn of(dest: &Path) -> Ancestry {
+        Ancestry::beside(dest, None)
+    }
+
+    /// [`Ancestry::of`], taking the directories above the first one that
+    /// `near` (another destination's ancestry) knows from `near` instead of
+    /// `stat`ing them again: a package's host and target trees share every
+    /// ancestor above the package's directory.
+    pub fn beside(dest: &Path, near: Option<&Ancestry>) -> Ancestry {
         let mut ids = HashMap::new();
         let mut probe = std::path::absolute(dest).unwrap_or_else(|_| dest.to_path_buf());
         let mut exists = true;
+        let mut tail = Vec::new();
         // The nearest existing directory: the kernel resolves `..` and
         // symlinks in it, as it will when the destination is created.
         let start = loop {
-            if std::fs::metadata(&probe).is_ok_and(|m| m.is_dir()) {
-                break Some(probe);
+            if let Ok(m) = std::fs::metadata(&probe) {
+                if m.is_dir() {
+                    break Some((probe, (m.dev(), m.ino())));
+                }
             }
             exists = false;
+            if let Some(n) = probe.file_name() {
+                tail.push(n.to_owned());
+            }
             if !probe.pop() {
                 break None;
             }
         };
-        if let Some(mut dir) = start.and_then(|s| std::fs::canonicalize(s).ok()) {
+        let start_id = start.as_ref().map(|(_, id)| *id);
+        if let Some((mut dir, mut id)) = start {
+            // Up by identity, `dir/..`, `dir/../..`, ... (the kernel
+            // resolves a symlink before the `..` after it, as
+            // canonicalizing would): one `stat` per level and no
+            // `readlink` per component; the root is its own parent.
             let mut level = 0;
             loop {
-                if let Ok(m) = std::fs::metadata(&dir) {
-                    ids.entry((m.dev(), m.ino())).or_insert(level);
-                }
-                level += 1;
-                if !dir.pop() {
+                if let Some(&at) = near.and_then(|n| n.ids.get(&id)) {
+                    // Known from here up.
+                    for (&k, &l) in &near.expect("BUG: near holds id").ids {
+                        if l >= at {
+                            ids.entry(k).or_insert(level + (l - at));
+                        }
+                    }
                     break;
+                }
+                if ids.contains_key(&id) {
+                    break;
+                }
+                ids.insert(id, level);
+                level += 1;
+                dir.push("..");
+                match std::fs::metadata(&dir) {
+                    Ok(m) => id = (m.dev(), m.ino()),
+                    Err(_) => break,
                 }
             }
         }
-        Ancestry { ids, exists }
+        Ancestry {
+            ids,
+            exists,
+            start: start_id,
+            tail,
+        }
     }
 
     /// Fails if the destination `dest` (whose ancestry this is) is the
@@ -93,7 +133,12 @@ impl Ancestry {
             // A missing source is reported where it is read.
             return Ok(());
         };
-        match self.ids.get(&(m.dev(), m.ino())) {
+        self.check_id(op, dest, src, (m.dev(), m.ino()))
+    }
+
+    /// [`Ancestry::check`] for a source whose identity is known.
+    fn check_id(&self, op: &str, dest: &Path, src: &Path, id: (u64, u64)) -> Result<()> {
+        match self.ids.get(&id) {
             Some(0) if self.exists => bail!(
                 "{op} {}: the destination is the source tree {}",
                 show(dest),
@@ -107,46 +152,67 @@ impl Ancestry {
             None => Ok(()),
         }
     }
+
+    /// True if the two destinations are one directory, existing or to be
+    /// created: the same nearest existing directory and the same names
+    /// below it.
+    fn same_as(&self, other: &Ancestry) -> bool {
+        self.start == other.start && self.tail == other.tail
+    }
 }
 
 /// Fails if the host and target destinations are one directory (whatever
 /// the names given): the two merges, their manifests and locks would be
 /// one.
 pub fn distinct_dests(op: &str, host: &Path, target: &Path) -> Result<()> {
-    if resolved(host) == resolved(target) {
+    distinct(op, &Ancestry::of(host), &Ancestry::of(target), target)
+}
+
+fn distinct(op: &str, host: &Ancestry, target: &Ancestry, target_path: &Path) -> Result<()> {
+    if host.same_as(target) {
         bail!(
             "{op} {}: the host and target destinations are the same directory",
-            show(target)
+            show(target_path)
         );
     }
     Ok(())
-}
-
-/// `path` with its nearest existing ancestor resolved by the kernel (`..`
-/// and symlinks) and the rest, still to be created, appended.
-fn resolved(path: &Path) -> PathBuf {
-    let mut probe = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(&probe) {
-            return tail.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
-        }
-        match probe.file_name() {
-            Some(n) => tail.push(n.to_owned()),
-            None => return path.to_path_buf(),
-        }
-        if !probe.pop() {
-            return path.to_path_buf();
-        }
-    }
 }
 
 /// Fails if `dest` is any of `sources` or inside one, or if a source is
 /// inside `dest` (the merge would write into the trees it reads, and walk
 /// them as part of the destination).
 pub fn dest_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
-    dest_not_inside(op, dest, sources)?;
-    sources_outside(op, dest, sources)
+    prepare_dests(op, &[dest], sources)
+}
+
+/// [`dest_outside`] for each of `dests` in turn, then, for two of them
+/// (prepare's host and target trees), [`distinct_dests`]. The sources and
+/// the directories above them are looked at once for all destinations,
+/// and the second destination's ancestors only up to the first one's.
+pub fn prepare_dests(op: &str, dests: &[&Path], sources: &[PathBuf]) -> Result<()> {
+    // A missing source is reported where it is read.
+    let ids: Vec<Option<(u64, u64)>> = sources
+        .iter()
+        .map(|s| std::fs::metadata(s).ok().map(|m| (m.dev(), m.ino())))
+        .collect();
+    let mut above: Option<std::collections::HashSet<(u64, u64)>> = None;
+    let mut done: Vec<Ancestry> = Vec::new();
+    for dest in dests {
+        let a = Ancestry::beside(dest, done.first());
+        for (s, id) in sources.iter().zip(&ids) {
+            if let Some(id) = id {
+                a.check_id(op, dest, s, *id)?;
+            }
+        }
+        // The ancestry's walk has `stat`ed the destination already.
+        let id = if a.exists { a.start } else { None };
+        sources_outside(op, dest, id, sources, &mut above)?;
+        done.push(a);
+    }
+    if let ([_, target], [h, t]) = (dests, done.as_slice()) {
+        distinct(op, h, t, target)?;
+    }
+    Ok(())
 }
 
 /// Fails if `dest` is any of `sources` or inside one: for a directory
@@ -160,13 +226,29 @@ pub fn dest_not_inside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()>
 /// Fails if one of the existing `sources` lies inside the existing
 /// directory `dest`, decided by directory identity along each source's
 /// resolved ancestors. Sources share most ancestors (one per-package
-/// directory), so each ancestor is looked at once.
-fn sources_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
-    let Ok(m) = std::fs::metadata(dest) else {
-        // A directory still to be created holds nothing yet.
+/// directory), so each ancestor is looked at once; `above` keeps them for
+/// the next destination checked against the same sources.
+fn sources_outside(
+    op: &str,
+    dest: &Path,
+    dest_id: Option<(u64, u64)>,
+    sources: &[PathBuf],
+    above: &mut Option<std::collections::HashSet<(u64, u64)>>,
+) -> Result<()> {
+    // A directory still to be created holds nothing yet.
+    let Some(want) = dest_id else {
         return Ok(());
     };
-    let want = (m.dev(), m.ino());
+    if let Some(seen) = above {
+        // The sources' ancestors, collected for an earlier destination:
+        // the first source found below `dest` is the one a walk in source
+        // order would name.
+        if !seen.contains(&want) {
+            return Ok(());
+        }
+        *above = None;
+        return sources_outside(op, dest, dest_id, sources, above);
+    }
     // Each source's ancestors by identity: `src/..`, `src/../..`, ...
     // (the kernel resolves a symlink before the `..` after it, as
     // canonicalizing would), up to a directory already looked at (the
@@ -191,6 +273,7 @@ fn sources_outside(op: &str, dest: &Path, sources: &[PathBuf]) -> Result<()> {
             up.push("..");
         }
     }
+    *above = Some(seen);
     Ok(())
 }
 

@@ -201,6 +201,24 @@ fn a_destination_is_never_a_source_tree_or_inside_one_or_around_one() {
             &["copy-tree", "pp/a/host", "pp/a"],
             "copy-tree pp/a: the destination contains the source tree pp/a/host",
         ),
+        // prepare's second destination, checked with what the first one's
+        // checks looked at.
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "pp/a/target/lib", "--target-dir", "pp", "b"],
+            "prepare pp: the destination contains the source tree pp/b/host",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "new/h", "--target-dir", "alias/x", "a", "b"],
+            "prepare alias/x: the destination is inside the source tree pp/a/host",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "pp/c/t", "--target-dir", "alias/../../c/t", "a"],
+            "prepare alias/../../c/t: the host and target destinations are the same directory",
+        ),
+        (
+            &["prepare", "--per-package-dir", "pp", "--host-dir", "pp/a/target/lib", "--target-dir", "alias/../../a/target/lib", "b"],
+            "prepare alias/../../a/target/lib: the host and target destinations are the same directory",
+        ),
     ];
     for (args, line) in cases {
         let out = run(ppd().current_dir(r).args(*args));

@@ -132,12 +132,8 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         .iter()
         .flat_map(|d| ["host", "target"].map(|k| dir.join(d).join(k)))
         .collect();
-    for t in &trees {
-        validate::dest_outside("prepare", &t.dest, &sources)?;
-    }
-    if let [host, target] = trees.as_slice() {
-        validate::distinct_dests("prepare", &host.dest, &target.dest)?;
-    }
+    let dests: Vec<&std::path::Path> = trees.iter().map(|t| t.dest.as_path()).collect();
+    validate::prepare_dests("prepare", &dests, &sources)?;
     let fixup = match (&args.pkg, args.fixup_paths) {
         (Some(pkg), true) => Some(crate::textfix::FixupConfig {
             per_package_dir: dir.clone(),

@@ -804,8 +804,11 @@ pub fn read(path: &Path) -> std::result::Result<Option<Bytes>, String> {
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
         return map.map(|m| Some(Bytes::Mapped(m))).map_err(failed);
     }
-    let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut data).map_err(failed)?;
+    // Sized from the metadata just taken (File's own read_to_end would
+    // `statx` and `lseek` again for its size hint).
+    let mut data = Vec::with_capacity(md.len() as usize + 1);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&file, u64::MAX), &mut data)
+        .map_err(failed)?;
     Ok(Some(Bytes::Read(data)))
 }
 
