@@ -19,10 +19,10 @@ use crate::filelist::{self, images, FileListConfig};
 /// Runs `ppd file-list`.
 pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     let start = Instant::now();
-    if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
-        crate::validate::dest_not_inside("file-list", out, std::slice::from_ref(images))?;
-    }
     if args.snapshot {
+        if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
+            crate::validate::dest_not_inside("file-list", out, std::slice::from_ref(images))?;
+        }
         if let (Some(images), Some(out)) = (&args.images_dir, &args.out_dir) {
             if !ctx.dry_run {
                 images::snapshot(images, out)?;
@@ -36,9 +36,16 @@ pub fn run(args: &FileListArgs, ctx: &Context) -> Result<Status> {
     crate::validate::package_name("file-list", &args.pkg)?;
     if let Some(out) = &args.out_dir {
         // Lists written inside a tree they describe would be listed as
-        // the package's own files by the next run.
+        // the package's own files by the next run; the images list inside
+        // the images directory, as an image. (One walk up from OUT for
+        // all of them.)
         let pkg_dir = per_package_dir.join(&args.pkg);
-        let trees: Vec<_> = ["host", "target"].iter().map(|t| pkg_dir.join(t)).collect();
+        let trees: Vec<_> = args
+            .images_dir
+            .iter()
+            .cloned()
+            .chain(["host", "target"].iter().map(|t| pkg_dir.join(t)))
+            .collect();
         crate::validate::dest_not_inside("file-list", out, &trees)?;
     }
     let cfg = FileListConfig {
