@@ -1,12 +1,14 @@
 //! Executing a [`Plan`] against a destination directory.
 //!
-//! Three steps: (1) directories are created sequentially in pre-order, each
-//! one with `mkdirat` relative to its already-open parent; (2) the entries of
-//! each directory are placed in parallel, contiguous runs of directories per
-//! task, each task reaching its directories through `openat(O_NOFOLLOW)`
-//! from the root; (3) each directory's mode, owner and mtime are set by the
-//! task that filled it, after its entries, which is the last change made
-//! inside it. A symlink or file found in the destination where the plan has
+//! Contiguous runs of directories (in pre-order) are filled in parallel, one
+//! run per task, each task reaching its directories through
+//! `openat(O_NOFOLLOW)` from the root (or a kept ancestor); while a
+//! directory is open, the task makes its subdirectories (`mkdirat`), places
+//! its entries, and then sets its mode, owner and mtime, which is the last
+//! change made inside it. The directories whose parent another task fills
+//! (and their ancestors) are created beforehand, sequentially in pre-order,
+//! so that no task makes a subdirectory in a directory whose mtime another
+//! task has already set; a single task creates none beforehand. A symlink or file found in the destination where the plan has
 //! a directory is replaced (reported); a directory found where the plan has
 //! a file is kept (reported) unless it is empty (removed, as rsync does):
 //! ppd never deletes a directory's contents to make room. Existing entries that already are what the plan wants are
@@ -200,6 +202,10 @@ pub struct Applied {
     /// holds at that path left as it is, and no record made; paths
     /// relative to the destination, sorted.
     pub skipped: Vec<Vec<u8>>,
+    /// Set by a placement that found the entry already right and left it
+    /// untouched: the `lstat` it made, which is then the entry's record
+    /// (a re-run reads each entry once, not twice).
+    found: Option<crate::fsx::FileStat>,
 }
 
 /// Applies `plan` (built from `sources`) to the directory `dest`, creating
@@ -217,15 +223,28 @@ pub fn apply(
     // The handles make_dirs opened serve the first run of directories.
     let mut made = DirCache::new();
     let snapshot = opts.base.is_some();
-    let mut fresh = make_dirs(sources, plan, &root, snapshot, &mut made, &mut out)?;
+    let chunks = chunk(plan, pool.current_num_threads());
+    // Each directory's subdirectories are made by the task filling it,
+    // while it is open for that, so that no directory is opened twice
+    // (once as a parent to make subdirectories in, once to be filled);
+    // only those another task fills (and their ancestors) are made
+    // beforehand, in one sequential pass: none at all with one task.
+    let early = made_early(plan, &chunks);
+    let mut fresh = make_dirs(sources, plan, &early, &root, snapshot, &mut made, &mut out)?;
     let made = std::sync::Mutex::new(Some(made));
     fresh[0] = !existed;
+    let fresh: Vec<AtomicBool> = fresh.into_iter().map(AtomicBool::new).collect();
+    let mut children = vec![Vec::new(); plan.dirs.len()];
+    for (i, d) in plan.dirs.iter().enumerate().skip(1) {
+        if !early[i] {
+            children[d.parent as usize].push(i as u32);
+        }
+    }
     let groups = match opts.mode {
         FileMode::Link => Groups::default(),
         FileMode::Clone | FileMode::Copy { .. } => Groups::of(sources, plan),
     };
 
-    let chunks = chunk(plan, pool.current_num_threads());
     let stop = AtomicBool::new(false);
     let copies = std::sync::Mutex::new(HashMap::new());
     let task = Task {
@@ -233,6 +252,8 @@ pub fn apply(
         plan,
         opts,
         fresh: &fresh,
+        children: &children,
+        snapshot,
         groups: &groups,
         root: &root,
         copies: &copies,
@@ -271,7 +292,7 @@ pub fn apply(
     out.skipped.sort();
     out.skipped.dedup();
     out.fresh_dirs.sort_unstable_by_key(|&(i, _)| i);
-    out.fresh = fresh;
+    out.fresh = fresh.into_iter().map(AtomicBool::into_inner).collect();
     Ok(out)
 }
 
@@ -299,51 +320,91 @@ fn chunk(plan: &Plan, threads: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// Creates the plan's directories; returns, per plan directory, whether it
-/// was created by this run (so it holds nothing yet and needs no lookups).
+/// Per plan directory: true if it must exist before the tasks start,
+/// because a task other than its parent's fills it, or it is the ancestor
+/// of such a directory. A task sets a directory's metadata once it has
+/// filled it, so a subdirectory made in it after that (by another task)
+/// would change its mtime.
+fn made_early(plan: &Plan, chunks: &[std::ops::Range<usize>]) -> Vec<bool> {
+    let mut task = vec![0u32; plan.dirs.len()];
+    for (t, range) in chunks.iter().enumerate() {
+        task[range.clone()].fill(t as u32);
+    }
+    let mut early = vec![false; plan.dirs.len()];
+    // Children come after their parents in pre-order: backwards, each
+    // directory marks its parent.
+    for (i, d) in plan.dirs.iter().enumerate().skip(1).rev() {
+        let p = d.parent as usize;
+        if early[i] || task[p] != task[i] {
+            early[i] = true;
+            early[p] = true;
+        }
+    }
+    early
+}
+
+/// Creates the plan directories `early` marks, in pre-order; returns, per
+/// plan directory, whether it was created by this run (so it holds nothing
+/// yet and needs no lookups).
 fn make_dirs(
     sources: &[Source],
     plan: &Plan,
+    early: &[bool],
     root: &DirFd,
     snapshot: bool,
     cache: &mut DirCache,
     out: &mut Applied,
 ) -> Result<Vec<bool>> {
     let mut fresh = vec![false; plan.dirs.len()];
-    plan.visit_dirs_with(root, cache, |i, d, parent| -> Result<bool> {
-        let name = d.name();
-        let mode = (dir_meta(sources, d)?.mode & 0o7777) | 0o700;
-        if parent.mkdir(name, mode)? {
-            out.stats.dirs_created += 1;
-            fresh[i] = true;
-        } else {
-            let st = parent.stat(name)?;
-            let found = st.map_or(Kind::Dir, |st| Kind::from_mode(st.st_mode));
-            if found != Kind::Dir {
-                // A symlink or file where a dependency has a directory: the
-                // dependency wins, as with rsync. Removing the entry itself
-                // (never following it) keeps everything outside untouched.
-                parent.unlink(name, false)?;
-                parent.mkdir(name, mode)?;
-                out.stats.dirs_created += 1;
-                fresh[i] = true;
-                if snapshot {
-                    // The snapshot's entry, which a later dependency's
-                    // directory overrides: no clash.
-                    return Ok(true);
-                }
-                out.clashes.push(DestClash {
-                    path: d.rel.to_vec(),
-                    found,
-                    wanted: Kind::Dir,
-                    replaced: true,
-                    provider: d.meta_from.0,
-                });
-            }
+    let layout = plan.layout(root);
+    for (i, d) in plan.dirs.iter().enumerate().skip(1) {
+        if early[i] {
+            // Its parent is the root or marked too: made already.
+            let parent = cache.open(&layout, d.parent)?;
+            fresh[i] = make_dir(sources, d, &parent, snapshot, out)?;
         }
-        Ok(true)
-    })?;
+    }
     Ok(fresh)
+}
+
+/// Creates the plan directory `d` in its open parent; returns true if this
+/// run created it (false: a directory was there already).
+fn make_dir(
+    sources: &[Source],
+    d: &PlanDir,
+    parent: &DirFd,
+    snapshot: bool,
+    out: &mut Applied,
+) -> Result<bool> {
+    let name = d.name();
+    let mode = (dir_meta(sources, d)?.mode & 0o7777) | 0o700;
+    if parent.mkdir(name, mode)? {
+        out.stats.dirs_created += 1;
+        return Ok(true);
+    }
+    let st = parent.stat(name)?;
+    let found = st.map_or(Kind::Dir, |st| Kind::from_mode(st.st_mode));
+    if found == Kind::Dir {
+        return Ok(false);
+    }
+    // A symlink or file where a dependency has a directory: the dependency
+    // wins, as with rsync. Removing the entry itself (never following it)
+    // keeps everything outside untouched.
+    parent.unlink(name, false)?;
+    parent.mkdir(name, mode)?;
+    out.stats.dirs_created += 1;
+    if !snapshot {
+        // (With a snapshot: the snapshot's entry, which a later
+        // dependency's directory overrides, is no clash.)
+        out.clashes.push(DestClash {
+            path: d.rel.to_vec(),
+            found,
+            wanted: Kind::Dir,
+            replaced: true,
+            provider: d.meta_from.0,
+        });
+    }
+    Ok(true)
 }
 
 /// The source directory the previous leaf came from, kept so that a run
@@ -412,7 +473,12 @@ struct Task<'a> {
     plan: &'a Plan,
     opts: ApplyOptions<'a>,
     /// Per plan directory: created by this run.
-    fresh: &'a [bool],
+    fresh: &'a [AtomicBool],
+    /// Per plan directory: the subdirectories the task filling it makes
+    /// in it, before its entries (the others [`make_dirs`] made).
+    children: &'a [Vec<u32>],
+    /// The destination is a snapshot of a source (see [`make_dir`]).
+    snapshot: bool,
     groups: &'a Groups,
     /// The destination root.
     root: &'a DirFd,
@@ -469,13 +535,19 @@ impl Task<'_> {
             }
             let d = &plan.dirs[i];
             let dir = &*cache.open(&layout, i as u32)?;
+            for &c in &self.children[i] {
+                let c = c as usize;
+                let made = make_dir(sources, &plan.dirs[c], dir, self.snapshot, &mut out)?;
+                self.fresh[c].store(made, Ordering::Relaxed);
+            }
+            let fresh = self.fresh[i].load(Ordering::Relaxed);
             let late = self.groups.late_dirs.contains(&(i as u32));
             for (l, &r) in d.leaves.iter().enumerate() {
                 if late && self.groups.later.contains(&(i as u32, l as u32)) {
                     continue;
                 }
                 let e = entry(sources, r);
-                if self.already_copied(dir, self.fresh[i], r, e)? {
+                if self.already_copied(dir, fresh, r, e)? {
                     out.stats.skipped += 1;
                     continue;
                 }
@@ -486,21 +558,26 @@ impl Task<'_> {
                 };
                 let it = Item {
                     dir,
-                    fresh: self.fresh[i],
+                    fresh,
                     src,
                     r,
                     e,
                 };
                 let skipped = out.skipped.len();
+                out.found = None;
                 self.place(it, &mut out)
                     .map_err(|err| placing(err, &dir.child_path(&e.name)))?;
                 if opts.record && out.skipped.len() == skipped {
-                    out.placed.push(record(dir, sources, r, e, i as u32)?);
+                    let st = match out.found.take() {
+                        Some(st) => st,
+                        None => lstat(dir, e)?,
+                    };
+                    out.placed.push(placed(r, i as u32, &st));
                 }
             }
             if late {
                 // Set after the links of the hard-link groups.
-            } else if self.fresh[i] {
+            } else if fresh {
                 let st = set_fresh_dir_meta(dir, &dir_meta(sources, d)?)?;
                 if opts.record {
                     out.fresh_dirs.push((i as u32, DirRecord::of(&st)));
@@ -596,6 +673,7 @@ impl Task<'_> {
                 match &st {
                     Some(st) if FileKey::of(st) == want => {
                         out.stats.skipped += 1;
+                        out.found = Some(*st);
                         Ok(())
                     }
                     Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
@@ -748,6 +826,7 @@ impl Task<'_> {
                 };
                 if FileKey::of(&st) == want {
                     out.stats.skipped += 1;
+                    out.found = Some(st);
                     return Ok(true);
                 }
                 if Kind::from_mode(st.st_mode) == Kind::Dir {
@@ -855,17 +934,26 @@ fn clash(sources: &[Source], r: EntryRef, e: &SrcEntry, found: Kind, replaced: b
 }
 
 fn record(dir: &DirFd, sources: &[Source], r: EntryRef, e: &SrcEntry, d: u32) -> Result<Placed> {
-    let st = dir
-        .stat(&e.name)?
-        .ok_or_else(|| FsError::new("inspecting", dir.child_path(&e.name), Errno::ENOENT))?;
     let _ = sources;
-    Ok(Placed {
+    Ok(placed(r, d, &lstat(dir, e)?))
+}
+
+/// The `lstat` of the entry just placed.
+fn lstat(dir: &DirFd, e: &SrcEntry) -> Result<crate::fsx::FileStat> {
+    Ok(dir
+        .stat(&e.name)?
+        .ok_or_else(|| FsError::new("inspecting", dir.child_path(&e.name), Errno::ENOENT))?)
+}
+
+/// The record of plan entry `r` in plan directory `d`, as `st` found it.
+fn placed(r: EntryRef, d: u32, st: &crate::fsx::FileStat) -> Placed {
+    Placed {
         r,
         dir: d,
-        key: FileKey::of(&st),
+        key: FileKey::of(st),
         size: st.st_size as u64,
-        meta: Meta::of(&st),
-    })
+        meta: Meta::of(st),
+    }
 }
 
 fn set_dir_meta(dir: &DirFd, want: &Meta) -> Result<()> {
