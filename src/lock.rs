@@ -46,6 +46,9 @@ pub struct TreeLock {
     /// it is locked itself, and nothing is marked or journaled (a run
     /// killed in this tree leaves its temporaries as entries).
     in_dir: bool,
+    /// The temporaries' names beside the tree (the manifest's, the
+    /// reported record's) that a directory holding something takes.
+    blocked: Vec<PathBuf>,
 }
 
 /// The lock files this process holds (device, inode). `flock` on a second
@@ -204,6 +207,13 @@ impl TreeLock {
                 crate::fsx::show(&self.path)
             )
         })
+    }
+
+    /// True if a directory holding something stands at `path`, one of
+    /// the temporaries' names beside the tree this lock found taken (the
+    /// lock removes what a killed run left there, and an empty directory).
+    pub fn blocks(&self, path: &Path) -> bool {
+        self.blocked.iter().any(|b| b == path)
     }
 
     /// Returns the lock file's path.
@@ -421,13 +431,12 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
         mark: None,
         key,
         in_dir,
+        blocked: Vec::new(),
     };
     held.file.lock().with_context(ctx)?;
-    if in_dir {
-        return Ok(Some(held));
-    }
     let md = held.file.metadata().with_context(ctx)?;
-    let dirty = md.len() > 0;
+    // A directory locked in the lock file's stead holds no mark.
+    let dirty = !in_dir && md.len() > 0;
     held.interrupted = dirty;
     if dirty {
         use std::os::unix::fs::MetadataExt;
@@ -457,7 +466,9 @@ fn lock_unless_held(dest: &Path) -> Result<Option<TreeLock>> {
             // one holding anything stays (its writer skips that file,
             // [`sidecar_blocked`]).
             Err(e) if e.raw_os_error() == Some(crate::fsx::Errno::EISDIR.raw()) => {
-                let _ = std::fs::remove_dir(&partial);
+                if std::fs::remove_dir(&partial).is_err() {
+                    held.blocked.push(partial);
+                }
             }
             Err(e) => {
                 return Err(e).with_context(|| format!("removing {}", crate::fsx::show(&partial)))

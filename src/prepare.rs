@@ -367,9 +367,14 @@ fn prepare_tree(
     let mpath = manifest::path_for(&job.dest);
     // A directory holding something where the manifest (or its temporary)
     // goes is not ppd's: the merge goes on as with --no-manifest.
-    let blocked = [mpath.clone(), manifest::temp_path_for(&job.dest)]
-        .into_iter()
-        .find(|p| crate::lock::sidecar_blocked(p));
+    // (The temporary's name was looked at by the lock, which removes a
+    // killed run's.)
+    let temp = manifest::temp_path_for(&job.dest);
+    let blocked = if lock.blocks(&temp) {
+        Some(temp)
+    } else {
+        Some(mpath.clone()).filter(|p| crate::lock::sidecar_blocked(p))
+    };
     if let Some(p) = &blocked {
         result.warnings.push(format!(
             "{} is a directory, not ppd's manifest: merging like rsync, without a manifest",
