@@ -11,7 +11,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, ppd, run, skip, skip_without};
+use common::{elf_header, ok, ppd, prepare_pkg, run, skip, skip_without};
 
 const TARBALL: &str = "../shared/buildroot/buildroot-2026.05.1.tar.xz";
 
@@ -43,6 +43,15 @@ fn cc(compiler: &str, args: &[&str], out: &Path, src: &Path) {
         .arg(out)
         .arg(src));
 }
+
+/// What [`plant`] builds its files with, and the script's `readelf`.
+const PLANT_TOOLS: [&str; 5] = [
+    "aarch64-linux-gnu-gcc",
+    "i686-linux-gnu-gcc",
+    "gcc",
+    "readelf",
+    "ar",
+];
 
 /// A target tree with files of several architectures, and the list that
 /// names them (two packages' lines).
@@ -195,13 +204,7 @@ fn case<'a>(pkg: &'a str, list: &'a str, arch: &'a str, extra: &[&'a str]) -> Ve
 
 #[test]
 fn same_messages_and_exit_status_as_buildroots_script_with_readelf() {
-    if skip_without(&[
-        "aarch64-linux-gnu-gcc",
-        "i686-linux-gnu-gcc",
-        "gcc",
-        "readelf",
-        "ar",
-    ]) {
+    if skip_without(&PLANT_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -322,22 +325,13 @@ fn findings_keep_list_order_for_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("usr/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    // A 64-byte ELF64 little-endian header with e_machine `m`.
-    let elf = |m: u16| {
-        let mut h = vec![0u8; 64];
-        h[..4].copy_from_slice(b"\x7fELF");
-        h[4] = 2;
-        h[5] = 1;
-        h[18..20].copy_from_slice(&m.to_le_bytes());
-        h
-    };
     let mut list = String::new();
     let mut expected = String::new();
     // Listed in descending name order, so list order is not name order.
     for i in (0..600).rev() {
         let name = format!("f{i:03}");
         let wrong = i % 7 == 3;
-        std::fs::write(bin.join(&name), elf(if wrong { 62 } else { 183 })).unwrap();
+        std::fs::write(bin.join(&name), elf_header(if wrong { 62 } else { 183 })).unwrap();
         list.push_str(&format!("foo,./usr/bin/{name}\n"));
         if wrong {
             expected.push_str(&format!(
@@ -373,13 +367,7 @@ fn findings_keep_list_order_for_any_thread_count() {
 /// what Buildroot's script says and exits on the .files-list.txt written.
 #[test]
 fn file_list_checks_the_list_it_wrote_as_the_script_does() {
-    if skip_without(&[
-        "aarch64-linux-gnu-gcc",
-        "i686-linux-gnu-gcc",
-        "gcc",
-        "readelf",
-        "ar",
-    ]) {
+    if skip_without(&PLANT_TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -390,13 +378,7 @@ fn file_list_checks_the_list_it_wrote_as_the_script_does() {
     let target = pp.join("foo/target");
     // The package's trees as its configure step's prepare leaves them (no
     // dependencies: empty, with a manifest), then its install.
-    ok(ppd()
-        .args(["prepare", "--per-package-dir"])
-        .arg(&pp)
-        .arg("--host-dir")
-        .arg(pp.join("foo/host"))
-        .arg("--target-dir")
-        .arg(&target));
+    prepare_pkg(&pp, "foo", &[]);
     plant(&pp.join("foo"));
     let file_list = |out: &Path, extra: &[&str]| {
         run(ppd()

@@ -18,14 +18,6 @@ use std::path::Path;
 
 use common::*;
 
-fn prepare(pp: &Path, pkg: &str, deps: &[&str]) {
-    ok(ppd()
-        .args(["prepare", "--per-package-dir"])
-        .arg(pp)
-        .args(["--pkg", pkg])
-        .args(deps));
-}
-
 /// `ppd file-list` of `pkg`: its stderr and `.files-list.txt`.
 fn file_list(pp: &Path, work: &Path, pkg: &str) -> (String, String) {
     let out = work.join(pkg);
@@ -56,7 +48,7 @@ fn a_dependency_edit_before_the_prepare_is_not_the_package_s() {
         std::fs::write(root.join("usr/lib/libswap.so"), "swap").unwrap();
         set_mtime(&root.join("etc/inittab"), 1_400_000_000, 5);
     }
-    prepare(&pp, "mid", &["base"]);
+    prepare_pkg(&pp, "mid", &["base"]);
     // mid's install, after its manifest was written.
     let mid = pp.join("mid/target");
     let inittab = mid.join("etc/inittab");
@@ -85,7 +77,7 @@ fn a_dependency_edit_before_the_prepare_is_not_the_package_s() {
     );
     assert!(list.contains("mid,./etc/inittab\n"), "{list}");
 
-    prepare(&pp, "top", &["mid"]);
+    prepare_pkg(&pp, "top", &["mid"]);
     let top = pp.join("top/target");
     assert_eq!(
         std::fs::metadata(top.join("etc/inittab")).unwrap().ino(),
@@ -100,7 +92,7 @@ fn a_dependency_edit_before_the_prepare_is_not_the_package_s() {
     );
     // Another package prepared on mid later links the same inode: its
     // ctime is now later than top's manifest.
-    prepare(&pp, "other", &["mid"]);
+    prepare_pkg(&pp, "other", &["mid"]);
     let manifest = std::fs::metadata(pp.join("top/.target.ppd-manifest")).unwrap();
     let now = std::fs::metadata(top.join("etc/inittab")).unwrap();
     assert!(

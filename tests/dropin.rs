@@ -410,28 +410,13 @@ fn the_installed_step_checks_the_architecture_in_the_file_list_process() {
     );
     let mk = fake_buildroot(r, &|s| s + &installed);
     let pp = r.join("out/per-package");
-    ok(ppd()
-        .args(["prepare", "--per-package-dir"])
-        .arg(&pp)
-        .arg("--host-dir")
-        .arg(pp.join("foo/host"))
-        .arg("--target-dir")
-        .arg(pp.join("foo/target")));
-    // ELF headers: AArch64 (183) and x86-64 (62).
-    let elf = |m: u16| {
-        let mut h = vec![0u8; 64];
-        h[..4].copy_from_slice(b"\x7fELF");
-        h[4] = 2;
-        h[5] = 1;
-        h[18..20].copy_from_slice(&m.to_le_bytes());
-        h
-    };
+    prepare(&pp, "foo", &[]);
     let target = pp.join("foo/target");
     std::fs::create_dir_all(target.join("usr/bin")).unwrap();
     std::fs::create_dir_all(target.join("usr/lib/foo-fw")).unwrap();
-    std::fs::write(target.join("usr/bin/foo"), elf(183)).unwrap();
-    std::fs::write(target.join("usr/bin/helper"), elf(62)).unwrap();
-    std::fs::write(target.join("usr/lib/foo-fw/blob"), elf(62)).unwrap();
+    std::fs::write(target.join("usr/bin/foo"), elf_header(183)).unwrap();
+    std::fs::write(target.join("usr/bin/helper"), elf_header(62)).unwrap();
+    std::fs::write(target.join("usr/lib/foo-fw/blob"), elf_header(62)).unwrap();
     let make = || {
         run(std::process::Command::new("make")
             .arg("-f")
@@ -468,7 +453,7 @@ fn the_installed_step_checks_the_architecture_in_the_file_list_process() {
     let list = std::fs::read_to_string(r.join("out/build/foo/.files-list.txt")).unwrap();
     assert!(list.contains("foo,./usr/bin/helper\n"), "{list}");
     // The right architecture: the step goes on.
-    std::fs::write(target.join("usr/bin/helper"), elf(183)).unwrap();
+    std::fs::write(target.join("usr/bin/helper"), elf_header(183)).unwrap();
     let out = make();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");

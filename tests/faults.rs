@@ -947,14 +947,7 @@ fn a_packages_file_named_like_a_temporary_is_an_entry() {
     write(&pp.join("zlib/target/.ppd-tmp.123.4"), "top\n");
     write(&pp.join("zlib/target/usr/lib/.ppd-tmp.1.2"), "lib\n");
     write(&pp.join("zlib/host/usr/bin/zlib-config"), "z\n");
-    let prepare = |pkg: &str, deps: &[&str]| {
-        ok(ppd()
-            .arg("prepare")
-            .arg("--per-package-dir")
-            .arg(&pp)
-            .args(["--pkg", pkg])
-            .args(deps));
-    };
+    let prepare = |pkg: &str, deps: &[&str]| prepare_pkg(&pp, pkg, deps);
     prepare("zlib", &[]);
     prepare("app", &["zlib"]);
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());

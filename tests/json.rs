@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use common::{ok, ppd, run};
+use common::{ok, ppd, prepare_pkg, run};
 use serde_json::Value;
 
 fn keys(v: &Value) -> BTreeSet<String> {
@@ -268,14 +268,7 @@ fn every_reporting_command_prints_the_documented_document() {
 fn the_rebuild_and_arch_commands_print_the_documented_document() {
     let t = tempfile::tempdir().unwrap();
     let pp = t.path().join("per-package");
-    let prepare = |pkg: &str, deps: &[&str]| {
-        ok(ppd()
-            .arg("prepare")
-            .arg("--per-package-dir")
-            .arg(&pp)
-            .args(["--pkg", pkg])
-            .args(deps));
-    };
+    let prepare = |pkg: &str, deps: &[&str]| prepare_pkg(&pp, pkg, deps);
     prepare("zlib", &[]);
     write(&pp.join("zlib/target/usr/lib/libz.so.1"), "libz v1\n");
     prepare("app", &["zlib"]);

@@ -291,6 +291,28 @@ pub fn stat_count(line: &str, what: &str) -> u64 {
 /// tests that need one prepared package.
 pub const PREPARE_ME_FROM_A: [&str; 6] = ["prepare", "--per-package-dir", "pp", "--pkg", "me", "a"];
 
+/// Runs `ppd prepare --per-package-dir pp --pkg pkg <deps>`, which must
+/// succeed.
+pub fn prepare_pkg(pp: &Path, pkg: &str, deps: &[&str]) {
+    ok(ppd()
+        .arg("prepare")
+        .arg("--per-package-dir")
+        .arg(pp)
+        .args(["--pkg", pkg])
+        .args(deps));
+}
+
+/// A 64-byte ELF64 little-endian header with `e_machine` = `machine`
+/// (183 is AArch64, 62 x86-64): all that an architecture check reads.
+pub fn elf_header(machine: u16) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2;
+    h[5] = 1;
+    h[18..20].copy_from_slice(&machine.to_le_bytes());
+    h
+}
+
 /// Runs `ppd -v prepare --per-package-dir pp --pkg pkg <args> <deps>`,
 /// which must succeed; returns its stats lines and, apart, every other
 /// line of its stderr.
