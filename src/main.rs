@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     let jobserver = ppd::jobs::Jobserver::from_env();
     // Wide trees need directory handles; the budget follows the limit.
     ppd::limits::raise_nofile();
+    // Before any thread starts (see grow_fd_table).
+    ppd::limits::grow_fd_table();
     let cli = ppd::cli::parse();
     match ppd::run(cli, jobserver) {
         Ok(status) => status.into(),

@@ -265,3 +265,65 @@ fn a_small_configure_step_runs_on_the_calling_thread() {
         format!("prefix={}/app/host/usr\n", pp.display())
     );
 }
+
+/// The descriptor table is grown before any worker thread starts, to a
+/// size no descriptor of the run reaches: the kernel would otherwise grow
+/// it on a worker thread, and in a threaded process each growth waits for
+/// an RCU grace period while other threads' opens stall behind it (about
+/// a quarter of an 8-dependency prepare's wall time).
+#[test]
+fn the_descriptor_table_is_grown_before_threads_start() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let pp = t.path().join("pp");
+    // Eight dependencies of 40 directories each: the scan keeps their
+    // handles for the merge, well past the table's first 64 slots.
+    let deps: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    for d in &deps {
+        for k in 0..40 {
+            let dir = pp.join(d).join("host/usr/share").join(format!("s{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("f"), d.as_bytes()).unwrap();
+        }
+        std::fs::create_dir_all(pp.join(d).join("target")).unwrap();
+    }
+    let trace = t.path().join("trace");
+    ok(Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=clone,clone3,openat,fcntl", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_ppd"))
+        .args(["-j", "4", "prepare", "--no-manifest", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "app"])
+        .args(&deps)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("PPD_JOBS"));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let returned = |line: &str| -> Option<i64> { line.rsplit_once("= ")?.1.trim().parse().ok() };
+    let mut grown = None;
+    let mut threaded = false;
+    let mut highest = 0;
+    for line in text.lines() {
+        if line.contains("clone") {
+            threaded = true;
+        } else if !threaded && line.contains("F_DUPFD_CLOEXEC") {
+            grown = grown.max(returned(line));
+        } else if threaded {
+            highest = highest.max(returned(line).unwrap_or(0));
+        }
+    }
+    assert!(threaded, "no worker thread started:\n{text}");
+    let grown =
+        grown.unwrap_or_else(|| panic!("no descriptor table growth before the threads:\n{text}"));
+    assert!(
+        highest > 64,
+        "the run never needed a larger table (highest {highest})"
+    );
+    assert!(
+        highest < grown,
+        "descriptor {highest} opened past the grown table ({grown})"
+    );
+}
