@@ -307,7 +307,9 @@ fn the_descriptor_table_is_grown_before_threads_start() {
     let mut threaded = false;
     let mut highest = 0;
     for line in text.lines() {
-        if line.contains("clone") {
+        // "<pid> <call>(<args>) = <result>"; paths may hold any word.
+        let call = line.split_once(' ').map_or("", |(_, rest)| rest);
+        if call.starts_with("clone") {
             threaded = true;
         } else if !threaded && line.contains("F_DUPFD_CLOEXEC") {
             grown = grown.max(returned(line));
