@@ -3,7 +3,10 @@
 //! ppd must finish wherever rsync would, whatever the soft `RLIMIT_NOFILE`
 //! (systemd's 1024, a CI's `ulimit -n 64`) and whatever `-j` says. So:
 //! - `main` raises the soft descriptor limit to the hard one, once
-//!   ([`raise_nofile`]);
+//!   ([`raise_nofile`]), then, still on its only thread, grows the
+//!   descriptor table to the budget's size ([`grow_fd_table`]): no
+//!   descriptor a worker opens ever makes the kernel grow a table the
+//!   threads share;
 //! - the budget is split, from the limit in force, into a reserve (standard
 //!   streams, the jobserver's pipe, locks, manifests), a fixed allowance per
 //!   worker thread (a file being read, one being written, the directories
