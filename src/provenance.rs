@@ -163,7 +163,7 @@ pub fn name_conflicts(
 /// the entry is still what was placed, the owner is that dependency's owner.
 pub struct Origins<'a> {
     per_package_dir: &'a Path,
-    cache: HashMap<PathBuf, Option<Manifest>>,
+    cache: HashMap<PathBuf, Option<manifest::Indexed>>,
     /// Lookups below each tree of a chain, kept for the next path.
     trees: Trees,
 }
@@ -209,21 +209,19 @@ impl<'a> Origins<'a> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         for _ in 0..64 {
-            let m =
-                self.cache
-                    .entry(tree.clone())
-                    .or_insert_with(|| match manifest::load_for(&tree) {
-                        Loaded::Good(m) => Some(m),
-                        _ => None,
-                    });
-            let Some(rec) = m.as_ref().and_then(|m| m.records.get(path)) else {
+            let m = self
+                .cache
+                .entry(tree.clone())
+                .or_insert_with(|| manifest::index_for(&tree));
+            // A line that does not parse is a record that tells nothing.
+            let Some(rec) = m.as_ref().and_then(|m| m.index.get(path).ok().flatten()) else {
                 return pkg;
             };
             // Below the tree fd-relatively: a path longer than PATH_MAX
             // is traced like any other.
             let current = self.trees.at(&tree).stat(path).ok().flatten();
-            let trust = m.as_ref().map(Manifest::trust).unwrap_or_default();
-            let provider_tree = self.per_package_dir.join(&rec.provider).join(&kind);
+            let trust = m.as_ref().map(|m| m.trust).unwrap_or_default();
+            let provider_tree = self.per_package_dir.join(rec.provider).join(&kind);
             let trees = &mut self.trees;
             let untouched = current.is_some_and(|st| {
                 if trust.identity_lost {
@@ -247,7 +245,7 @@ impl<'a> Origins<'a> {
             if !untouched {
                 return pkg;
             }
-            pkg = rec.provider.clone();
+            pkg = rec.provider.to_owned();
             tree = provider_tree;
         }
         pkg

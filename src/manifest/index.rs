@@ -61,6 +61,21 @@ impl<'a> Run<'a> {
         self.count == 0
     }
 
+    /// The record of the entry named `escaped` (its name as the manifest
+    /// writes it, see [`super::escape`]), parsing only that line: the name
+    /// is each line's last field, and an escaped name holds no tab.
+    fn find(&self, escaped: &[u8]) -> Result<Option<RecordRef<'a>>> {
+        for (at, line) in (self.first_line..).zip(self.lines.split(|&b| b == b'\n')) {
+            let name_at = memchr::memrchr(b'\t', line).map_or(0, |t| t + 1);
+            if line.is_empty() || &line[name_at..] != escaped {
+                continue;
+            }
+            let (_, rec) = parse_line(line).with_context(|| format!("line {at}"))?;
+            return Ok(Some(rec));
+        }
+        Ok(None)
+    }
+
     /// Parses the run: each entry's name and record, or the error of the
     /// first bad line.
     pub fn records(&self) -> Records<'a> {
@@ -186,12 +201,19 @@ impl<'a> Index<'a> {
     /// them. Large manifests are indexed in pieces on the current rayon
     /// pool.
     pub fn parse(data: &'a [u8]) -> Result<Index<'a>> {
+        Index::parse_with(data, true)
+    }
+
+    /// [`Index::parse`], in pieces on the current rayon pool only if
+    /// `parallel`: outside any pool, rayon's would be the global one,
+    /// started for it.
+    fn parse_with(data: &'a [u8], parallel: bool) -> Result<Index<'a>> {
         use rayon::prelude::*;
         let (body, count, version, root) = frame(data)?;
         if version != Version::V2 {
             bail!("format 1 manifest (see manifest::in_current_format)");
         }
-        let parts = if body.len() < PARALLEL_PARSE {
+        let parts = if !parallel || body.len() < PARALLEL_PARSE {
             1
         } else {
             rayon::current_num_threads().clamp(1, 8)
@@ -322,15 +344,23 @@ impl<'a> Index<'a> {
         self.slots.get(dir).map(|&at| &self.groups[at])
     }
 
-    /// The record of the non-directory entry `path`, if any (parses its
-    /// directory's records; walks use [`Group::by_name`] or [`Run::records`]).
-    #[cfg(test)]
-    pub(super) fn get(&self, path: &[u8]) -> Result<Option<RecordRef<'a>>> {
+    /// The record of the non-directory entry `path`, if any. Only the
+    /// line of that entry is parsed: a bad line elsewhere, even in the
+    /// same directory, is not seen (walks use [`Group::by_name`] or
+    /// [`Run::records`], which see every line).
+    pub fn get(&self, path: &[u8]) -> Result<Option<RecordRef<'a>>> {
         let (dir, name) = split_path(path);
         let Some(group) = self.group(dir) else {
             return Ok(None);
         };
-        Ok(group.by_name()?.get(name).copied())
+        let mut escaped = Vec::with_capacity(name.len());
+        super::escape(name, &mut escaped);
+        for run in &group.runs {
+            if let Some(rec) = run.find(&escaped)? {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
     }
 
     /// Parses every record line; the number of non-directory records.
@@ -364,6 +394,85 @@ impl<'a> Index<'a> {
     /// True if there are no records.
     pub fn is_empty(&self) -> bool {
         self.records == 0
+    }
+}
+
+/// An [`Index`] that owns the manifest's bytes, for asking a few paths of
+/// each of many manifests kept at once (an entry's origin traced through
+/// the dependencies' manifests, [`crate::provenance::Origins`]): parsing
+/// every record of each manifest cost a millisecond per toolchain-sized
+/// manifest, far more than the lookups. The runs are kept as byte ranges
+/// of the owned bytes, each turned back into a [`Run`] when asked.
+///
+/// Invariant: every span lies within `data`, as the run it was taken from
+/// lay within the bytes indexed.
+#[derive(Debug)]
+pub struct Owned {
+    data: super::Bytes,
+    dirs: FxHashMap<Box<[u8]>, Vec<Span>>,
+    /// The tree root's identity from the `end` line.
+    pub root: Option<(FileKey, Option<Mtime>)>,
+}
+
+/// Where a [`Run`] lies in an [`Owned`] index's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    end: usize,
+    first_line: usize,
+    count: usize,
+}
+
+impl Owned {
+    /// Indexes `data` (in the current format) on this thread, checking what
+    /// [`Index::parse`] checks.
+    pub fn new(data: super::Bytes) -> Result<Owned> {
+        let base = data.as_ptr() as usize;
+        let index = Index::parse_with(&data, false)?;
+        let dirs = index
+            .slots
+            .iter()
+            .filter(|(_, &at)| !index.groups[at].runs.is_empty())
+            .map(|(dir, &at)| {
+                let spans = index.groups[at].runs.iter().map(|run| {
+                    // The run borrows from `data`: its offset is the
+                    // distance between the two starts.
+                    let start = run.lines.as_ptr() as usize - base;
+                    Span {
+                        start,
+                        end: start + run.lines.len(),
+                        first_line: run.first_line,
+                        count: run.count,
+                    }
+                });
+                (Box::from(&**dir), spans.collect())
+            })
+            .collect();
+        let root = index.root;
+        drop(index);
+        Ok(Owned { data, dirs, root })
+    }
+
+    /// The record of the non-directory entry `path`, if any, as
+    /// [`Index::get`] finds it.
+    pub fn get(&self, path: &[u8]) -> Result<Option<RecordRef<'_>>> {
+        let (dir, name) = split_path(path);
+        let Some(spans) = self.dirs.get(dir) else {
+            return Ok(None);
+        };
+        let mut escaped = Vec::with_capacity(name.len());
+        super::escape(name, &mut escaped);
+        for s in spans {
+            let run = Run {
+                lines: &self.data[s.start..s.end],
+                first_line: s.first_line,
+                count: s.count,
+            };
+            if let Some(rec) = run.find(&escaped)? {
+                return Ok(Some(rec));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -405,6 +514,55 @@ mod tests {
     use super::super::{frame, parse, render, DirRecord, Manifest, Record};
     use super::*;
     use crate::fsx::{FileKey, Kind, Mtime};
+
+    #[test]
+    fn owned_lookups_find_each_record_and_only_it() {
+        use super::super::Bytes;
+        let mut m = sample();
+        let rec = |provider: &str, ino| Record {
+            provider: provider.into(),
+            kind: Kind::File,
+            key: FileKey { dev: 9, ino },
+            size: ino,
+            mode: 0o644,
+            mtime: Mtime { sec: 1, nsec: 2 },
+            rewritten: ino % 2 == 0,
+        };
+        // A directory of several runs, names that end one another, a name
+        // that is a provider's, and a file at a directory's name elsewhere.
+        for i in 0..(2 * RUN_LINES as u64 + 5) {
+            m.records.insert(
+                format!("usr/include/h{i}.h").into_bytes(),
+                rec("libc", i + 10),
+            );
+        }
+        m.records.insert(b"usr/include/a".to_vec(), rec("a", 3));
+        m.records.insert(b"usr/include/ba".to_vec(), rec("ba", 4));
+        m.records.insert(b"usr/lib/libc".to_vec(), rec("libc", 5));
+        m.records.insert(b"include".to_vec(), rec("x", 6));
+        let data = render(&m);
+        let owned = Owned::new(Bytes::Read(data.clone())).unwrap();
+        for (path, r) in &m.records {
+            assert_eq!(owned.get(path).unwrap().unwrap().to_record(), *r);
+        }
+        for absent in [
+            &b"usr/include/b"[..],
+            b"usr/include/",
+            b"usr",
+            b"",
+            b"nope/a",
+            b"h1.h",
+        ] {
+            assert!(owned.get(absent).unwrap().is_none(), "{absent:?}");
+        }
+        // A damaged line is seen by the lookup that reaches it, not by the
+        // others: the record asked for is in another directory.
+        let at = memchr::memmem::find(&data, b"\t9\t6\t").unwrap();
+        let damaged = [&data[..at], &b"\t9\tsix\t"[..], &data[at + 5..]].concat();
+        let owned = Owned::new(Bytes::Read(damaged)).unwrap();
+        assert!(owned.get(b"include").is_err());
+        assert_eq!(owned.get(b"usr/include/a").unwrap().unwrap().provider, "a");
+    }
 
     #[test]
     fn index_sees_what_parse_sees() {

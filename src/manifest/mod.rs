@@ -25,7 +25,7 @@ use crate::fsx::{FileKey, Kind, Mtime};
 
 mod index;
 mod line;
-pub use index::{Group, Index, Records, Run, RUN_LINES};
+pub use index::{Group, Index, Owned, Records, Run, RUN_LINES};
 use line::{parse_line, unescape, unsigned};
 
 /// The first line of the current format: directory sections of names.
@@ -66,7 +66,7 @@ pub struct Record<P = String> {
 /// A record borrowing its provider from the manifest's bytes.
 pub type RecordRef<'a> = Record<&'a str>;
 
-impl Record {
+impl<P> Record<P> {
     /// Returns true if and only if `st` is still the entry as placed: the
     /// same inode with the same size and mtime. The inode number alone is
     /// not enough: filesystems reuse a freed number at once, so a file
@@ -112,9 +112,7 @@ impl Record {
             _ => true,
         }
     }
-}
 
-impl<P> Record<P> {
     /// Returns true if `st` is the entry as placed by what a copy of the
     /// tree keeps (`cp -a`, tar, `rsync -aH`): type, size, mtime (see
     /// [`same_mtime_after_copy`]) and mode bits. The inode number is not
@@ -285,6 +283,39 @@ pub fn identity_lost(root: Option<(FileKey, Option<Mtime>)>, tree: &Path) -> boo
         }
         _ => false,
     }
+}
+
+/// A tree's manifest indexed for looking up a few paths, with what
+/// trusting its records needs; see [`Owned`].
+#[derive(Debug)]
+pub struct Indexed {
+    /// The records.
+    pub index: Owned,
+    /// As [`Manifest::trust`] gives it for the whole manifest.
+    pub trust: Trust,
+}
+
+/// Reads and indexes the manifest of `tree` for lookups ([`Indexed`]):
+/// `None` if there is none, or if it cannot be read or indexed (a
+/// damaged manifest tells nothing, as with [`load_for`]). A bad line is
+/// only seen when a lookup reaches it.
+pub fn index_for(tree: &Path) -> Option<Indexed> {
+    let path = path_for(tree);
+    let data = in_current_format(read(&path).ok()??).ok()?;
+    let index = Owned::new(data).ok()?;
+    use std::os::unix::fs::MetadataExt;
+    let written = std::fs::metadata(&path).ok().map(|md| Mtime {
+        sec: md.mtime(),
+        nsec: md.mtime_nsec(),
+    });
+    let identity_lost = identity_lost(index.root, tree);
+    Some(Indexed {
+        index,
+        trust: Trust {
+            written,
+            identity_lost,
+        },
+    })
 }
 
 /// What loading found.
