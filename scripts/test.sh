@@ -59,6 +59,8 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The API documentation builds without a broken or private link.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 log=$(mktemp)
 PPD_TEST_SKIP_LOG=$(mktemp)
 export PPD_TEST_SKIP_LOG

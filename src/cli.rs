@@ -1,6 +1,10 @@
 //! The command line, as data. Only this module knows clap; `cmd::*` turns
 //! these structs into the engines' own configuration types once.
 
+// The doc comments below are the `--help` text, where `<PKG>` and
+// `<command>` are literal placeholders, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 

@@ -115,7 +115,7 @@ pub enum Probe {
 
 /// Detects what the filesystem of the directory `dir` supports, asking a
 /// filesystem that might clone once, as `probe` allows, by cloning a
-/// one-byte file inside `dir` (see [`probe_clone`]).
+/// one-byte file inside `dir` (see `probe_clone`).
 pub fn detect(dir: &DirFd, probe: Probe) -> Support {
     let m = magic(dir).unwrap_or(0);
     let fs = fs_name(m);

@@ -120,7 +120,7 @@ impl Errno {
     }
 
     /// The reason shown after `<operation> <path>: ` in every message:
-    /// the fixed text of [`errnos!`] for the errors ppd meets, the C
+    /// the fixed text of `errnos!` for the errors ppd meets, the C
     /// library's text (without "(os error N)") for any other.
     pub fn reason(self) -> std::borrow::Cow<'static, str> {
         if let Some((_, text)) = known(self.0) {
@@ -767,9 +767,9 @@ impl DirFd {
 
     /// Removes a child and everything below it, never following symlinks.
     ///
-    /// Depth first without recursion: one [`RemoveLevel`] per directory
+    /// Depth first without recursion: one `RemoveLevel` per directory
     /// on the way down (the names it still holds), of which only the
-    /// deepest [`REMOVE_KEEP`] keep their handle open; a level whose handle
+    /// deepest `REMOVE_KEEP` keep their handle open; a level whose handle
     /// was closed is opened again from the nearest open one above it (or
     /// from `self`), one component at a time. Neither the stack nor the
     /// open handles grow with the depth of the tree.

@@ -4,7 +4,7 @@
 //! the dependencies' trees are scanned in parallel, merged into one plan
 //! (last dependency wins, [`crate::merge::plan`]), and applied under an
 //! advisory lock beside the tree: as hard links, or (`--link-mode`, see
-//! [`placement`]) as clones, possibly on top of a btrfs snapshot of the
+//! `placement`) as clones, possibly on top of a btrfs snapshot of the
 //! dependency tree that already holds most of the result. With manifests on (the default),
 //! the run also: removes entries a listed dependency placed earlier but no
 //! longer provides (only while they still are the inode placed); replaces
@@ -54,7 +54,7 @@ pub struct PrepareConfig {
     /// means `Auto`).
     pub link_mode: LinkMode,
     /// With `Snapshot` and `Auto` on btrfs: the least number of entries a
-    /// snapshot must save (see [`snapshot_base`]) to be made.
+    /// snapshot must save (see `snapshot_base`) to be made.
     pub snapshot_min_entries: i64,
 }
 

@@ -141,7 +141,7 @@ impl SrcTree {
     }
 
     /// Returns a directory's metadata, reading it on first use
-    /// ([`SrcTree::stat_known`], else `fstat` of its handle).
+    /// (`SrcTree::stat_known`, else `fstat` of its handle).
     pub fn dir_meta(&self, dir: usize) -> Result<Meta, FsError> {
         let d = &self.dirs[dir];
         if let Some(m) = d.meta.get() {

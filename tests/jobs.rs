@@ -309,7 +309,9 @@ fn the_descriptor_table_is_grown_before_threads_start() {
     for line in text.lines() {
         // "<pid> <call>(<args>) = <result>", the pid padded to five
         // columns (one space or more); paths may hold any word.
-        let call = line.split_once(' ').map_or("", |(_, rest)| rest.trim_start());
+        let call = line
+            .split_once(' ')
+            .map_or("", |(_, rest)| rest.trim_start());
         if call.starts_with("clone") {
             threaded = true;
         } else if !threaded && line.contains("F_DUPFD_CLOEXEC") {

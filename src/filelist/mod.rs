@@ -84,7 +84,7 @@ pub struct Lists {
     pub walked: usize,
     /// Directories read.
     pub dirs_read: usize,
-    /// Directories whose names came from the manifest (see [`walk`]).
+    /// Directories whose names came from the manifest (see `walk`).
     pub dirs_trusted: usize,
 }
 
@@ -265,7 +265,7 @@ fn index_and_walk<'a>(
 const SMALL_MANIFESTS: usize = 192 << 10;
 
 /// Computes the lists and the overwrites of `cfg.pkg`: on the calling
-/// thread for trees whose manifests are small ([`SMALL_MANIFESTS`]), else
+/// thread for trees whose manifests are small (`SMALL_MANIFESTS`), else
 /// on the whole budget.
 pub fn file_lists(cfg: &FileListConfig, pools: &crate::jobs::Pools) -> Result<Report> {
     let base = cfg.per_package_dir.join(&cfg.pkg);

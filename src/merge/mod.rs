@@ -1,6 +1,6 @@
 //! The merge engine shared by `prepare` (hard links from dependencies),
 //! `finalize` and `copy-tree`: scan sources ([`crate::scan`]), compute their
-//! union ([`plan`]), then write it ([`apply`]).
+//! union ([`plan`]), then write it ([`apply()`]).
 
 pub mod apply;
 pub mod copy;

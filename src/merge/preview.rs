@@ -1,10 +1,10 @@
-//! The dry run of [`super::apply`]: the operations a real apply would
+//! The dry run of [`super::apply()`]: the operations a real apply would
 //! perform on the destination as it is now, found without changing it.
 //!
 //! The plan is walked in apply's order and every entry is decided with
-//! apply's own rules (the quick check [`super::apply::is_copy_of`], the
-//! ownership guard [`super::apply::replaceable`], the directory metadata
-//! test [`super::apply::dir_meta_differs`], hard-link groups copied once
+//! apply's own rules (the quick check `apply::is_copy_of`, the
+//! ownership guard `apply::replaceable`, the directory metadata
+//! test `apply::dir_meta_differs`, hard-link groups copied once
 //! and linked), reading the destination only with `open(O_NOFOLLOW)`,
 //! `fstatat`, `readlinkat` and `statx`. The counters it predicts are the
 //! ones the real run reports with `-v`, and on a complete destination it
