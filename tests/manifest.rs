@@ -371,6 +371,62 @@ fn path_fixup_rewrites_are_not_conflicts() {
     }
 }
 
+/// Conflict tracing finds the installer through manifests it only looks up
+/// (see manifest::Owned): a copy in a directory of several hundred records
+/// (several runs of lines), a name the manifest escapes, and a manifest an
+/// earlier ppd wrote in format 1 all trace back to the package that
+/// installed them; a copy nobody's fixup made is still a conflict.
+#[test]
+fn conflict_tracing_looks_up_wide_escaped_and_format_1_manifests() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let pp = r.join("per-package");
+    let dir = pp.join("zlib/host/lib/pkgconfig");
+    for i in 0..400 {
+        write(&dir.join(format!("p{i:03}.pc")), "Name: p\n");
+    }
+    let names = ["zlib.pc", "we\tird\\.pc", "z\nl.pc"];
+    for name in names {
+        write(
+            &dir.join(name),
+            &format!("prefix={}/zlib/host/usr\n", pp.display()),
+        );
+    }
+    std::fs::create_dir_all(pp.join("zlib/target")).unwrap();
+    for p in ["libpng", "libjpeg"] {
+        ok(ppd()
+            .arg("prepare")
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", p, "--fixup-paths", "zlib"]));
+    }
+    let quiet = |pkg: &str| {
+        let out = prepare(r, pkg, &["libpng", "libjpeg"]);
+        assert!(
+            out.stderr.is_empty(),
+            "{pkg}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    quiet("app");
+    let m = pp.join("libpng/.host.ppd-manifest");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, to_format_1(&text)).unwrap();
+    quiet("app2");
+    // libjpeg's copy of one name replaced by hand: only that one conflicts.
+    let copy = pp.join("libjpeg/host/lib/pkgconfig").join(names[0]);
+    std::fs::remove_file(&copy).unwrap();
+    write(&copy, "prefix=/somewhere/else\n");
+    let out = prepare(r, "app3", &["libpng", "libjpeg"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ppd: conflict: {} is provided differently by libpng (file), libjpeg (file); libjpeg wins\n",
+            pp.join("app3/host/lib/pkgconfig").join(names[0]).display()
+        )
+    );
+}
+
 /// A file the package wrote after deleting a dependency's (the filesystem
 /// often hands back the freed inode number) is the package's own: a later
 /// prepare must neither remove nor replace it.

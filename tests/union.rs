@@ -354,38 +354,6 @@ fn manifests_give_the_same_union_as_reading_every_directory() {
     assert!(with.unwrap() < without.unwrap());
 }
 
-/// Rewrites a current-format manifest in format 1 (one full path per
-/// line, directory lines last), as an earlier ppd wrote it.
-fn to_format_1(text: &str) -> String {
-    let mut section = String::new();
-    let (mut entries, mut dirs) = (Vec::new(), Vec::new());
-    let mut end = "";
-    for line in text.lines().skip(1) {
-        if let Some(d) = line.strip_prefix("D\t") {
-            section = d.to_string();
-        } else if line.starts_with("d\t") {
-            section = line.rsplit('\t').next().unwrap().to_string();
-            dirs.push(line.to_string());
-        } else if line.starts_with("end ") {
-            end = line;
-        } else {
-            let (head, name) = line.rsplit_once('\t').unwrap();
-            let path = if section.is_empty() {
-                name.to_string()
-            } else {
-                format!("{section}/{name}")
-            };
-            entries.push(format!("{head}\t{path}"));
-        }
-    }
-    let count = end.split(' ').nth(1).unwrap();
-    format!(
-        "ppd-manifest 1\n{}\n{}\nend {count}\n",
-        entries.join("\n"),
-        dirs.join("\n")
-    )
-}
-
 #[test]
 fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
     if skip_without(&["rsync", "strace"]) {
