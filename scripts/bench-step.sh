@@ -100,12 +100,9 @@ run() { # METHOD ROUND: one timed step, a line of $RAW
     printf 'step\t%s\t%s\t%s\n' "$m" "$r" "$(bench_secs "$t0" "$t1")" >> "$RAW"
 }
 
-# A dentry and inode cache grown by earlier runs (trees moved aside, never
-# deleted) slows every method unevenly: as root, it is emptied first.
-if [ "$(id -u)" = 0 ]; then
-    sync
-    echo 2 > /proc/sys/vm/drop_caches
-fi
+# The floor's planning walked every dependency tree: the caches emptied
+# again (as root; see bench_drop_caches).
+bench_drop_caches
 RAW=$WORK/raw.tsv
 : > "$RAW"
 bench_say "${#DEPS[@]} dependencies, $ROUNDS rounds of: ${METHODS[*]}"
@@ -136,6 +133,6 @@ for m in sys.argv[2:]:
 EOF
     echo
     echo "- ppd: $PPD${BASE:+, baseline $BASE}; per-package directory $PP"
-    echo "- load average at start: $BENCH_LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg); date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- load average at start: $BENCH_LOAD_START, at the end: $(cut -d' ' -f1-3 /proc/loadavg); dentry and inode caches: $BENCH_CACHES; date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- destinations left in $PP/$RUN-*"
 } | tee "$BENCH_WORK/results/bench-step.md"

@@ -177,6 +177,18 @@ bench_empty_trash() {
 }
 bench_empty_trash
 
+# Empties the dentry and inode caches (as root; otherwise does nothing).
+# Trees that earlier runs moved aside fill them, and a run then slows
+# down unevenly, method by method (docs/bench.md, "Long benchmark
+# sessions"): every benchmark starts from emptied caches.
+BENCH_CACHES="kept (not root)"
+bench_drop_caches() {
+    [ "$(id -u)" = 0 ] || return 0
+    sync
+    echo 2 > /proc/sys/vm/drop_caches 2>/dev/null && BENCH_CACHES="emptied at start"
+}
+bench_drop_caches
+
 # A few lines describing the machine, for the results file.
 bench_env() {
     local fs
@@ -187,5 +199,6 @@ bench_env() {
     local linked=dynamically
     ldd "${PPD:-/nonexistent}" 2>&1 | grep -q "statically linked" && linked=statically
     echo "- ppd: ${PPD#"$BENCH_REPO"/}, built by scripts/build-release.sh ($linked linked)"
+    echo "- dentry and inode caches: $BENCH_CACHES"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
