@@ -386,32 +386,52 @@ fn split_path(path: &[u8]) -> (&[u8], &[u8]) {
 /// Serializes a manifest, in sections by directory (sorted), each with its
 /// entries by name (sorted).
 pub fn render(m: &Manifest) -> Vec<u8> {
-    type Section<'m> = (
-        Option<&'m DirRecord>,
-        Vec<(&'m [u8], &'m Record)>,
-        &'m [String],
-    );
-    let mut sections: BTreeMap<&[u8], Section<'_>> = BTreeMap::new();
-    for (path, d) in &m.dirs {
-        sections.entry(path).or_default().0 = Some(d);
-    }
-    for (path, providers) in &m.empty_dirs {
-        if !path.is_empty() {
-            sections.entry(path).or_default().2 = providers;
-        }
-    }
-    for (path, r) in &m.records {
-        let (dir, name) = split_path(path);
-        sections.entry(dir).or_default().1.push((name, r));
-    }
-    let mut out = Vec::with_capacity(64 + m.records.len() * 80);
+    // The entries by directory. The records come sorted by path, so the
+    // entries of one directory are in name order already, in runs that the
+    // entries below a subdirectory may interrupt: a stable sort by
+    // directory joins the runs (it finds them, so it costs little more
+    // than a pass) and keeps the names' order. (A map of sections took a
+    // lookup among the directories' long common prefixes per record.)
+    let mut entries: Vec<(&[u8], &[u8], &Record)> = m
+        .records
+        .iter()
+        .map(|(path, r)| {
+            let (dir, name) = split_path(path);
+            (dir, name, r)
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(64 + m.records.len() * 112 + m.dirs.len() * 96);
     out.extend_from_slice(MAGIC.as_bytes());
     out.push(b'\n');
-    for (dir, (record, entries, providers)) in &sections {
+    // The sections in directory order: a merge of the recorded
+    // directories, the directories provided empty, and the entries'.
+    let mut dirs = m.dirs.iter().peekable();
+    let mut empty = m
+        .empty_dirs
+        .iter()
+        .filter(|(p, _)| !p.is_empty())
+        .peekable();
+    let mut at = 0;
+    loop {
+        let heads = [
+            dirs.peek().map(|&(p, _)| p.as_slice()),
+            empty.peek().map(|&(p, _)| p.as_slice()),
+            entries.get(at).map(|e| e.0),
+        ];
+        let Some(dir) = heads.into_iter().flatten().min() else {
+            break;
+        };
+        let record = dirs.next_if(|&(p, _)| p == dir).map(|(_, d)| d);
+        let providers: &[String] = empty.next_if(|&(p, _)| p == dir).map_or(&[], |(_, v)| v);
+        let first = at;
+        while entries.get(at).is_some_and(|e| e.0 == dir) {
+            at += 1;
+        }
+        let section = &entries[first..at];
         // A recorded directory's line: no provider, size or mode; the time
         // is the ctime.
         match record {
-            // Only `E` lines: no section to open.
             Some(d) => {
                 out.extend_from_slice(b"d\t-\t");
                 push_u64(&mut out, d.key.dev);
@@ -421,18 +441,18 @@ pub fn render(m: &Manifest) -> Vec<u8> {
                 push_time(&mut out, d.ctime);
                 out.extend_from_slice(b"\t0\t-\t");
             }
-            None if !entries.is_empty() => out.extend_from_slice(b"D\t"),
+            None if !section.is_empty() => out.extend_from_slice(b"D\t"),
             // Only `E` lines: no section to open.
             None => {}
         }
-        if record.is_some() || !entries.is_empty() {
+        if record.is_some() || !section.is_empty() {
             escape(dir, &mut out);
             out.push(b'\n');
         }
-        for (name, r) in entries {
+        for (_, name, r) in section {
             render_entry(name, r, &mut out);
         }
-        for p in providers.iter() {
+        for p in providers {
             out.extend_from_slice(b"E\t");
             out.extend_from_slice(p.as_bytes());
             out.push(b'\t');
@@ -1099,6 +1119,131 @@ mod tests {
                 let msg = format!("{err:#}");
                 assert!(msg.starts_with("line 3: ") && msg.contains(why), "{msg}");
             }
+        }
+    }
+
+    /// The sectioned form as a map of sections gives it (the way `render`
+    /// grouped records before it sorted them): the reference for
+    /// `render_groups_like_a_map_of_sections`.
+    fn render_by_map(m: &Manifest) -> Vec<u8> {
+        type Section<'m> = (
+            Option<&'m DirRecord>,
+            Vec<(&'m [u8], &'m Record)>,
+            &'m [String],
+        );
+        let mut sections: BTreeMap<&[u8], Section<'_>> = BTreeMap::new();
+        for (path, d) in &m.dirs {
+            sections.entry(path).or_default().0 = Some(d);
+        }
+        for (path, providers) in &m.empty_dirs {
+            if !path.is_empty() {
+                sections.entry(path).or_default().2 = providers;
+            }
+        }
+        for (path, r) in &m.records {
+            let (dir, name) = split_path(path);
+            sections.entry(dir).or_default().1.push((name, r));
+        }
+        let mut out = MAGIC.as_bytes().to_vec();
+        out.push(b'\n');
+        for (dir, (record, entries, providers)) in &sections {
+            match record {
+                Some(d) => {
+                    let _ = write!(
+                        out,
+                        "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
+                        d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
+                    );
+                }
+                None if !entries.is_empty() => out.extend_from_slice(b"D\t"),
+                None => {}
+            }
+            if record.is_some() || !entries.is_empty() {
+                escape(dir, &mut out);
+                out.push(b'\n');
+            }
+            for (name, r) in entries {
+                render_entry(name, r, &mut out);
+            }
+            for p in providers.iter() {
+                let _ = write!(out, "E\t{p}\t");
+                escape(dir, &mut out);
+                out.push(b'\n');
+            }
+        }
+        let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
+        if let Some((k, born)) = m.root {
+            let _ = write!(out, " root {} {}", k.dev, k.ino);
+            if let Some(b) = born {
+                let _ = write!(out, " {}.{:09}", b.sec, b.nsec);
+            }
+        }
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn render_groups_like_a_map_of_sections() {
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        // Names whose bytes sort before and after '/' (so that a
+        // directory's entries and its subdirectories' interleave in path
+        // order), and names the manifest escapes.
+        let names: [&[u8]; 9] = [
+            b"a", b"a-b", b"a.c", b"a0", b"b", b"z", b"\t", b"x\\y", b"!",
+        ];
+        for _ in 0..200 {
+            let mut m = Manifest::default();
+            let mut dirs: Vec<Vec<u8>> = vec![Vec::new()];
+            for _ in 0..rng.below(40) {
+                let parent = dirs[rng.below(dirs.len())].clone();
+                let name = names[rng.below(names.len())];
+                let path = if parent.is_empty() {
+                    name.to_vec()
+                } else {
+                    [&parent[..], b"/", name].concat()
+                };
+                match rng.below(4) {
+                    0 => {
+                        if !m.records.contains_key(&path) {
+                            dirs.push(path.clone());
+                        }
+                        if rng.below(2) == 0 {
+                            let d = DirRecord {
+                                key: FileKey {
+                                    dev: 1,
+                                    ino: rng.next_u64() % 1000,
+                                },
+                                ctime: Mtime { sec: 7, nsec: 8 },
+                            };
+                            m.dirs.insert(path, d);
+                        }
+                    }
+                    1 if !dirs.contains(&path) => {
+                        m.empty_dirs
+                            .insert(path, vec!["p".to_owned(), "q".to_owned()]);
+                    }
+                    _ if !dirs.contains(&path) && !m.empty_dirs.contains_key(&path) => {
+                        let r = Record {
+                            provider: "dep".into(),
+                            kind: Kind::File,
+                            key: FileKey {
+                                dev: 1,
+                                ino: rng.next_u64() % 1000,
+                            },
+                            size: 3,
+                            mode: 0o644,
+                            mtime: Mtime { sec: 1, nsec: 2 },
+                            rewritten: rng.below(2) == 0,
+                        };
+                        m.records.insert(path, r);
+                    }
+                    _ => {}
+                }
+            }
+            if rng.below(3) == 0 {
+                m.empty_dirs.insert(Vec::new(), vec!["r".to_owned()]);
+            }
+            assert_eq!(render(&m), render_by_map(&m));
         }
     }
 
