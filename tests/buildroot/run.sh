@@ -173,6 +173,7 @@ TAR_OVERRIDE_SRCDIR = $work/hostpkg/tar
 FAKEROOT_OVERRIDE_SRCDIR = $work/hostpkg/fakeroot
 PKGCONF_OVERRIDE_SRCDIR = $work/hostpkg/pkgconf
 override HOST_FAKEROOT_DEPENDENCIES =
+override HOST_FAKEROOT_AUTORECONF = NO
 override HOST_MKPASSWD_DEPENDENCIES =
 EOF
 sed -e "s:@TOOLCHAIN@:$work/toolchain:" -e "s:@OVERRIDES@:$work/overrides.mk:" \
