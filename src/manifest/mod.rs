@@ -428,38 +428,56 @@ pub fn render(m: &Manifest) -> Vec<u8> {
         while entries.get(at).is_some_and(|e| e.0 == dir) {
             at += 1;
         }
-        let section = &entries[first..at];
-        // A recorded directory's line: no provider, size or mode; the time
-        // is the ctime.
-        match record {
-            Some(d) => {
-                out.extend_from_slice(b"d\t-\t");
-                push_u64(&mut out, d.key.dev);
-                out.push(b'\t');
-                push_u64(&mut out, d.key.ino);
-                out.extend_from_slice(b"\t0\t");
-                push_time(&mut out, d.ctime);
-                out.extend_from_slice(b"\t0\t-\t");
-            }
-            None if !section.is_empty() => out.extend_from_slice(b"D\t"),
-            // Only `E` lines: no section to open.
-            None => {}
-        }
-        if record.is_some() || !section.is_empty() {
-            escape(dir, &mut out);
-            out.push(b'\n');
-        }
-        for (_, name, r) in section {
-            render_entry(name, r, &mut out);
-        }
-        for p in providers {
-            out.extend_from_slice(b"E\t");
-            out.extend_from_slice(p.as_bytes());
-            out.push(b'\t');
-            escape(dir, &mut out);
-            out.push(b'\n');
-        }
+        let section = entries[first..at].iter().map(|&(_, name, r)| (name, r));
+        render_section(&mut out, dir, record, section, providers);
     }
+    render_end(&mut out, m);
+    out
+}
+
+/// One directory's section: its `d` line if recorded (else a `D` line if
+/// it has entries), its entries in the order given, then its `E` lines.
+fn render_section<'m>(
+    out: &mut Vec<u8>,
+    dir: &[u8],
+    record: Option<&DirRecord>,
+    entries: impl ExactSizeIterator<Item = (&'m [u8], &'m Record)>,
+    providers: &[String],
+) {
+    // A recorded directory's line: no provider, size or mode; the time is
+    // the ctime.
+    match record {
+        Some(d) => {
+            out.extend_from_slice(b"d\t-\t");
+            push_u64(out, d.key.dev);
+            out.push(b'\t');
+            push_u64(out, d.key.ino);
+            out.extend_from_slice(b"\t0\t");
+            push_time(out, d.ctime);
+            out.extend_from_slice(b"\t0\t-\t");
+        }
+        None if entries.len() > 0 => out.extend_from_slice(b"D\t"),
+        // Only `E` lines: no section to open.
+        None => {}
+    }
+    if record.is_some() || entries.len() > 0 {
+        escape(dir, out);
+        out.push(b'\n');
+    }
+    for (name, r) in entries {
+        render_entry(name, r, out);
+    }
+    for p in providers {
+        out.extend_from_slice(b"E\t");
+        out.extend_from_slice(p.as_bytes());
+        out.push(b'\t');
+        escape(dir, out);
+        out.push(b'\n');
+    }
+}
+
+/// The `end` line: the record count and the root's identity.
+fn render_end(out: &mut Vec<u8>, m: &Manifest) {
     let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
     if let Some((k, born)) = m.root {
         let _ = write!(out, " root {} {}", k.dev, k.ino);
@@ -468,7 +486,6 @@ pub fn render(m: &Manifest) -> Vec<u8> {
         }
     }
     out.push(b'\n');
-    out
 }
 
 /// One entry line.
@@ -1122,9 +1139,9 @@ mod tests {
         }
     }
 
-    /// The sectioned form as a map of sections gives it (the way `render`
-    /// grouped records before it sorted them): the reference for
-    /// `render_groups_like_a_map_of_sections`.
+    /// The sections as a map of them groups them (the way `render` grouped
+    /// records before it sorted them), each written as `render` writes
+    /// one: the reference for `render_groups_like_a_map_of_sections`.
     fn render_by_map(m: &Manifest) -> Vec<u8> {
         type Section<'m> = (
             Option<&'m DirRecord>,
@@ -1147,38 +1164,9 @@ mod tests {
         let mut out = MAGIC.as_bytes().to_vec();
         out.push(b'\n');
         for (dir, (record, entries, providers)) in &sections {
-            match record {
-                Some(d) => {
-                    let _ = write!(
-                        out,
-                        "d\t-\t{}\t{}\t0\t{}.{:09}\t0\t-\t",
-                        d.key.dev, d.key.ino, d.ctime.sec, d.ctime.nsec
-                    );
-                }
-                None if !entries.is_empty() => out.extend_from_slice(b"D\t"),
-                None => {}
-            }
-            if record.is_some() || !entries.is_empty() {
-                escape(dir, &mut out);
-                out.push(b'\n');
-            }
-            for (name, r) in entries {
-                render_entry(name, r, &mut out);
-            }
-            for p in providers.iter() {
-                let _ = write!(out, "E\t{p}\t");
-                escape(dir, &mut out);
-                out.push(b'\n');
-            }
+            render_section(&mut out, dir, *record, entries.iter().copied(), providers);
         }
-        let _ = write!(out, "end {}", m.records.len() + m.dirs.len());
-        if let Some((k, born)) = m.root {
-            let _ = write!(out, " root {} {}", k.dev, k.ino);
-            if let Some(b) = born {
-                let _ = write!(out, " {}.{:09}", b.sec, b.nsec);
-            }
-        }
-        out.push(b'\n');
+        render_end(&mut out, m);
         out
     }
 
