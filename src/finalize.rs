@@ -327,7 +327,7 @@ pub fn first_reports(dest: &Path, lines: &[String], dry_run: bool) -> Result<Vec
             data.push_str(l);
             data.push('\n');
         }
-        std::fs::write(&tmp, data)
+        fsx::write_path(&tmp, data.as_bytes())
             .map_err(|e| fsx::FsError::new("writing", &tmp, fsx::errno_of(&e)))?;
         std::fs::rename(&tmp, &record)
             .map_err(|e| fsx::FsError::two("renaming", &tmp, &record, fsx::errno_of(&e)))?;

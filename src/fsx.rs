@@ -511,6 +511,27 @@ pub fn is_root() -> bool {
     *ROOT.get_or_init(|| rustix::process::geteuid().is_root())
 }
 
+/// The most bytes one `write` call is given by [`write_chunked`].
+///
+/// Measured on Linux 6.18 (ext4) here: one `write` of 2 MiB or more into a
+/// new file, right after a merge, took 10-143 ms (in the kernel's copy
+/// into the page cache); the same 5.6 MB in 1 MiB calls took 1.4-2.2 ms,
+/// and 2 MiB calls were as slow as one. A manifest of a 50,000-entry tree
+/// is that size.
+pub const WRITE_CHUNK: usize = 1 << 20;
+
+/// Writes all of `data` to `f` in calls of at most [`WRITE_CHUNK`] bytes.
+/// Every file ppd writes goes through here (or [`write_path`]).
+pub fn write_chunked(f: &mut std::fs::File, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    data.chunks(WRITE_CHUNK).try_for_each(|c| f.write_all(c))
+}
+
+/// `std::fs::write` through [`write_chunked`]: creates or truncates `path`.
+pub fn write_path(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_chunked(&mut std::fs::File::create(path)?, data)
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// How every temporary ppd creates inside a tree begins: the full name is
@@ -1069,7 +1090,7 @@ impl DirFd {
             let fd = sys::openat(self.fd.as_fd(), tmp, flags, Mode::from_raw_mode(mode))
                 .map_err(Errno::from)?;
             let mut f = std::fs::File::from(fd);
-            std::io::Write::write_all(&mut f, data).map_err(|e| errno_of(&e))?;
+            write_chunked(&mut f, data).map_err(|e| errno_of(&e))?;
             drop(f);
             if let Some(meta) = meta {
                 self.set_meta(tmp, meta).map_err(|e| e.errno())?;

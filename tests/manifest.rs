@@ -784,3 +784,55 @@ fn a_subdirectory_without_a_record_is_still_walked() {
     let list = std::fs::read_to_string(r.join("work/libfoo/.files-list.txt")).unwrap();
     assert_eq!(list, "libfoo,./usr/lib/libfoo.so.1\n");
 }
+
+/// A manifest over 2 MiB reaches the file in `write` calls of at most
+/// 1 MiB (`fsx::WRITE_CHUNK`: larger ones were ten to a hundred times
+/// slower on Linux 6.18), and holds every record.
+#[test]
+fn a_large_manifest_is_written_in_calls_of_at_most_one_mib() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let dir = r.join("per-package/a/target/usr/share/many");
+    write(&dir.join("first"), "x");
+    std::fs::create_dir_all(r.join("per-package/a/host")).unwrap();
+    // 10,000 links with 200-byte names: about 2.5 MB of records.
+    let stem = "n".repeat(196);
+    for i in 1..10000 {
+        std::fs::hard_link(dir.join("first"), dir.join(format!("{stem}{i:04}"))).unwrap();
+    }
+    let log = r.join("strace.log");
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-e",
+        "trace=write",
+        "-e",
+        "abbrev=all",
+        "-o",
+    ])
+    .arg(&log)
+    .arg(env!("CARGO_BIN_EXE_ppd"))
+    .env_remove("MAKEFLAGS")
+    .env_remove("MAKELEVEL")
+    .args(["prepare", "--per-package-dir"])
+    .arg(r.join("per-package"))
+    .args(["--pkg", "me", "a"]);
+    ok(&mut cmd);
+    let manifest = std::fs::read_to_string(r.join("per-package/me/.target.ppd-manifest")).unwrap();
+    assert!(manifest.len() > 2 << 20, "{} bytes", manifest.len());
+    assert_eq!(manifest.lines().filter(|l| l.contains(&stem)).count(), 9999);
+    let sizes: Vec<u64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("write("))
+        .map(|l| l.rsplit("= ").next().unwrap().trim().parse().unwrap())
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    assert!(total >= manifest.len() as u64, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n <= 1 << 20), "{sizes:?}");
+}

@@ -66,7 +66,7 @@ pub fn run(args: &FinalizeArgs, ctx: &Context) -> Result<Status> {
     }
     if let (Some(path), false) = (&args.report, ctx.dry_run) {
         let doc = serde_json::to_vec_pretty(&finalize::report(&cfg, &r.conflicts))?;
-        std::fs::write(path, [doc, b"\n".to_vec()].concat())
+        crate::fsx::write_path(path, &[doc, b"\n".to_vec()].concat())
             .with_context(|| format!("writing report {}", crate::fsx::show(path)))?;
     }
     let mut out = std::io::stdout().lock();

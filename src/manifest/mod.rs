@@ -897,7 +897,8 @@ pub fn save(path: &Path, m: &Manifest) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
     let tmp = PathBuf::from(tmp);
-    let written = std::fs::write(&tmp, render(m)).and_then(|()| std::fs::rename(&tmp, path));
+    let written =
+        crate::fsx::write_path(&tmp, &render(m)).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(anyhow::Error::new(crate::fsx::FsError::new(

@@ -1,7 +1,6 @@
 //! The `fixup-paths --cache` file: inodes already scanned and found to
 //! hold no per-package path, so a later call need not read them again.
 
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -181,7 +180,7 @@ impl ScanCache {
         tmp.push(std::ffi::OsStr::from_bytes(&fsx::temp_name()));
         let tmp = PathBuf::from(tmp);
         let written = std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&out))
+            .and_then(|mut f| fsx::write_chunked(&mut f, &out))
             .and_then(|()| std::fs::rename(&tmp, &self.path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
