@@ -22,6 +22,7 @@ pub mod cli;
 pub mod cmd;
 pub mod copytree;
 pub mod cow;
+pub mod discard;
 pub mod elf;
 pub mod exit;
 pub mod explain;

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     // Before any thread starts (see grow_fd_table).
     ppd::limits::grow_fd_table();
     let cli = ppd::cli::parse();
+    // One command, then exit: large values are left to the exit (see discard).
+    ppd::discard::one_shot();
     match ppd::run(cli, jobserver) {
         Ok(status) => status.into(),
         Err(err) => {

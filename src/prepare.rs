@@ -171,8 +171,9 @@ pub fn prepare(cfg: &PrepareConfig, pools: &crate::jobs::Pools) -> Result<Vec<Tr
             }
         }
     }
-    for p in &pending {
-        p.lock.done()?;
+    for Pending { lock, manifest, .. } in pending {
+        lock.done()?;
+        crate::discard::discard(manifest);
     }
     Ok(results)
 }
@@ -467,6 +468,7 @@ fn prepare_tree(
             false => pools.full(),
         };
         let report = crate::textfix::fixup_trees_sized(fx, dest, Some(&known), &pick)?;
+        crate::discard::discard(known);
         if use_manifest {
             provenance::note_rewrites(&job.dest, &report, &mut new)?;
         }
@@ -474,6 +476,7 @@ fn prepare_tree(
     }
     if !use_manifest {
         lock.done()?;
+        release(sources, plan);
         return Ok((result, None));
     }
     if old.as_ref().is_some_and(|m| m.identity_lost) {
@@ -485,12 +488,22 @@ fn prepare_tree(
         Some(dirs) => dirs,
         None => record_dirs(&job.dest, &plan, &result.applied.fresh)?,
     };
+    release(sources, plan);
     let pending = Pending {
         lock,
         path: mpath,
         manifest: new,
     };
     Ok((result, Some(pending)))
+}
+
+/// Frees what the merge needed: the dependencies' directory handles are
+/// closed here, their entries and the plan left to [`crate::discard`].
+fn release(mut sources: Vec<Source>, plan: Plan) {
+    for s in &mut sources {
+        crate::discard::discard(std::mem::take(&mut s.tree.dirs));
+    }
+    crate::discard::discard(plan);
 }
 
 /// The dry run of [`prepare_tree`]: what it would remove, place and
