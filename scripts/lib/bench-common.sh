@@ -177,15 +177,16 @@ bench_empty_trash() {
 }
 bench_empty_trash
 
-# Empties the dentry and inode caches (as root; otherwise does nothing).
-# Trees that earlier runs moved aside fill them, and a run then slows
+# bench_drop_caches [WHEN]: empties the dentry and inode caches (as root;
+# otherwise does nothing); WHEN (default "at start") is what the results
+# say. Trees that earlier runs moved aside fill them, and a run then slows
 # down unevenly, method by method (docs/bench.md, "Long benchmark
 # sessions"): every benchmark starts from emptied caches.
 BENCH_CACHES="kept (not root)"
 bench_drop_caches() {
     [ "$(id -u)" = 0 ] || return 0
     sync
-    echo 2 > /proc/sys/vm/drop_caches 2>/dev/null && BENCH_CACHES="emptied at start"
+    echo 2 > /proc/sys/vm/drop_caches 2>/dev/null && BENCH_CACHES="emptied ${1:-at start}"
 }
 bench_drop_caches
 
