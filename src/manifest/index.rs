@@ -353,14 +353,7 @@ impl<'a> Index<'a> {
         let Some(group) = self.group(dir) else {
             return Ok(None);
         };
-        let mut escaped = Vec::with_capacity(name.len());
-        super::escape(name, &mut escaped);
-        for run in &group.runs {
-            if let Some(rec) = run.find(&escaped)? {
-                return Ok(Some(rec));
-            }
-        }
-        Ok(None)
+        find_in(group.runs.iter().copied(), name)
     }
 
     /// Parses every record line; the number of non-directory records.
@@ -460,20 +453,29 @@ impl Owned {
         let Some(spans) = self.dirs.get(dir) else {
             return Ok(None);
         };
-        let mut escaped = Vec::with_capacity(name.len());
-        super::escape(name, &mut escaped);
-        for s in spans {
-            let run = Run {
-                lines: &self.data[s.start..s.end],
-                first_line: s.first_line,
-                count: s.count,
-            };
-            if let Some(rec) = run.find(&escaped)? {
-                return Ok(Some(rec));
-            }
-        }
-        Ok(None)
+        let runs = spans.iter().map(|s| Run {
+            lines: &self.data[s.start..s.end],
+            first_line: s.first_line,
+            count: s.count,
+        });
+        find_in(runs, name)
     }
+}
+
+/// The record named `name` (unescaped) in the runs of one directory: the
+/// lookup of [`Index::get`] and [`Owned::get`].
+fn find_in<'a>(
+    runs: impl IntoIterator<Item = Run<'a>>,
+    name: &[u8],
+) -> Result<Option<RecordRef<'a>>> {
+    let mut escaped = Vec::with_capacity(name.len());
+    super::escape(name, &mut escaped);
+    for run in runs {
+        if let Some(rec) = run.find(&escaped)? {
+            return Ok(Some(rec));
+        }
+    }
+    Ok(None)
 }
 
 /// Splits the lines into about `parts` pieces, each starting at a
