@@ -415,7 +415,7 @@ fn prepare_tree(
     };
     result.applied = merge::apply(&sources, &plan, &job.dest, opts, pool)?;
     if use_manifest {
-        let placed = result.applied.placed.iter().map(|p| {
+        let record_of = |p: &merge::apply::Placed| {
             let e = plan::entry(&sources, p.r);
             let path = merge::apply::leaf_path(&plan.dirs[p.dir as usize], &e.name);
             let record = Record {
@@ -428,15 +428,21 @@ fn prepare_tree(
                 rewritten: false,
             };
             (path, record)
-        });
+        };
+        let placed = &result.applied.placed;
         if new.records.is_empty() {
-            // A tree's first prepare: the map built in one go (the records
-            // come in plan order, nearly sorted already, so one sort and a
-            // bulk build) instead of an insertion, with its comparisons of
-            // long common path prefixes, per entry.
-            new.records = placed.collect();
+            // A tree's first prepare: the map built in one go (a bulk
+            // build) instead of an insertion per entry, from the records
+            // in path order already, so that the build's sort finds one
+            // run (sorting the plan's order compared long common path
+            // prefixes: 10 ms of a 50,000-entry step).
+            let order = merge::apply::path_order(&sources, &plan, placed);
+            new.records = order
+                .iter()
+                .map(|&i| record_of(&placed[i as usize]))
+                .collect();
         } else {
-            new.records.extend(placed);
+            new.records.extend(placed.iter().map(record_of));
         }
         for own in &result.applied.kept_own {
             new.records.remove(own);

@@ -1061,3 +1061,142 @@ fn placing(err: anyhow::Error, path: &std::path::Path) -> anyhow::Error {
 pub fn leaf_path(d: &PlanDir, name: &[u8]) -> Vec<u8> {
     crate::scan::child_rel(&d.rel, name).into_vec()
 }
+
+/// The indices of `placed` in the byte order of their paths (the order of
+/// a manifest's records), computed from the plan's tree instead of by
+/// comparing whole paths.
+///
+/// Within one directory the paths compare by what follows the directory's
+/// `/`: a leaf's name, or a subdirectory's name followed by `/` and more.
+/// So a directory's leaves and subdirectories interleave by name, each
+/// subdirectory taken as its name plus `/` (`b-c` and `b.c` come before
+/// everything below `b/`, since `-` and `.` sort before `/`), and all of a
+/// subdirectory's paths come together. The plan's order (each
+/// directory's leaves, then its subdirectories by name) differs from it
+/// wherever those interleave.
+pub fn path_order(sources: &[Source], plan: &Plan, placed: &[Placed]) -> Vec<u32> {
+    let name = |i: u32| -> &[u8] { &entry(sources, placed[i as usize].r).name };
+    let n = plan.dirs.len();
+    // Each directory's placed entries, by name (they come by name already
+    // within a directory; sorted again only if not).
+    let mut start = vec![0u32; n + 1];
+    for p in placed {
+        start[p.dir as usize + 1] += 1;
+    }
+    for d in 0..n {
+        start[d + 1] += start[d];
+    }
+    let mut fill = start.clone();
+    let mut leaves = vec![0u32; placed.len()];
+    for (i, p) in placed.iter().enumerate() {
+        leaves[fill[p.dir as usize] as usize] = i as u32;
+        fill[p.dir as usize] += 1;
+    }
+    for d in 0..n {
+        let run = &mut leaves[start[d] as usize..start[d + 1] as usize];
+        if !run.windows(2).all(|w| name(w[0]) < name(w[1])) {
+            run.sort_by(|&a, &b| name(a).cmp(name(b)));
+        }
+    }
+    // Each directory's subdirectories, by name and `/`.
+    let mut kids: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (d, pd) in plan.dirs.iter().enumerate().skip(1) {
+        kids[pd.parent as usize].push(d as u32);
+    }
+    let key = |d: u32| plan.dirs[d as usize].name().iter().chain(b"/");
+    for k in &mut kids {
+        k.sort_by(|&a, &b| key(a).cmp(key(b)));
+    }
+    // A depth-first merge: (directory, next leaf, next subdirectory).
+    let mut order = Vec::with_capacity(placed.len());
+    let mut stack = vec![(0usize, start[0] as usize, 0usize)];
+    while let Some(top) = stack.last_mut() {
+        let (d, leaf, kid) = *top;
+        let leaf_next = (leaf < start[d + 1] as usize).then(|| leaves[leaf]);
+        let kid_next = kids[d].get(kid).copied();
+        match (leaf_next, kid_next) {
+            (Some(l), Some(k)) if name(l).iter().lt(key(k)) => {
+                order.push(l);
+                top.1 += 1;
+            }
+            (Some(l), None) => {
+                order.push(l);
+                top.1 += 1;
+            }
+            (_, Some(k)) => {
+                top.2 += 1;
+                stack.push((k as usize, start[k as usize] as usize, 0));
+            }
+            (None, None) => {
+                stack.pop();
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names whose paths interleave a directory's leaves with what lies
+    /// below its subdirectories (`-` and `.` sort before `/`, `0` after).
+    #[test]
+    fn path_order_is_the_byte_order_of_the_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        let files = [
+            "b", "b-c", "b.c", "b0", "d/x", "d-e/y", "d.e", "d/sub/z", "d/sub-z", "d/sub.z",
+            "d/subz", "e/f/g/h", "e/f-g", "e/f/g-h", "e/f0",
+        ];
+        for (i, f) in files.iter().enumerate() {
+            // Two sources, so the plan merges their directories.
+            let root = if i % 2 == 0 { &a } else { &b };
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+        std::fs::create_dir_all(b.join("d/sub")).unwrap();
+        let roots = [("a".to_string(), a), ("b".to_string(), b)];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let opts = crate::scan::ScanOptions::default();
+        let (sources, _) = crate::merge::scan_sources(&roots, false, opts, &pool).unwrap();
+        let plan = crate::merge::build(&sources);
+        let meta = Meta {
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: Mtime { sec: 0, nsec: 0 },
+        };
+        let mut placed: Vec<Placed> = Vec::new();
+        for (d, pd) in plan.dirs.iter().enumerate() {
+            for &r in &pd.leaves {
+                let key = FileKey { dev: 0, ino: 0 };
+                placed.push(Placed {
+                    r,
+                    dir: d as u32,
+                    key,
+                    size: 0,
+                    meta,
+                });
+            }
+        }
+        // Also from placed entries that do not come directory by directory.
+        placed.reverse();
+        let path = |p: &Placed| leaf_path(&plan.dirs[p.dir as usize], &entry(&sources, p.r).name);
+        let order = path_order(&sources, &plan, &placed);
+        let got: Vec<Vec<u8>> = order.iter().map(|&i| path(&placed[i as usize])).collect();
+        let mut want: Vec<Vec<u8>> = files.iter().map(|f| f.as_bytes().to_vec()).collect();
+        want.sort();
+        let show = |v: &[Vec<u8>]| -> Vec<String> {
+            v.iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        };
+        assert_eq!(show(&got), show(&want));
+    }
+}
