@@ -18,9 +18,12 @@
 //! `getdents` would give (an in-place edit keeps the inode; anything else
 //! changes the directory's ctime). Only that is taken from it: sizes,
 //! modes and mtimes recorded may be stale and are read from the entry
-//! when needed, as for any scanned entry. Each recorded subdirectory is
-//! `fstatat`ed through its parent to check its record, so a trusted
-//! directory is opened only if it has subdirectories. A manifest that
+//! when needed, as for any scanned entry. Each recorded subdirectory of a
+//! trusted directory is `lstat`ed by its full path to check its record,
+//! believed only where that finds the recorded inode (a directory has one
+//! place: whatever the path went through, that inode's metadata is its
+//! own), else through its parent's handle; so a trusted directory is
+//! normally not opened at all. A manifest that
 //! turns out damaged, or a recorded entry that is not there, makes the
 //! tree be read again in full.
 
@@ -168,6 +171,16 @@ impl SrcTree {
     /// longer than `PATH_MAX` fails and takes the handle's way too.
     pub fn stat_at_path(&self, dir: usize, name: &[u8], ino: u64) -> Option<crate::fsx::FileStat> {
         self.stat_known(&self.dirs[dir].rel, name, ino)
+    }
+
+    /// `lstat` of the recorded directory `rel` by its full path, believed
+    /// only if it finds the recorded inode (see [`Self::stat_at_path`]):
+    /// checking a trusted directory's subdirectories this way spares
+    /// opening it (an `openat` and a `close` for one or two `fstatat`s
+    /// through its handle). `None` leaves the check to the handle.
+    fn stat_recorded(&self, rel: &[u8], record: DirRecord) -> Option<crate::fsx::FileStat> {
+        let st = self.stat_known(rel, b"", record.key.ino)?;
+        (Kind::from_mode(st.st_mode) == Kind::Dir && st.st_dev == record.key.dev).then_some(st)
     }
 
     fn stat_known(&self, rel: &[u8], name: &[u8], ino: u64) -> Option<crate::fsx::FileStat> {
@@ -337,36 +350,38 @@ fn scan_once(
         // Where the scan's handles are not kept past it, one opened from
         // the parent's is not offered to the cache either (it would only
         // evict others).
-        let open = |idx: usize| match &parent {
-            Some(p) if !opts.keep_handles => Ok(Arc::new(p.open_child(tree.dirs[idx].name())?)),
+        let open = |idx: usize, name: &[u8]| match &parent {
+            Some(p) if !opts.keep_handles => Ok(Arc::new(p.open_child(name)?)),
             Some(p) => tree.walker.open_below(p, idx as u32),
             None => tree.walker.open(idx as u32),
         };
-        let (mut entries, dir) = match group {
-            Some(g) => {
-                let entries = recorded_entries(g, tree.dev)?;
-                let dir = match g.subdirs.is_empty() {
-                    true => None,
-                    false => Some(open(idx)?),
-                };
-                (entries, dir)
-            }
+        // A trusted directory is not opened unless a subdirectory's
+        // check needs its handle (see `stat_recorded`).
+        let (mut entries, mut dir) = match group {
+            Some(g) => (recorded_entries(g, tree.dev)?, None),
             None => {
-                let dir = open(idx)?;
+                let dir = open(idx, tree.dirs[idx].name())?;
                 (read_entries(&dir, opts)?, Some(dir))
             }
         };
-        drop(parent);
-        let held = dir.as_ref().filter(|_| depth < HELD);
         let rel = tree.dirs[idx].rel.clone();
         for ent in entries.iter_mut().filter(|e| e.kind == Kind::Dir) {
             let sub_rel = child_rel(&rel, &ent.name);
             let meta = OnceLock::new();
             let mut sub_group = None;
-            let recorded = index
-                .and_then(|ix| ix.group(&sub_rel))
-                .is_some_and(|g| g.dir.is_some());
-            if let (true, Some(dir)) = (recorded, &dir) {
+            let record = index.and_then(|ix| ix.group(&sub_rel)).and_then(|g| g.dir);
+            let by_path = match (record, &dir) {
+                (Some(r), None) => tree.stat_recorded(&sub_rel, r),
+                _ => None,
+            };
+            if record.is_some() && by_path.is_none() && dir.is_none() {
+                dir = Some(open(idx, fsx::split_rel(&rel).1)?);
+            }
+            if let (Some(_), Some(st)) = (record, by_path) {
+                ent.ino = st.st_ino;
+                let _ = meta.set(Meta::of(&st));
+                sub_group = trusted(index, &sub_rel, &st);
+            } else if let (Some(_), Some(dir)) = (record, &dir) {
                 match dir.stat(&ent.name)? {
                     Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
                         ent.ino = st.st_ino;
@@ -392,8 +407,10 @@ fn scan_once(
                 meta,
                 entries: Vec::new(),
             });
+            let held = dir.as_ref().filter(|_| depth < HELD);
             stack.push((ent.child as usize, sub_group, held.cloned(), depth + 1));
         }
+        drop(parent);
         tree.dirs[idx].entries = entries;
     }
     // The handles kept while reading are of the last directories read;

@@ -154,6 +154,35 @@ fn prepare_into(pp: &Path, out: &Path, deps: &[&str]) -> (String, Option<usize>)
     (String::from_utf8_lossy(&o.stderr).into_owned(), reads)
 }
 
+/// The directories a dry-run `ppd prepare` of `dep` into `out` opens from
+/// their parents below the dependency's tree roots (relative `openat` calls
+/// of directories, under strace: how a scan descends; reading a symlink's
+/// target for the plan reaches its directory with one `openat2` from the
+/// root instead).
+fn dirs_opened_below(pp: &Path, out: &Path, dep: &str) -> usize {
+    let log = out.with_extension("open-strace");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=openat,openat2", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_ppd"))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .args(["prepare", "-n", "--per-package-dir"])
+        .arg(pp)
+        .arg("--host-dir")
+        .arg(out.join("host"))
+        .arg("--target-dir")
+        .arg(out.join("target"))
+        .arg(dep);
+    ok(&mut cmd);
+    let text = std::fs::read_to_string(&log).unwrap();
+    // Every other open names an absolute path: the trees' roots, the
+    // manifests, the per-package directory.
+    text.lines()
+        .filter(|l| l.contains("openat(") && l.contains("O_DIRECTORY") && !l.contains("AT_FDCWD"))
+        .count()
+}
+
 fn rsync_loop(pp: &Path, deps: &[&str], dest: &Path) {
     for tree in TREES {
         let d = dest.join(tree);
@@ -302,6 +331,13 @@ fn manifests_give_the_same_union_as_reading_every_directory() {
         m2_reads,
         Some(0),
         "an unchanged dependency's tree is not read"
+    );
+    // Nor opened: its directories' records are checked by path (a dry run
+    // scans and plans, and places nothing, so only the scan opens them).
+    assert_eq!(
+        dirs_opened_below(&pp, &r.join("dry-m2"), "m2"),
+        0,
+        "an unchanged dependency's directories are not opened"
     );
 
     // Changed behind ppd's back after the manifests were written.
