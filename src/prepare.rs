@@ -473,7 +473,10 @@ fn prepare_tree(
             true => pools.inline(),
             false => pools.full(),
         };
-        let report = crate::textfix::fixup_trees_sized(fx, dest, Some(&known), &pick)?;
+        let listings = fresh_listings(&sources, &plan, &result.applied.fresh, &known);
+        let report =
+            crate::textfix::fixup_trees_sized(fx, dest, Some(&known), Some(&listings), &pick)?;
+        crate::discard::discard(listings);
         crate::discard::discard(known);
         if use_manifest {
             provenance::note_rewrites(&job.dest, &report, &mut new)?;
@@ -501,6 +504,49 @@ fn prepare_tree(
         manifest: new,
     };
     Ok((result, Some(pending)))
+}
+
+/// The complete listings of the directories this run created (`fresh`, by
+/// plan index), for the path fixup: a directory made by this run holds
+/// exactly the plan's entries for it and its subdirectories in the plan
+/// (a device node the kernel refused is listed but not there: the fixup
+/// skips devices anyway). Inode numbers come from the `lstat`s in `known`.
+fn fresh_listings<'a>(
+    sources: &'a [Source],
+    plan: &'a Plan,
+    fresh: &[bool],
+    known: &crate::textfix::Known<'_>,
+) -> crate::textfix::Listings<'a> {
+    use crate::textfix::ListedEntry;
+    let mut out = crate::textfix::Listings::default();
+    for (i, d) in plan.dirs.iter().enumerate() {
+        if !fresh.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let placed = known.get(&d.rel[..]);
+        let entries = d.leaves.iter().map(|&r| {
+            let e = plan::entry(sources, r);
+            let ino = placed
+                .and_then(|m| m.get(&e.name[..]))
+                .map_or(0, |k| k.key.ino);
+            ListedEntry {
+                name: &e.name,
+                kind: e.kind,
+                ino,
+            }
+        });
+        out.insert(&d.rel[..], entries.collect());
+    }
+    for d in plan.dirs.iter().skip(1) {
+        if let Some(v) = out.get_mut(&plan.dirs[d.parent as usize].rel[..]) {
+            v.push(ListedEntry {
+                name: d.name(),
+                kind: fsx::Kind::Dir,
+                ino: 0,
+            });
+        }
+    }
+    out
 }
 
 /// Frees what the merge needed: the dependencies' directory handles are

@@ -19,7 +19,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, ppd, run, set_mtime, snapshot};
+use common::{ok, ppd, run, set_mtime, skip_without, snapshot};
 
 /// The per-package directory as embedded in file contents. It does not
 /// need to exist: ppd and sed only compare strings.
@@ -1012,4 +1012,78 @@ fn prepare_fixup_cache_skips_reading_the_inodes_it_knows() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.join("e").exists());
+}
+
+#[test]
+fn prepare_fixes_a_tree_it_filled_without_reading_its_directories() {
+    if skip_without(&["strace"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("per-package");
+    let d = dir.to_str().unwrap();
+    let dep = dir.join("dep/host");
+    // Paths to fix at several depths, a file that needs none, a symlink.
+    write(
+        &dep.join("bin/dep-config"),
+        format!("echo {d}/dep/host/bin\n"),
+    );
+    write(
+        &dep.join("lib/pkgconfig/dep.pc"),
+        format!("prefix={d}/dep/host/usr\n"),
+    );
+    write(
+        &dep.join("share/a/b/c/dep.la"),
+        format!("libdir='{d}/dep/host/lib'\n"),
+    );
+    write(&dep.join("share/a/plain.txt"), "nothing here\n");
+    symlink("../lib/pkgconfig/dep.pc", dep.join("bin/link.pc")).unwrap();
+    std::fs::create_dir_all(dir.join("dep/target")).unwrap();
+    for (pkg, opts) in [("a", &[][..]), ("b", &["--no-manifest"][..])] {
+        let host = dir.join(pkg).join("host");
+        let log = t.path().join(format!("{pkg}.strace"));
+        let mut c = Command::new("strace");
+        c.args(["-f", "-qq", "-y", "-e", "trace=getdents64", "-o"])
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_ppd"))
+            .env_remove("MAKEFLAGS")
+            .env_remove("MAKELEVEL")
+            .args(["prepare", "--per-package-dir"])
+            .arg(&dir)
+            .args(["--pkg", pkg, "--fixup-paths"])
+            .args(opts)
+            .arg("--host-dir")
+            .arg(&host)
+            .arg("--target-dir")
+            .arg(dir.join(pkg).join("target"))
+            .arg("dep");
+        ok(&mut c);
+        // `-y` names each directory read: none of the tree just filled.
+        let text = std::fs::read_to_string(&log).unwrap();
+        let inside = format!("<{}", host.display());
+        let reads: Vec<&str> = text.lines().filter(|l| l.contains(&inside)).collect();
+        assert!(reads.is_empty(), "{pkg}: read {reads:#?}");
+        assert!(
+            text.lines().any(|l| l.contains("getdents64(")),
+            "{pkg}: the dependency is read, so the trace works: {text}"
+        );
+        let root = format!("{d}/{pkg}/host");
+        for (rel, want) in [
+            ("bin/dep-config", format!("echo {root}/bin\n")),
+            ("lib/pkgconfig/dep.pc", format!("prefix={root}/usr\n")),
+            ("share/a/b/c/dep.la", format!("libdir='{root}/lib'\n")),
+            ("share/a/plain.txt", "nothing here\n".to_string()),
+        ] {
+            assert_eq!(read(&host.join(rel)), want.as_bytes(), "{pkg}: {rel}");
+        }
+        // Untouched files stay links to the dependency's inode.
+        assert_eq!(
+            ino(&host.join("share/a/plain.txt")),
+            ino(&dep.join("share/a/plain.txt"))
+        );
+        assert_eq!(
+            std::fs::read_link(host.join("bin/link.pc")).unwrap(),
+            Path::new("../lib/pkgconfig/dep.pc")
+        );
+    }
 }

@@ -214,6 +214,8 @@ struct Scanner<'a> {
     cache: Option<&'a ScanCache>,
     /// What the caller already knows of the first tree's entries.
     known: Option<&'a Known<'a>>,
+    /// Directories of the first tree the caller lists completely.
+    listings: Option<&'a Listings<'a>>,
 }
 
 /// What the caller already knows of one entry of a tree: the `lstat` it
@@ -234,6 +236,52 @@ pub struct KnownEntry {
 /// Known entries of a tree, by directory (relative path, empty for the
 /// root) and name.
 pub type Known<'a> = rustc_hash::FxHashMap<&'a [u8], rustc_hash::FxHashMap<&'a [u8], KnownEntry>>;
+
+/// One entry of a directory the caller lists completely (see
+/// [`Listings`]): what `getdents` would give, `ino` 0 where not known.
+#[derive(Clone, Copy, Debug)]
+pub struct ListedEntry<'a> {
+    /// The file name.
+    pub name: &'a [u8],
+    /// Its type.
+    pub kind: Kind,
+    /// Its inode number, or 0.
+    pub ino: u64,
+}
+
+/// Directories of the first tree whose entries the caller knows, all of
+/// them, by relative path (empty for the root): prepare's fixup of a tree
+/// it filled passes the directories this run created, which hold exactly
+/// what it put there (the tree's lock keeps the package's own steps out
+/// until it returns). Such a directory is not read, and not even opened
+/// unless one of its entries has to be `stat`ed or read.
+pub type Listings<'a> = rustc_hash::FxHashMap<&'a [u8], Vec<ListedEntry<'a>>>;
+
+/// A directory's handle, opened on first use (a listed directory whose
+/// entries the cache and the caller's `lstat`s clear is never opened).
+struct LazyDir<'w> {
+    walker: &'w Walker,
+    node: u32,
+    fd: std::cell::OnceCell<Arc<DirFd>>,
+}
+
+impl<'w> LazyDir<'w> {
+    fn new(walker: &'w Walker, node: u32) -> LazyDir<'w> {
+        LazyDir {
+            walker,
+            node,
+            fd: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&DirFd, FsError> {
+        if let Some(d) = self.fd.get() {
+            return Ok(d);
+        }
+        let d = self.walker.open(self.node)?;
+        Ok(self.fd.get_or_init(|| d))
+    }
+}
 
 /// What a scan decides an inode by: from its own `fstatat` or a
 /// [`KnownEntry`].
@@ -395,10 +443,8 @@ impl Scanner<'_> {
                 .into_par_iter()
                 .map(|(i, e)| {
                     let p = &level[i];
-                    let found = match self.walkers[p.tree].open(p.node) {
-                        Ok(dir) => self.scan_entry(p.tree, &dir, &p.rel, &e),
-                        Err(err) => Found::Done(Scanned::error(err)),
-                    };
+                    let dir = LazyDir::new(&self.walkers[p.tree], p.node);
+                    let found = self.scan_entry(p.tree, &dir, &p.rel, &e);
                     match found {
                         Found::Dir => (Scanned::default(), vec![(i, e.name)]),
                         Found::Done(s) => (s, Vec::new()),
@@ -429,18 +475,26 @@ impl Scanner<'_> {
         total
     }
 
-    /// Reads one directory; scans its entries if it is small.
+    /// Reads one directory (unless the caller lists it); scans its
+    /// entries if it is small.
     fn list_dir(&self, p: &Pending) -> Listed {
-        let dir = match self.walkers[p.tree].open(p.node) {
-            Ok(d) => d,
-            Err(e) => {
-                return Listed {
-                    scanned: Scanned::error(e),
-                    ..Listed::default()
-                }
-            }
+        let dir = LazyDir::new(&self.walkers[p.tree], p.node);
+        let listing = self
+            .listings
+            .filter(|_| p.tree == 0)
+            .and_then(|l| l.get(&p.rel[..]));
+        let entries = match listing {
+            Some(l) => Ok(l
+                .iter()
+                .map(|e| RawEntry {
+                    name: e.name.to_vec(),
+                    kind: Some(e.kind),
+                    ino: e.ino,
+                })
+                .collect()),
+            None => dir.get().and_then(|d| d.entries()),
         };
-        let entries = match dir.entries() {
+        let entries = match entries {
             Ok(e) => e,
             Err(e) => {
                 return Listed {
@@ -468,7 +522,7 @@ impl Scanner<'_> {
         out
     }
 
-    fn scan_entry(&self, tree: usize, dir: &DirFd, dir_rel: &[u8], e: &RawEntry) -> Found {
+    fn scan_entry(&self, tree: usize, dir: &LazyDir<'_>, dir_rel: &[u8], e: &RawEntry) -> Found {
         if e.kind == Some(Kind::Dir) {
             return Found::Dir;
         }
@@ -476,7 +530,7 @@ impl Scanner<'_> {
         let kind = match e.kind {
             Some(k) => k,
             // No d_type from this filesystem: ask, without following.
-            None => match dir.stat(&e.name) {
+            None => match dir.get().and_then(|d| d.stat(&e.name)) {
                 Ok(Some(s)) => {
                     let k = Kind::from_mode(s.st_mode);
                     st = Some(s);
@@ -497,7 +551,7 @@ impl Scanner<'_> {
     fn scan_leaf(
         &self,
         tree: usize,
-        dir: &DirFd,
+        dir: &LazyDir<'_>,
         dir_rel: &[u8],
         name: &[u8],
         ino: u64,
@@ -510,7 +564,7 @@ impl Scanner<'_> {
                     Some(s) => Some(Ident::of(&s)),
                     None => self.known(tree, dir_rel, name, ino),
                 };
-                let stat = || match dir.stat(name) {
+                let stat = || match dir.get().and_then(|d| d.stat(name)) {
                     Ok(Some(s)) => Ok(Ident::of(&s)),
                     Ok(None) => Err(Scanned::default()),
                     Err(e) => Err(Scanned::error(e)),
@@ -553,9 +607,15 @@ impl Scanner<'_> {
                     }
                     return out;
                 }
-                self.scan_file(tree, dir, dir_rel, name)
+                match dir.get() {
+                    Ok(d) => self.scan_file(tree, d, dir_rel, name),
+                    Err(e) => Scanned::error(e),
+                }
             }
-            Kind::Symlink if self.symlinks => self.scan_symlink(tree, dir, dir_rel, name),
+            Kind::Symlink if self.symlinks => match dir.get() {
+                Ok(d) => self.scan_symlink(tree, d, dir_rel, name),
+                Err(e) => Scanned::error(e),
+            },
             // Devices, fifos and sockets are skipped, as grep -r does
             // (directories were entered above).
             Kind::Symlink | Kind::Other | Kind::Dir => Scanned::default(),
@@ -769,7 +829,7 @@ pub fn fixup_trees_known(
     known: Option<&Known<'_>>,
     pool: &rayon::ThreadPool,
 ) -> Result<FixupReport, FixupError> {
-    fixup_trees_sized(cfg, trees, known, &|_| Ok(pool))
+    fixup_trees_sized(cfg, trees, known, None, &|_| Ok(pool))
 }
 
 /// [`fixup_trees_known`] on the pool `pick` returns for the bytes the scan
@@ -777,11 +837,13 @@ pub fn fixup_trees_known(
 /// cache does not clear, each inode once (entries `known` does not name
 /// are not counted). A configure step whose dependencies' files were all
 /// scanned before reads only the few files holding per-package paths: not
-/// worth starting threads for.
+/// worth starting threads for. The directories of the first tree that
+/// `listings` names are not read (see [`Listings`]).
 pub fn fixup_trees_sized<'p>(
     cfg: &FixupConfig,
     trees: &[PathBuf],
     known: Option<&Known<'_>>,
+    listings: Option<&Listings<'_>>,
     pick: &dyn Fn(u64) -> anyhow::Result<&'p rayon::ThreadPool>,
 ) -> Result<FixupReport, FixupError> {
     let dir_bytes = cfg.per_package_dir.as_os_str().as_bytes();
@@ -799,6 +861,7 @@ pub fn fixup_trees_sized<'p>(
         memo: Memo::new(),
         cache: cache.as_ref(),
         known,
+        listings,
     };
     let mut roots = Vec::with_capacity(trees.len());
     let mut errors = Vec::new();
