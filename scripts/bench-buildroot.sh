@@ -56,6 +56,7 @@ BUILDROOT=${BUILDROOT:-$BENCH_REPO/../shared/buildroot/buildroot-2026.05.1.tar.x
 
 if [ -n "${PPD:-}" ]; then
     [ -x "$PPD" ] || bench_die "PPD=$PPD is not executable"
+    BENCH_PPD_FROM="given as PPD"
 else
     bench_build_ppd
 fi

@@ -121,6 +121,7 @@ bench_executable() {
 bench_build_ppd() {
     if [ -n "${PPD_BENCH_PPD:-}" ]; then
         PPD=$PPD_BENCH_PPD
+        BENCH_PPD_FROM="given as PPD_BENCH_PPD"
         bench_executable PPD PPD_BENCH_PPD=
         return
     fi
@@ -199,7 +200,7 @@ bench_env() {
     echo "- tools: $(rsync --version | head -1 | sed 's/  */ /g'), $(cp --version | head -1)"
     local linked=dynamically
     ldd "${PPD:-/nonexistent}" 2>&1 | grep -q "statically linked" && linked=statically
-    echo "- ppd: ${PPD#"$BENCH_REPO"/}, built by scripts/build-release.sh ($linked linked)"
+    echo "- ppd: ${PPD#"$BENCH_REPO"/}, ${BENCH_PPD_FROM:-built by scripts/build-release.sh} ($linked linked)"
     echo "- dentry and inode caches: $BENCH_CACHES"
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
