@@ -160,12 +160,22 @@ bench_workload() {
 bench_clean() {
     local d
     mkdir -p "$BENCH_WORK/trash"
+    BENCH_TRASHED=1
     for d in "$@"; do
         [ -e "$d" ] || continue
         mv "$d" "$(mktemp -d "$BENCH_WORK/trash/XXXXXX")/" || rm -rf "$d"
     done
     sync
 }
+
+# A whole-build replay moves gigabytes aside; say where they are when the
+# script ends (a script with an EXIT trap of its own replaces this one).
+bench_left_behind() {
+    [ -n "${BENCH_TRASHED:-}" ] && [ -d "$BENCH_WORK/trash" ] || return 0
+    bench_say "the trees this run moved aside stay in $BENCH_WORK/trash until the next" \
+        "benchmark starts; rm -rf it to free the space now"
+}
+trap bench_left_behind EXIT
 
 # Deletes what earlier runs left in the trash, then lets the disk settle.
 bench_empty_trash() {
