@@ -1086,4 +1086,44 @@ fn prepare_fixes_a_tree_it_filled_without_reading_its_directories() {
             Path::new("../lib/pkgconfig/dep.pc")
         );
     }
+    // A tree root that was there before may hold more than the merge put
+    // there: it is read, and what it holds is fixed too; the directories
+    // below it, all created by the merge, are not read.
+    let host = dir.join("c/host");
+    write(&host.join("own.pc"), format!("prefix={d}/dep/host\n"));
+    let log = t.path().join("c.strace");
+    let mut c = Command::new("strace");
+    c.args(["-f", "-qq", "-y", "-e", "trace=getdents64", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_ppd"))
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .args(["prepare", "--per-package-dir"])
+        .arg(&dir)
+        .args(["--pkg", "c", "--fixup-paths", "--host-dir"])
+        .arg(&host)
+        .arg("--target-dir")
+        .arg(dir.join("c/target"))
+        .arg("dep");
+    ok(&mut c);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reads: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!("<{}", host.display())))
+        .collect();
+    assert!(
+        !reads.is_empty()
+            && reads
+                .iter()
+                .all(|l| l.contains(&format!("<{}>", host.display()))),
+        "only the root is read: {reads:#?}"
+    );
+    assert_eq!(
+        read(&host.join("own.pc")),
+        format!("prefix={d}/c/host\n").as_bytes()
+    );
+    assert_eq!(
+        read(&host.join("lib/pkgconfig/dep.pc")),
+        format!("prefix={d}/c/host/usr\n").as_bytes()
+    );
 }
