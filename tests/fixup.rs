@@ -1039,8 +1039,9 @@ fn prepare_fixes_a_tree_it_filled_without_reading_its_directories() {
     write(&dep.join("share/a/plain.txt"), "nothing here\n");
     symlink("../lib/pkgconfig/dep.pc", dep.join("bin/link.pc")).unwrap();
     std::fs::create_dir_all(dir.join("dep/target")).unwrap();
-    for (pkg, opts) in [("a", &[][..]), ("b", &["--no-manifest"][..])] {
-        let host = dir.join(pkg).join("host");
+    // prepare --fixup-paths of `pkg` under strace; returns its log of
+    // `getdents64` calls, `-y` naming each directory read.
+    let prepare_traced = |pkg: &str, opts: &[&str]| {
         let log = t.path().join(format!("{pkg}.strace"));
         let mut c = Command::new("strace");
         c.args(["-f", "-qq", "-y", "-e", "trace=getdents64", "-o"])
@@ -1053,13 +1054,17 @@ fn prepare_fixes_a_tree_it_filled_without_reading_its_directories() {
             .args(["--pkg", pkg, "--fixup-paths"])
             .args(opts)
             .arg("--host-dir")
-            .arg(&host)
+            .arg(dir.join(pkg).join("host"))
             .arg("--target-dir")
             .arg(dir.join(pkg).join("target"))
             .arg("dep");
         ok(&mut c);
-        // `-y` names each directory read: none of the tree just filled.
-        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::read_to_string(&log).unwrap()
+    };
+    for (pkg, opts) in [("a", &[][..]), ("b", &["--no-manifest"][..])] {
+        let host = dir.join(pkg).join("host");
+        // None of the tree just filled is read.
+        let text = prepare_traced(pkg, opts);
         let inside = format!("<{}", host.display());
         let reads: Vec<&str> = text.lines().filter(|l| l.contains(&inside)).collect();
         assert!(reads.is_empty(), "{pkg}: read {reads:#?}");
@@ -1091,22 +1096,7 @@ fn prepare_fixes_a_tree_it_filled_without_reading_its_directories() {
     // below it, all created by the merge, are not read.
     let host = dir.join("c/host");
     write(&host.join("own.pc"), format!("prefix={d}/dep/host\n"));
-    let log = t.path().join("c.strace");
-    let mut c = Command::new("strace");
-    c.args(["-f", "-qq", "-y", "-e", "trace=getdents64", "-o"])
-        .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_ppd"))
-        .env_remove("MAKEFLAGS")
-        .env_remove("MAKELEVEL")
-        .args(["prepare", "--per-package-dir"])
-        .arg(&dir)
-        .args(["--pkg", "c", "--fixup-paths", "--host-dir"])
-        .arg(&host)
-        .arg("--target-dir")
-        .arg(dir.join("c/target"))
-        .arg("dep");
-    ok(&mut c);
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = prepare_traced("c", &[]);
     let reads: Vec<&str> = text
         .lines()
         .filter(|l| l.contains(&format!("<{}", host.display())))
