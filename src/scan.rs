@@ -370,29 +370,32 @@ fn scan_once(
             let meta = OnceLock::new();
             let mut sub_group = None;
             let record = index.and_then(|ix| ix.group(&sub_rel)).and_then(|g| g.dir);
-            let by_path = match (record, &dir) {
-                (Some(r), None) => tree.stat_recorded(&sub_rel, r),
-                _ => None,
-            };
-            if record.is_some() && by_path.is_none() && dir.is_none() {
-                dir = Some(open(idx, fsx::split_rel(&rel).1)?);
-            }
-            if let (Some(_), Some(st)) = (record, by_path) {
-                ent.ino = st.st_ino;
-                let _ = meta.set(Meta::of(&st));
-                sub_group = trusted(index, &sub_rel, &st);
-            } else if let (Some(_), Some(dir)) = (record, &dir) {
-                match dir.stat(&ent.name)? {
-                    Some(st) if Kind::from_mode(st.st_mode) == Kind::Dir => {
+            if let Some(r) = record {
+                // By path while the directory is not open (see
+                // `stat_recorded`), else through its handle.
+                let mut st = dir
+                    .is_none()
+                    .then(|| tree.stat_recorded(&sub_rel, r))
+                    .flatten();
+                if st.is_none() {
+                    let d = match dir.take() {
+                        Some(d) => d,
+                        None => open(idx, fsx::split_rel(&rel).1)?,
+                    };
+                    st = d.stat(&ent.name)?;
+                    dir = Some(d);
+                }
+                match st.filter(|st| Kind::from_mode(st.st_mode) == Kind::Dir) {
+                    Some(st) => {
                         ent.ino = st.st_ino;
                         let _ = meta.set(Meta::of(&st));
                         sub_group = trusted(index, &sub_rel, &st);
                     }
                     // A trusted directory's subdirectory is gone: the
                     // filesystem does not keep ctimes as the rule needs.
-                    _ if group.is_some() => return Err(Interrupted::Untrusted),
+                    None if group.is_some() => return Err(Interrupted::Untrusted),
                     // Changed since it was read: opening it reports it.
-                    _ => {}
+                    None => {}
                 }
             } else if group.is_some() {
                 // A subdirectory the manifest names without recording it:
