@@ -133,25 +133,43 @@ fn prepare_into(pp: &Path, out: &Path, deps: &[&str]) -> (String, Option<usize>)
             .arg(env!("CARGO_BIN_EXE_ppd"));
         c
     } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ppd"));
-        c.env_remove("MAKEFLAGS");
-        c
+        Command::new(env!("CARGO_BIN_EXE_ppd"))
     };
-    cmd.env_remove("MAKEFLAGS").env_remove("MAKELEVEL");
-    cmd.args(["prepare", "--conflicts", "warn", "--per-package-dir"])
-        .arg(pp)
-        .arg("--host-dir")
-        .arg(out.join("host"))
-        .arg("--target-dir")
-        .arg(out.join("target"))
-        .args(deps);
-    let o = ok(&mut cmd);
+    let o = ok(prepare_args(
+        &mut cmd,
+        pp,
+        out,
+        &["--conflicts", "warn"],
+        deps,
+    ));
     let reads = traced.then(|| {
         let text = std::fs::read_to_string(&log).unwrap();
         std::fs::remove_file(&log).unwrap();
         text.lines().filter(|l| l.contains("getdents64(")).count()
     });
     (String::from_utf8_lossy(&o.stderr).into_owned(), reads)
+}
+
+/// Adds `prepare OPTS --per-package-dir PP --host-dir OUT/host
+/// --target-dir OUT/target DEPS` to `cmd`, outside any make.
+fn prepare_args<'c>(
+    cmd: &'c mut Command,
+    pp: &Path,
+    out: &Path,
+    opts: &[&str],
+    deps: &[&str],
+) -> &'c mut Command {
+    cmd.env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .arg("prepare")
+        .args(opts)
+        .arg("--per-package-dir")
+        .arg(pp)
+        .arg("--host-dir")
+        .arg(out.join("host"))
+        .arg("--target-dir")
+        .arg(out.join("target"))
+        .args(deps)
 }
 
 /// The directories a dry-run `ppd prepare` of `dep` into `out` opens from
@@ -164,17 +182,8 @@ fn dirs_opened_below(pp: &Path, out: &Path, dep: &str) -> usize {
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-e", "trace=openat,openat2", "-o"])
         .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_ppd"))
-        .env_remove("MAKEFLAGS")
-        .env_remove("MAKELEVEL")
-        .args(["prepare", "-n", "--per-package-dir"])
-        .arg(pp)
-        .arg("--host-dir")
-        .arg(out.join("host"))
-        .arg("--target-dir")
-        .arg(out.join("target"))
-        .arg(dep);
-    ok(&mut cmd);
+        .arg(env!("CARGO_BIN_EXE_ppd"));
+    ok(prepare_args(&mut cmd, pp, out, &["-n"], &[dep]));
     let text = std::fs::read_to_string(&log).unwrap();
     // Every other open names an absolute path: the trees' roots, the
     // manifests, the per-package directory.
