@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Parses `std::env::args_os`, exiting with status 2 on a usage error (0 for
 /// `--help`/`--version`).
 pub fn parse() -> Cli {
-    match Cli::try_parse().and_then(Cli::options_where_they_act) {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(cli) = parse_narrowed(&args) {
+        return cli;
+    }
+    match Cli::try_parse_from(args).and_then(Cli::options_where_they_act) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -21,6 +25,48 @@ pub fn parse() -> Cli {
             std::process::exit(code);
         }
     }
+}
+
+/// `args` parsed by a parser built for the one command they name, or `None`
+/// when that parser refuses them or they name no build-step command.
+///
+/// ppd runs once or more per package step, and building the whole command
+/// line (every command's arguments) before matching is most of clap's
+/// third of a millisecond per call. When the first argument is a build
+/// step's command, only that command's arguments and the global options are
+/// built. Whatever it does not accept (help, a usage error, an option before
+/// the command name) is left to the full parser, so every message, help
+/// text and exit status is the full parser's; what it accepts, it parses as
+/// the full parser does (the tests compare the two on a corpus of command
+/// lines). `explain` and `generate` are left out: interactive, and with
+/// rules of their own about the global options.
+fn parse_narrowed(args: &[OsString]) -> Option<Cli> {
+    use clap::FromArgMatches as _;
+    let sub = narrowed_command(args.get(1)?.to_str()?)?;
+    let cmd = GlobalArgs::augment_args(clap::Command::new("ppd"))
+        .subcommand(sub)
+        .subcommand_required(true);
+    let matches = cmd.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches(&matches).ok()
+}
+
+/// The build-step command `name` with its arguments alone, as the derived
+/// parser builds it (its help texts aside), or `None`.
+fn narrowed_command(name: &str) -> Option<clap::Command> {
+    let sub = clap::Command::new(name.to_owned());
+    Some(match name {
+        "prepare" => PrepareArgs::augment_args(sub),
+        "finalize" => FinalizeArgs::augment_args(sub),
+        "copy-tree" => CopyTreeArgs::augment_args(sub),
+        "fixup-paths" => FixupPathsArgs::augment_args(sub),
+        "check-rpath" => CheckRpathArgs::augment_args(sub),
+        "fix-rpath" => FixRpathArgs::augment_args(sub),
+        "file-list" => FileListArgs::augment_args(sub),
+        "check-bin-arch" => CheckBinArchArgs::augment_args(sub),
+        "unshare" => UnshareArgs::augment_args(sub),
+        "outdated" => OutdatedArgs::augment_args(sub),
+        _ => return None,
+    })
 }
 
 /// Per-package directories for make-driven embedded builds.
@@ -965,7 +1011,164 @@ pub fn completions(shell: ShellArg) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
+    use std::ffi::OsString;
+
+    /// The full parser's result for `args`, as `parse` would reach it.
+    fn full(args: &[OsString]) -> Result<super::Cli, clap::Error> {
+        super::Cli::try_parse_from(args).and_then(super::Cli::options_where_they_act)
+    }
+
+    /// The command lines mk/buildroot.mk runs, in their shapes: each goes
+    /// the narrowed way and parses as the full parser parses it.
+    #[test]
+    fn build_steps_take_the_narrowed_parser() {
+        let lines = [
+            "ppd prepare --link-mode auto --per-package-dir o/pp --host-dir h --target-dir t a b",
+            "ppd prepare --per-package-dir o/pp --pkg p --fixup-paths --fixup-cache c \
+             --host-dir o/pp/p/host --target-dir o/pp/p/target -j2 a b",
+            "ppd prepare -v --per-package-dir o --host-dir h -n --conflicts error",
+            "ppd finalize --per-package-dir o --tree host --dest o/host --mode copy a b",
+            "ppd file-list --pkg p --images-dir i --snapshot --out-dir b/p",
+            "ppd file-list --per-package-dir o --pkg p --staging-subdir s --images-dir i \
+             --out-dir b/p --check-bin-arch AArch64 -i /lib/firmware -i /usr/share",
+            "ppd unshare --remove --per-package-dir o --pkg p --staging-subdir s --list-dir b/p",
+            "ppd outdated -v --per-package-dir o",
+            "ppd fix-rpath host",
+            "ppd check-rpath --host-dir o/host --per-package-dir o p",
+        ];
+        for line in lines {
+            let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            let want = full(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let got =
+                super::parse_narrowed(&args).unwrap_or_else(|| panic!("not narrowed: {line}"));
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{line}");
+        }
+        // Help, an option before the command name, and usage errors go to
+        // the full parser.
+        for line in [
+            "ppd prepare --help",
+            "ppd -v prepare --per-package-dir o --pkg p",
+            "ppd prepare --pkg p",
+            "ppd explain o/host/x",
+        ] {
+            let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            assert!(super::parse_narrowed(&args).is_none(), "{line}");
+        }
+    }
+
+    /// Random command lines from every command's own options, values and
+    /// the global options: whatever the narrowed parser accepts, the full
+    /// parser accepts as the same `Cli`. The rest goes to the full parser,
+    /// so its messages stay the only ones.
+    #[test]
+    fn narrowed_parser_accepts_only_what_the_full_parser_parses_alike() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut accepted, mut tried) = (0, 0);
+        let narrowed = cmd
+            .get_subcommands()
+            .filter(|sub| super::narrowed_command(sub.get_name()).is_some());
+        for sub in narrowed {
+            let mut pool: Vec<String> = [
+                "-v", "-j", "-j2", "--jobs=0", "--", "-h", "-V", "3", "x", "", "-",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            for arg in sub.get_arguments() {
+                let values: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .map(|v| v.get_name().to_string())
+                    .chain(["d/e".to_string(), "2".to_string()])
+                    .collect();
+                let takes = arg.get_num_args().is_some_and(|n| n.takes_values());
+                if let Some(long) = arg.get_long() {
+                    pool.push(format!("--{long}"));
+                    if takes {
+                        pool.push(format!("--{long}={}", values[next(values.len())]));
+                    }
+                }
+                if let Some(short) = arg.get_short() {
+                    pool.push(format!("-{short}"));
+                    pool.push(format!("-v{short}"));
+                }
+                pool.extend(values);
+            }
+            // What the command requires, as `--long=value` (or a word for a
+            // positional), so that most lines get past the required checks.
+            let required: Vec<String> = sub
+                .get_arguments()
+                .filter(|a| a.is_required_set())
+                .chain(
+                    sub.get_groups()
+                        .filter(|g| g.is_required_set())
+                        .filter_map(|g| {
+                            let first = g.get_args().next()?;
+                            sub.get_arguments().find(|a| a.get_id() == first)
+                        }),
+                )
+                .map(|a| {
+                    let value = a
+                        .get_possible_values()
+                        .first()
+                        .map_or("d/e".to_string(), |v| v.get_name().to_string());
+                    match a.get_long() {
+                        Some(long) => format!("--{long}={value}"),
+                        None => value,
+                    }
+                })
+                .chain(
+                    // What the command needs that clap does not mark as
+                    // required (required unless another option is given).
+                    match sub.get_name() {
+                        "check-rpath" => &["--host-dir=d/e"][..],
+                        "fix-rpath" => &["--tree=host"][..],
+                        "file-list" => &["--per-package-dir=d/e"][..],
+                        _ => &[],
+                    }
+                    .iter()
+                    .map(|s| s.to_string()),
+                )
+                .collect();
+            for round in 0..800 {
+                let mut words = vec!["ppd".to_string(), sub.get_name().to_string()];
+                if round % 4 != 0 {
+                    words.extend(required.iter().cloned());
+                }
+                for _ in 0..next(7) {
+                    words.push(pool[next(pool.len())].clone());
+                }
+                let args: Vec<OsString> = words.iter().map(OsString::from).collect();
+                tried += 1;
+                if let Some(got) = super::parse_narrowed(&args) {
+                    accepted += 1;
+                    let want = full(&args).unwrap_or_else(|e| {
+                        panic!("narrowed accepts, full refuses {words:?}: {e}")
+                    });
+                    assert_eq!(format!("{got:?}"), format!("{want:?}"), "{words:?}");
+                }
+            }
+        }
+        // The corpus must reach the narrowed parser's successes, or the
+        // comparison above proves nothing.
+        assert!(
+            tried == 8_000,
+            "{tried} command lines: a command is not narrowed"
+        );
+        assert!(
+            accepted * 6 > tried,
+            "only {accepted} of {tried} command lines parsed"
+        );
+    }
 
     /// clap wraps help text at `max_term_width` (100): an example line
     /// longer than that would be cut mid-command, without a backslash, and
