@@ -1073,9 +1073,19 @@ mod tests {
             (state % n as u64) as usize
         };
         let (mut accepted, mut tried) = (0, 0);
-        let narrowed = cmd
+        // Every command but the two interactive ones (and clap's `help`)
+        // is narrowed, and the narrowed names are the full parser's.
+        let narrowed: Vec<&clap::Command> = cmd
             .get_subcommands()
-            .filter(|sub| super::narrowed_command(sub.get_name()).is_some());
+            .filter(|sub| super::narrowed_command(sub.get_name()).is_some())
+            .collect();
+        let names: Vec<&str> = narrowed.iter().map(|sub| sub.get_name()).collect();
+        let rest: Vec<&str> = cmd
+            .get_subcommands()
+            .map(|sub| sub.get_name())
+            .filter(|name| !names.contains(name))
+            .collect();
+        assert_eq!(rest, ["explain", "generate", "help"], "not narrowed");
         for sub in narrowed {
             let mut pool: Vec<String> = [
                 "-v", "-j", "-j2", "--jobs=0", "--", "-h", "-V", "3", "x", "", "-",
@@ -1160,10 +1170,6 @@ mod tests {
         }
         // The corpus must reach the narrowed parser's successes, or the
         // comparison above proves nothing.
-        assert!(
-            tried == 8_000,
-            "{tried} command lines: a command is not narrowed"
-        );
         assert!(
             accepted * 6 > tried,
             "only {accepted} of {tried} command lines parsed"
