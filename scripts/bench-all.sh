@@ -26,6 +26,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 
 if [ -n "$QUICK" ]; then
     PACKAGES=60 TC=1000

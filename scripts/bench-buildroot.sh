@@ -51,6 +51,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 BUILDROOT=${BUILDROOT:-$BENCH_REPO/../shared/buildroot/buildroot-2026.05.1.tar.xz}
 [ -e "$BUILDROOT" ] || bench_die "no Buildroot at $BUILDROOT (set BUILDROOT to a Buildroot tarball or tree)"
 

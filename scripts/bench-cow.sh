@@ -55,6 +55,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 
 [ "$(id -u)" = 0 ] || bench_die "needs root (to loop-mount the btrfs and XFS images)"
 bench_need rsync=rsync python3=python3 mkfs.btrfs=btrfs-progs mkfs.xfs=xfsprogs \

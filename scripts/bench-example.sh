@@ -41,6 +41,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 . "$top/scripts/lib/bench-common.sh"
+bench_empty_trash
 bench_need make=make gcc=gcc rsync=rsync file=file tac=coreutils
 
 PPD=$("$top/scripts/build-release.sh" --quiet)

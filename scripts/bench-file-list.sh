@@ -46,6 +46,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 
 bench_need find=findutils sort=coreutils comm=coreutils python3=python3
 RESULTS=${RESULTS:-$BENCH_WORK/results/file-list.md}

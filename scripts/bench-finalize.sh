@@ -42,6 +42,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 
 bench_need rsync=rsync tac=coreutils python3=python3
 RESULTS=${RESULTS:-$BENCH_WORK/results/finalize.md}

@@ -47,6 +47,7 @@ for s in "${scenarios[@]}"; do
 done
 
 . "$(dirname "$0")/lib/bench-common.sh"
+bench_empty_trash
 bench_need grep=grep file=file sed=sed xargs=findutils cp=coreutils diff=diffutils python3=python3
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

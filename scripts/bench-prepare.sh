@@ -77,6 +77,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 
 bench_need rsync=rsync cp=coreutils gcc=gcc python3=python3
 RESULTS=${RESULTS:-$BENCH_WORK/results/prepare.md}

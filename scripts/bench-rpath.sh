@@ -43,6 +43,7 @@ JOBS=$(nproc)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 . "$HERE/lib/bench-common.sh"
+bench_empty_trash
 bench_need gcc=gcc hyperfine=hyperfine readelf=binutils patchelf=patchelf
 
 PPD=$("$ROOT/scripts/build-release.sh" --quiet)

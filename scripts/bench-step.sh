@@ -39,6 +39,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+bench_empty_trash
 [ $# -ge 2 ] || bench_die "usage: scripts/bench-step.sh [options] PER_PACKAGE_DIR DEP... (see --help)"
 PP=$(cd "$1" 2>/dev/null && pwd) || bench_die "no directory $1"
 shift

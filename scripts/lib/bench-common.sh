@@ -178,6 +178,8 @@ bench_left_behind() {
 trap bench_left_behind EXIT
 
 # Deletes what earlier runs left in the trash, then lets the disk settle.
+# Each benchmark calls it once its options are read, so that --help or a
+# mistyped option returns at once instead of after deleting gigabytes.
 bench_empty_trash() {
     if [ -d "$BENCH_WORK/trash" ]; then
         bench_say "deleting what earlier runs left in $BENCH_WORK/trash"
@@ -186,7 +188,6 @@ bench_empty_trash() {
         sleep "${PPD_BENCH_SETTLE:-5}"
     fi
 }
-bench_empty_trash
 
 # bench_drop_caches [WHEN]: empties the dentry and inode caches (as root;
 # otherwise does nothing); WHEN (default "at start") is what the results
