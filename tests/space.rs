@@ -21,7 +21,9 @@ use std::process::Command;
 
 use common::*;
 
-/// A tmpfs mounted on a temporary directory, unmounted on drop.
+/// A tmpfs mounted on a temporary directory, unmounted on drop, in the
+/// test thread's own mount namespace ([`private_mounts`]): a killed test
+/// leaves no mount behind.
 struct Tmpfs {
     dir: tempfile::TempDir,
 }
@@ -30,7 +32,10 @@ impl Tmpfs {
     /// Mounts a tmpfs of `size` bytes and `inodes` inodes; None (after
     /// recording a skip) where mounting is impossible.
     fn mount(size: u64, inodes: u64) -> Option<Tmpfs> {
-        if skip_unless_root("mounting a tmpfs") || skip_without(&["mount", "umount"]) {
+        if skip_unless_root("mounting a tmpfs")
+            || skip_without(&["mount", "umount"])
+            || !private_mounts("mounting a tmpfs")
+        {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -156,6 +156,46 @@ pub fn skip_unless_root(what: &str) -> bool {
     true
 }
 
+/// Moves the calling thread (a test's own: the test harness runs each test
+/// on a thread of its own) into a mount namespace of its own in which every
+/// mount is private, before the test mounts anything. What the test then
+/// mounts, and every command it starts, lives in that namespace: the
+/// mounts vanish with the thread, also when the test process is killed
+/// (a loop device mounted with `-o loop` is then detached too), and never
+/// show, or stay, on the machine. Returns false, after recording a skip
+/// (a failure under `CI=true`), where the kernel refuses.
+#[allow(unsafe_code)]
+#[track_caller]
+pub fn private_mounts(what: &str) -> bool {
+    use rustix::mount::{mount_change, MountPropagationFlags};
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.get() {
+        return true;
+    }
+    // SAFETY: a new mount namespace (and, implied, a private copy of the
+    // thread's root and working directory) changes no file descriptor and
+    // no memory another thread uses; FILES, the flag the safety contract
+    // is about, is not given.
+    let made = unsafe { unshare_unsafe(UnshareFlags::NEWNS) };
+    let private = made.and_then(|()| {
+        mount_change(
+            "/",
+            MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+        )
+    });
+    if let Err(e) = private {
+        skip_missing(&format!(
+            "{what}: cannot make a private mount namespace: {e}"
+        ));
+        return false;
+    }
+    DONE.set(true);
+    true
+}
+
 /// One entry of a tree snapshot: everything rsync -a preserves, plus identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snap {
