@@ -32,9 +32,10 @@
 # --rsync-rounds rounds only (default 0); otherwise it runs once, untimed,
 # for the steps the correctness check compares (and, for distro, the steps
 # they depend on), as the check's reference.
-# Medians, ratios and an untimed correctness check (results identical to
-# rsync's: same inodes, symlink texts, directory modes and mtimes) are
-# printed and written to the results file.
+# Medians, ratios and, when rsync is among the methods, an untimed
+# correctness check (results identical to rsync's: same inodes, symlink
+# texts, directory modes and mtimes) are printed and written to the
+# results file.
 #
 # Usage: scripts/bench-prepare.sh [--quick] [--rounds N] [--workload default|distro|both|DIR]
 #            [--packages N] [--toolchain-files F] [--seed S] [--distro-packages N]
@@ -325,6 +326,8 @@ done
     echo "- command: scripts/bench-prepare.sh $ARGS"
     echo "- times: the prepare commands only, summed over the steps (distro: each step's install untimed);" \
         "medians of $ROUNDS interleaved rounds (the rsync loop: timed in $RSYNC_ROUNDS)"
+    [ -s "$VERIFY" ] ||
+        echo "- correctness check against the rsync loop: not run (rsync is not among --methods)"
     echo
     python3 "$BENCH_REPO/scripts/lib/bench-table.py" --times "$TIMES" --verify "$VERIFY" \
         --label rsync="rsync loop (Buildroot)" --label cp-al="cp -al loop" \
