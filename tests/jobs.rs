@@ -1,6 +1,8 @@
 //! Thread budget under GNU make: tokens from the jobserver for recipes
 //! marked `+`, one thread when make runs parallel jobs but hides its
-//! jobserver, `-j` above everything.
+//! jobserver, `-j` above everything; the named fifo of make 4.4 and later
+//! (emulated: this machine's make may be older) lends its free tokens, each
+//! given back, and an empty one never makes ppd wait.
 
 mod common;
 
@@ -331,4 +333,88 @@ fn the_descriptor_table_is_grown_before_threads_start() {
         highest < grown,
         "descriptor {highest} opened past the grown table ({grown})"
     );
+}
+
+/// A fifo made as GNU make 4.4 and later make their jobserver
+/// (`--jobserver-auth=fifo:PATH`, the default there), holding `tokens`
+/// free tokens; returned with a descriptor that keeps it open for reading
+/// and writing (as make does), so that neither side ever waits for the
+/// other end, and through which the tokens are counted afterwards.
+fn fifo_jobserver(dir: &Path, tokens: &[u8]) -> (std::path::PathBuf, std::os::fd::OwnedFd) {
+    use rustix::fs::{Mode, OFlags};
+    let path = dir.join("jobserver.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let fd = rustix::fs::open(&path, OFlags::RDWR | OFlags::NONBLOCK, Mode::empty()).unwrap();
+    assert_eq!(rustix::io::write(&fd, tokens).unwrap(), tokens.len());
+    (path, fd)
+}
+
+/// Everything left in the fifo (it never blocks: the descriptor is
+/// non-blocking).
+fn drain(fd: &std::os::fd::OwnedFd) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::AGAIN) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading the jobserver fifo: {e}"),
+        }
+    }
+}
+
+/// `ppd -v prepare` as a recipe of make 4.4 runs it, MAKEFLAGS naming the
+/// fifo, under `timeout`: ppd must never wait for a token, and a run that
+/// does fails the test (exit 124) instead of hanging it.
+fn prepare_under_fifo(dir: &Path, fifo: &Path) -> std::process::Output {
+    let plain = ppd();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("60").arg(plain.get_program());
+    // With the environment ppd() gives (the make variables it clears).
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    ok(cmd
+        .arg("-v")
+        .args(PREPARE_ME_FROM_A)
+        .current_dir(dir)
+        .env(
+            "MAKEFLAGS",
+            format!(" -j4 --jobserver-auth=fifo:{}", fifo.display()),
+        )
+        .env("MAKELEVEL", "1"))
+}
+
+#[test]
+fn a_make_4_4_fifo_jobserver_lends_its_free_tokens_and_gets_each_back() {
+    let t = tempfile::tempdir().unwrap();
+    setup(t.path());
+    // Three free tokens of make -j4 (the fourth is the recipe's own), of
+    // distinct values: make 4.4 gives back to the fifo what it reads.
+    let (fifo, fd) = fifo_jobserver(t.path(), b"+ab");
+    let out = prepare_under_fifo(t.path(), &fifo);
+    assert_eq!(threads_reported(&out.stderr), cores().min(4));
+    let mut back = drain(&fd);
+    back.sort_unstable();
+    assert_eq!(back, b"+ab", "the tokens in the fifo after ppd exited");
+}
+
+#[test]
+fn an_empty_fifo_jobserver_means_one_thread_without_waiting() {
+    let t = tempfile::tempdir().unwrap();
+    setup(t.path());
+    let (fifo, fd) = fifo_jobserver(t.path(), b"");
+    let out = prepare_under_fifo(t.path(), &fifo);
+    assert_eq!(threads_reported(&out.stderr), 1);
+    assert_eq!(drain(&fd), b"", "ppd put a token it never took");
 }
