@@ -3,7 +3,9 @@
 //! dependencies' manifests moved away) and as the real rsync loop, with
 //! dependencies installed into after their prepare, changed behind ppd's
 //! back, restored from a copy, or with a damaged, truncated, missing or
-//! older-format manifest.
+//! older-format manifest; on the temporary directory's file system and
+//! again on XFS, btrfs and tmpfs (as root), whose directory ctimes, which
+//! the manifests' directory records are trusted by, behave differently.
 
 mod common;
 
@@ -75,9 +77,19 @@ fn base_package(pp: &Path, name: &str, rng: &mut Rng) {
     }
 }
 
+/// `ppd prepare` of `pkg` from `deps`, with hard links whatever the file
+/// system (the comparisons below are of inodes; `auto` clones on XFS and
+/// btrfs, a new inode per prepare).
 fn prepare_pkg(pp: &Path, pkg: &str, deps: &[&str]) {
     ok(ppd()
-        .args(["prepare", "--conflicts", "ignore", "--per-package-dir"])
+        .args([
+            "prepare",
+            "--link-mode",
+            "hardlink",
+            "--conflicts",
+            "ignore",
+        ])
+        .arg("--per-package-dir")
         .arg(pp)
         .args(["--pkg", pkg])
         .args(deps));
@@ -162,6 +174,7 @@ fn prepare_args<'c>(
     cmd.env_remove("MAKEFLAGS")
         .env_remove("MAKELEVEL")
         .arg("prepare")
+        .args(["--link-mode", "hardlink"])
         .args(opts)
         .arg("--per-package-dir")
         .arg(pp)
@@ -322,7 +335,11 @@ fn manifests_give_the_same_union_as_reading_every_directory() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let r = t.path();
+    same_union_with_changes_behind_its_back(t.path());
+}
+
+/// [`manifests_give_the_same_union_as_reading_every_directory`] in `r`.
+fn same_union_with_changes_behind_its_back(r: &Path) {
     let pp = world(r);
     let (with, without) = compare(r, &pp, "installed");
     let (with, without) = (with.unwrap(), without.unwrap());
@@ -405,7 +422,12 @@ fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let r = t.path();
+    reading_the_tree_without_a_good_manifest(t.path());
+}
+
+/// [`damaged_missing_old_or_foreign_manifests_mean_reading_the_tree`] in
+/// `r`.
+fn reading_the_tree_without_a_good_manifest(r: &Path) {
     let pp = world(r);
     // Truncated.
     let m = pp.join("m0/.host.ppd-manifest");
@@ -424,15 +446,15 @@ fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
     // Written by an earlier ppd: still used.
     for dep in ["m0", "m1", "m2"] {
         std::fs::remove_dir_all(pp.join(dep)).unwrap();
-        ok(ppd()
-            .args(["prepare", "--conflicts", "ignore", "--per-package-dir"])
-            .arg(&pp)
-            .args(["--pkg", dep])
-            .args(match dep {
+        prepare_pkg(
+            &pp,
+            dep,
+            match dep {
                 "m0" => &["b0", "b1"][..],
                 "m1" => &["b1", "b2"],
                 _ => &["b0", "b2", "b3"],
-            }));
+            },
+        );
         for m in MANIFESTS {
             let p = pp.join(dep).join(m);
             let v1 = to_format_1(&std::fs::read_to_string(&p).unwrap());
@@ -475,7 +497,12 @@ fn damaged_missing_old_or_foreign_manifests_mean_reading_the_tree() {
 #[test]
 fn changes_right_after_prepare_are_seen() {
     let t = tempfile::tempdir().unwrap();
-    let pp = t.path().join("per-package");
+    changes_right_after_prepare(t.path());
+}
+
+/// [`changes_right_after_prepare_are_seen`] in `r`.
+fn changes_right_after_prepare(r: &Path) {
+    let pp = r.join("per-package");
     for tree in TREES {
         let lib = pp.join("base").join(tree).join("usr/lib");
         std::fs::create_dir_all(&lib).unwrap();
@@ -495,4 +522,44 @@ fn changes_right_after_prepare_are_seen() {
         assert!(!got.join("libgone.so").exists(), "round {i}: removed entry");
         assert!(got.join("libbase.so").exists(), "round {i}");
     }
+}
+
+/// The checks above on another file system: whether a directory's ctime
+/// moves with every change, and how finely, is the file system's (XFS,
+/// btrfs and tmpfs have multigrain timestamps, ext4 the coarse clock's
+/// tick), and the manifests' directory records are trusted by it.
+fn on(fs: &str) {
+    if skip_without(&["rsync", "strace"]) {
+        return;
+    }
+    let Some(im) = image(fs, &format!("union-{fs}")) else {
+        return;
+    };
+    for (i, check) in [
+        same_union_with_changes_behind_its_back as fn(&Path),
+        reading_the_tree_without_a_good_manifest,
+        changes_right_after_prepare,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = im.mnt.join(i.to_string());
+        std::fs::create_dir(&r).unwrap();
+        check(&r);
+    }
+}
+
+#[test]
+fn the_union_checks_hold_on_xfs() {
+    on("xfs");
+}
+
+#[test]
+fn the_union_checks_hold_on_btrfs() {
+    on("btrfs");
+}
+
+#[test]
+fn the_union_checks_hold_on_tmpfs() {
+    on("tmpfs");
 }

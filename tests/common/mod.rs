@@ -196,6 +196,130 @@ pub fn private_mounts(what: &str) -> bool {
     true
 }
 
+/// A file system mounted for one test: a 320 MiB sparse image of XFS
+/// (with reflinks) or btrfs, loop-mounted, or a tmpfs of that size; in the
+/// test thread's own mount namespace ([`private_mounts`]), so a killed test
+/// leaves no mount behind, only an image file (removed by a later
+/// [`image`]). Unmounted (the loop device detached: `mount -o loop` sets
+/// autoclear) and deleted on drop, whether the test passed or not.
+pub struct Image {
+    img: Option<PathBuf>,
+    /// Where it is mounted.
+    pub mnt: PathBuf,
+    mounted: bool,
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        if std::env::var_os("PPD_KEEP_IMAGE").is_some() {
+            return;
+        }
+        if self.mounted {
+            let ok = Command::new("umount")
+                .arg(&self.mnt)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                // Busy (a process of a failed test still inside): detach
+                // lazily so that nothing stays mounted.
+                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+            }
+        }
+        let _ = std::fs::remove_dir(&self.mnt);
+        if let Some(img) = &self.img {
+            let _ = std::fs::remove_file(img);
+        }
+    }
+}
+
+/// Mounts a fresh `fs` (`xfs`, `btrfs` or `tmpfs`) under the test target's
+/// temporary directory for the test named `test`; None (after SKIP, or a
+/// failure under `CI=true` for a missing tool) without root or the tools.
+#[track_caller]
+pub fn image(fs: &str, test: &str) -> Option<Image> {
+    if skip_unless_root(&format!("mounting a {fs} file system")) {
+        return None;
+    }
+    let mkfs = format!("mkfs.{fs}");
+    let tools: &[&str] = match fs {
+        "tmpfs" => &["mount", "umount"],
+        _ => &[&mkfs, "mount", "umount", "losetup"],
+    };
+    if skip_without(tools) || !private_mounts(&format!("mounting a {fs} file system")) {
+        return None;
+    }
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    remove_dead_images(&base);
+    let stem = format!("img-{test}-{}", std::process::id());
+    let mut im = Image {
+        img: (fs != "tmpfs").then(|| base.join(format!("{stem}.img"))),
+        mnt: base.join(stem),
+        mounted: false,
+    };
+    std::fs::create_dir_all(&im.mnt).unwrap();
+    let mut mount = Command::new("mount");
+    match &im.img {
+        Some(img) => {
+            let f = std::fs::File::create(img).unwrap();
+            f.set_len(320 << 20).unwrap();
+            drop(f);
+            let mut mk = Command::new(&mkfs);
+            match fs {
+                "xfs" => mk.args(["-q", "-f", "-m", "reflink=1"]),
+                _ => mk.args(["-q", "-f"]),
+            };
+            ok(mk.arg(img));
+            mount.args(["-o", "loop"]).arg(img);
+        }
+        None => {
+            mount.args(["-t", "tmpfs", "-o", "size=320m", "tmpfs"]);
+        }
+    }
+    let out = run(mount.arg(&im.mnt));
+    if !out.status.success() {
+        skip_missing(&format!(
+            "cannot mount a {fs} file system: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return None;
+    }
+    im.mounted = true;
+    Some(im)
+}
+
+/// Removes the images and mount points that test processes killed before
+/// their `Drop` ran left in `base` (`img-<test>-<pid>[.img]`, the process
+/// gone): 320 MiB each, sparse or not. Anything still mounted (by a run
+/// without its own mount namespace) is left alone.
+fn remove_dead_images(base: &Path) {
+    let Ok(list) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in list.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("img-") else {
+            continue;
+        };
+        let stem = rest.strip_suffix(".img").unwrap_or(rest);
+        let Some(pid) = stem.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = e.path();
+        let mounted = std::fs::read_to_string("/proc/thread-self/mountinfo")
+            .is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == p.to_str()));
+        if mounted {
+            continue;
+        }
+        match name.ends_with(".img") {
+            true => drop(std::fs::remove_file(&p)),
+            false => drop(std::fs::remove_dir(&p)),
+        }
+    }
+}
+
 /// One entry of a tree snapshot: everything rsync -a preserves, plus identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snap {
