@@ -126,6 +126,13 @@ pub struct Group<'a> {
     pub runs: Vec<Run<'a>>,
     /// Names of the recorded directories directly in it.
     pub subdirs: Vec<Cow<'a, [u8]>>,
+    /// A directory directly in it has entries in the manifest but no record
+    /// of its own (a manifest of an earlier ppd, which left a parent
+    /// recorded when it dropped a child's record): `subdirs` then misses
+    /// it, so the directory's own record is dropped and the directory is
+    /// read. Where directories keep no link count (btrfs) nothing else
+    /// would tell.
+    unrecorded_child: bool,
 }
 
 impl<'a> Group<'a> {
@@ -157,6 +164,7 @@ impl<'a> Group<'a> {
         self.dir = self.dir.or(other.dir);
         self.runs.extend(other.runs);
         self.subdirs.extend(other.subdirs);
+        self.unrecorded_child |= other.unrecorded_child;
     }
 }
 
@@ -238,6 +246,12 @@ impl<'a> Index<'a> {
                 .unwrap_or_default()
         };
         check_count(count, index.records)?;
+        let mut index = index;
+        for g in &mut index.groups {
+            if g.unrecorded_child {
+                g.dir = None;
+            }
+        }
         Ok(Index { root, ..index })
     }
 
@@ -273,6 +287,11 @@ impl<'a> Index<'a> {
             if line.starts_with(b"D\t") {
                 index.close(open.take(), piece);
                 let dir = section_line(line).with_context(at)?;
+                if !dir.is_empty() {
+                    let (parent, _) = split_parent(&dir);
+                    let up = index.slot(parent);
+                    index.groups[up].unrecorded_child = true;
+                }
                 section = Some(index.slot(dir));
                 continue;
             }
@@ -608,7 +627,11 @@ mod tests {
         assert_eq!(parse(&data).unwrap(), m);
         // Directory groups: their own record, files and subdirectories.
         let root = index.group(b"").unwrap();
-        assert_eq!(root.dir, Some(dir(2, 1)));
+        // The root is recorded, but `lib` in it has entries and no record
+        // (only a manifest of an earlier ppd has that): the root's
+        // subdirectories cannot be taken from here, so neither its record.
+        assert_eq!(m.dirs[&b""[..]], dir(2, 1));
+        assert_eq!(root.dir, None);
         assert_eq!(root.subdirs, [&b"usr"[..]]);
         assert_eq!(root.len(), 0);
         let lib = index.group(b"usr/lib").unwrap();
