@@ -227,7 +227,7 @@ impl<'a> Index<'a> {
             rayon::current_num_threads().clamp(1, 8)
         };
         // A single piece stays on this thread: no pool is started for it.
-        let index = if parts == 1 {
+        let mut index = if parts == 1 {
             Index::piece(body, 2)?
         } else {
             split_lines(body, parts)
@@ -246,7 +246,6 @@ impl<'a> Index<'a> {
                 .unwrap_or_default()
         };
         check_count(count, index.records)?;
-        let mut index = index;
         for g in &mut index.groups {
             if g.unrecorded_child {
                 g.dir = None;
