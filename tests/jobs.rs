@@ -395,26 +395,31 @@ fn prepare_under_fifo(dir: &Path, fifo: &Path) -> std::process::Output {
         .env("MAKELEVEL", "1"))
 }
 
-#[test]
-fn a_make_4_4_fifo_jobserver_lends_its_free_tokens_and_gets_each_back() {
+/// Runs `ppd -v prepare` under a make 4.4 fifo jobserver holding `free`
+/// tokens; returns the threads ppd reported and, sorted, the tokens in the
+/// fifo once it exited.
+fn with_free_tokens(free: &[u8]) -> (usize, Vec<u8>) {
     let t = tempfile::tempdir().unwrap();
     setup(t.path());
-    // Three free tokens of make -j4 (the fourth is the recipe's own), of
-    // distinct values: make 4.4 gives back to the fifo what it reads.
-    let (fifo, fd) = fifo_jobserver(t.path(), b"+ab");
+    let (fifo, fd) = fifo_jobserver(t.path(), free);
     let out = prepare_under_fifo(t.path(), &fifo);
-    assert_eq!(threads_reported(&out.stderr), cores().min(4));
     let mut back = drain(&fd);
     back.sort_unstable();
+    (threads_reported(&out.stderr), back)
+}
+
+#[test]
+fn a_make_4_4_fifo_jobserver_lends_its_free_tokens_and_gets_each_back() {
+    // Three free tokens of make -j4 (the fourth is the recipe's own), of
+    // distinct values: make 4.4 gives back to the fifo what it reads.
+    let (threads, back) = with_free_tokens(b"+ab");
+    assert_eq!(threads, cores().min(4));
     assert_eq!(back, b"+ab", "the tokens in the fifo after ppd exited");
 }
 
 #[test]
 fn an_empty_fifo_jobserver_means_one_thread_without_waiting() {
-    let t = tempfile::tempdir().unwrap();
-    setup(t.path());
-    let (fifo, fd) = fifo_jobserver(t.path(), b"");
-    let out = prepare_under_fifo(t.path(), &fifo);
-    assert_eq!(threads_reported(&out.stderr), 1);
-    assert_eq!(drain(&fd), b"", "ppd put a token it never took");
+    let (threads, back) = with_free_tokens(b"");
+    assert_eq!(threads, 1);
+    assert_eq!(back, b"", "ppd put a token it never took");
 }
