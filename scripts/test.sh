@@ -5,7 +5,9 @@
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 #
-# The closing line is `tests: N passed, N failed, N skipped`. A test that
+# The closing line is `tests: N passed, N failed, N skipped`, followed on a
+# full run as root by the same counts of the suite's second and third runs,
+# on XFS and on btrfs (scripts/test-filesystems.sh). A test that
 # cannot run (a missing tool, not root) records itself through
 # tests/common's skip helpers in $PPD_TEST_SKIP_LOG; it is counted as
 # skipped, never as passed, and its SKIP line is printed here even though
@@ -57,6 +59,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# The main run in ppd's default link mode, whatever the caller's shell
+# exports (test-filesystems.sh sets its own).
+unset PPD_LINK_MODE
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The API documentation builds without a broken or private link.
@@ -74,8 +79,23 @@ if [ "$skipped" -gt 0 ]; then
     echo
     sort "$PPD_TEST_SKIP_LOG"
 fi
-awk -v skipped="$skipped" '
+# The whole suite again on XFS and btrfs (scripts/test-filesystems.sh; as
+# root, which CI is), on full runs only: extra cargo arguments narrow the run
+# to what is being worked on. PPD_TEST_FILESYSTEMS=no leaves it out.
+others=
+if [ $# -eq 0 ] && [ "${PPD_TEST_FILESYSTEMS:-yes}" != no ]; then
+    fslog=$(mktemp)
+    trap 'rm -f "$log" "$PPD_TEST_SKIP_LOG" "$fslog"' EXIT
+    echo
+    env -u PPD_TEST_SKIP_LOG bash scripts/test-filesystems.sh | tee "$fslog" || status=1
+    others=$(grep -E '^(tests on |SKIP test-filesystems)' "$fslog" | sed 's/^tests //' | paste -sd';' - | sed 's/;/; /g' || true)
+fi
+awk -v skipped="$skipped" -v others="$others" '
     /^test result:/ { p += $4; f += $6 }
-    END { printf "tests: %d passed, %d failed, %d skipped\n", p - skipped, f, skipped }
+    END {
+        printf "tests: %d passed, %d failed, %d skipped", p - skipped, f, skipped
+        if (others != "") printf "; %s", others
+        printf "\n"
+    }
 ' "$log"
 exit "$status"

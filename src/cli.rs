@@ -27,6 +27,26 @@ pub fn parse() -> Cli {
     }
 }
 
+/// The value of the environment variable `name` as one of `T`'s values, for
+/// an option whose default the environment may set: `None` when it is unset
+/// or empty (as `make VAR=` exports it), else the value or a reason naming
+/// the values it may take.
+pub fn env_choice<T: ValueEnum>(name: &str) -> Result<Option<T>, String> {
+    let Some(raw) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    if let Ok(v) = T::from_str(&text, false) {
+        return Ok(Some(v));
+    }
+    let names: Vec<String> = T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|p| p.get_name().to_owned())
+        .collect();
+    Err(format!("{name}={text}: not one of {}", names.join(", ")))
+}
+
 /// `args` parsed by a parser built for the one command they name, or `None`
 /// when that parser refuses them or they name no build-step command.
 ///
@@ -296,9 +316,10 @@ pub struct PrepareArgs {
     /// How dependencies' files are placed: hard links, clones sharing their
     /// blocks but not their inode (reflink), or a btrfs snapshot of one
     /// dependency's tree then clones; auto picks the best the destination's
-    /// filesystem supports (hard links on ext4).
-    #[arg(long, value_enum, default_value_t = PrepareLinkModeArg::Auto)]
-    pub link_mode: PrepareLinkModeArg,
+    /// filesystem supports (hard links on ext4) [default: auto; env:
+    /// PPD_LINK_MODE].
+    #[arg(long, value_enum)]
+    pub link_mode: Option<PrepareLinkModeArg>,
 
     /// With snapshot and auto on btrfs: snapshot a dependency's tree only
     /// where that saves at least N entries (a snapshot commits the

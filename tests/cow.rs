@@ -21,6 +21,9 @@ use common::*;
 /// the snapshot paths are what these tests exercise.
 fn cow_ppd() -> Command {
     let mut c = ppd();
+    // These tests are about the link modes: `auto` is auto here, whatever
+    // mode the rest of the suite runs in (scripts/test-filesystems.sh).
+    c.env_remove("PPD_LINK_MODE");
     c.env("PPD_SNAPSHOT_MIN_ENTRIES", "1");
     c
 }
@@ -948,6 +951,75 @@ fn reflink_without_clones_falls_back_to_hard_links() {
     let a = std::fs::metadata(pp.join("a/target/usr/lib/x")).unwrap();
     let b = std::fs::metadata(pp.join("b/target/usr/lib/x")).unwrap();
     assert_eq!(a.ino(), b.ino());
+}
+
+/// `PPD_LINK_MODE` is prepare's link mode when no `--link-mode` is given
+/// (as make exports it), the option wins over it, an empty value is unset,
+/// and a bad value stops prepare before it touches anything. Hard links
+/// asked for go unsaid by `-v`, as hard links chosen by `auto`.
+#[test]
+fn prepare_takes_its_link_mode_from_the_environment_on_xfs() {
+    let Some((_im, pp)) = packages_on("xfs", "xfs-env", "hardlink") else {
+        return;
+    };
+    let big = pp.join("big/host/usr/lib/big/f7");
+    let source = std::fs::metadata(&big).unwrap().ino();
+    let run = |pkg: &str, env: &str, opts: &[&str]| {
+        let mut c = cow_ppd();
+        c.env("PPD_LINK_MODE", env)
+            .args(["prepare", "-v", "--conflicts", "ignore"])
+            .args(opts)
+            .arg("--per-package-dir")
+            .arg(&pp)
+            .args(["--pkg", pkg])
+            .args(DEPS);
+        run(&mut c)
+    };
+    let inode = |pkg: &str| {
+        std::fs::metadata(pp.join(pkg).join("host/usr/lib/big/f7"))
+            .unwrap()
+            .ino()
+    };
+    // From the environment: clones.
+    let out = run("env-reflink", "reflink", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        placement_line(&err, &pp.join("env-reflink/host")).contains(" reflink on xfs: "),
+        "{err}"
+    );
+    assert_ne!(inode("env-reflink"), source);
+    // The option wins: hard links, and -v says nothing of them.
+    let out = run("option-wins", "reflink", &["--link-mode", "hardlink"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(inode("option-wins"), source);
+    assert!(!err.contains("ppd: link mode for "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // From the environment: hard links, unsaid as well.
+    let out = run("env-hardlink", "hardlink", &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(inode("env-hardlink"), source);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ppd: link mode for "));
+    // Empty is unset: auto, which clones on XFS and says so.
+    let out = run("env-empty", "", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        placement_line(&err, &pp.join("env-empty/host")).contains(" reflink on xfs: "),
+        "{err}"
+    );
+    assert_ne!(inode("env-empty"), source);
+    // A bad value: exit 2, one line naming the variable and its values,
+    // nothing made.
+    let out = run("env-bad", "hardlinks", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ppd: prepare: PPD_LINK_MODE=hardlinks: not one of auto, hardlink, reflink, snapshot\n"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!pp.join("env-bad").exists());
 }
 
 /// Hard-link groups and the shared inodes of each mode, per tree entry:

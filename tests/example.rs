@@ -48,6 +48,11 @@ fn make(o: &Path, args: &[&str]) -> Command {
         .arg(format!("EXAMPLE_TOOLCHAIN_FILES={TOOLCHAIN_FILES}"))
         .arg(format!("EXAMPLE_PACKAGES={PACKAGES}"))
         .args(args);
+    // The one variable the suite may run in (scripts/test-filesystems.sh):
+    // mk/ppd.mk passes it on as --link-mode.
+    if let Some(mode) = std::env::var_os("PPD_LINK_MODE") {
+        c.env("PPD_LINK_MODE", mode);
+    }
     c
 }
 

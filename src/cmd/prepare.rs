@@ -80,12 +80,16 @@ pub fn run(args: &PrepareArgs, ctx: &Context) -> Result<Status> {
     }
     if ctx.verbose {
         // The stats line first: tools read the first line. The link mode
-        // follows where it says something: hard links chosen by `auto`
-        // (ext4, tmpfs...) are what prepare always did, and go unsaid.
+        // follows where it says something: hard links, where `auto` chose
+        // them (ext4, tmpfs...) or they were asked for, are what prepare
+        // always did and what the stats line counts, and go unsaid; a
+        // tree placed otherwise, or given hard links when clones or a
+        // snapshot were asked for, is named.
         eprintln!("{}", stats_line(&cfg, &results, start, ctx));
         for r in &results {
             if let Some(p) = &r.placement {
-                if cfg.link_mode != LinkMode::Auto || p.mode != LinkMode::Hardlink {
+                let asked_for_links = matches!(cfg.link_mode, LinkMode::Auto | LinkMode::Hardlink);
+                if !(asked_for_links && p.mode == LinkMode::Hardlink) {
                     eprintln!("{}", placement_line(r, p, ctx.dry_run));
                 }
             }
@@ -144,6 +148,14 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         }),
         _ => None,
     };
+    // The option, else the environment (as make's PPD_LINK_MODE sets it
+    // for every step), else auto.
+    let link_mode = match args.link_mode {
+        Some(m) => m,
+        None => crate::cli::env_choice("PPD_LINK_MODE")
+            .map_err(|e| anyhow::anyhow!("prepare: {e}"))?
+            .unwrap_or(PrepareLinkModeArg::Auto),
+    };
     Ok(PrepareConfig {
         per_package_dir: dir.clone(),
         trees,
@@ -152,7 +164,7 @@ fn config(args: &PrepareArgs, ctx: &Context) -> Result<PrepareConfig> {
         manifest: !args.no_manifest,
         dry_run: ctx.dry_run,
         fixup,
-        link_mode: match args.link_mode {
+        link_mode: match link_mode {
             PrepareLinkModeArg::Auto => LinkMode::Auto,
             PrepareLinkModeArg::Hardlink => LinkMode::Hardlink,
             PrepareLinkModeArg::Reflink => LinkMode::Reflink,
