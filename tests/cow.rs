@@ -980,15 +980,15 @@ fn prepare_takes_its_link_mode_from_the_environment_on_xfs() {
             .unwrap()
             .ino()
     };
+    let cloned = |pkg: &str, out: &std::process::Output| {
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = placement_line(&err, &pp.join(pkg).join("host"));
+        assert!(line.contains(" reflink on xfs: "), "{err}");
+        assert_ne!(inode(pkg), source);
+    };
     // From the environment: clones.
-    let out = run("env-reflink", "reflink", &[]);
-    assert!(out.status.success(), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        placement_line(&err, &pp.join("env-reflink/host")).contains(" reflink on xfs: "),
-        "{err}"
-    );
-    assert_ne!(inode("env-reflink"), source);
+    cloned("env-reflink", &run("env-reflink", "reflink", &[]));
     // The option wins: hard links, and -v says nothing of them.
     let out = run("option-wins", "reflink", &["--link-mode", "hardlink"]);
     assert!(out.status.success(), "{out:?}");
@@ -1002,14 +1002,7 @@ fn prepare_takes_its_link_mode_from_the_environment_on_xfs() {
     assert_eq!(inode("env-hardlink"), source);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("ppd: link mode for "));
     // Empty is unset: auto, which clones on XFS and says so.
-    let out = run("env-empty", "", &[]);
-    assert!(out.status.success(), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        placement_line(&err, &pp.join("env-empty/host")).contains(" reflink on xfs: "),
-        "{err}"
-    );
-    assert_ne!(inode("env-empty"), source);
+    cloned("env-empty", &run("env-empty", "", &[]));
     // A bad value: exit 2, one line naming the variable and its values,
     // nothing made.
     let out = run("env-bad", "hardlinks", &[]);
