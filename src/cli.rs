@@ -17,7 +17,7 @@ pub fn parse() -> Cli {
     if let Some(cli) = parse_narrowed(&args) {
         return cli;
     }
-    match Cli::try_parse_from(args).and_then(Cli::options_where_they_act) {
+    match parse_full(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -25,6 +25,37 @@ pub fn parse() -> Cli {
             std::process::exit(code);
         }
     }
+}
+
+/// `args` parsed by the parser of every command, as `parse` falls back to.
+fn parse_full(args: &[OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let mut cmd = empty_env_is_unset(Cli::command());
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut cmd))
+        .and_then(Cli::options_where_they_act)
+}
+
+/// `cmd` with every option whose environment variable is set but empty
+/// reading it as unset, as Buildroot's scripts do (`test "${VAR}" != ""`):
+/// `make VAR=` and the export of an undefined make variable put empty
+/// values in the environment, and clap would take one as an empty option
+/// value ("a value is required") where an unset variable leaves the option
+/// to its default.
+fn empty_env_is_unset(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let empty = a
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty {
+            a.env(None::<&'static str>)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(empty_env_is_unset)
 }
 
 /// The value of the environment variable `name` as one of `T`'s values, for
@@ -64,7 +95,7 @@ fn parse_narrowed(args: &[OsString]) -> Option<Cli> {
     use clap::FromArgMatches as _;
     let sub = narrowed_command(args.get(1)?.to_str()?)?;
     let cmd = GlobalArgs::augment_args(clap::Command::new("ppd"))
-        .subcommand(sub)
+        .subcommand(empty_env_is_unset(sub))
         .subcommand_required(true);
     let matches = cmd.try_get_matches_from(args).ok()?;
     Cli::from_arg_matches(&matches).ok()
@@ -1032,12 +1063,12 @@ pub fn completions(shell: ShellArg) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use clap::{CommandFactory, Parser};
+    use clap::CommandFactory;
     use std::ffi::OsString;
 
     /// The full parser's result for `args`, as `parse` would reach it.
     fn full(args: &[OsString]) -> Result<super::Cli, clap::Error> {
-        super::Cli::try_parse_from(args).and_then(super::Cli::options_where_they_act)
+        super::parse_full(args)
     }
 
     /// The command lines mk/buildroot.mk runs, in their shapes: each goes

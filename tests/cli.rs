@@ -246,3 +246,62 @@ fn verbose_and_jobs_are_refused_where_they_do_nothing() {
         .args(["-v", "-j", "1", "outdated", "--per-package-dir"])
         .arg(tempfile::tempdir().unwrap().path()));
 }
+
+/// An environment variable set to the empty string reads as unset, as in
+/// Buildroot's scripts (`make VAR=` and the export of an undefined make
+/// variable leave empty values): the option keeps its default, or is
+/// missing exactly as if the variable were unset.
+#[test]
+fn empty_environment_variables_read_as_unset() {
+    let t = tempfile::tempdir().unwrap();
+    let host = t.path().join("host");
+    let pp = t.path().join("per-package");
+    std::fs::create_dir_all(host.join("bin")).unwrap();
+    std::fs::create_dir_all(&pp).unwrap();
+    std::fs::write(host.join("bin/tool"), "#!/bin/sh\n").unwrap();
+    // Buildroot's fix-rpath: an empty TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR
+    // is no toolchain to leave alone (the script's `test ... != ""`).
+    let fix = |env: Option<&str>| {
+        let mut c = ppd();
+        c.env_remove("TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR")
+            .env("HOST_DIR", &host)
+            .env("PER_PACKAGE_DIR", &pp)
+            .args(["fix-rpath", "host"]);
+        if let Some(v) = env {
+            c.env("TOOLCHAIN_EXTERNAL_DOWNLOAD_INSTALL_DIR", v);
+        }
+        run(&mut c)
+    };
+    let (unset, empty) = (fix(None), fix(Some("")));
+    assert_eq!(unset.status.code(), Some(0), "{unset:?}");
+    assert_eq!(
+        (empty.status.code(), &empty.stdout, &empty.stderr),
+        (Some(0), &unset.stdout, &unset.stderr)
+    );
+    // A number with a default: the default.
+    let out = ok(ppd()
+        .env("PPD_SNAPSHOT_MIN_ENTRIES", "")
+        .args(["prepare", "-n", "--per-package-dir"])
+        .arg(&pp)
+        .args(["--pkg", "a"]));
+    assert!(out.stderr.is_empty(), "{out:?}");
+    // A required option: missing, with the message of an unset variable.
+    let prepare = |env: Option<&str>| {
+        let mut c = ppd();
+        c.args(["prepare", "--pkg", "a"]);
+        if let Some(v) = env {
+            c.env("PER_PACKAGE_DIR", v);
+        }
+        run(&mut c)
+    };
+    let (unset, empty) = (prepare(None), prepare(Some("")));
+    assert_eq!(unset.status.code(), Some(2));
+    assert_eq!(
+        (empty.status.code(), &empty.stderr),
+        (Some(2), &unset.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("--per-package-dir <DIR>"),
+        "{empty:?}"
+    );
+}
