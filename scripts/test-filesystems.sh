@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The test suite again, with every test's temporary directory on another
-# filesystem: a loop-mounted XFS (reflink=1) and btrfs image each. ext4,
-# where the main run works, has a directory link count that tells
-# subdirectories apart and no clones; XFS and btrfs differ in exactly what
-# the manifests trust (btrfs directories always have link count 1; ctimes,
-# inode numbers, readdir order), and there ppd's `auto` link mode clones or
-# snapshots instead of hard-linking.
+# filesystem: a loop-mounted XFS (reflink=1) and btrfs image each, and a
+# tmpfs (where builds in /tmp often run). ext4, where the main run works,
+# has a directory link count that tells subdirectories apart and no clones;
+# the others differ in exactly what the manifests trust (btrfs directories
+# always have link count 1; ctimes, inode numbers, readdir order), and on
+# XFS and btrfs ppd's `auto` link mode clones or snapshots instead of
+# hard-linking.
 #
 # The runs take PPD_LINK_MODE=hardlink from here: most tests assert what hard
 # links give (shared inodes, link counts, "link" lines of dry runs), and the
@@ -19,13 +20,13 @@
 # and the loop device goes with it. Without root or a tool it prints SKIP
 # and exits 0, or, under CI=true, fails.
 #
-# Usage: scripts/test-filesystems.sh [--fs "xfs btrfs"] [-- cargo test args]
+# Usage: scripts/test-filesystems.sh [--fs "xfs btrfs tmpfs"] [-- cargo test args]
 # Prints one line per filesystem, `tests on FS: N passed, N failed`, and
 # exits 1 when a test failed on one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-filesystems="xfs btrfs"
+filesystems="xfs btrfs tmpfs"
 while [ $# -gt 0 ]; do
     case "$1" in
     --fs) filesystems=$2; shift 2 ;;
@@ -47,7 +48,8 @@ skip() {
 for fs in $filesystems; do
     case "$fs" in
     xfs|btrfs) command -v "mkfs.$fs" >/dev/null 2>&1 || skip "mkfs.$fs not installed" ;;
-    *) echo "test-filesystems.sh: no filesystem '$fs' (xfs or btrfs)" >&2; exit 2 ;;
+    tmpfs) ;;
+    *) echo "test-filesystems.sh: no filesystem '$fs' (xfs, btrfs or tmpfs)" >&2; exit 2 ;;
     esac
 done
 command -v unshare >/dev/null 2>&1 || skip "unshare not installed"
@@ -65,10 +67,9 @@ for fs in $filesystems; do
     log=$work/$fs.log
     rm -f "$img"
     # Sparse: the tests write a few hundred megabytes at most.
-    truncate -s 4G "$img"
     case "$fs" in
-    xfs) mkfs.xfs -q -f -m reflink=1 "$img" ;;
-    btrfs) mkfs.btrfs -q -f "$img" >/dev/null ;;
+    xfs) truncate -s 4G "$img" && mkfs.xfs -q -f -m reflink=1 "$img" ;;
+    btrfs) truncate -s 4G "$img" && mkfs.btrfs -q -f "$img" >/dev/null ;;
     esac
     mkdir -p "$mnt"
     echo "test-filesystems.sh: the tests with TMPDIR on $fs (log: $log)"
@@ -81,7 +82,11 @@ for fs in $filesystems; do
         set -e
         img=$1 mnt=$2
         shift 2
-        mount -o loop "$img" "$mnt"
+        if [ -e "$img" ]; then
+            mount -o loop "$img" "$mnt"
+        else
+            mount -t tmpfs -o size=4g tmpfs "$mnt"
+        fi
         mkdir -m 1777 "$mnt/tmp"
         TMPDIR=$mnt/tmp PPD_LINK_MODE=hardlink \
             cargo test --quiet --no-fail-fast --all-targets "$@" -- --skip real_buildroot

@@ -6,8 +6,8 @@
 # Usage: scripts/test.sh [extra cargo test arguments]
 #
 # The closing line is `tests: N passed, N failed, N skipped`, followed on a
-# full run as root by the same counts of the suite's second and third runs,
-# on XFS and on btrfs (scripts/test-filesystems.sh). A test that
+# full run as root by the same counts of the suite's runs on XFS, btrfs and
+# tmpfs (scripts/test-filesystems.sh). A test that
 # cannot run (a missing tool, not root) records itself through
 # tests/common's skip helpers in $PPD_TEST_SKIP_LOG; it is counted as
 # skipped, never as passed, and its SKIP line is printed here even though
@@ -79,7 +79,7 @@ if [ "$skipped" -gt 0 ]; then
     echo
     sort "$PPD_TEST_SKIP_LOG"
 fi
-# The whole suite again on XFS and btrfs (scripts/test-filesystems.sh; as
+# The whole suite again on XFS, btrfs and tmpfs (scripts/test-filesystems.sh; as
 # root, which CI is), on full runs only: extra cargo arguments narrow the run
 # to what is being worked on. PPD_TEST_FILESYSTEMS=no leaves it out.
 others=
