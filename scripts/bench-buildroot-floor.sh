@@ -87,8 +87,8 @@ for r in $(seq "$ROUNDS"); do
             else
                 tag=$RUN-ppd-$r-$p
                 mkdir -p "$PP/$tag/host" "$PP/$tag/target"
-                # shellcheck disable=SC2086 # deps: one word each
                 bench_now t0
+                # shellcheck disable=SC2086 # deps: one word each
                 MAKEFLAGS= "$PPD" prepare --per-package-dir "$PP" --pkg "$tag" --conflicts ignore \
                     --fixup-paths --fixup-cache "$PP/.ppd-fixup-cache" \
                     --host-dir "$PP/$tag/host" --target-dir "$PP/$tag/target" $deps \

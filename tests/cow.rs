@@ -964,7 +964,7 @@ fn prepare_takes_its_link_mode_from_the_environment_on_xfs() {
     };
     let big = pp.join("big/host/usr/lib/big/f7");
     let source = std::fs::metadata(&big).unwrap().ino();
-    let run = |pkg: &str, env: &str, opts: &[&str]| {
+    let prepare_with = |pkg: &str, env: &str, opts: &[&str]| {
         let mut c = cow_ppd();
         c.env("PPD_LINK_MODE", env)
             .args(["prepare", "-v", "--conflicts", "ignore"])
@@ -988,24 +988,24 @@ fn prepare_takes_its_link_mode_from_the_environment_on_xfs() {
         assert_ne!(inode(pkg), source);
     };
     // From the environment: clones.
-    cloned("env-reflink", &run("env-reflink", "reflink", &[]));
+    cloned("env-reflink", &prepare_with("env-reflink", "reflink", &[]));
     // The option wins: hard links, and -v says nothing of them.
-    let out = run("option-wins", "reflink", &["--link-mode", "hardlink"]);
+    let out = prepare_with("option-wins", "reflink", &["--link-mode", "hardlink"]);
     assert!(out.status.success(), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(inode("option-wins"), source);
     assert!(!err.contains("ppd: link mode for "), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     // From the environment: hard links, unsaid as well.
-    let out = run("env-hardlink", "hardlink", &[]);
+    let out = prepare_with("env-hardlink", "hardlink", &[]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(inode("env-hardlink"), source);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("ppd: link mode for "));
     // Empty is unset: auto, which clones on XFS and says so.
-    cloned("env-empty", &run("env-empty", "", &[]));
+    cloned("env-empty", &prepare_with("env-empty", "", &[]));
     // A bad value: exit 2, one line naming the variable and its values,
     // nothing made.
-    let out = run("env-bad", "hardlinks", &[]);
+    let out = prepare_with("env-bad", "hardlinks", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
